@@ -1,0 +1,135 @@
+// IP address text: parsing, canonical form and prefix arithmetic, for both sides.
+// node:net's isIP() validates but neither canonicalises IPv6 nor does prefix math.
+import { isIPv4, isIPv6 } from 'node:net';
+export type Family = 'inet' | 'inet6';
+
+export interface ParsedIp {
+  family: Family;
+  /** 4 or 16 bytes, network order */
+  bytes: Uint8Array;
+}
+
+export function parseIp(text: string): ParsedIp | undefined {
+  if (isIPv4(text)) {
+    return { family: 'inet', bytes: Uint8Array.from(text.split('.').map(Number)) };
+  }
+  if (!isIPv6(text)) return undefined;
+  let head = text;
+  let tailV4: number[] = [];
+  // an embedded dotted quad (::ffff:1.2.3.4) stands for the last two groups
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.')) {
+    tailV4 = text.slice(lastColon + 1).split('.').map(Number);
+    head = text.slice(0, lastColon + 1) + '0:0';
+  }
+  const [left, right] = head.includes('::') ? head.split('::') : [head, undefined];
+  const groupsOf = (part: string | undefined) => (part ? part.split(':').filter((g) => g !== '') : []);
+  const leftGroups = groupsOf(left);
+  const rightGroups = groupsOf(right);
+  const missing = 8 - leftGroups.length - rightGroups.length;
+  const groups = [...leftGroups, ...Array<string>(right === undefined ? 0 : missing).fill('0'), ...rightGroups];
+  const bytes = new Uint8Array(16);
+  groups.forEach((group, i) => {
+    const value = parseInt(group, 16);
+    bytes[i * 2] = value >> 8;
+    bytes[i * 2 + 1] = value & 0xff;
+  });
+  if (tailV4.length === 4) bytes.set(tailV4, 12);
+  return { family: 'inet6', bytes };
+}
+
+export function formatIp(ip: ParsedIp): string {
+  if (ip.family === 'inet') return Array.from(ip.bytes).join('.');
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((ip.bytes[i]! << 8) | ip.bytes[i + 1]!);
+  // RFC 5952: compress the longest run (≥ 2) of zero groups, the first one on a tie
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart === -1) return hex.join(':');
+  const left = hex.slice(0, bestStart).join(':');
+  const right = hex.slice(bestStart + bestLength).join(':');
+  return `${left}::${right}`;
+}
+
+/** The canonical text of an address (lower-case, compressed IPv6), or undefined if invalid. */
+export function canonicalIp(text: string): string | undefined {
+  const parsed = parseIp(text);
+  return parsed && formatIp(parsed);
+}
+
+export interface ParsedPrefix extends ParsedIp {
+  prefixLength: number;
+}
+
+/** Parses "address/length"; undefined when either part is invalid. */
+export function parsePrefix(text: string): ParsedPrefix | undefined {
+  const slash = text.indexOf('/');
+  if (slash === -1) return undefined;
+  const ip = parseIp(text.slice(0, slash));
+  const lengthText = text.slice(slash + 1);
+  if (!ip || !/^[0-9]{1,3}$/.test(lengthText)) return undefined;
+  const prefixLength = Number(lengthText);
+  if (prefixLength > ip.bytes.length * 8) return undefined;
+  return { ...ip, prefixLength };
+}
+
+/** Canonical "address/length" text, keeping host bits (an interface address). */
+export function canonicalPrefix(text: string): string | undefined {
+  const parsed = parsePrefix(text);
+  return parsed && `${formatIp(parsed)}/${parsed.prefixLength}`;
+}
+
+/** The network of an address: host bits cleared. */
+export function networkOf(ip: ParsedIp, prefixLength: number): ParsedIp {
+  const bytes = Uint8Array.from(ip.bytes);
+  for (let bit = prefixLength; bit < bytes.length * 8; bit++) {
+    bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  }
+  return { family: ip.family, bytes };
+}
+
+/** Canonical network text "10.4.0.0/24" of any "address/length". */
+export function canonicalNetwork(text: string): string | undefined {
+  const parsed = parsePrefix(text);
+  return parsed && `${formatIp(networkOf(parsed, parsed.prefixLength))}/${parsed.prefixLength}`;
+}
+
+/** The first host of a subnet: where Azure and EC2 put the gateway (network address + 1). */
+export function firstHost(subnet: string): string | undefined {
+  const parsed = parsePrefix(subnet);
+  if (!parsed) return undefined;
+  const network = networkOf(parsed, parsed.prefixLength);
+  const bytes = network.bytes;
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    bytes[i] = (bytes[i]! + 1) & 0xff;
+    if (bytes[i] !== 0) break;
+  }
+  return formatIp(network);
+}
+
+/** Whether `ip` lies inside `prefix`. Both must be of the same family. */
+export function prefixContains(prefix: ParsedPrefix, ip: ParsedIp): boolean {
+  if (prefix.family !== ip.family) return false;
+  const a = networkOf(prefix, prefix.prefixLength).bytes;
+  const b = networkOf(ip, prefix.prefixLength).bytes;
+  return a.every((byte, i) => byte === b[i]);
+}
+
+/** Host prefix length of a family: 32 or 128. */
+export function hostLength(family: Family): number {
+  return family === 'inet' ? 32 : 128;
+}

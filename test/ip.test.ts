@@ -1,0 +1,30 @@
+import test from 'ava';
+import { canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, parsePrefix, prefixContains, parseIp } from '../protocol/ip.js';
+
+test('IPv6 text is canonicalised as RFC 5952 says', (t) => {
+  t.is(canonicalIp('2001:DB8:0:0:0:0:0:1'), '2001:db8::1');
+  t.is(canonicalIp('2001:db8:0:1:0:0:0:0'), '2001:db8:0:1::');
+  t.is(canonicalIp('::'), '::');
+  t.is(canonicalIp('fe80::1:0:0:1'), 'fe80::1:0:0:1');
+  t.is(canonicalIp('2001:0db8:0000:0000:0001:0000:0000:0001'), '2001:db8::1:0:0:1');
+  t.is(canonicalIp('::ffff:10.0.0.1'), '::ffff:a00:1');
+  t.is(canonicalIp('1:2:3:4:5:6:7:8'), '1:2:3:4:5:6:7:8');
+});
+
+test('invalid addresses are rejected', (t) => {
+  for (const bad of ['10.0.0.256', '10.0.0', '1::2::3', 'abc', '', '01.2.3.4x']) t.is(canonicalIp(bad), undefined, bad);
+  t.is(parsePrefix('10.0.0.1/33'), undefined);
+  t.is(parsePrefix('10.0.0.1'), undefined);
+  t.is(parsePrefix('2001:db8::/129'), undefined);
+});
+
+test('networks and first hosts', (t) => {
+  t.is(canonicalNetwork('10.4.0.5/24'), '10.4.0.0/24');
+  t.is(canonicalPrefix('10.4.0.5/24'), '10.4.0.5/24');
+  t.is(firstHost('10.4.0.0/24'), '10.4.0.1');
+  t.is(firstHost('172.31.16.0/20'), '172.31.16.1');
+  t.is(firstHost('10.0.0.255/23'), '10.0.0.1');
+  t.is(firstHost('2001:db8:1::/64'), '2001:db8:1::1');
+  t.true(prefixContains(parsePrefix('10.4.0.0/24')!, parseIp('10.4.0.77')!));
+  t.false(prefixContains(parsePrefix('10.4.0.0/24')!, parseIp('10.4.1.1')!));
+});
