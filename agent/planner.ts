@@ -1,0 +1,359 @@
+// The planner: a pure function from (metadata model, config, observed kernel state) to the
+// ordered operations that bring the kernel to the desired layout. No I/O here: a plan is
+// data that can be printed (--dry-run), logged, tested and sent to the helper.
+//
+// Layout (README "Network layout"):
+// - every metadata IP is on its NIC; the primary NIC's primary IP (DHCP's) is never touched;
+//   added addresses carry no main-table prefix route (the subnet route lives in the NIC's
+//   table), so two NICs in one subnet do not fight over main;
+// - a NIC that needs policy routing (every non-primary NIC, and a Supplementary= interface)
+//   gets table RouteTableBase + NIC index with its subnet route and `default via gateway`;
+// - per IP of those NICs: `to IP lookup T` (priority 30100) and `from IP lookup T` (30200),
+//   after `lookup main suppress_prefixlength 0` (30000), so more specific routes in main
+//   (docker, CNI) keep winning;
+// - routed ranges (GCP alias ranges and forwarded IPs, EC2 prefix delegations) are local
+//   routes in the local table, and from-rules on policy-routed NICs;
+// - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata.
+import type { Operation, RouteReplace, RuleAdd } from '../protocol/operations.js';
+import { RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../protocol/constants.js';
+import { canonicalIp, canonicalNetwork, hostLength, parsePrefix } from '../protocol/ip.js';
+import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
+import type { MetadataModel, Nic } from './model.js';
+
+export const MAIN_TABLE = 254;
+export const LOCAL_TABLE = 255;
+
+export interface PlannerConfig {
+  routeTableBase: number;
+  /** interface names whose IPs all get policy rules, the primary IP included */
+  supplementary: string[];
+}
+
+/** What the planner decided for one metadata NIC. */
+export interface NicPlan {
+  mac: string;
+  /** the matching kernel link, or undefined when none has this MAC (yet) */
+  link?: { name: string; index: number };
+  /** route table when the NIC is policy-routed */
+  table?: number;
+  /** the addresses that should be on the link, "ip/len" canonical */
+  addresses: string[];
+  /** why nothing could be done for this NIC, when that is the case */
+  problem?: string;
+}
+
+export interface Plan {
+  operations: Operation[];
+  nics: NicPlan[];
+}
+
+/** An address the helper's ledger says it created (for kernels without IFA_PROTO). */
+export interface OwnedAddress {
+  link: string;
+  address: string;
+}
+
+interface DesiredAddress {
+  link: string;
+  ifindex: number;
+  address: string; // canonical ip
+  prefixLength: number;
+}
+
+/** Finds the kernel link of a metadata NIC: same MAC, not loopback, not enslaved (Azure's VF). */
+export function linkForNic(nic: Nic, links: ObservedLink[]): ObservedLink | undefined {
+  return links
+    .filter((link) => !link.loopback && link.master === undefined && link.mac === nic.mac)
+    .sort((a, b) => a.index - b.index)[0];
+}
+
+function familyOf(address: string): Family {
+  return address.includes(':') ? 'inet6' : 'inet';
+}
+
+function routeKey(r: { table: number; destination: string; type: string }): string {
+  return `${r.table}|${canonicalNetwork(r.destination) ?? r.destination}|${r.type}`;
+}
+
+function ruleKey(r: {
+  family: Family;
+  priority: number;
+  table: number;
+  from?: string;
+  to?: string;
+  suppressPrefixLength?: number;
+}): string {
+  return [
+    r.family,
+    r.priority,
+    r.table,
+    r.from ? canonicalNetwork(r.from) : '',
+    r.to ? canonicalNetwork(r.to) : '',
+    r.suppressPrefixLength ?? '',
+  ].join('|');
+}
+
+function isOwnedAddress(address: ObservedAddress, linkName: string | undefined, owned: Set<string>): boolean {
+  if (address.dynamic) return false; // DHCP/SLAAC: never ours, whatever a ledger says
+  if (address.protocol === RTPROT_CLOUD_NETWORK) return true;
+  return linkName !== undefined && owned.has(`${linkName}|${address.address}/${address.prefixLength}`);
+}
+
+function sameRoute(observed: ObservedRoute, desired: RouteReplace, ifindex: number): boolean {
+  return (
+    observed.protocol === RTPROT_CLOUD_NETWORK &&
+    observed.ifindex === ifindex &&
+    (observed.gateway ?? '') === (desired.gateway ?? '') &&
+    observed.scope === desired.scope &&
+    (observed.source ?? '') === (desired.source ?? '')
+  );
+}
+
+/**
+ * Computes the plan. `owned` lists addresses the helper's ledger holds, for kernels that do
+ * not keep IFA_PROTO; addresses with our IFA_PROTO are recognised without it.
+ */
+export function plan(
+  model: MetadataModel,
+  config: PlannerConfig,
+  observed: KernelState,
+  owned: OwnedAddress[] = [],
+): Plan {
+  const linksByIndex = new Map(observed.links.map((l) => [l.index, l]));
+  const ownedSet = new Set(owned.map((o) => `${o.link}|${canonicalIpPrefix(o.address)}`));
+  const supplementary = new Set(config.supplementary);
+
+  const linkOps: Operation[] = [];
+  const addressAdds: Operation[] = [];
+  const routeOps: Operation[] = [];
+  const ruleAdds: Operation[] = [];
+  const nics: NicPlan[] = [];
+
+  const desiredAddresses: DesiredAddress[] = [];
+  const desiredRoutes = new Map<string, { op: RouteReplace; ifindex: number }>();
+  const desiredRules = new Map<string, RuleAdd>();
+  const managedIfindexes = new Set<number>();
+
+  const addRule = (rule: Omit<RuleAdd, 'kind'>) => {
+    desiredRules.set(ruleKey(rule), { kind: 'rule.add', ...rule });
+  };
+  const addRoute = (op: RouteReplace, ifindex: number) => {
+    desiredRoutes.set(routeKey(op), { op, ifindex });
+  };
+
+  for (const nic of [...model.nics].sort((a, b) => a.index - b.index)) {
+    const link = linkForNic(nic, observed.links);
+    if (!link) {
+      nics.push({ mac: nic.mac, addresses: [], problem: `no network interface with MAC ${nic.mac} (not attached yet?)` });
+      continue;
+    }
+    managedIfindexes.add(link.index);
+    const policyRouted = !nic.primary || supplementary.has(link.name);
+    const table = config.routeTableBase + nic.index;
+    const nicPlan: NicPlan = { mac: nic.mac, link: { name: link.name, index: link.index }, addresses: [] };
+    if (policyRouted) nicPlan.table = table;
+    nics.push(nicPlan);
+
+    if (!link.up) linkOps.push({ kind: 'link.set', link: link.name, up: true });
+    if (nic.mtu !== undefined && nic.mtu !== link.mtu) linkOps.push({ kind: 'link.set', link: link.name, mtu: nic.mtu });
+
+    // Addresses: every IPv4 but the DHCP one, every IPv6.
+    const ruleAddresses: { address: string; family: Family }[] = [];
+    for (const ip of nic.ipv4) {
+      const address = canonicalIp(ip.address)!;
+      const prefixLength = nic.hostAddresses ? 32 : ip.prefixLength;
+      nicPlan.addresses.push(`${address}/${prefixLength}`);
+      if (policyRouted) ruleAddresses.push({ address, family: 'inet' });
+      if (nic.primary && ip.primary) continue; // DHCP's address: never replaced, re-created or removed
+      desiredAddresses.push({ link: link.name, ifindex: link.index, address, prefixLength });
+    }
+    for (const ip of nic.ipv6) {
+      const address = canonicalIp(ip.address)!;
+      nicPlan.addresses.push(`${address}/${ip.prefixLength}`);
+      desiredAddresses.push({ link: link.name, ifindex: link.index, address, prefixLength: ip.prefixLength });
+      if (policyRouted && nic.gateway6) ruleAddresses.push({ address, family: 'inet6' });
+    }
+
+    // Routed ranges are delivered locally; on a policy-routed NIC replies leave through it.
+    for (const range of nic.routedRanges) {
+      const destination = canonicalNetwork(range)!;
+      addRoute(
+        { kind: 'route.replace', table: LOCAL_TABLE, destination, link: link.name, type: 'local', scope: 'host' },
+        link.index,
+      );
+      if (policyRouted) {
+        addRule({ priority: RULE_PRIORITY.from, table, family: familyOf(destination), from: destination });
+      }
+    }
+
+    if (!policyRouted) continue;
+
+    // The NIC's own table.
+    const gateway = canonicalIp(nic.gateway)!;
+    if (nic.hostAddresses) {
+      addRoute(
+        { kind: 'route.replace', table, destination: `${gateway}/32`, link: link.name, type: 'unicast', scope: 'link' },
+        link.index,
+      );
+    } else {
+      const subnet = canonicalNetwork(`${nic.subnet.address}/${nic.subnet.prefixLength}`)!;
+      addRoute(
+        { kind: 'route.replace', table, destination: subnet, link: link.name, type: 'unicast', scope: 'link' },
+        link.index,
+      );
+    }
+    addRoute(
+      { kind: 'route.replace', table, destination: '0.0.0.0/0', link: link.name, gateway, type: 'unicast', scope: 'universe' },
+      link.index,
+    );
+    if (nic.gateway6 && nic.ipv6.length > 0) {
+      addRoute(
+        {
+          kind: 'route.replace',
+          table,
+          destination: '::/0',
+          link: link.name,
+          gateway: canonicalIp(nic.gateway6)!,
+          type: 'unicast',
+          scope: 'universe',
+        },
+        link.index,
+      );
+    }
+
+    for (const { address, family } of ruleAddresses) {
+      const host = `${address}/${hostLength(family)}`;
+      addRule({ priority: RULE_PRIORITY.to, table, family, to: host });
+      addRule({ priority: RULE_PRIORITY.from, table, family, from: host });
+    }
+  }
+
+  // The suppress rule goes first, per family that has policy rules.
+  for (const family of ['inet', 'inet6'] as const) {
+    if ([...desiredRules.values()].some((r) => r.family === family)) {
+      addRule({ priority: RULE_PRIORITY.suppressMain, table: MAIN_TABLE, family, suppressPrefixLength: 0 });
+    }
+  }
+
+  // --- compare with the kernel -------------------------------------------------------------
+
+  const observedAddresses = new Map<string, ObservedAddress>();
+  for (const a of observed.addresses) observedAddresses.set(`${a.ifindex}|${canonicalIp(a.address) ?? a.address}`, a);
+
+  const wantedAddressKeys = new Set<string>();
+  for (const want of desiredAddresses) {
+    const key = `${want.ifindex}|${want.address}`;
+    wantedAddressKeys.add(key);
+    const have = observedAddresses.get(key);
+    const text = `${want.address}/${want.prefixLength}`;
+    if (!have) {
+      addressAdds.push({ kind: 'address.add', link: want.link, address: text, noPrefixRoute: true });
+    } else if (have.prefixLength !== want.prefixLength && isOwnedAddress(have, want.link, ownedSet)) {
+      // ours with the wrong prefix (the subnet was resized): replace it
+      addressAdds.push({ kind: 'address.remove', link: want.link, address: `${have.address}/${have.prefixLength}` });
+      addressAdds.push({ kind: 'address.add', link: want.link, address: text, noPrefixRoute: true });
+    }
+    // present and not ours (configured by DHCP or by hand): leave it as it is
+  }
+
+  const observedRoutes = new Map<string, ObservedRoute>();
+  for (const r of observed.routes) {
+    if (r.table === MAIN_TABLE) continue;
+    observedRoutes.set(routeKey(r), r);
+  }
+  for (const [key, { op, ifindex }] of desiredRoutes) {
+    const have = observedRoutes.get(key);
+    if (!have || !sameRoute(have, op, ifindex)) routeOps.push(op);
+  }
+
+  const observedRuleKeys = new Set(
+    observed.rules.filter((r) => r.action === 'lookup' && r.protocol === RTPROT_CLOUD_NETWORK).map(ruleKey),
+  );
+  // suppress rule first, then to/from rules in priority order
+  const sortedRules = [...desiredRules.entries()].sort(([, a], [, b]) => a.priority - b.priority);
+  for (const [key, rule] of sortedRules) {
+    if (!observedRuleKeys.has(key)) ruleAdds.push(rule);
+  }
+
+  // --- what we own that is no longer wanted --------------------------------------------------
+
+  const ruleRemovals: Operation[] = [];
+  for (const rule of observed.rules) {
+    if (!isOurRule(rule) || desiredRules.has(ruleKey(rule))) continue;
+    ruleRemovals.push({
+      kind: 'rule.remove',
+      priority: rule.priority,
+      table: rule.table,
+      family: rule.family,
+      ...(rule.from !== undefined && { from: rule.from }),
+      ...(rule.to !== undefined && { to: rule.to }),
+      ...(rule.suppressPrefixLength !== undefined && { suppressPrefixLength: rule.suppressPrefixLength }),
+    });
+  }
+
+  const routeRemovals: Operation[] = [];
+  for (const route of observed.routes) {
+    if (route.protocol !== RTPROT_CLOUD_NETWORK || route.table === MAIN_TABLE) continue;
+    if (route.type !== 'unicast' && route.type !== 'local') continue;
+    const wanted = desiredRoutes.get(routeKey(route));
+    if (wanted) continue;
+    const link = route.ifindex !== undefined ? linksByIndex.get(route.ifindex) : undefined;
+    if (!link) continue; // its link is gone, and the kernel removed or will remove it with the link
+    routeRemovals.push({
+      kind: 'route.remove',
+      table: route.table,
+      destination: route.destination,
+      link: link.name,
+      type: route.type,
+    });
+  }
+
+  const addressRemovals: Operation[] = [];
+  for (const address of observed.addresses) {
+    const link = linksByIndex.get(address.ifindex);
+    if (!link || !isOwnedAddress(address, link.name, ownedSet)) continue;
+    if (wantedAddressKeys.has(`${address.ifindex}|${canonicalIp(address.address) ?? address.address}`)) continue;
+    addressRemovals.push({ kind: 'address.remove', link: link.name, address: `${address.address}/${address.prefixLength}` });
+  }
+
+  return {
+    // links up first, then what is added (addresses before the routes and rules that use
+    // them), then what is removed (rules before the routes they point at, addresses last)
+    operations: [...linkOps, ...addressAdds, ...routeOps, ...ruleAdds, ...ruleRemovals, ...routeRemovals, ...addressRemovals],
+    nics,
+  };
+}
+
+function isOurRule(rule: ObservedRule): boolean {
+  return rule.protocol === RTPROT_CLOUD_NETWORK && rule.action === 'lookup';
+}
+
+function canonicalIpPrefix(text: string): string {
+  const parsed = parsePrefix(text);
+  if (!parsed) return text;
+  const ip = canonicalIp(text.slice(0, text.indexOf('/')));
+  return `${ip}/${parsed.prefixLength}`;
+}
+
+/** A person-readable line for one operation, as --dry-run and the logs print it. */
+export function describeOperation(op: Operation): string {
+  switch (op.kind) {
+    case 'address.add':
+      return `add address ${op.address} on ${op.link}${op.noPrefixRoute ? ' (noprefixroute)' : ''}`;
+    case 'address.remove':
+      return `remove address ${op.address} from ${op.link}`;
+    case 'route.replace':
+      return `route ${op.type === 'local' ? 'local ' : ''}${op.destination}${op.gateway ? ` via ${op.gateway}` : ''} dev ${op.link} table ${op.table}`;
+    case 'route.remove':
+      return `remove route ${op.type === 'local' ? 'local ' : ''}${op.destination} dev ${op.link} table ${op.table}`;
+    case 'rule.add':
+    case 'rule.remove': {
+      const verb = op.kind === 'rule.add' ? 'add' : 'remove';
+      const selector = op.from ? `from ${op.from}` : op.to ? `to ${op.to}` : 'from all';
+      const suppress = op.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${op.suppressPrefixLength}` : '';
+      return `${verb} rule priority ${op.priority} ${selector} lookup ${op.table === MAIN_TABLE ? 'main' : op.table}${suppress}`;
+    }
+    case 'link.set':
+      return `set link ${op.link}${op.up ? ' up' : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`;
+  }
+}
