@@ -1,0 +1,300 @@
+// The reconciler: one loop, one reconcile at a time. Every trigger (start, the refresh
+// timer, a metadata change, SIGHUP, a kernel event) leads to the same step: fetch (or reuse)
+// the metadata, read the kernel, plan, send the difference to the helper, record the result.
+//
+// The rules that keep a VM's network safe:
+// - a failed, partial or invalid metadata fetch removes nothing: the last good model stays in
+//   force and the kernel is still repaired against it;
+// - a helper that is down is retried with backoff; the agent never exits because of it;
+// - a reconcile that changes nothing writes nothing and logs nothing at Info.
+import type Logger from 'bunyan';
+import type { Operation } from '../protocol/operations.js';
+import type { ApplyResult, OwnedAddressesResult } from '../protocol/methods.js';
+import type { KernelState } from '../netlink/types.js';
+import type { ProviderName, ProviderSnapshot } from './model.js';
+import { plan, type Plan, type PlannerConfig } from './planner.js';
+import { describeApplied } from './change-log.js';
+
+/** Where the metadata comes from (a provider, already detected). */
+export interface MetadataSource {
+  readonly name: ProviderName;
+  fetch(): Promise<ProviderSnapshot>;
+}
+
+export interface KernelReader {
+  read(): Promise<KernelState>;
+}
+
+export interface HelperApi {
+  apply(operations: Operation[]): Promise<ApplyResult>;
+  ownedAddresses(): Promise<OwnedAddressesResult>;
+}
+
+export interface StateSink {
+  write(snapshot: ProviderSnapshot, result: Plan, kernel: KernelState, status: ReconcileStatus): Promise<void>;
+}
+
+export type Trigger = 'start' | 'timer' | 'metadata' | 'signal' | 'kernel' | 'retry';
+
+export interface OperationCounters {
+  applied: Record<string, number>;
+  failed: Record<string, number>;
+}
+
+/** What the agent knows about its own progress; the REST API and the state files show it. */
+export interface ReconcileStatus {
+  provider: ProviderName;
+  startedAt: string;
+  reconciling: boolean;
+  reconciles: number;
+  lastRefresh?: string;
+  lastSuccess?: string;
+  lastMetadataSuccess?: string;
+  lastError?: string;
+  metadataError?: string;
+  helperReachable?: boolean;
+  pendingOperations: number;
+  /** the operations of the last plan that are not yet in the kernel, readable */
+  pending: string[];
+  /** per link: the last operation error, cleared once the link converges */
+  linkErrors: Record<string, string>;
+  operations: OperationCounters;
+  converged: boolean;
+}
+
+export interface ReconcileOutcome {
+  converged: boolean;
+  /** why not, when not */
+  reason?: string;
+}
+
+export interface ReconcilerOptions {
+  source: MetadataSource;
+  kernel: KernelReader;
+  helper: HelperApi;
+  state: StateSink;
+  log: Logger;
+  config: PlannerConfig;
+  /** first retry delay after a failure; doubles up to maxRetryMs */
+  retryMs?: number;
+  maxRetryMs?: number;
+}
+
+export class Reconciler {
+  readonly status: ReconcileStatus;
+  private snapshot?: ProviderSnapshot;
+  private lastPlan?: Plan;
+  private config: PlannerConfig;
+  private running?: Promise<void>;
+  private queued?: { refetch: boolean; trigger: Trigger };
+  private retryTimer?: NodeJS.Timeout;
+  private retryDelay: number;
+  private stopped = false;
+  private readonly waiters: ((outcome: ReconcileOutcome) => void)[] = [];
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.config = options.config;
+    this.retryDelay = options.retryMs ?? 1_000;
+    this.status = {
+      provider: options.source.name,
+      startedAt: new Date().toISOString(),
+      reconciling: false,
+      reconciles: 0,
+      pendingOperations: 0,
+      pending: [],
+      linkErrors: {},
+      operations: { applied: {}, failed: {} },
+      converged: false,
+    };
+  }
+
+  /** The last good metadata snapshot, if any. */
+  get current(): ProviderSnapshot | undefined {
+    return this.snapshot;
+  }
+
+  get currentPlan(): Plan | undefined {
+    return this.lastPlan;
+  }
+
+  setConfig(config: PlannerConfig): void {
+    this.config = config;
+  }
+
+  /**
+   * Asks for a reconcile. Requests that arrive while one runs are coalesced into one more
+   * run (refetching if any of them asked to). Resolves when a run that started after this
+   * request has finished.
+   */
+  request(trigger: Trigger, refetch: boolean): Promise<ReconcileOutcome> {
+    const done = new Promise<ReconcileOutcome>((resolve) => this.waiters.push(resolve));
+    if (this.stopped) return Promise.resolve({ converged: false, reason: 'the agent is stopping' });
+    if (this.queued) {
+      this.queued.refetch ||= refetch;
+    } else {
+      this.queued = { refetch, trigger };
+    }
+    if (!this.running) this.running = this.drain();
+    return done;
+  }
+
+  /** Stops retries; a reconcile in flight is allowed to finish (awaited). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queued && !this.stopped) {
+      const { refetch, trigger } = this.queued;
+      this.queued = undefined;
+      const waiters = this.waiters.splice(0);
+      let outcome: ReconcileOutcome;
+      try {
+        outcome = await this.reconcile(trigger, refetch);
+      } catch (error) {
+        // a bug, not a condition: report it, keep the agent alive, retry later
+        outcome = { converged: false, reason: `internal error: ${errorText(error)}` };
+        this.options.log.error({ err: error }, 'reconcile failed unexpectedly; will retry');
+      }
+      this.status.converged = outcome.converged;
+      if (outcome.converged) {
+        this.retryDelay = this.options.retryMs ?? 1_000;
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+      } else {
+        this.scheduleRetry(refetch || !this.snapshot);
+      }
+      for (const resolve of waiters) resolve(outcome);
+    }
+    this.running = undefined;
+  }
+
+  private scheduleRetry(refetch: boolean): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = this.retryDelay * (0.8 + Math.random() * 0.4);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.options.maxRetryMs ?? 60_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.request('retry', refetch);
+    }, delay);
+    this.retryTimer.unref?.();
+  }
+
+  private async reconcile(trigger: Trigger, refetch: boolean): Promise<ReconcileOutcome> {
+    const { log } = this.options;
+    this.status.reconciling = true;
+    this.status.reconciles++;
+    this.status.lastRefresh = new Date().toISOString();
+    try {
+      if (refetch || !this.snapshot) {
+        try {
+          const snapshot = await this.options.source.fetch();
+          this.snapshot = snapshot;
+          this.status.metadataError = undefined;
+          this.status.lastMetadataSuccess = new Date().toISOString();
+        } catch (error) {
+          const message = `metadata from ${this.options.source.name} unavailable: ${errorText(error)}`;
+          this.status.metadataError = message;
+          if (!this.snapshot) {
+            this.status.lastError = `${message}; nothing configured yet, will retry`;
+            log.warn(this.status.lastError);
+            return { converged: false, reason: this.status.lastError };
+          }
+          log.warn(`${message}; keeping the last known configuration`);
+        }
+      }
+      const snapshot = this.snapshot!;
+
+      let owned: OwnedAddressesResult;
+      try {
+        owned = await this.options.helper.ownedAddresses();
+        this.status.helperReachable = true;
+      } catch (error) {
+        return this.helperDown(error);
+      }
+      const kernel = await this.options.kernel.read();
+      const result = plan(snapshot.model, this.config, kernel, owned.addresses);
+      this.lastPlan = result;
+      for (const nic of result.nics) {
+        if (nic.problem) log.debug(`NIC ${nic.mac}: ${nic.problem}`);
+      }
+
+      if (result.operations.length === 0) {
+        this.status.pendingOperations = 0;
+        this.status.pending = [];
+        this.status.linkErrors = {};
+        await this.options.state.write(snapshot, result, kernel, this.status);
+        return this.succeeded();
+      }
+
+      log.debug({ trigger, operations: result.operations.length }, 'applying plan');
+      let applied: ApplyResult;
+      try {
+        applied = await this.options.helper.apply(result.operations);
+      } catch (error) {
+        this.status.pendingOperations = result.operations.length;
+        return this.helperDown(error);
+      }
+
+      const linkIndex = new Map(kernel.links.map((l) => [l.name, l.index]));
+      const problems: string[] = [];
+      const linkErrors: Record<string, string> = {};
+      for (const r of applied.results) {
+        const op = result.operations[r.index];
+        if (!op) continue;
+        if (r.outcome === 'applied') {
+          count(this.status.operations.applied, op.kind);
+          log.info(describeApplied(op, 'link' in op ? linkIndex.get(op.link) : undefined));
+        } else if (r.outcome === 'refused' || r.outcome === 'failed') {
+          count(this.status.operations.failed, op.kind);
+          const problem = `${r.outcome === 'refused' ? 'helper refused' : 'kernel refused'} ${op.kind}: ${r.reason ?? 'no reason given'}`;
+          problems.push(problem);
+          if ('link' in op) linkErrors[op.link] = problem;
+          log.error(problem);
+        }
+      }
+      this.status.linkErrors = linkErrors;
+
+      // Check the kernel itself rather than trusting the replies.
+      const after = await this.options.kernel.read();
+      const remaining = plan(snapshot.model, this.config, after, (await this.options.helper.ownedAddresses()).addresses);
+      this.lastPlan = remaining;
+      this.status.pendingOperations = remaining.operations.length;
+      this.status.pending = remaining.operations.map((op) => JSON.stringify(op));
+      await this.options.state.write(snapshot, remaining, after, this.status);
+      if (remaining.operations.length > 0) {
+        const reason = problems[0] ?? `${remaining.operations.length} operations still pending after apply`;
+        this.status.lastError = reason;
+        return { converged: false, reason };
+      }
+      return this.succeeded();
+    } finally {
+      this.status.reconciling = false;
+    }
+  }
+
+  private succeeded(): ReconcileOutcome {
+    this.status.lastSuccess = new Date().toISOString();
+    if (!this.status.metadataError) this.status.lastError = undefined;
+    if (this.status.metadataError) return { converged: false, reason: this.status.metadataError };
+    return { converged: true };
+  }
+
+  private helperDown(error: unknown): ReconcileOutcome {
+    this.status.helperReachable = false;
+    const reason = `${errorText(error)}; will retry`;
+    this.status.lastError = reason;
+    this.options.log.warn(reason);
+    return { converged: false, reason };
+  }
+}
+
+function count(counter: Record<string, number>, kind: string): void {
+  counter[kind] = (counter[kind] ?? 0) + 1;
+}
+
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,174 @@
+// The reconciler's decisions, with a modelled kernel and helper. The namespace tests
+// (test/agent-*.test.ts) prove the same promises on the real kernel.
+import test from 'ava';
+import bunyan from 'bunyan';
+import { Reconciler, type HelperApi, type KernelReader, type MetadataSource, type StateSink } from '../agent/reconciler.js';
+import type { MetadataModel, ProviderSnapshot } from '../agent/model.js';
+import type { KernelState } from '../netlink/types.js';
+import type { Operation } from '../protocol/operations.js';
+import { applied } from './lib/fake-kernel.js';
+
+const model: MetadataModel = {
+  instance: { provider: 'ec2', id: 'i-1', name: 'vm', region: 'eu-west-1', zone: 'eu-west-1a', size: 't3', image: 'ami-1' },
+  nics: [
+    {
+      mac: '02:00:00:00:00:01',
+      index: 0,
+      primary: true,
+      ipv4: [{ address: '172.31.16.10', prefixLength: 20, primary: true }],
+      publicIpv4: [],
+      ipv6: [],
+      subnet: { address: '172.31.16.0', prefixLength: 20 },
+      gateway: '172.31.16.1',
+      routedRanges: [],
+      hostAddresses: false,
+    },
+    {
+      mac: '02:00:00:00:00:02',
+      index: 1,
+      primary: false,
+      ipv4: [
+        { address: '172.31.32.10', prefixLength: 20, primary: true },
+        { address: '172.31.32.11', prefixLength: 20, primary: false },
+      ],
+      publicIpv4: [],
+      ipv6: [],
+      subnet: { address: '172.31.32.0', prefixLength: 20 },
+      gateway: '172.31.32.1',
+      routedRanges: [],
+      hostAddresses: false,
+    },
+  ],
+};
+
+class World implements MetadataSource, KernelReader, HelperApi, StateSink {
+  readonly name = 'ec2' as const;
+  kernel: KernelState = {
+    links: [
+      { index: 2, name: 'eth0', mac: '02:00:00:00:00:01', up: true, mtu: 9001, loopback: false },
+      { index: 3, name: 'eth1', mac: '02:00:00:00:00:02', up: true, mtu: 9001, loopback: false },
+    ],
+    addresses: [
+      { ifindex: 2, family: 'inet', address: '172.31.16.10', prefixLength: 20, dynamic: true, noPrefixRoute: false, scope: 0 },
+    ],
+    routes: [],
+    rules: [],
+  };
+  metadata: MetadataModel | Error = model;
+  helperUp = true;
+  fetches = 0;
+  applies: Operation[][] = [];
+
+  async fetch(): Promise<ProviderSnapshot> {
+    this.fetches++;
+    if (this.metadata instanceof Error) throw this.metadata;
+    return { model: this.metadata, document: {}, sshKeys: [] };
+  }
+  async read(): Promise<KernelState> {
+    return this.kernel;
+  }
+  async apply(operations: Operation[]) {
+    if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
+    this.applies.push(operations);
+    this.kernel = applied(this.kernel, operations);
+    return { results: operations.map((op, index) => ({ index, kind: op.kind, outcome: 'applied' as const })) };
+  }
+  async ownedAddresses() {
+    if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
+    return { addresses: [] };
+  }
+  async write(): Promise<void> {}
+}
+
+function reconciler(world: World) {
+  const log = bunyan.createLogger({ name: 'test', level: 'fatal' });
+  return new Reconciler({
+    source: world,
+    kernel: world,
+    helper: world,
+    state: world,
+    log,
+    config: { routeTableBase: 10000, supplementary: [] },
+    retryMs: 60_000,
+  });
+}
+
+test('converges, then a refresh that changes nothing sends nothing to the helper', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  t.deepEqual(await r.request('start', true), { converged: true });
+  t.is(world.applies.length, 1);
+  t.deepEqual(await r.request('timer', true), { converged: true });
+  t.is(world.applies.length, 1);
+  await r.stop();
+});
+
+test('an IMDS outage removes nothing and is reported', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  const before = JSON.stringify(world.kernel);
+  world.metadata = new Error('503 Service Unavailable');
+  const outcome = await r.request('timer', true);
+  t.false(outcome.converged);
+  t.regex(r.status.metadataError!, /503/);
+  t.is(JSON.stringify(world.kernel), before);
+  await r.stop();
+});
+
+test('during an outage a removed address is still repaired from the last good metadata', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  world.metadata = new Error('connection refused');
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  await r.request('kernel', false);
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  await r.stop();
+});
+
+test('a helper that is down is reported, and the next try converges', async (t) => {
+  const world = new World();
+  world.helperUp = false;
+  const r = reconciler(world);
+  const outcome = await r.request('start', true);
+  t.false(outcome.converged);
+  t.false(r.status.helperReachable);
+  t.regex(outcome.reason!, /not reachable/);
+  world.helperUp = true;
+  t.deepEqual(await r.request('retry', false), { converged: true });
+  t.true(r.status.helperReachable);
+  await r.stop();
+});
+
+test('kernel events re-plan from cached metadata without asking the IMDS', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  const fetches = world.fetches;
+  await r.request('kernel', false);
+  t.is(world.fetches, fetches);
+  await r.stop();
+});
+
+test('a burst of requests is coalesced into at most one more run', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  const first = r.request('start', true);
+  const burst = Array.from({ length: 100 }, () => r.request('signal', true));
+  await Promise.all([first, ...burst]);
+  t.true(world.fetches <= 2, `fetched ${world.fetches} times`);
+  await r.stop();
+});
+
+test('metadata that no longer lists an IP removes its address and rules', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  world.metadata = { ...model, nics: [model.nics[0]!, { ...model.nics[1]!, ipv4: [model.nics[1]!.ipv4[0]!] }] };
+  await r.request('metadata', true);
+  t.false(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  t.false(world.kernel.rules.some((rule) => rule.from === '172.31.32.11/32'));
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.10'));
+  await r.stop();
+});
