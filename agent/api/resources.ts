@@ -1,0 +1,152 @@
+// What the REST API serves: the JSON shapes of its resources, shared with cnctl so the
+// client and the server are typed from one declaration. Built from the agent's view; nothing
+// here reads a provider's document except through withoutSecrets.
+import type { InstanceFacts, ProviderName, ProviderSnapshot } from '../model.js';
+import type { Plan } from '../planner.js';
+import type { OperationCounters, ReconcileStatus } from '../reconciler.js';
+import { linkStates, type LinkState } from '../state-files.js';
+import { withoutSecrets } from './secret-filter.js';
+
+/** What the API needs from the agent; agent/main.ts implements it over the Reconciler. */
+export interface AgentView {
+  /** the reconciler's status (Reconciler.status) */
+  status(): ReconcileStatus;
+  /** the last good snapshot (Reconciler.current); undefined before the first fetch succeeded */
+  snapshot(): ProviderSnapshot | undefined;
+  /** the last plan (Reconciler.currentPlan); undefined until the helper answered once */
+  plan(): Plan | undefined;
+  readonly version: string;
+}
+
+export const API_PREFIX = '/api/v1';
+
+/** GET /api/v1/status — always 200, also before the first metadata fetch (`ready: false`). */
+export interface StatusResource {
+  version: string;
+  provider: ProviderName;
+  /** whether metadata has been fetched at least once (the other resources answer 503 until then) */
+  ready: boolean;
+  startedAt: string;
+  reconciling: boolean;
+  reconciles: number;
+  converged: boolean;
+  lastRefresh: string | null;
+  lastSuccess: string | null;
+  lastMetadataSuccess: string | null;
+  lastError: string | null;
+  metadataError: string | null;
+  /** null until the agent has tried to reach the helper */
+  helperReachable: boolean | null;
+  pendingOperations: number;
+  pending: string[];
+  linkErrors: Record<string, string>;
+  operations: OperationCounters;
+}
+
+/** GET /api/v1/system */
+export type SystemResource = InstanceFacts;
+
+/** A metadata NIC that has no configured link (not attached yet, or no plan yet). */
+export interface UnmatchedNic {
+  mac: string;
+  primary: boolean;
+  problem: string;
+}
+
+/** GET /api/v1/network */
+export interface NetworkResource {
+  provider: ProviderName;
+  links: LinkState[];
+  unmatched: UnmatchedNic[];
+}
+
+/** GET /api/v1/network/:link */
+export type LinkResource = LinkState;
+
+/** GET /api/v1/ssh-keys */
+export interface SshKeysResource {
+  provider: ProviderName;
+  sshKeys: string[];
+}
+
+/** GET /api/v1/document */
+export interface DocumentResource {
+  provider: ProviderName;
+  document: unknown;
+}
+
+/** Every error answer: 404, 405, 413, 503 (with `status` for 503), 500. */
+export interface ErrorResource {
+  error: string;
+  status?: StatusResource;
+}
+
+export function statusResource(view: AgentView): StatusResource {
+  const s = view.status();
+  return {
+    version: view.version,
+    provider: s.provider,
+    ready: view.snapshot() !== undefined,
+    startedAt: s.startedAt,
+    reconciling: s.reconciling,
+    reconciles: s.reconciles,
+    converged: s.converged,
+    lastRefresh: s.lastRefresh ?? null,
+    lastSuccess: s.lastSuccess ?? null,
+    lastMetadataSuccess: s.lastMetadataSuccess ?? null,
+    lastError: s.lastError ?? null,
+    metadataError: s.metadataError ?? null,
+    helperReachable: s.helperReachable ?? null,
+    pendingOperations: s.pendingOperations,
+    pending: [...s.pending],
+    linkErrors: { ...s.linkErrors },
+    operations: { applied: { ...s.operations.applied }, failed: { ...s.operations.failed } },
+  };
+}
+
+export function systemResource(snapshot: ProviderSnapshot): SystemResource {
+  const { provider, id, name, region, zone, size, image } = snapshot.model.instance;
+  return { provider, id, name, region, zone, size, image };
+}
+
+export function networkResource(snapshot: ProviderSnapshot, plan: Plan | undefined, status: ReconcileStatus): NetworkResource {
+  const links = plan ? linkStates(snapshot, plan, status) : [];
+  const linked = new Set(links.map((l) => l.mac));
+  const unmatched = snapshot.model.nics
+    .filter((nic) => !linked.has(nic.mac))
+    .map((nic) => ({
+      mac: nic.mac,
+      primary: nic.primary,
+      problem:
+        plan?.nics.find((p) => p.mac === nic.mac)?.problem ??
+        (plan ? 'no network interface with this MAC' : 'not planned yet: the agent has not read the kernel state (is the helper reachable?)'),
+    }));
+  return { provider: snapshot.model.instance.provider, links, unmatched };
+}
+
+export function sshKeysResource(snapshot: ProviderSnapshot): SshKeysResource {
+  return { provider: snapshot.model.instance.provider, sshKeys: [...snapshot.sshKeys] };
+}
+
+export function documentResource(snapshot: ProviderSnapshot): DocumentResource {
+  return { provider: snapshot.model.instance.provider, document: withoutSecrets(snapshot.document) ?? null };
+}
+
+/**
+ * The older Go tool's /api/cloud/network: the document's network part. Azure has
+ * `network`, GCP `networkInterfaces`, an EC2 tree `network` (under `meta-data` or at its
+ * root); a document without one is served whole.
+ */
+export function documentNetworkPart(document: unknown): unknown {
+  const filtered = withoutSecrets(document);
+  if (!isObject(filtered)) return filtered ?? null;
+  if ('network' in filtered) return filtered.network;
+  if ('networkInterfaces' in filtered) return { networkInterfaces: filtered.networkInterfaces };
+  const metaData = filtered['meta-data'];
+  if (isObject(metaData) && 'network' in metaData) return metaData.network;
+  return filtered;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
