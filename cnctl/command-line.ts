@@ -1,0 +1,134 @@
+// cnctl's command line: what to do and where the agent is. Options may come anywhere.
+import { parseArgs } from 'node:util';
+
+export type Command =
+  | { kind: 'status' }
+  | { kind: 'status-system' }
+  | { kind: 'status-network'; link?: string }
+  | { kind: 'reload' }
+  | { kind: 'show-ssh-keys' }
+  | { kind: 'show-document' }
+  | { kind: 'help' }
+  | { kind: 'version' };
+
+export interface CommandLine {
+  command: Command;
+  json: boolean;
+  url?: string;
+  config?: string;
+  stateDir?: string;
+}
+
+export const USAGE = `Usage: cnctl [OPTIONS] COMMAND
+
+Shows what the cloud-network agent configured, from its REST API.
+
+Commands:
+  status                  the agent's own health: provider, last refresh, errors, helper
+  status system           the instance: provider, id, name, region, zone, size, image
+  status network [LINK]   every NIC (or LINK): addresses, subnet, gateway, table, state
+  show ssh-keys           the public SSH keys in the metadata
+  show document           the provider's metadata document (without secrets), as JSON
+  reload                  make the agent re-read its configuration and refresh now
+
+Options:
+  --json             print the API's JSON instead of text (for scripts)
+  --url URL          the agent's API (default: Listen= of the configuration,
+                     else http://127.0.0.1:5209)
+  --config PATH      the configuration file (default /etc/cloud-network/cloud-network.toml)
+  --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
+                     instead of systemctl reload (default DIR: StateDir of the configuration)
+  -h, --help         show this help
+  --version          show cnctl's version
+
+Exit status: 0 success, 1 the agent is unreachable or answered an error, 2 usage error.
+`;
+
+/** A mistake on the command line: cnctl prints it with the usage hint and exits 2. */
+export class UsageError extends Error {}
+
+export function parseCommandLine(argv: string[]): CommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean' },
+        url: { type: 'string' },
+        config: { type: 'string' },
+        'state-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const options = {
+    json: values.json ?? false,
+    ...(values.url !== undefined && { url: checkUrl(values.url) }),
+    ...(values.config !== undefined && { config: values.config }),
+    ...(values['state-dir'] !== undefined && { stateDir: values['state-dir'] }),
+  };
+  if (values.help) return { command: { kind: 'help' }, ...options };
+  if (values.version) return { command: { kind: 'version' }, ...options };
+  return { command: command(positionals), ...options };
+}
+
+function command(words: string[]): Command {
+  const [verb, noun, arg, ...rest] = words;
+  const extra = (allowed: number) => {
+    if (words.length > allowed) throw new UsageError(`unexpected argument ${JSON.stringify(words[allowed])} after "${words.slice(0, allowed).join(' ')}"`);
+  };
+  switch (verb) {
+    case undefined:
+      throw new UsageError('missing command (status, status system, status network, show ssh-keys, show document, reload)');
+    case 'help':
+      return { kind: 'help' };
+    case 'version':
+      return { kind: 'version' };
+    case 'reload':
+      extra(1);
+      return { kind: 'reload' };
+    case 'status':
+      switch (noun) {
+        case undefined:
+          return { kind: 'status' };
+        case 'system':
+          extra(2);
+          return { kind: 'status-system' };
+        case 'network':
+          if (rest.length > 0) extra(3);
+          return arg === undefined ? { kind: 'status-network' } : { kind: 'status-network', link: arg };
+        default:
+          throw new UsageError(`unknown status ${JSON.stringify(noun)} (choose system or network)`);
+      }
+    case 'show':
+      switch (noun) {
+        case 'ssh-keys':
+          extra(2);
+          return { kind: 'show-ssh-keys' };
+        case 'document':
+          extra(2);
+          return { kind: 'show-document' };
+        default:
+          throw new UsageError(`show what? ${noun === undefined ? 'missing' : `unknown ${JSON.stringify(noun)}`} (choose ssh-keys or document)`);
+      }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(verb)}`);
+  }
+}
+
+function checkUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(text)} is not a URL (example: http://127.0.0.1:5209)`);
+  }
+  if (url.protocol !== 'http:') throw new UsageError(`--url ${text}: only http:// is served by the agent`);
+  return url.origin;
+}

@@ -1,0 +1,16 @@
+// The version cnctl reports: the package's, found from this file both in the source tree
+// (cnctl/version.ts) and in the build (dist/cnctl/version.js).
+import { readFileSync } from 'node:fs';
+
+export function packageVersion(): string {
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const text = readFileSync(new URL(relative, import.meta.url), 'utf8');
+      const parsed = JSON.parse(text) as { name?: string; version?: string };
+      if (parsed.name === 'cloud-network' && parsed.version) return parsed.version;
+    } catch {
+      // not at this level; try the next
+    }
+  }
+  return 'unknown';
+}
