@@ -1,0 +1,249 @@
+// The rtnetlink wire format for the four object kinds cloud-network touches: the fixed headers
+// (ifinfomsg, ifaddrmsg, rtmsg, fib_rule_hdr), their attributes, and decoding into the
+// observed types. Decoded by hand because the `netlink` package drops attributes it does not
+// know (IFA_PROTO among them) instead of keeping them in `__unparsed`.
+import { AttrStream, parseAttributes, type NetlinkMessage } from 'netlink';
+import { formatIp, type Family } from '../protocol/ip.js';
+import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';
+
+export const RTM = {
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  SETLINK: 19,
+  NEWADDR: 20,
+  DELADDR: 21,
+  GETADDR: 22,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+  GETROUTE: 26,
+  NEWRULE: 32,
+  DELRULE: 33,
+  GETRULE: 34,
+} as const;
+
+export const NLM_F = { REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 } as const;
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+
+const IFF_UP = 0x1;
+const IFF_LOOPBACK = 0x8;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18 } as const;
+const IFLA_INFO_KIND = 1;
+export const IFA = { ADDRESS: 1, LOCAL: 2, CACHEINFO: 6, FLAGS: 8, PROTO: 11 } as const;
+export const IFA_F_NOPREFIXROUTE = 0x200;
+export const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
+export const FRA = { DST: 1, SRC: 2, PRIORITY: 6, SUPPRESS_PREFIXLEN: 14, TABLE: 15, PROTOCOL: 21 } as const;
+export const FR_ACT_TO_TBL = 1;
+export const RT_TABLE_UNSPEC = 0;
+const INFINITE_LIFETIME = 0xffffffff;
+const SUPPRESS_PREFIXLEN_UNSET = 0xffffffff;
+
+export const ROUTE_TYPES: Record<number, RouteType> = {
+  1: 'unicast',
+  2: 'local',
+  3: 'broadcast',
+  5: 'multicast',
+  6: 'blackhole',
+  7: 'unreachable',
+  8: 'prohibit',
+  9: 'throw',
+};
+export const ROUTE_TYPE_NUMBER = { unicast: 1, local: 2 } as const;
+
+export const SCOPE_NUMBER = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 } as const;
+export type Scope = keyof typeof SCOPE_NUMBER;
+function scopeName(value: number): Scope {
+  const entry = Object.entries(SCOPE_NUMBER).find(([, number]) => number === value);
+  return entry ? (entry[0] as Scope) : 'universe';
+}
+
+export function familyName(af: number): Family | undefined {
+  return af === AF_INET ? 'inet' : af === AF_INET6 ? 'inet6' : undefined;
+}
+export function familyNumber(family: Family): number {
+  return family === 'inet' ? AF_INET : AF_INET6;
+}
+
+function attributesOf(data: Buffer, headerLength: number): Map<number, Buffer> {
+  const attributes = new Map<number, Buffer>();
+  parseAttributes(data.subarray(headerLength), (attribute) => attributes.set(attribute.type, attribute.data));
+  return attributes;
+}
+
+function ipText(family: Family, bytes: Buffer | undefined): string | undefined {
+  if (!bytes || bytes.length !== (family === 'inet' ? 4 : 16)) return undefined;
+  return formatIp({ family, bytes: new Uint8Array(bytes) });
+}
+
+function zeroNetwork(family: Family): string {
+  return family === 'inet' ? '0.0.0.0' : '::';
+}
+
+const u32 = (buffer: Buffer | undefined) => (buffer && buffer.length >= 4 ? buffer.readUInt32LE(0) : undefined);
+
+export function decodeLink(data: Buffer): ObservedLink {
+  const index = data.readInt32LE(4);
+  const flags = data.readUInt32LE(8);
+  const attributes = attributesOf(data, 16);
+  const address = attributes.get(IFLA.ADDRESS);
+  let kind: string | undefined;
+  const linkinfo = attributes.get(IFLA.LINKINFO);
+  if (linkinfo) {
+    parseAttributes(linkinfo, (attribute) => {
+      if (attribute.type === IFLA_INFO_KIND) kind = attribute.data.toString('utf8').replace(/\0+$/, '');
+    });
+  }
+  const link: ObservedLink = {
+    index,
+    name: (attributes.get(IFLA.IFNAME)?.toString('utf8') ?? '').replace(/\0+$/, ''),
+    // loopback and tunnels have an all-zero or no hardware address
+    mac: address && address.some((b) => b !== 0) ? [...address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '',
+    up: (flags & IFF_UP) !== 0,
+    mtu: u32(attributes.get(IFLA.MTU)) ?? 0,
+    loopback: (flags & IFF_LOOPBACK) !== 0,
+  };
+  const master = u32(attributes.get(IFLA.MASTER));
+  if (master) link.master = master;
+  if (kind) link.kind = kind;
+  return link;
+}
+
+export function decodeAddress(data: Buffer): ObservedAddress | undefined {
+  const family = familyName(data.readUInt8(0));
+  if (!family) return undefined;
+  const attributes = attributesOf(data, 8);
+  // IFA_LOCAL is our own address; IFA_ADDRESS is the peer on point-to-point links
+  const address = ipText(family, attributes.get(IFA.LOCAL) ?? attributes.get(IFA.ADDRESS));
+  if (!address) return undefined;
+  const flags = u32(attributes.get(IFA.FLAGS)) ?? data.readUInt8(2);
+  const cacheinfo = attributes.get(IFA.CACHEINFO);
+  const valid = cacheinfo && cacheinfo.length >= 8 ? cacheinfo.readUInt32LE(4) : INFINITE_LIFETIME;
+  const proto = attributes.get(IFA.PROTO);
+  const observed: ObservedAddress = {
+    ifindex: data.readUInt32LE(4),
+    family,
+    address,
+    prefixLength: data.readUInt8(1),
+    dynamic: valid !== INFINITE_LIFETIME,
+    noPrefixRoute: (flags & IFA_F_NOPREFIXROUTE) !== 0,
+    scope: data.readUInt8(3),
+  };
+  if (proto && proto.length >= 1) observed.protocol = proto.readUInt8(0);
+  return observed;
+}
+
+export function decodeRoute(data: Buffer): ObservedRoute | undefined {
+  const family = familyName(data.readUInt8(0));
+  if (!family) return undefined;
+  const attributes = attributesOf(data, 12);
+  const dstLength = data.readUInt8(1);
+  const destination = `${ipText(family, attributes.get(RTA.DST)) ?? zeroNetwork(family)}/${dstLength}`;
+  const route: ObservedRoute = {
+    // tables above 255 exist only in RTA_TABLE
+    table: u32(attributes.get(RTA.TABLE)) ?? data.readUInt8(4),
+    family,
+    destination,
+    protocol: data.readUInt8(5),
+    type: ROUTE_TYPES[data.readUInt8(7)] ?? 'other',
+    scope: scopeName(data.readUInt8(6)),
+  };
+  const gateway = ipText(family, attributes.get(RTA.GATEWAY));
+  if (gateway) route.gateway = gateway;
+  const oif = u32(attributes.get(RTA.OIF));
+  if (oif !== undefined) route.ifindex = oif;
+  const source = ipText(family, attributes.get(RTA.PREFSRC));
+  if (source) route.source = source;
+  const metric = u32(attributes.get(RTA.PRIORITY));
+  if (metric !== undefined) route.metric = metric;
+  return route;
+}
+
+export function decodeRule(data: Buffer): ObservedRule | undefined {
+  const family = familyName(data.readUInt8(0));
+  if (!family) return undefined;
+  const attributes = attributesOf(data, 12);
+  const rule: ObservedRule = {
+    family,
+    priority: u32(attributes.get(FRA.PRIORITY)) ?? 0,
+    table: u32(attributes.get(FRA.TABLE)) ?? data.readUInt8(4),
+    protocol: attributes.get(FRA.PROTOCOL)?.readUInt8(0) ?? 0,
+    action: data.readUInt8(7) === FR_ACT_TO_TBL ? 'lookup' : 'other',
+  };
+  const dstLength = data.readUInt8(1);
+  const srcLength = data.readUInt8(2);
+  const from = ipText(family, attributes.get(FRA.SRC));
+  if (from) rule.from = `${from}/${srcLength}`;
+  const to = ipText(family, attributes.get(FRA.DST));
+  if (to) rule.to = `${to}/${dstLength}`;
+  const suppress = u32(attributes.get(FRA.SUPPRESS_PREFIXLEN));
+  if (suppress !== undefined && suppress !== SUPPRESS_PREFIXLEN_UNSET) rule.suppressPrefixLength = suppress;
+  return rule;
+}
+
+export type KernelObjectKind = 'link' | 'address' | 'route' | 'rule';
+export type KernelObject =
+  | { kind: 'link'; object: ObservedLink }
+  | { kind: 'address'; object: ObservedAddress }
+  | { kind: 'route'; object: ObservedRoute }
+  | { kind: 'rule'; object: ObservedRule };
+
+/** Decodes one rtnetlink message of the kinds we know; undefined for anything else. */
+export function decodeMessage(message: NetlinkMessage): (KernelObject & { action: 'new' | 'del' }) | undefined {
+  switch (message.type) {
+    case RTM.NEWLINK:
+    case RTM.DELLINK:
+      return { kind: 'link', action: message.type === RTM.NEWLINK ? 'new' : 'del', object: decodeLink(message.data) };
+    case RTM.NEWADDR:
+    case RTM.DELADDR: {
+      const object = decodeAddress(message.data);
+      return object && { kind: 'address', action: message.type === RTM.NEWADDR ? 'new' : 'del', object };
+    }
+    case RTM.NEWROUTE:
+    case RTM.DELROUTE: {
+      const object = decodeRoute(message.data);
+      return object && { kind: 'route', action: message.type === RTM.NEWROUTE ? 'new' : 'del', object };
+    }
+    case RTM.NEWRULE:
+    case RTM.DELRULE: {
+      const object = decodeRule(message.data);
+      return object && { kind: 'rule', action: message.type === RTM.NEWRULE ? 'new' : 'del', object };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** A request payload: a fixed header followed by attributes, each padded to 4 bytes. */
+export class RequestBuilder {
+  private readonly stream = new AttrStream();
+
+  constructor(header: Buffer) {
+    this.stream.emit(header);
+  }
+
+  bytes(type: number, value: Uint8Array): this {
+    this.stream.push(type, value);
+    return this;
+  }
+
+  u32(type: number, value: number): this {
+    const buffer = Buffer.alloc(4);
+    buffer.writeUInt32LE(value >>> 0);
+    return this.bytes(type, buffer);
+  }
+
+  u8(type: number, value: number): this {
+    return this.bytes(type, Uint8Array.of(value));
+  }
+
+  build(): Uint8Array[] {
+    const bufs = [...this.stream.bufs];
+    const length = bufs.reduce((sum, b) => sum + b.length, 0);
+    // pad the last attribute so the message length stays aligned
+    if (length % 4) bufs.push(Buffer.alloc(4 - (length % 4)));
+    return bufs;
+  }
+}
+

@@ -1,0 +1,52 @@
+// Reading the kernel's network configuration: one dump per object kind, every table, both families.
+import type { KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from './types.js';
+import { decodeAddress, decodeLink, decodeRoute, decodeRule, RTM } from './messages.js';
+import type { RtnlSocket } from './socket.js';
+
+// AF_UNSPEC in every header: the kernel then dumps all families
+const LINK_REQUEST = () => [Buffer.alloc(16)];
+const ADDRESS_REQUEST = () => [Buffer.alloc(8)];
+const ROUTE_REQUEST = () => [Buffer.alloc(12)];
+const RULE_REQUEST = () => [Buffer.alloc(12)];
+
+function defined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}
+
+export async function readLinks(sock: RtnlSocket): Promise<ObservedLink[]> {
+  const messages = await sock.dump(RTM.GETLINK, LINK_REQUEST());
+  return messages.filter((m) => m.type === RTM.NEWLINK).map((m) => decodeLink(m.data));
+}
+
+export async function readAddresses(sock: RtnlSocket): Promise<ObservedAddress[]> {
+  const messages = await sock.dump(RTM.GETADDR, ADDRESS_REQUEST());
+  return messages.filter((m) => m.type === RTM.NEWADDR).map((m) => decodeAddress(m.data)).filter(defined);
+}
+
+/** Routes of every table (main, local, and the numbered ones), IPv4 and IPv6. */
+export async function readRoutes(sock: RtnlSocket): Promise<ObservedRoute[]> {
+  const messages = await sock.dump(RTM.GETROUTE, ROUTE_REQUEST());
+  return messages.filter((m) => m.type === RTM.NEWROUTE).map((m) => decodeRoute(m.data)).filter(defined);
+}
+
+export async function readRules(sock: RtnlSocket): Promise<ObservedRule[]> {
+  const messages = await sock.dump(RTM.GETRULE, RULE_REQUEST());
+  return messages.filter((m) => m.type === RTM.NEWRULE).map((m) => decodeRule(m.data)).filter(defined);
+}
+
+/** Interface name → ifindex, as the write functions need it. */
+export async function readLinkIndexes(sock: RtnlSocket): Promise<Map<string, number>> {
+  return new Map((await readLinks(sock)).map((link) => [link.name, link.index]));
+}
+
+/**
+ * The whole observed state. The four dumps are not one atomic snapshot: a change between two
+ * of them shows up in the next read (the event watcher triggers one).
+ */
+export async function readKernelState(sock: RtnlSocket): Promise<KernelState> {
+  const links = await readLinks(sock);
+  const addresses = await readAddresses(sock);
+  const routes = await readRoutes(sock);
+  const rules = await readRules(sock);
+  return { links, addresses, routes, rules };
+}

@@ -1,0 +1,322 @@
+// An rtnetlink socket that cannot take the process down.
+//
+// The `netlink` package re-emits a failed recvmsg (ENOBUFS when the receive buffer overflowed)
+// as an 'error' event from inside a native callback: with no listener, or with a listener that
+// throws, Node aborts. This wrapper always listens, sizes the receive buffer explicitly, caps
+// the requests in flight (each unanswered request holds room for its reply in that buffer), and
+// turns an overflow into a call of `onOverflow` after which the caller re-reads everything.
+import { readdirSync, readlinkSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import koffi from 'koffi';
+import {
+  createNetlink,
+  Flags,
+  FlagsGet,
+  MessageType as NlMessageType,
+  Protocol,
+  readS32,
+  parseAttributes,
+  type NetlinkMessage,
+  type NetlinkSocket,
+} from 'netlink';
+
+/** Replies to requests on the request socket: 1 MiB holds far more than 64 acks or a dump chunk. */
+export const REQUEST_RECEIVE_BUFFER_BYTES = 1 << 20;
+/** Event sockets absorb bursts (thousands of address events) while JavaScript is busy. */
+export const EVENT_RECEIVE_BUFFER_BYTES = 8 << 20;
+/** Requests in flight: enough to pipeline thousands of writes, few enough that acks never overflow. */
+export const DEFAULT_MAX_IN_FLIGHT = 64;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const AF_NETLINK = 16;
+const NLM_F_ACK_TLVS = 0x200;
+const NLM_F_DUMP_INTR = 0x10;
+const NLMSGERR_ATTR_MSG = 1;
+
+/** A request the kernel refused, or that got no answer. `code` is the errno name (EEXIST, ENODEV, …). */
+export class NetlinkError extends Error {
+  constructor(
+    readonly code: string,
+    /** the kernel's own explanation (extended ack), when it gave one */
+    readonly kernelMessage: string | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NetlinkError';
+  }
+}
+
+export interface RtnlSocketOptions {
+  /** SO_RCVBUF in bytes; SO_RCVBUFFORCE is tried first (needs CAP_NET_ADMIN) so rmem_max does not cap it */
+  receiveBufferBytes?: number;
+  maxInFlight?: number;
+  requestTimeoutMs?: number;
+  /** rtnetlink multicast groups (RTNLGRP_*) to join */
+  groups?: readonly number[];
+  /** unsolicited messages (multicast events); exceptions thrown here are caught and reported */
+  onMessages?: (messages: NetlinkMessage[]) => void;
+  /** the receive buffer overflowed: messages were lost, in-flight requests failed with ENOBUFS */
+  onOverflow?: () => void;
+  /** any other socket error, or an exception from a callback; the socket stays usable */
+  onError?: (error: Error) => void;
+}
+
+interface Job {
+  exclusive: boolean;
+  start: () => void;
+}
+
+interface InFlight {
+  reject: (error: Error) => void;
+}
+
+/** Finds the file descriptor of a netlink socket by its bound port (the package does not expose it). */
+function descriptorOf(port: number): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc/self/fd');
+  } catch {
+    return undefined;
+  }
+  const address = Buffer.alloc(12);
+  const length = Buffer.alloc(4);
+  for (const entry of entries) {
+    const fd = Number(entry);
+    try {
+      if (!readlinkSync(`/proc/self/fd/${entry}`).startsWith('socket:')) continue;
+    } catch {
+      continue;
+    }
+    address.fill(0);
+    length.writeUInt32LE(12);
+    if (libc().getsockname(fd, address, length) !== 0) continue;
+    if (address.readUInt16LE(0) === AF_NETLINK && address.readUInt32LE(4) === port) return fd;
+  }
+  return undefined;
+}
+
+interface Libc {
+  getsockname: (fd: number, address: Buffer, length: Buffer) => number;
+  setsockopt: (fd: number, level: number, name: number, value: Buffer, length: number) => number;
+}
+let libcFunctions: Libc | undefined;
+function libc(): Libc {
+  if (!libcFunctions) {
+    const lib = koffi.load('libc.so.6');
+    libcFunctions = {
+      getsockname: lib.func('int getsockname(int fd, void *addr, void *len)') as Libc['getsockname'],
+      setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)') as Libc['setsockopt'],
+    };
+  }
+  return libcFunctions;
+}
+
+function setIntOption(fd: number, level: number, name: number, value: number): boolean {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32LE(value);
+  return libc().setsockopt(fd, level, name, buffer, 4) === 0;
+}
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-Math.abs(errno));
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/** Decodes an NLMSG_ERROR payload: 0 for an ack, else the errno name and the extended-ack text. */
+function decodeError(message: NetlinkMessage): { errno: number; code: string; kernelMessage?: string } {
+  const errno = -readS32.call(message.data, 0);
+  if (errno === 0) return { errno, code: 'OK' };
+  let kernelMessage: string | undefined;
+  if (message.flags & NLM_F_ACK_TLVS && message.data.length >= 20) {
+    // with NETLINK_CAP_ACK only the 16-byte header of our request is echoed back
+    const requestLength = message.flags & 0x100 /* NLM_F_CAPPED */ ? 16 : message.data.readUInt32LE(4);
+    const tlvs = message.data.subarray(4 + ((requestLength + 3) & ~3));
+    try {
+      parseAttributes(tlvs, (attribute) => {
+        if (attribute.type === NLMSGERR_ATTR_MSG) kernelMessage = attribute.data.toString('utf8').replace(/\0+$/, '');
+      });
+    } catch {
+      /* a malformed TLV only costs us the explanation */
+    }
+  }
+  return { errno, code: errnoName(errno), kernelMessage };
+}
+
+export class RtnlSocket {
+  /** the receive buffer the kernel granted (it reports twice the requested size, as it counts overhead) */
+  readonly receiveBufferBytes: number;
+  private readonly socket: NetlinkSocket;
+  private readonly maxInFlight: number;
+  private readonly timeoutMs: number;
+  private readonly queue: Job[] = [];
+  private readonly inFlight = new Set<InFlight>();
+  private exclusiveRunning = false;
+  private closed = false;
+
+  constructor(private readonly options: RtnlSocketOptions = {}) {
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    // event sockets keep the process alive; request sockets only while a request is pending
+    this.socket = createNetlink(Protocol.ROUTE, { ref: Boolean(options.groups?.length) } as never);
+    // listeners first: nothing may be emitted without one
+    this.socket.on('error', (error) => this.handleError(error));
+    this.socket.on('invalid', (error) => this.report(new Error(`netlink: discarded an invalid message: ${String(error)}`)));
+    this.socket.on('truncatedMessage', () => this.report(new Error('netlink: discarded a truncated message')));
+    this.socket.on('message', (messages) => {
+      try {
+        options.onMessages?.(messages);
+      } catch (error) {
+        this.report(error);
+      }
+    });
+
+    const wanted = options.receiveBufferBytes ?? REQUEST_RECEIVE_BUFFER_BYTES;
+    const fd = descriptorOf(this.socket.address().port);
+    let forced = false;
+    if (fd !== undefined) {
+      forced = setIntOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, wanted);
+      // smaller acks: errors echo only our request's header; and the kernel's reason as text
+      setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+      setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+    }
+    if (!forced) {
+      // unprivileged: SO_RCVBUF, capped by net.core.rmem_max
+      if (fd !== undefined) setIntOption(fd, SOL_SOCKET, SO_RCVBUF, wanted);
+      else this.socket.setRecvBufferSize(wanted);
+    }
+    this.receiveBufferBytes = this.socket.getRecvBufferSize();
+    for (const group of options.groups ?? []) this.socket.addMembership(group);
+  }
+
+  /**
+   * Sends one request and resolves with its reply messages (empty for a plain ack).
+   * Rejects with a NetlinkError when the kernel refuses it (code = errno name), on timeout
+   * (ETIMEDOUT), when the receive buffer overflowed while it was in flight (ENOBUFS: the
+   * outcome is unknown), or when the socket was closed (ECLOSED).
+   */
+  request(type: number, payload: Uint8Array[], flags: number): Promise<NetlinkMessage[]> {
+    return this.enqueue(false, type, payload, flags);
+  }
+
+  /** A dump (NLM_F_DUMP), run alone on the socket: the kernel answers EBUSY to overlapping dumps. */
+  async dump(type: number, payload: Uint8Array[]): Promise<NetlinkMessage[]> {
+    // a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) may be inconsistent: repeat it
+    for (let attempt = 1; ; attempt++) {
+      const messages = await this.enqueue(true, type, payload, FlagsGet.DUMP);
+      if (!messages.some((m) => m.flags & NLM_F_DUMP_INTR) || attempt === 5) return messages;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new NetlinkError('ECLOSED', undefined, 'netlink socket closed before the kernel answered');
+    for (const request of [...this.inFlight]) request.reject(error);
+    this.inFlight.clear();
+    this.queue.length = 0;
+    try {
+      this.socket.close();
+    } catch (closeError) {
+      this.report(closeError);
+    }
+  }
+
+  private enqueue(exclusive: boolean, type: number, payload: Uint8Array[], flags: number): Promise<NetlinkMessage[]> {
+    if (this.closed) {
+      return Promise.reject(new NetlinkError('ECLOSED', undefined, 'netlink socket is closed'));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        exclusive,
+        start: () => {
+          let settled = false;
+          const entry: InFlight = {
+            reject: (error) => finish(() => reject(error)),
+          };
+          const finish = (settle: () => void) => {
+            if (settled) return;
+            settled = true;
+            this.inFlight.delete(entry);
+            if (exclusive) this.exclusiveRunning = false;
+            settle();
+            this.pump();
+          };
+          this.inFlight.add(entry);
+          if (exclusive) this.exclusiveRunning = true;
+          this.socket
+            .request(type, payload, { flags, timeout: this.timeoutMs, checkError: false })
+            .then(
+              ([messages]) => {
+                const last = messages[messages.length - 1];
+                if (last && last.type === NlMessageType.ERROR) {
+                  const { errno, code, kernelMessage } = decodeError(last);
+                  if (errno !== 0) {
+                    const because = kernelMessage ? ` (${kernelMessage})` : '';
+                    finish(() => reject(new NetlinkError(code, kernelMessage, `kernel refused the request: ${code}${because}`)));
+                    return;
+                  }
+                  finish(() => resolve(messages.slice(0, -1)));
+                  return;
+                }
+                finish(() => resolve(messages));
+              },
+              (error: unknown) => {
+                const text = error instanceof Error ? error.message : String(error);
+                const code =
+                  /Timeout/.test(text) ? 'ETIMEDOUT' : ((error as { code?: string }).code ?? 'EIO');
+                finish(() => reject(new NetlinkError(code, undefined, `netlink request failed: ${text}`)));
+              },
+            );
+        },
+      });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (!this.closed && this.queue.length > 0 && !this.exclusiveRunning) {
+      const next = this.queue[0]!;
+      if (next.exclusive ? this.inFlight.size > 0 : this.inFlight.size >= this.maxInFlight) return;
+      this.queue.shift();
+      next.start();
+    }
+  }
+
+  private handleError(error: Error & { code?: string }): void {
+    if (error.code === 'ENOBUFS') {
+      // replies may be lost: nobody would ever answer the requests in flight
+      const overflow = new NetlinkError(
+        'ENOBUFS',
+        undefined,
+        'netlink receive buffer overflowed; the outcome of this request is unknown: re-read the kernel state',
+      );
+      for (const request of [...this.inFlight]) request.reject(overflow);
+      try {
+        this.options.onOverflow?.();
+      } catch (callbackError) {
+        this.report(callbackError);
+      }
+      return;
+    }
+    this.report(error);
+  }
+
+  private report(error: unknown): void {
+    try {
+      this.options.onError?.(error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      /* a reporter that throws must not reach native code */
+    }
+  }
+}
+
+export { Flags };

@@ -1,0 +1,356 @@
+// Executing the helper's operations on the kernel. No policy here: the helper has already
+// decided that an operation is allowed; this layer only performs it and reports, per operation,
+// whether it changed the kernel ('applied'), found it already so ('already'), or failed.
+import type { AddressAdd, AddressRemove, LinkSet, Operation, RouteRemove, RouteReplace, RuleAdd, RuleRemove } from '../protocol/operations.js';
+import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
+import { canonicalIp, formatIp, networkOf, parseIp, parsePrefix, type ParsedPrefix } from '../protocol/ip.js';
+import {
+  familyNumber,
+  FR_ACT_TO_TBL,
+  FRA,
+  IFA,
+  IFA_F_NOPREFIXROUTE,
+  NLM_F,
+  RequestBuilder,
+  ROUTE_TYPE_NUMBER,
+  RT_TABLE_UNSPEC,
+  RTA,
+  RTM,
+  SCOPE_NUMBER,
+} from './messages.js';
+import { readLinks, readRoutes } from './read.js';
+import { NetlinkError, type RtnlSocket } from './socket.js';
+import type { ObservedLink, ObservedRoute } from './types.js';
+
+export type Outcome = 'applied' | 'already' | 'failed';
+
+export interface OperationResult {
+  outcome: Outcome;
+  /** errno name when the kernel refused (ENODEV, EEXIST, EPERM, …) */
+  code?: string;
+  /** what failed, where, and why, for a person */
+  reason?: string;
+}
+
+const IFF_UP = 0x1;
+const RT_SCOPE_NOWHERE = 255;
+
+const EXPLANATIONS: Record<string, string> = {
+  ENODEV: 'the interface does not exist',
+  EPERM: 'permission denied (CAP_NET_ADMIN is required)',
+  EACCES: 'permission denied (CAP_NET_ADMIN is required)',
+  EEXIST: 'a conflicting entry already exists',
+  ENETUNREACH: 'the gateway is not reachable through that interface',
+  ENETDOWN: 'the interface is down',
+  EINVAL: 'the kernel rejected the request as invalid',
+  EADDRNOTAVAIL: 'the address is not configured there',
+  ESRCH: 'no such route',
+  ENOENT: 'no such entry',
+  ENOBUFS: 'the netlink receive buffer overflowed, so the outcome is unknown; re-read the kernel state',
+  ETIMEDOUT: 'the kernel did not answer in time; re-read the kernel state',
+  ECLOSED: 'the netlink socket was closed',
+};
+
+function describe(op: Operation): string {
+  switch (op.kind) {
+    case 'address.add':
+      return `adding address ${op.address} to ${op.link}`;
+    case 'address.remove':
+      return `removing address ${op.address} from ${op.link}`;
+    case 'route.replace':
+      return `setting ${op.type} route ${op.destination}${op.gateway ? ` via ${op.gateway}` : ''} dev ${op.link} in table ${op.table}`;
+    case 'route.remove':
+      return `removing ${op.type} route ${op.destination} dev ${op.link} from table ${op.table}`;
+    case 'rule.add':
+    case 'rule.remove':
+      return `${op.kind === 'rule.add' ? 'adding' : 'removing'} ${op.family} rule priority ${op.priority}${op.from ? ` from ${op.from}` : ''}${op.to ? ` to ${op.to}` : ''} lookup ${op.table}${op.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${op.suppressPrefixLength}` : ''}`;
+    case 'link.set':
+      return `setting ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`;
+  }
+}
+
+function failed(op: Operation, code: string, detail?: string): OperationResult {
+  const explanation = EXPLANATIONS[code] ?? 'the kernel refused it';
+  return {
+    outcome: 'failed',
+    code,
+    reason: `${describe(op)} failed: ${code}, ${explanation}${detail ? ` (${detail})` : ''}`,
+  };
+}
+
+/** Sends one request; the listed errno names mean the kernel already is as asked. */
+async function send(
+  sock: RtnlSocket,
+  op: Operation,
+  type: number,
+  payload: Uint8Array[],
+  flags: number,
+  alreadyCodes: readonly string[],
+): Promise<OperationResult> {
+  try {
+    await sock.request(type, payload, flags);
+    return { outcome: 'applied' };
+  } catch (error) {
+    if (error instanceof NetlinkError) {
+      if (alreadyCodes.includes(error.code)) return { outcome: 'already' };
+      return failed(op, error.code, error.kernelMessage);
+    }
+    return failed(op, 'EIO', error instanceof Error ? error.message : String(error));
+  }
+}
+
+interface Context {
+  sock: RtnlSocket;
+  linkIndexByName: ReadonlyMap<string, number>;
+  /** present while executing a segment of route operations */
+  routes?: ObservedRoute[];
+  /** present while executing a segment of link operations */
+  links?: ObservedLink[];
+}
+
+function linkIndex(context: Context, op: Operation & { link: string }): number | OperationResult {
+  const index = context.linkIndexByName.get(op.link);
+  return index ?? failed(op, 'ENODEV', `no interface named ${op.link}`);
+}
+
+function prefixOf(op: Operation, text: string): ParsedPrefix | OperationResult {
+  return parsePrefix(text) ?? failed(op, 'EINVAL', `${text} is not an address with a prefix length`);
+}
+
+function isResult(value: unknown): value is OperationResult {
+  return typeof value === 'object' && value !== null && 'outcome' in value;
+}
+
+function addressHeader(prefix: ParsedPrefix, index: number): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt8(familyNumber(prefix.family), 0);
+  header.writeUInt8(prefix.prefixLength, 1);
+  header.writeUInt32LE(index, 4);
+  return header;
+}
+
+async function addAddress(context: Context, op: AddressAdd): Promise<OperationResult> {
+  const index = linkIndex(context, op);
+  if (isResult(index)) return index;
+  const prefix = prefixOf(op, op.address);
+  if (isResult(prefix)) return prefix;
+  // permanent (no IFA_CACHEINFO), scope global. IFA_PROTO marks it ours; kernels before 5.18
+  // parse address requests leniently and ignore the unknown attribute, so no fallback is needed.
+  const payload = new RequestBuilder(addressHeader(prefix, index))
+    .bytes(IFA.LOCAL, prefix.bytes)
+    .u32(IFA.FLAGS, op.noPrefixRoute ? IFA_F_NOPREFIXROUTE : 0)
+    .u8(IFA.PROTO, RTPROT_CLOUD_NETWORK)
+    .build();
+  return send(context.sock, op, RTM.NEWADDR, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
+}
+
+async function removeAddress(context: Context, op: AddressRemove): Promise<OperationResult> {
+  const index = linkIndex(context, op);
+  if (isResult(index)) return index;
+  const prefix = prefixOf(op, op.address);
+  if (isResult(prefix)) return prefix;
+  const payload = new RequestBuilder(addressHeader(prefix, index)).bytes(IFA.LOCAL, prefix.bytes).build();
+  return send(context.sock, op, RTM.DELADDR, payload, 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
+}
+
+function routeHeader(destination: ParsedPrefix, table: number, protocol: number, scope: number, type: number): Buffer {
+  const header = Buffer.alloc(12);
+  header.writeUInt8(familyNumber(destination.family), 0);
+  header.writeUInt8(destination.prefixLength, 1);
+  // like iproute2: tables above 255 only fit in RTA_TABLE
+  header.writeUInt8(table <= 255 ? table : RT_TABLE_UNSPEC, 4);
+  header.writeUInt8(protocol, 5);
+  header.writeUInt8(scope, 6);
+  header.writeUInt8(type, 7);
+  return header;
+}
+
+function routeBuilder(header: Buffer, destination: ParsedPrefix, table: number, index: number): RequestBuilder {
+  const builder = new RequestBuilder(header).u32(RTA.TABLE, table);
+  if (destination.prefixLength > 0) builder.bytes(RTA.DST, networkOf(destination, destination.prefixLength).bytes);
+  return builder.u32(RTA.OIF, index);
+}
+
+function sameRoute(route: ObservedRoute, op: RouteReplace, destination: string, index: number): boolean {
+  const defaultMetric = route.family === 'inet' ? 0 : 1024;
+  return (
+    route.table === op.table &&
+    route.destination === destination &&
+    route.type === op.type &&
+    route.protocol === RTPROT_CLOUD_NETWORK &&
+    route.scope === op.scope &&
+    route.ifindex === index &&
+    route.gateway === (op.gateway === undefined ? undefined : canonicalIp(op.gateway)) &&
+    route.source === (op.source === undefined ? undefined : canonicalIp(op.source)) &&
+    (route.metric ?? 0) === defaultMetric
+  );
+}
+
+async function replaceRoute(context: Context, op: RouteReplace): Promise<OperationResult> {
+  const index = linkIndex(context, op);
+  if (isResult(index)) return index;
+  const destination = prefixOf(op, op.destination);
+  if (isResult(destination)) return destination;
+  const network = `${formatIp(networkOf(destination, destination.prefixLength))}/${destination.prefixLength}`;
+  if (context.routes?.some((route) => sameRoute(route, op, network, index))) return { outcome: 'already' };
+  const builder = routeBuilder(
+    routeHeader(destination, op.table, RTPROT_CLOUD_NETWORK, SCOPE_NUMBER[op.scope], ROUTE_TYPE_NUMBER[op.type]),
+    destination,
+    op.table,
+    index,
+  );
+  for (const [attribute, text] of [
+    [RTA.GATEWAY, op.gateway],
+    [RTA.PREFSRC, op.source],
+  ] as const) {
+    if (text === undefined) continue;
+    const ip = parseIp(text);
+    if (!ip || ip.family !== destination.family) {
+      return failed(op, 'EINVAL', `${text} is not an ${destination.family === 'inet' ? 'IPv4' : 'IPv6'} address`);
+    }
+    builder.bytes(attribute, ip.bytes);
+  }
+  return send(context.sock, op, RTM.NEWROUTE, builder.build(), NLM_F.CREATE | NLM_F.REPLACE, []);
+}
+
+async function removeRoute(context: Context, op: RouteRemove): Promise<OperationResult> {
+  const index = linkIndex(context, op);
+  if (isResult(index)) return index;
+  const destination = prefixOf(op, op.destination);
+  if (isResult(destination)) return destination;
+  // protocol 0 and scope nowhere match any: ownership is the helper's decision, not the kernel's
+  const header = routeHeader(destination, op.table, 0, RT_SCOPE_NOWHERE, ROUTE_TYPE_NUMBER[op.type]);
+  const payload = routeBuilder(header, destination, op.table, index).build();
+  return send(context.sock, op, RTM.DELROUTE, payload, 0, ['ESRCH', 'ENOENT']);
+}
+
+function ruleRequest(op: RuleAdd | RuleRemove, withProtocol: boolean): Uint8Array[] | OperationResult {
+  const family = op.family;
+  const from = op.from === undefined ? undefined : prefixOf(op, op.from);
+  const to = op.to === undefined ? undefined : prefixOf(op, op.to);
+  for (const prefix of [from, to]) {
+    if (isResult(prefix)) return prefix;
+    if (prefix && prefix.family !== family) return failed(op, 'EINVAL', `${formatIp(prefix)} is not in family ${family}`);
+  }
+  const header = Buffer.alloc(12);
+  header.writeUInt8(familyNumber(family), 0);
+  header.writeUInt8((to as ParsedPrefix | undefined)?.prefixLength ?? 0, 1);
+  header.writeUInt8((from as ParsedPrefix | undefined)?.prefixLength ?? 0, 2);
+  header.writeUInt8(op.table <= 255 ? op.table : RT_TABLE_UNSPEC, 4);
+  header.writeUInt8(FR_ACT_TO_TBL, 7);
+  const builder = new RequestBuilder(header).u32(FRA.PRIORITY, op.priority).u32(FRA.TABLE, op.table);
+  if (from) builder.bytes(FRA.SRC, (from as ParsedPrefix).bytes);
+  if (to) builder.bytes(FRA.DST, (to as ParsedPrefix).bytes);
+  if (op.suppressPrefixLength !== undefined) builder.u32(FRA.SUPPRESS_PREFIXLEN, op.suppressPrefixLength);
+  if (withProtocol) builder.u8(FRA.PROTOCOL, RTPROT_CLOUD_NETWORK);
+  return builder.build();
+}
+
+async function addRule(context: Context, op: RuleAdd): Promise<OperationResult> {
+  const payload = ruleRequest(op, true);
+  if (isResult(payload)) return payload;
+  // without NLM_F_EXCL the kernel happily adds a duplicate rule
+  return send(context.sock, op, RTM.NEWRULE, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
+}
+
+async function removeRule(context: Context, op: RuleRemove): Promise<OperationResult> {
+  // no FRA_PROTOCOL: the kernel would then match it, and ownership is the helper's decision
+  const payload = ruleRequest(op, false);
+  if (isResult(payload)) return payload;
+  return send(context.sock, op, RTM.DELRULE, payload, 0, ['ENOENT']);
+}
+
+async function setLink(context: Context, op: LinkSet): Promise<OperationResult> {
+  const index = linkIndex(context, op);
+  if (isResult(index)) return index;
+  const current = context.links?.find((link) => link.index === index);
+  if (!current) return failed(op, 'ENODEV', `no interface named ${op.link}`);
+  const upDone = op.up === undefined || current.up === op.up;
+  const mtuDone = op.mtu === undefined || current.mtu === op.mtu;
+  if (upDone && mtuDone) return { outcome: 'already' };
+  const header = Buffer.alloc(16);
+  header.writeInt32LE(index, 4);
+  if (!upDone) {
+    header.writeUInt32LE(op.up ? IFF_UP : 0, 8);
+    header.writeUInt32LE(IFF_UP, 12);
+  }
+  const builder = new RequestBuilder(header);
+  if (!mtuDone) builder.u32(4 /* IFLA_MTU */, op.mtu!);
+  return send(context.sock, op, RTM.SETLINK, builder.build(), 0, []);
+}
+
+function execute(context: Context, op: Operation): Promise<OperationResult> {
+  switch (op.kind) {
+    case 'address.add':
+      return addAddress(context, op);
+    case 'address.remove':
+      return removeAddress(context, op);
+    case 'route.replace':
+      return replaceRoute(context, op);
+    case 'route.remove':
+      return removeRoute(context, op);
+    case 'rule.add':
+      return addRule(context, op);
+    case 'rule.remove':
+      return removeRule(context, op);
+    case 'link.set':
+      return setLink(context, op);
+  }
+}
+
+function objectKind(op: Operation): string {
+  return op.kind.slice(0, op.kind.indexOf('.'));
+}
+
+/**
+ * Executes operations in order, pipelined: the kernel handles the requests of one socket one
+ * after the other in the order they were sent, so sending the next before the previous is
+ * answered keeps their order. Consecutive operations on the same object kind form a segment;
+ * a segment starts only after the previous one is answered, and segments of routes or links
+ * first re-read those, so that "already so" is judged against the kernel as the earlier
+ * segments left it. Results come back in the order of `ops`.
+ *
+ * `linkIndexByName` maps interface names to ifindexes; when absent the links are read once.
+ */
+export async function executeOperations(
+  sock: RtnlSocket,
+  ops: readonly Operation[],
+  linkIndexByName?: ReadonlyMap<string, number>,
+): Promise<OperationResult[]> {
+  const results: OperationResult[] = [];
+  let indexes = linkIndexByName;
+  for (let start = 0; start < ops.length; ) {
+    const kind = objectKind(ops[start]!);
+    let end = start + 1;
+    while (end < ops.length && objectKind(ops[end]!) === kind) end++;
+    const segment = ops.slice(start, end);
+    const context: Context = { sock, linkIndexByName: indexes ?? new Map() };
+    try {
+      if (kind === 'link' || !indexes) {
+        context.links = await readLinks(sock);
+        if (!indexes) indexes = new Map(context.links.map((link) => [link.name, link.index]));
+        context.linkIndexByName = indexes;
+      }
+      if (segment.some((op) => op.kind === 'route.replace')) context.routes = await readRoutes(sock);
+    } catch (error) {
+      // cannot judge "already" without reading: report every operation of the segment
+      const code = error instanceof NetlinkError ? error.code : 'EIO';
+      const detail = `reading the kernel state first failed: ${error instanceof Error ? error.message : String(error)}`;
+      results.push(...segment.map((op) => failed(op, code, detail)));
+      start = end;
+      continue;
+    }
+    results.push(...(await Promise.all(segment.map((op) => execute(context, op)))));
+    start = end;
+  }
+  return results;
+}
+
+export async function executeOperation(
+  sock: RtnlSocket,
+  op: Operation,
+  linkIndexByName?: ReadonlyMap<string, number>,
+): Promise<OperationResult> {
+  const [result] = await executeOperations(sock, [op], linkIndexByName);
+  return result!;
+}
