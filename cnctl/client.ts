@@ -72,7 +72,8 @@ export class AgentClient {
               : (error.code ?? error.message);
     return new AgentError(
       `cannot reach the cloud-network agent at ${url.origin}: ${what}. ` +
-        `Check that the agent runs (systemctl status cloud-network) and that this is its address (from ${this.source}; override with --url).`,
+        `Check that the agent runs (systemctl status cloud-network) and that this is its address ` +
+        (this.source === '--url' ? '(given with --url).' : `(from ${this.source}; override with --url).`),
     );
   }
 }
