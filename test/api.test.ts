@@ -25,8 +25,14 @@ function quietLog(): { log: bunyan; records: { level: number; msg: string }[] } 
   return { log, records: ring.records as { level: number; msg: string }[] };
 }
 
-async function serve(t: ExecutionContext, view: FakeView, limits?: Partial<ApiLimits>, metrics = new Metrics()): Promise<RunningApi> {
-  const api = await startApi({ listen: '127.0.0.1:0', view, metrics, log: quietLog().log, ...(limits && { limits }) });
+async function serve(
+  t: ExecutionContext,
+  view: FakeView,
+  limits?: Partial<ApiLimits>,
+  metrics = new Metrics(),
+  log = quietLog().log,
+): Promise<RunningApi> {
+  const api = await startApi({ listen: '127.0.0.1:0', view, metrics, log, ...(limits && { limits }) });
   t.teardown(() => api.close());
   return api;
 }
@@ -388,17 +394,15 @@ test('slow clients below the connection limit do not block other requests', asyn
 });
 
 test('connections past the limit are closed at once, and slow clients are cut off by the headers timeout', async (t) => {
-  const api = await serve(t, new FakeView(fixture('azure')).converge(), {
-    maxConnections: 4,
-    headersTimeout: 300,
-    requestTimeout: 300,
-    connectionsCheckingInterval: 50,
-  });
+  const { log, records } = quietLog();
+  const limits = { maxConnections: 4, headersTimeout: 300, requestTimeout: 300, connectionsCheckingInterval: 50 };
+  const api = await serve(t, new FakeView(fixture('azure')).converge(), limits, new Metrics(), log);
   const slow = await Promise.all(Array.from({ length: 4 }, () => slowClient(api.port)));
   t.teardown(() => slow.forEach((s) => s.socket.destroy()));
   // the fifth connection is accepted by the kernel and closed by the server without an answer
   const excess = await slowClient(api.port);
   t.is(await excess.closed, '');
+  t.true(records.some((r) => r.level === bunyan.WARN && /4 connections are open/.test(r.msg)));
   // the server reclaims the slow ones itself (408), after which requests are answered again
   for (const s of slow) t.regex(await s.closed, /^HTTP\/1\.1 408/);
   t.is((await call(api, 'GET', '/api/v1/status')).status, 200);

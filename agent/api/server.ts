@@ -125,6 +125,13 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   );
   server.maxConnections = limits.maxConnections;
   server.maxRequestsPerSocket = 100;
+  let lastDropWarning = 0;
+  server.on('drop', () => {
+    // at most one line a minute: a local user holding every connection must not flood the log
+    if (Date.now() - lastDropWarning < 60_000) return;
+    lastDropWarning = Date.now();
+    log.warn(`REST API: ${limits.maxConnections} connections are open; closing new ones until some finish or time out`);
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     // oversized headers, timeouts, garbage: answer if the socket can still take it, then close
     if (socket.writable && !socket.writableEnded) {
