@@ -178,7 +178,8 @@ function sameRoute(route: ObservedRoute, op: RouteReplace, destination: string, 
     route.destination === destination &&
     route.type === op.type &&
     route.protocol === RTPROT_CLOUD_NETWORK &&
-    route.scope === op.scope &&
+    // IPv6 has no route scopes: the kernel reports every IPv6 route as universe
+    (route.family === 'inet6' || route.scope === op.scope) &&
     route.ifindex === index &&
     route.gateway === (op.gateway === undefined ? undefined : canonicalIp(op.gateway)) &&
     route.source === (op.source === undefined ? undefined : canonicalIp(op.source)) &&

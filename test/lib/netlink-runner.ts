@@ -1,0 +1,77 @@
+// A process that drives netlink/ from inside a network namespace for the netlink tests:
+// started with `ip netns exec NS node --import=tsx netlink-runner.ts`, it reads one JSON
+// command per line on stdin and answers one JSON line per command on stdout (events and
+// overflows are counted, and reported on request). The test process itself stays in the
+// host namespace and never opens a netlink socket there.
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { watchKernel, type KernelWatch } from '../../netlink/events.js';
+import { readKernelState } from '../../netlink/read.js';
+import { RtnlSocket } from '../../netlink/socket.js';
+import { executeOperations } from '../../netlink/write.js';
+import type { Operation } from '../../protocol/operations.js';
+
+export type RunnerCommand =
+  | { id: number; cmd: 'read' }
+  | { id: number; cmd: 'apply'; ops: Operation[] }
+  | { id: number; cmd: 'watch'; receiveBufferBytes?: number }
+  | { id: number; cmd: 'stats' }
+  | { id: number; cmd: 'busy-until'; path: string; maxIterations: number }
+  | { id: number; cmd: 'exit' };
+
+const sock = new RtnlSocket({ onError: (error) => process.stderr.write(`socket error: ${error.message}\n`) });
+let watch: KernelWatch | undefined;
+const stats = { events: 0, overflows: 0, errors: 0, receiveBufferBytes: 0 };
+
+function answer(id: number, result: unknown): void {
+  process.stdout.write(`${JSON.stringify({ id, result })}\n`);
+}
+
+async function handle(command: RunnerCommand): Promise<void> {
+  switch (command.cmd) {
+    case 'read':
+      return answer(command.id, await readKernelState(sock));
+    case 'apply':
+      return answer(command.id, await executeOperations(sock, command.ops));
+    case 'watch':
+      watch = watchKernel({
+        receiveBufferBytes: command.receiveBufferBytes,
+        onEvent: () => {
+          stats.events++;
+        },
+        onOverflow: () => {
+          stats.overflows++;
+        },
+        onError: () => {
+          stats.errors++;
+        },
+      });
+      stats.receiveBufferBytes = watch.receiveBufferBytes;
+      return answer(command.id, stats);
+    case 'stats':
+      return answer(command.id, stats);
+    case 'busy-until': {
+      // answer first, then keep the event loop blocked: nothing reads the event socket meanwhile
+      answer(command.id, 'busy');
+      for (let i = 0; i < command.maxIterations && !existsSync(command.path); i++) {
+        const until = Date.now() + 5;
+        while (Date.now() < until) {
+          /* spin */
+        }
+      }
+      return;
+    }
+    case 'exit':
+      watch?.close();
+      sock.close();
+      answer(command.id, 'bye');
+      process.exit(0);
+  }
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const command = JSON.parse(line) as RunnerCommand;
+  handle(command).catch((error: unknown) => {
+    process.stdout.write(`${JSON.stringify({ id: command.id, error: String(error) })}\n`);
+  });
+});
