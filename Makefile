@@ -34,11 +34,28 @@ demo: build
 bench: build
 	@echo "the benchmarks are not written yet (issue 6)"; exit 1
 
+# Install layout (docs/install.md): units, sysusers.d and tmpfiles.d under $(PREFIX)/lib, which
+# systemd searches for /usr and /usr/local alike; the polkit rule in /usr/share (polkit reads
+# no other prefix); the configuration in /etc. systemd/install.sh keeps a manifest of every
+# installed path in $(LIBDIR)/install-manifest.txt, and uninstall removes exactly those.
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec
+LIBDIR ?= $(PREFIX)/lib/cloud-network
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+POLKITRULESDIR ?= /usr/share/polkit-1/rules.d
+SYSCONFDIR ?= /etc
+MANDIR ?= $(PREFIX)/share/man
+INSTALL_VARS = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' LIBEXECDIR='$(LIBEXECDIR)' \
+	LIBDIR='$(LIBDIR)' UNITDIR='$(UNITDIR)' SYSUSERSDIR='$(SYSUSERSDIR)' TMPFILESDIR='$(TMPFILESDIR)' \
+	POLKITRULESDIR='$(POLKITRULESDIR)' SYSCONFDIR='$(SYSCONFDIR)' MANDIR='$(MANDIR)' NODE='$(NODE)'
+
 install: build
-	@echo "make install is not written yet (issue 5)"; exit 1
+	$(INSTALL_VARS) bash systemd/install.sh install
 
 uninstall:
-	@echo "make uninstall is not written yet (issue 5)"; exit 1
+	$(INSTALL_VARS) bash systemd/install.sh uninstall
 
 clean:
 	rm -rf dist node_modules
