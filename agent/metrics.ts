@@ -161,9 +161,12 @@ export class Metrics {
     if (typeof outcome !== 'number' || outcome < 200 || outcome > 299) this.imdsErrors.inc(labels);
   }
 
-  /** Reads the reconciler's status at every scrape. */
+  private source?: { status: () => ReconcileStatus; version: string };
+
+  /** Reads the reconciler's status at every scrape. Calling it again replaces the source. */
   observe(status: () => ReconcileStatus, version: string): void {
-    this.registry.onCollect(() => this.record(status(), version));
+    if (!this.source) this.registry.onCollect(() => this.source && this.record(this.source.status(), this.source.version));
+    this.source = { status, version };
   }
 
   render(): string {
