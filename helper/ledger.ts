@@ -1,0 +1,115 @@
+// The address ledger: the addresses the helper created, kept in a JSON file so that ownership
+// survives restarts on kernels without IFA_PROTO (before Linux 5.18). Written atomically
+// (temporary file, fsync, rename), so a crash leaves either the old or the new ledger.
+// A ledger that cannot be read is set aside and started empty: that can only make the helper
+// refuse to remove an address it made, never remove one it did not.
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type Logger from 'bunyan';
+import type { LedgerView } from './policy.js';
+
+export const DEFAULT_LEDGER_PATH = '/run/cloud-network/helper-ledger.json';
+
+export interface LedgerEntry {
+  link: string;
+  /** canonical "address/length" */
+  address: string;
+  /** when the helper added it (ISO 8601) */
+  added: string;
+}
+
+interface LedgerFile {
+  version: 1;
+  addresses: LedgerEntry[];
+}
+
+const key = (link: string, address: string) => `${link} ${address}`;
+
+function isEntry(value: unknown): value is LedgerEntry {
+  const v = value as LedgerEntry;
+  return typeof v === 'object' && v !== null && typeof v.link === 'string' && typeof v.address === 'string' && typeof v.added === 'string';
+}
+
+export class AddressLedger implements LedgerView {
+  private readonly entries = new Map<string, LedgerEntry>();
+
+  private constructor(readonly path: string) {}
+
+  static async open(path: string, log: Logger): Promise<AddressLedger> {
+    const ledger = new AddressLedger(path);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return ledger;
+      throw new Error(`cannot read the address ledger ${path}: ${(error as Error).message}`);
+    }
+    try {
+      const parsed = JSON.parse(text) as LedgerFile;
+      if (parsed?.version !== 1 || !Array.isArray(parsed.addresses) || !parsed.addresses.every(isEntry)) {
+        throw new Error('not a version 1 ledger');
+      }
+      for (const entry of parsed.addresses) ledger.entries.set(key(entry.link, entry.address), entry);
+    } catch (error) {
+      const aside = `${path}.unreadable-${Date.now()}`;
+      await rename(path, aside).catch(() => undefined);
+      log.warn(
+        { ledger: path, movedTo: aside, err: (error as Error).message },
+        'the address ledger is unreadable; starting with an empty one (addresses without the cloud-network protocol tag will not be removed)',
+      );
+    }
+    return ledger;
+  }
+
+  has(link: string, address: string): boolean {
+    return this.entries.has(key(link, address));
+  }
+
+  list(): LedgerEntry[] {
+    return [...this.entries.values()];
+  }
+
+  async add(link: string, address: string): Promise<void> {
+    if (this.has(link, address)) return;
+    this.entries.set(key(link, address), { link, address, added: new Date().toISOString() });
+    await this.save();
+  }
+
+  async remove(link: string, address: string): Promise<void> {
+    if (!this.entries.delete(key(link, address))) return;
+    await this.save();
+  }
+
+  /** Keeps only the entries `stillPresent` accepts; saves when something was dropped. */
+  async retain(stillPresent: (entry: LedgerEntry) => boolean): Promise<void> {
+    let dropped = false;
+    for (const [k, entry] of this.entries) {
+      if (!stillPresent(entry)) {
+        this.entries.delete(k);
+        dropped = true;
+      }
+    }
+    if (dropped) await this.save();
+  }
+
+  private async save(): Promise<void> {
+    const content: LedgerFile = { version: 1, addresses: this.list() };
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o755 });
+    const temporary = `${this.path}.tmp-${process.pid}`;
+    const file = await open(temporary, 'w', 0o600);
+    try {
+      await file.writeFile(JSON.stringify(content, null, 1) + '\n');
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, this.path);
+    // the rename itself must reach the disk too
+    const directory = await open(dirname(this.path), 'r');
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+  }
+}

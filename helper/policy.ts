@@ -1,0 +1,302 @@
+// The helper's policy: which operations it will carry out, judged against the kernel's
+// current state. A pure function: no I/O, so every rule is tested on plain data.
+//
+// The rules, in short (SECURITY.md has the reasoning):
+// - links must exist, and are never loopback, never enslaved (bond port, Azure VF), never denied;
+// - addresses are unicast with a sane prefix; routes live in the managed tables, or are `local`
+//   routes for routed ranges in the local table; rules have managed priorities and select one
+//   host or routed range (or are the `lookup main suppress_prefixlength 0` rule);
+// - removal touches only objects cloud-network owns: routes and rules with its protocol
+//   number, addresses with its IFA_PROTO or in its ledger, never an address with a lifetime.
+import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
+import { formatIp } from '../protocol/ip.js';
+import type {
+  AddressAdd,
+  AddressRemove,
+  LinkSet,
+  Operation,
+  RouteRemove,
+  RouteReplace,
+  RuleAdd,
+  RuleRemove,
+} from '../protocol/operations.js';
+import type { KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
+import { checkDestination, checkHost, checkInterfaceAddress, checkRoutedRange } from './unicast.js';
+
+export const MAIN_TABLE = 254;
+export const LOCAL_TABLE = 255;
+
+export interface NumberRange {
+  first: number;
+  last: number;
+}
+
+export interface PolicyConfig {
+  tables: NumberRange;
+  priorities: NumberRange;
+  deniedLinks: ReadonlySet<string>;
+}
+
+/** The helper's record of the addresses it created, for kernels without IFA_PROTO. */
+export interface LedgerView {
+  has(link: string, address: string): boolean;
+}
+
+export type Verdict =
+  /** carry it out */
+  | { decision: 'allow' }
+  /** do nothing and say so: the kernel already is as asked (e.g. removing what is absent) */
+  | { decision: 'already'; reason: string }
+  | { decision: 'refuse'; reason: string };
+
+const allow: Verdict = { decision: 'allow' };
+const refuse = (reason: string): Verdict => ({ decision: 'refuse', reason });
+const already = (reason: string): Verdict => ({ decision: 'already', reason });
+
+const PROTOCOL_NAMES: Record<number, string> = {
+  0: 'unspecified',
+  1: 'redirect',
+  2: 'kernel',
+  3: 'boot',
+  4: 'static',
+  16: 'dhcp',
+  [RTPROT_CLOUD_NETWORK]: 'cloud-network',
+};
+
+export function protocolName(protocol: number | undefined): string {
+  if (protocol === undefined) return 'none';
+  return PROTOCOL_NAMES[protocol] ? `${PROTOCOL_NAMES[protocol]} (${protocol})` : String(protocol);
+}
+
+const inRange = (value: number, range: NumberRange) => value >= range.first && value <= range.last;
+
+/** Why a link may not be touched, or undefined. */
+function linkProblem(link: ObservedLink | undefined, name: string, state: KernelState, config: PolicyConfig): string | undefined {
+  if (!link) return `there is no interface named ${name}`;
+  if (link.loopback || name === 'lo') return `${name} is the loopback interface; cloud-network never changes it`;
+  if (link.master !== undefined) {
+    const master = state.links.find((l) => l.index === link.master);
+    return `${name} is enslaved to ${master?.name ?? `interface #${link.master}`} (a bond, bridge or accelerated-networking VF); configure its master instead`;
+  }
+  if (config.deniedLinks.has(name)) return `${name} is on the helper's deny list (--deny-link)`;
+  return undefined;
+}
+
+function findLink(state: KernelState, name: string): ObservedLink | undefined {
+  return state.links.find((l) => l.name === name);
+}
+
+/** Canonical "address/length" text of an observed address. */
+export function addressText(a: ObservedAddress): string {
+  return `${a.address}/${a.prefixLength}`;
+}
+
+/** Whether the helper owns this kernel address: never when it has a lifetime; else IFA_PROTO or the ledger. */
+export function ownsAddress(a: ObservedAddress, linkName: string, ledger: LedgerView): boolean {
+  if (a.dynamic) return false;
+  if (a.protocol === RTPROT_CLOUD_NETWORK) return true;
+  // An address another tool stamped with its own protocol is theirs, whatever the ledger says.
+  if (a.protocol !== undefined && a.protocol !== 0) return false;
+  return ledger.has(linkName, addressText(a));
+}
+
+function checkAddressAdd(op: AddressAdd, state: KernelState, ledger: LedgerView, config: PolicyConfig): Verdict {
+  const link = findLink(state, op.link);
+  const problem = linkProblem(link, op.link, state, config);
+  if (problem) return refuse(problem);
+  const address = checkInterfaceAddress(op.address);
+  if (!address.ok) return refuse(address.reason);
+  const ip = formatIp(address.value);
+  const existing = state.addresses.filter((a) => a.ifindex === link!.index && a.family === address.value.family && a.address === ip);
+  for (const a of existing) {
+    if (ownsAddress(a, op.link, ledger)) continue;
+    if (a.prefixLength === address.value.prefixLength) {
+      return already(`${addressText(a)} is already on ${op.link}, configured by another tool${a.dynamic ? ' (DHCP/SLAAC, with a lifetime)' : ''}; left as it is`);
+    }
+    return refuse(`${ip} is already on ${op.link} as ${addressText(a)}, configured by another tool; cloud-network does not change it`);
+  }
+  return allow;
+}
+
+function checkAddressRemove(op: AddressRemove, state: KernelState, ledger: LedgerView, config: PolicyConfig): Verdict {
+  const link = findLink(state, op.link);
+  if (!link) return already(`there is no interface named ${op.link}, so no address on it`);
+  const problem = linkProblem(link, op.link, state, config);
+  if (problem) return refuse(problem);
+  const address = checkInterfaceAddress(op.address);
+  if (!address.ok) return refuse(address.reason);
+  const text = `${formatIp(address.value)}/${address.value.prefixLength}`;
+  const found = state.addresses.find((a) => a.ifindex === link.index && addressText(a) === text);
+  if (!found) return already(`${text} is not on ${op.link}`);
+  if (found.dynamic) {
+    return refuse(`${text} on ${op.link} has a lifetime (it came from DHCP or SLAAC); cloud-network never removes it`);
+  }
+  if (!ownsAddress(found, op.link, ledger)) {
+    const by = found.protocol ? `protocol ${protocolName(found.protocol)}` : 'no cloud-network protocol tag and no ledger entry';
+    return refuse(`${text} on ${op.link} was not created by cloud-network (${by}); it is left alone`);
+  }
+  return allow;
+}
+
+function sameDestination(r: ObservedRoute, table: number, family: string, destination: string): boolean {
+  return r.table === table && r.family === family && r.destination === destination;
+}
+
+function checkRouteReplace(op: RouteReplace, state: KernelState, config: PolicyConfig): Verdict {
+  const link = findLink(state, op.link);
+  const problem = linkProblem(link, op.link, state, config);
+  if (problem) return refuse(problem);
+  let destination;
+  if (op.table === LOCAL_TABLE) {
+    if (op.type !== 'local') return refuse(`only routes of type local go into the local table (255); got a ${op.type} route to ${op.destination}`);
+    if (op.scope !== 'host') return refuse(`a local route to ${op.destination} must have scope host, not ${op.scope}`);
+    if (op.gateway !== undefined) return refuse(`a local route to ${op.destination} cannot have a gateway`);
+    if (op.source !== undefined) return refuse(`a local route to ${op.destination} cannot carry a preferred source`);
+    const range = checkRoutedRange(op.destination);
+    if (!range.ok) return refuse(`local route: ${range.reason}`);
+    destination = range.value;
+  } else {
+    if (!inRange(op.table, config.tables)) {
+      return refuse(`table ${op.table} is outside the managed tables ${config.tables.first}–${config.tables.last} (and is not the local table)`);
+    }
+    if (op.type !== 'unicast') return refuse(`only unicast routes go into managed tables; local routes belong in the local table (255)`);
+    if (op.scope === 'host') return refuse(`a unicast route to ${op.destination} cannot have scope host`);
+    const checked = checkDestination(op.destination);
+    if (!checked.ok) return refuse(checked.reason);
+    destination = checked.value;
+    if (op.gateway !== undefined) {
+      const gateway = checkHost(op.gateway, 'gateway');
+      if (!gateway.ok) return refuse(gateway.reason);
+      if (gateway.value.family !== destination.family) return refuse(`gateway ${op.gateway} is not of the same family as ${op.destination}`);
+      if (op.scope !== 'universe') return refuse(`a route via gateway ${op.gateway} must have scope universe, not ${op.scope}`);
+    }
+    if (op.source !== undefined) {
+      const source = checkHost(op.source, 'source');
+      if (!source.ok) return refuse(source.reason);
+      if (source.value.family !== destination.family) return refuse(`source ${op.source} is not of the same family as ${op.destination}`);
+    }
+  }
+  const canonical = `${formatIp(destination)}/${destination.prefixLength}`;
+  // Replacing would overwrite a route another tool (or the kernel, in the local table) made.
+  const foreign = state.routes.find(
+    (r) => sameDestination(r, op.table, destination.family, canonical) && r.protocol !== RTPROT_CLOUD_NETWORK,
+  );
+  if (foreign) {
+    return refuse(`table ${op.table} already has a ${foreign.type} route to ${canonical} from protocol ${protocolName(foreign.protocol)}; cloud-network does not replace it`);
+  }
+  return allow;
+}
+
+function checkRouteRemove(op: RouteRemove, state: KernelState, config: PolicyConfig): Verdict {
+  if (op.table === LOCAL_TABLE) {
+    if (op.type !== 'local') return refuse(`only local routes are removed from the local table (255); got a ${op.type} route to ${op.destination}`);
+    const range = checkRoutedRange(op.destination);
+    if (!range.ok) return refuse(`local route: ${range.reason}`);
+  } else if (!inRange(op.table, config.tables)) {
+    return refuse(`table ${op.table} is outside the managed tables ${config.tables.first}–${config.tables.last} (and is not the local table)`);
+  }
+  const destination = checkDestination(op.destination);
+  if (!destination.ok) return refuse(destination.reason);
+  const link = findLink(state, op.link);
+  if (!link) return already(`there is no interface named ${op.link}, so no route through it`);
+  const problem = linkProblem(link, op.link, state, config);
+  if (problem) return refuse(problem);
+  const canonical = `${formatIp(destination.value)}/${destination.value.prefixLength}`;
+  const matches = state.routes.filter(
+    (r) => sameDestination(r, op.table, destination.value.family, canonical) && r.type === op.type && r.ifindex === link.index,
+  );
+  if (matches.length === 0) return already(`there is no ${op.type} route to ${canonical} via ${op.link} in table ${op.table}`);
+  const foreign = matches.find((r) => r.protocol !== RTPROT_CLOUD_NETWORK);
+  if (foreign && !matches.some((r) => r.protocol === RTPROT_CLOUD_NETWORK)) {
+    return refuse(`the route to ${canonical} via ${op.link} in table ${op.table} belongs to protocol ${protocolName(foreign.protocol)}, not cloud-network; it is left alone`);
+  }
+  return allow;
+}
+
+type RuleOp = RuleAdd | RuleRemove;
+
+/** The rule shapes the helper accepts; returns the refusal reason or undefined. */
+function ruleShapeProblem(op: RuleOp, config: PolicyConfig): string | undefined {
+  if (!inRange(op.priority, config.priorities)) {
+    return `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}`;
+  }
+  const selectors = [op.from !== undefined, op.to !== undefined, op.suppressPrefixLength !== undefined].filter(Boolean).length;
+  if (selectors !== 1) return `a rule needs exactly one of from, to or suppressPrefixLength (got ${selectors})`;
+  if (op.suppressPrefixLength !== undefined) {
+    if (op.suppressPrefixLength !== 0 || op.table !== MAIN_TABLE) {
+      return `the only suppress_prefixlength rule accepted is "lookup main suppress_prefixlength 0" (table 254, 0); got table ${op.table}, ${op.suppressPrefixLength}`;
+    }
+    return undefined;
+  }
+  const selector = (op.from ?? op.to)!;
+  const range = checkRoutedRange(selector);
+  if (!range.ok) return `rule ${op.from !== undefined ? 'from' : 'to'}: ${range.reason}`;
+  if (range.value.family !== op.family) return `rule selector ${selector} is not of family ${op.family}`;
+  if (!inRange(op.table, config.tables)) {
+    return `a from/to rule may only point at a managed table (${config.tables.first}–${config.tables.last}), not table ${op.table}`;
+  }
+  return undefined;
+}
+
+function canonicalSelector(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const range = checkRoutedRange(text);
+  return range.ok ? `${formatIp(range.value)}/${range.value.prefixLength}` : text;
+}
+
+/** Whether an observed rule is the one `op` describes. A full-length selector may be reported either way. */
+export function ruleMatches(rule: ObservedRule, op: RuleOp): boolean {
+  const suppress = (s: number | undefined) => (s === undefined || s < 0 || s === 0xffffffff ? undefined : s);
+  return (
+    rule.action === 'lookup' &&
+    rule.family === op.family &&
+    rule.priority === op.priority &&
+    rule.table === op.table &&
+    rule.from === canonicalSelector(op.from) &&
+    rule.to === canonicalSelector(op.to) &&
+    suppress(rule.suppressPrefixLength) === suppress(op.suppressPrefixLength)
+  );
+}
+
+function checkRuleRemove(op: RuleRemove, state: KernelState, config: PolicyConfig): Verdict {
+  const problem = ruleShapeProblem(op, config);
+  if (problem) return refuse(problem);
+  const matches = state.rules.filter((r) => ruleMatches(r, op));
+  if (matches.length === 0) return already(`there is no such rule at priority ${op.priority}`);
+  if (!matches.some((r) => r.protocol === RTPROT_CLOUD_NETWORK)) {
+    return refuse(`the rule at priority ${op.priority} belongs to protocol ${protocolName(matches[0]!.protocol)}, not cloud-network; it is left alone`);
+  }
+  return allow;
+}
+
+function checkLinkSet(op: LinkSet, state: KernelState, config: PolicyConfig): Verdict {
+  const link = findLink(state, op.link);
+  const problem = linkProblem(link, op.link, state, config);
+  if (problem) return refuse(problem);
+  if (op.up === false) return refuse(`cloud-network never takes an interface down (${op.link})`);
+  if (op.up === undefined && op.mtu === undefined) return already(`nothing to change on ${op.link}`);
+  return allow;
+}
+
+/** Decides one operation against the kernel's state. */
+export function checkOperation(op: Operation, state: KernelState, ledger: LedgerView, config: PolicyConfig): Verdict {
+  switch (op.kind) {
+    case 'address.add':
+      return checkAddressAdd(op, state, ledger, config);
+    case 'address.remove':
+      return checkAddressRemove(op, state, ledger, config);
+    case 'route.replace':
+      return checkRouteReplace(op, state, config);
+    case 'route.remove':
+      return checkRouteRemove(op, state, config);
+    case 'rule.add': {
+      const problem = ruleShapeProblem(op, config);
+      return problem ? refuse(problem) : allow;
+    }
+    case 'rule.remove':
+      return checkRuleRemove(op, state, config);
+    case 'link.set':
+      return checkLinkSet(op, state, config);
+  }
+}
+
