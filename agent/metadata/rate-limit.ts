@@ -1,6 +1,6 @@
-// Keeping under a metadata service's request limits: a sliding one-second window of request
-// starts (Azure answers 429 past 5/s; EC2 drops link-local traffic past 1,024 packets/s per
-// ENI) and a bound on requests in flight. Retries go through the same gate as first attempts.
+// Keeping under a metadata service's request limits: request starts spaced evenly (Azure
+// answers 429 past 5/s; EC2 drops link-local traffic past 1,024 packets/s per ENI) and a bound
+// on requests in flight. Retries go through the same gate as first attempts.
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
@@ -19,7 +19,7 @@ export const sleep: Sleep = (ms, signal) =>
   });
 
 export class RequestGate {
-  private readonly starts: number[] = [];
+  private lastStart?: number;
   private queue: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
@@ -53,14 +53,11 @@ export class RequestGate {
   }
 
   private async waitForWindow(signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      const now = this.now();
-      while (this.starts.length > 0 && this.starts[0]! <= now - 1000) this.starts.shift();
-      if (this.starts.length < this.perSecond) {
-        this.starts.push(now);
-        return;
-      }
-      await sleep(this.starts[0]! + 1000 - now + 1, signal);
-    }
+    // evenly spaced starts rather than a sliding window: with bursts, uneven latency on the way
+    // could still put more than the limit into one second as the service counts it
+    const spacing = 1000 / this.perSecond;
+    const wait = this.lastStart === undefined ? 0 : this.lastStart + spacing - this.now();
+    if (wait > 0) await sleep(Math.ceil(wait), signal);
+    this.lastStart = this.now();
   }
 }

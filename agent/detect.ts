@@ -1,0 +1,112 @@
+// Which cloud is this? Provider= in the config decides when set. Otherwise the firmware's DMI
+// strings (no network, no waiting), and only when those are silent, one short probe per cloud
+// in parallel, each with its own header so that only the real service can answer.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ProviderChoice } from './config.js';
+import type { ProviderName } from './model.js';
+import { createProvider, PROVIDER_NAMES, type Provider } from './providers/index.js';
+import type { ClientSettings } from './providers/provider.js';
+
+/** Azure's fixed chassis asset tag on every VM (Azure "Detect Azure VMs" / cloud-init DataSourceAzure). */
+export const AZURE_ASSET_TAG = '7783-7084-3265-9085-8269-3286-77';
+
+export type DetectionSource = 'config' | 'dmi' | 'probe';
+
+export interface Detection {
+  provider: ProviderName;
+  source: DetectionSource;
+  /** what decided it, for the log */
+  evidence: string;
+}
+
+export interface DetectOptions {
+  configured: ProviderChoice;
+  /** default /sys; tests use a temporary tree */
+  sysfsRoot?: string;
+  /** the probes' budget, all three at once */
+  probeTimeoutMs?: number;
+  /** client settings for the probes (base URL, timeouts) */
+  client?: ClientSettings;
+  /** the providers to probe; by default one of each, built from `client` */
+  providers?: Provider[];
+}
+
+export class DetectionError extends Error {
+  override name = 'DetectionError';
+}
+
+export async function detectProvider(options: DetectOptions): Promise<Detection> {
+  if (options.configured !== 'auto') {
+    return { provider: options.configured, source: 'config', evidence: `Provider=${options.configured}` };
+  }
+  const dmi = await readDmi(options.sysfsRoot ?? '/sys');
+  const fromDmi = providerFromDmi(dmi);
+  if (fromDmi) return { ...fromDmi, source: 'dmi' };
+  const providers = options.providers ?? PROVIDER_NAMES.map((name) => createProvider(name, { ...options.client, retries: 0 }));
+  const answered = await probe(providers, options.probeTimeoutMs ?? 2_000);
+  const seen = `DMI says sys_vendor=${JSON.stringify(dmi.sysVendor ?? '')}, product_name=${JSON.stringify(dmi.productName ?? '')}`;
+  if (answered.length === 1) return { provider: answered[0]!, source: 'probe', evidence: `only the ${answered[0]} metadata service answered its probe` };
+  if (answered.length > 1) {
+    throw new DetectionError(`cannot tell the cloud: ${seen}, and the metadata probes of ${answered.join(' and ')} all answered; set Provider= in [System] of the configuration file`);
+  }
+  throw new DetectionError(
+    `no cloud detected: ${seen}, which names none of Azure, EC2 and GCP, and no metadata service answered its probe; set Provider= in [System] of the configuration file if this is a cloud VM`,
+  );
+}
+
+export interface DmiStrings {
+  sysVendor?: string;
+  productName?: string;
+  chassisAssetTag?: string;
+  productUuid?: string;
+  hypervisorUuid?: string;
+}
+
+/** Reads the DMI strings that identify clouds; unreadable ones (product_uuid is root-only) are absent. */
+export async function readDmi(sysfsRoot: string): Promise<DmiStrings> {
+  const read = async (...path: string[]) => {
+    try {
+      return (await readFile(join(sysfsRoot, ...path), 'utf8')).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const [sysVendor, productName, chassisAssetTag, productUuid, hypervisorUuid] = await Promise.all([
+    read('class', 'dmi', 'id', 'sys_vendor'),
+    read('class', 'dmi', 'id', 'product_name'),
+    read('class', 'dmi', 'id', 'chassis_asset_tag'),
+    read('class', 'dmi', 'id', 'product_uuid'),
+    read('hypervisor', 'uuid'),
+  ]);
+  return { sysVendor, productName, chassisAssetTag, productUuid, hypervisorUuid };
+}
+
+export function providerFromDmi(dmi: DmiStrings): Omit<Detection, 'source'> | undefined {
+  // "Microsoft Corporation" + "Virtual Machine" alone is any Hyper-V guest; the asset tag is Azure's own
+  if (dmi.chassisAssetTag === AZURE_ASSET_TAG) return { provider: 'azure', evidence: `chassis_asset_tag is Azure's ${AZURE_ASSET_TAG}` };
+  if (dmi.sysVendor === 'Amazon EC2') return { provider: 'ec2', evidence: 'sys_vendor is "Amazon EC2"' };
+  // Xen-based (older) instance types have no Amazon vendor string, but their UUIDs start with ec2
+  for (const [file, uuid] of [
+    ['product_uuid', dmi.productUuid],
+    ['/sys/hypervisor/uuid', dmi.hypervisorUuid],
+  ] as const) {
+    if (uuid && /^ec2/i.test(uuid)) return { provider: 'ec2', evidence: `${file} starts with "ec2"` };
+  }
+  if (dmi.sysVendor === 'Google' || dmi.productName === 'Google Compute Engine') {
+    return { provider: 'gcp', evidence: `DMI names Google (sys_vendor=${JSON.stringify(dmi.sysVendor)}, product_name=${JSON.stringify(dmi.productName)})` };
+  }
+  return undefined;
+}
+
+/** The clouds whose metadata service answered its probe within the budget. */
+export async function probe(providers: Provider[], timeoutMs: number): Promise<ProviderName[]> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`probe budget of ${timeoutMs} ms spent`)), timeoutMs);
+  try {
+    const results = await Promise.all(providers.map((p) => p.detectByProbe(controller.signal).catch(() => false)));
+    return providers.filter((_, i) => results[i]).map((p) => p.name);
+  } finally {
+    clearTimeout(timer);
+  }
+}
