@@ -114,7 +114,7 @@ export function kernelDump(ns: string): string {
 /** Waits until `check` returns a truthy value, polling every `intervalMs`, up to `timeoutMs`. */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 20_000,
   intervalMs = 50,
 ): Promise<NonNullable<T>> {
@@ -128,7 +128,7 @@ export async function waitFor<T>(
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}${last ? `: ${String(last)}` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }

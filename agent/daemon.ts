@@ -1,0 +1,134 @@
+// The long-running agent: the reconciler plus everything that triggers it (the refresh timer,
+// metadata change notifications, kernel events, SIGHUP) and everything that shows its state
+// (the REST API, the state files, the pid file). Stopping it leaves the network as it is.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Logger from 'bunyan';
+import { loadConfig, type Config } from './config.js';
+import type { Reconciler } from './reconciler.js';
+import { writeAtomically } from './state-files.js';
+
+/** How long kernel events are collected before one re-plan: a burst becomes one reconcile. */
+export const KERNEL_EVENT_DEBOUNCE_MS = 150;
+
+export interface KernelWatch {
+  close(): void;
+}
+
+export interface DaemonParts {
+  reconciler: Reconciler;
+  log: Logger;
+  config: Config;
+  configPath: string;
+  /** starts watching kernel events; calls back on any change or overflow */
+  watchKernel(onChange: () => void): KernelWatch;
+  /**
+   * One metadata change long-poll (GCP): resolves true when the metadata changed, false when
+   * the poll ended without a change. Undefined for clouds that are polled by the timer only.
+   */
+  waitForMetadataChange?: (signal: AbortSignal) => Promise<boolean>;
+  /** applies a reloaded config to long-lived parts (log level, planner) */
+  applyConfig(config: Config): void;
+  /** closes the REST API and other resources */
+  close(): Promise<void>;
+}
+
+export class Daemon {
+  private timer?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private watch?: KernelWatch;
+  private readonly abort = new AbortController();
+  private config: Config;
+  private stopping = false;
+
+  constructor(private readonly parts: DaemonParts) {
+    this.config = parts.config;
+  }
+
+  get pidFile(): string {
+    return join(this.config.system.stateDir, 'agent.pid');
+  }
+
+  async start(): Promise<void> {
+    const { reconciler, log } = this.parts;
+    await writeAtomically(this.pidFile, `${process.pid}\n`);
+    this.watch = this.parts.watchKernel(() => this.kernelChanged());
+    process.on('SIGHUP', () => void this.reload());
+    void reconciler.request('start', true).then((outcome) => {
+      if (outcome.converged) log.info('configuration converged');
+    });
+    this.scheduleRefresh();
+    if (this.parts.waitForMetadataChange) void this.followMetadata(this.parts.waitForMetadataChange);
+  }
+
+  /** Stops triggers, lets a reconcile in flight finish, leaves the kernel as it is. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.debounce);
+    this.abort.abort();
+    this.watch?.close();
+    await this.parts.reconciler.stop();
+    await this.parts.close();
+    await rm(this.pidFile, { force: true });
+  }
+
+  private kernelChanged(): void {
+    if (this.stopping) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.parts.reconciler.request('kernel', false), KERNEL_EVENT_DEBOUNCE_MS);
+  }
+
+  private scheduleRefresh(): void {
+    if (this.stopping) return;
+    clearTimeout(this.timer);
+    // ±10% jitter so a fleet started together does not hit its metadata services in step
+    const delay = this.config.system.refreshTimerMs * (0.9 + Math.random() * 0.2);
+    this.timer = setTimeout(() => {
+      void this.parts.reconciler.request('timer', true).finally(() => this.scheduleRefresh());
+    }, delay);
+  }
+
+  private async followMetadata(wait: (signal: AbortSignal) => Promise<boolean>): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        const changed = await wait(this.abort.signal);
+        failures = 0;
+        if (changed && !this.stopping) await this.parts.reconciler.request('metadata', true);
+      } catch (error) {
+        if (this.stopping) return;
+        failures++;
+        // the timer still refreshes; back off so a broken long-poll does not spin
+        const delay = Math.min(1_000 * 2 ** Math.min(failures, 6), 60_000);
+        this.parts.log.debug({ err: error }, `metadata change watch failed; retrying in ${delay} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** SIGHUP: re-read the config; a bad one is refused and the running one kept. */
+  private async reload(): Promise<void> {
+    const { log } = this.parts;
+    let next: Config;
+    try {
+      next = await loadConfig(this.parts.configPath);
+    } catch (error) {
+      log.error(`reload refused: ${(error as Error).message}; keeping the running configuration`);
+      return;
+    }
+    const restartNeeded = (['helperSocket', 'stateDir', 'provider'] as const).filter(
+      (key) => next.system[key] !== this.config.system[key],
+    );
+    if (next.network.listen !== this.config.network.listen) restartNeeded.push('listen' as never);
+    if (restartNeeded.length > 0) {
+      log.warn(`reload: ${restartNeeded.join(', ')} changed; these take effect at the next restart`);
+    }
+    this.config = next;
+    this.parts.applyConfig(next);
+    log.info('configuration reloaded; refreshing now');
+    await this.parts.reconciler.request('signal', true);
+    this.scheduleRefresh();
+  }
+}
