@@ -29,7 +29,7 @@ test: typecheck build
 	npx ava
 
 demo: build
-	$(NODE) dist/test/demo.js --provider $(PROVIDER)
+	$(NODE) --import=tsx test/demo.ts --provider $(PROVIDER)
 
 bench: build
 	@echo "the benchmarks are not written yet (issue 6)"; exit 1
