@@ -1,7 +1,7 @@
 import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MetadataError } from '../agent/metadata/errors.js';
+import { MetadataError, type MetadataErrorKind } from '../agent/metadata/errors.js';
 import { AzureProvider, parseAzureDocument } from '../agent/providers/azure.js';
 import { azureServer, fastClient, fixtureText } from './fixtures/metadata-server.js';
 
@@ -127,7 +127,7 @@ function withDocument(change: (doc: ReturnType<typeof fixture>) => void): string
   return JSON.stringify(doc);
 }
 
-const defect = test.macro(async (t, change: (doc: ReturnType<typeof fixture>) => void, expected: { kind: string; field: RegExp; nic?: string }) => {
+const defect = test.macro(async (t, change: (doc: ReturnType<typeof fixture>) => void, expected: { kind: MetadataErrorKind; field: RegExp; nic?: string }) => {
   const server = await azureServer(t, { document: withDocument(change) });
   const error = await t.throwsAsync(new AzureProvider(fastClient(server.url)).fetch(), { instanceOf: MetadataError });
   t.is(error!.provider, 'azure');
