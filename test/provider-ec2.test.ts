@@ -1,5 +1,5 @@
 import test from 'ava';
-import { MetadataError } from '../agent/metadata/errors.js';
+import { MetadataError, type MetadataErrorKind } from '../agent/metadata/errors.js';
 import { Ec2Provider, type Ec2Options } from '../agent/providers/ec2.js';
 import { ec2Server, fastClient, status, type Ec2Server } from './fixtures/metadata-server.js';
 
@@ -171,7 +171,7 @@ test('network-card counts 32 indexes per card on multi-card instance types', asy
   );
 });
 
-const defect = test.macro(async (t, change: (tree: Record<string, string>) => void, expected: { kind: string; nic?: string; message: RegExp }) => {
+const defect = test.macro(async (t, change: (tree: Record<string, string>) => void, expected: { kind: MetadataErrorKind; nic?: string; message: RegExp }) => {
   const server = await ec2Server(t);
   change(server.tree);
   const error = await t.throwsAsync(provider(server).fetch(), { instanceOf: MetadataError });
