@@ -144,13 +144,14 @@ function parseInterface(root: DocumentReader, entry: unknown, index: number): Ni
     }
     mtu = iface.mtu as number;
   }
-  const ranges = (key: string, bare: boolean): string[] => {
+  // alias ranges are CIDR text, forwarded IPs bare addresses; accept either form in both
+  const ranges = (key: string): string[] => {
     const list = iface[key] === undefined ? [] : doc.array(iface[key], `${field}.${key}`);
     return list.map((item, i) => {
       const text = doc.string(item, `${field}.${key}[${i}]`).trim();
       const parsed = parseIp(text.split('/')[0]!);
-      const cidr = bare && parsed && !text.includes('/') ? `${text}/${parsed.family === 'inet' ? 32 : 128}` : text;
-      return canonicalNetwork(cidr) ?? doc.malformed(`${field}.${key}[${i}]`, `${JSON.stringify(text)} is not ${bare ? 'an IP address' : 'a CIDR range'}`);
+      const cidr = parsed && !text.includes('/') ? `${text}/${parsed.family === 'inet' ? 32 : 128}` : text;
+      return canonicalNetwork(cidr) ?? doc.malformed(`${field}.${key}[${i}]`, `${JSON.stringify(text)} is not an IP address or CIDR range`);
     });
   };
   const accessConfigs = iface.accessConfigs === undefined ? [] : doc.array(iface.accessConfigs, `${field}.accessConfigs`);
@@ -174,7 +175,7 @@ function parseInterface(root: DocumentReader, entry: unknown, index: number): Ni
     gateway,
     ...(gateway6Text !== '' ? { gateway6: doc.ip(gateway6Text, `${field}.gatewayIpv6`, 'inet6') } : {}),
     ...(mtu !== undefined ? { mtu } : {}),
-    routedRanges: [...ranges('ipAliases', false), ...ranges('forwardedIps', true)],
+    routedRanges: [...ranges('ipAliases'), ...ranges('forwardedIps')],
     hostAddresses: true,
   };
 }
