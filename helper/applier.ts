@@ -23,6 +23,13 @@ function canonicalAddress(text: string): string | undefined {
   return p && `${formatIp(p)}/${p.prefixLength}`;
 }
 
+const isRemoval = (op: Operation) => op.kind.endsWith('.remove');
+
+function presentAndOurs(state: KernelState, link: string, address: string): boolean {
+  const ifindex = state.links.find((l) => l.name === link)?.index;
+  return state.addresses.some((a) => a.ifindex === ifindex && addressText(a) === address && a.protocol === RTPROT_CLOUD_NETWORK);
+}
+
 export class Applier {
   constructor(private readonly options: ApplierOptions) {}
 
@@ -36,54 +43,82 @@ export class Applier {
     };
   }
 
+  /**
+   * Judges and executes `operations` in order. They are taken in runs of removals and runs of
+   * additions; each run is judged against the kernel as it is before the run (a fresh read
+   * at the start, and again after any operation failed), then executed pipelined.
+   */
   async apply(operations: Operation[]): Promise<ApplyResult> {
     const { kernel, ledger, policy } = this.options;
     let state = await this.readKernel();
     await this.forgetVanished(state);
-    let stale = false;
     const results: OperationResult[] = [];
-    for (const [index, op] of operations.entries()) {
-      // after a kernel error our picture of the kernel may be wrong: read it again
-      if (stale) {
-        state = await this.readKernel();
-        stale = false;
-      }
-      const verdict = checkOperation(op, state, ledger, policy);
-      if (verdict.decision !== 'allow') {
-        results.push({ index, kind: op.kind, outcome: verdict.decision === 'refuse' ? 'refused' : 'already', reason: verdict.reason });
-        continue;
-      }
-      // Record an address in the ledger before adding it, so a crash in between cannot leave
-      // an address the helper made but does not know it owns.
-      let recorded: { link: string; address: string } | undefined;
-      if (op.kind === 'address.add') {
-        const address = canonicalAddress(op.address)!;
-        if (!ledger.has(op.link, address)) {
-          try {
-            await ledger.add(op.link, address);
-            recorded = { link: op.link, address };
-          } catch (error) {
-            results.push({ index, kind: op.kind, outcome: 'failed', reason: `cannot record ${address} in the ledger ${ledger.path}: ${(error as Error).message}; not added` });
-            continue;
+    for (let start = 0; start < operations.length; ) {
+      let end = start + 1;
+      while (end < operations.length && isRemoval(operations[end]!) === isRemoval(operations[start]!)) end++;
+      const run = operations.slice(start, end);
+
+      const approved: { index: number; op: Operation }[] = [];
+      const recorded: { link: string; address: string }[] = [];
+      for (const [offset, op] of run.entries()) {
+        const index = start + offset;
+        const verdict = checkOperation(op, state, ledger, policy);
+        if (verdict.decision === 'allow') {
+          approved.push({ index, op });
+          if (op.kind === 'address.add') {
+            const address = canonicalAddress(op.address)!;
+            if (!ledger.has(op.link, address) && !presentAndOurs(state, op.link, address)) recorded.push({ link: op.link, address });
           }
+        } else {
+          results[index] = { index, kind: op.kind, outcome: verdict.decision === 'refuse' ? 'refused' : 'already', reason: verdict.reason };
         }
       }
-      let written: WriteResult;
+
+      // Record new addresses in the ledger before adding them, so a crash in between cannot
+      // leave an address the helper made but does not know it owns.
+      let ledgerError: string | undefined;
+      if (recorded.length > 0) {
+        await ledger.add(...recorded).catch((error: Error) => {
+          ledgerError = `cannot record the address in the ledger ${ledger.path}: ${error.message}; not added`;
+        });
+      }
+      const toExecute = ledgerError ? approved.filter(({ op }) => op.kind !== 'address.add') : approved;
+      if (ledgerError) {
+        for (const { index, op } of approved) if (op.kind === 'address.add') results[index] = { index, kind: op.kind, outcome: 'failed', reason: ledgerError };
+      }
+
+      let written: WriteResult[];
       try {
-        written = await kernel.execute(op);
+        written = await kernel.execute(
+          toExecute.map(({ op }) => op),
+          new Map(state.links.map((l) => [l.name, l.index])),
+        );
       } catch (error) {
-        written = { outcome: 'failed', reason: (error as Error).message };
+        written = toExecute.map(() => ({ outcome: 'failed', reason: `the kernel request failed: ${(error as Error).message}` }));
       }
-      if (written.outcome === 'applied') recordApplied(state, op);
-      if (written.outcome === 'failed' || (recorded && written.outcome === 'already')) stale = true;
-      if (recorded && written.outcome !== 'applied') {
-        // not ours after all: it failed, or someone else added it since we looked
-        await ledger.remove(recorded.link, recorded.address).catch(() => undefined);
+
+      let surprised = false;
+      const notOurs: { link: string; address: string }[] = [];
+      const removed: { link: string; address: string }[] = [];
+      for (const [i, { index, op }] of toExecute.entries()) {
+        const result = written[i] ?? { outcome: 'failed', reason: 'the kernel layer returned no result' };
+        results[index] = { index, kind: op.kind, outcome: result.outcome, ...(result.reason ? { reason: result.reason } : {}) };
+        if (result.outcome === 'applied') recordApplied(state, op);
+        if (result.outcome === 'failed') surprised = true;
+        if (op.kind === 'address.add' && result.outcome !== 'applied') {
+          const address = canonicalAddress(op.address)!;
+          // not ours after all: it failed, or someone else added it since we looked
+          if (recorded.some((r) => r.link === op.link && r.address === address)) {
+            notOurs.push({ link: op.link, address });
+            surprised = true;
+          }
+        }
+        if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalAddress(op.address)! });
       }
-      if (op.kind === 'address.remove' && written.outcome !== 'failed') {
-        await ledger.remove(op.link, canonicalAddress(op.address)!).catch(() => undefined);
-      }
-      results.push({ index, kind: op.kind, outcome: written.outcome, ...(written.reason ? { reason: written.reason } : {}) });
+      await ledger.remove(...notOurs, ...removed).catch(() => undefined);
+      start = end;
+      // our picture of the kernel may be wrong now: judge the next run against a fresh read
+      if (surprised && start < operations.length) state = await this.readKernel();
     }
     return { results };
   }

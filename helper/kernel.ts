@@ -1,18 +1,19 @@
 // What the helper needs from the kernel: a full read of the network state, and the execution
-// of one operation. The real implementation is netlink/ (read.ts, write.ts); the helper's policy
-// and server depend only on this interface.
+// of already-approved operations. The helper's policy and server depend only on this
+// interface; netlink-kernel.ts implements it with netlink/.
 import type { Operation } from '../protocol/operations.js';
 import type { KernelState } from '../netlink/types.js';
 
 export interface WriteResult {
   /** applied: the kernel changed; already: it held (or lacked) the object; failed: it refused */
   outcome: 'applied' | 'already' | 'failed';
-  /** for failed: the kernel's error, e.g. "ENODEV: no such device" */
+  /** for failed: what failed and the kernel's error, e.g. "... failed: ENODEV, ..." */
   reason?: string;
 }
 
 export interface KernelAccess {
   read(): Promise<KernelState>;
-  execute(operation: Operation): Promise<WriteResult>;
+  /** Executes `operations` in order (pipelined where possible); one result per operation, in order. */
+  execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>): Promise<WriteResult[]>;
   close(): void;
 }

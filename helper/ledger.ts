@@ -69,15 +69,22 @@ export class AddressLedger implements LedgerView {
     return [...this.entries.values()];
   }
 
-  async add(link: string, address: string): Promise<void> {
-    if (this.has(link, address)) return;
-    this.entries.set(key(link, address), { link, address, added: new Date().toISOString() });
-    await this.save();
+  /** Records addresses (link and canonical "address/length") in one write. */
+  async add(...addresses: { link: string; address: string }[]): Promise<void> {
+    const added = new Date().toISOString();
+    let changed = false;
+    for (const { link, address } of addresses) {
+      if (this.has(link, address)) continue;
+      this.entries.set(key(link, address), { link, address, added });
+      changed = true;
+    }
+    if (changed) await this.save();
   }
 
-  async remove(link: string, address: string): Promise<void> {
-    if (!this.entries.delete(key(link, address))) return;
-    await this.save();
+  async remove(...addresses: { link: string; address: string }[]): Promise<void> {
+    let changed = false;
+    for (const { link, address } of addresses) changed = this.entries.delete(key(link, address)) || changed;
+    if (changed) await this.save();
   }
 
   /** Keeps only the entries `stillPresent` accepts; saves when something was dropped. */
