@@ -45,7 +45,8 @@ put() { # MODE SOURCE DEST: install one file (DEST without DESTDIR)
   record file "$3"
 }
 
-put_text() { # MODE DEST: install stdin as one file
+put_text() { # MODE DEST: install stdin as one file (feed it with < <(...): a pipe would run
+            # this in a subshell and lose the manifest entry)
   local tmp
   tmp=$(mktemp)
   cat > "$tmp"
@@ -61,6 +62,7 @@ do_install() {
   local node
   node=$(command -v "$NODE") || die "cannot find $NODE on PATH: the wrappers need Node.js 20 or newer"
 
+  [ -z "$DESTDIR" ] || mkdir -p "$DESTDIR"
   # A reinstall keeps what the previous install created and the config it may still remove.
   local old="$DESTDIR$MANIFEST"
   if [ -f "$old" ]; then
@@ -88,15 +90,15 @@ do_install() {
   for name in "${ENTRY_POINTS[@]}"; do
     dir=$BINDIR
     [ "$name" = cloud-network-helper ] && dir=$LIBEXECDIR
-    printf '#!/bin/sh\n# Installed by cloud-network'"'"'s make install: runs the copy in %s.\nexec %s %s/bin/%s "$@"\n' \
-      "$LIBDIR" "$node" "$LIBDIR" "$name" | put_text 0755 "$dir/$name"
+    put_text 0755 "$dir/$name" < <(printf '#!/bin/sh\n# Installed by cloud-network'"'"'s make install: runs the copy in %s.\nexec %s %s/bin/%s "$@"\n' \
+      "$LIBDIR" "$node" "$LIBDIR" "$name")
   done
 
   # Units: ExecStart paths follow PREFIX.
   local unit
   for unit in cloud-network.service cloud-network-helper.service; do
-    sed -e "s|@BINDIR@|$BINDIR|g" -e "s|@LIBEXECDIR@|$LIBEXECDIR|g" -e "s|@SYSCONFDIR@|$SYSCONFDIR|g" \
-      "$SRC/systemd/$unit.in" | put_text 0644 "$UNITDIR/$unit"
+    put_text 0644 "$UNITDIR/$unit" < <(sed -e "s|@BINDIR@|$BINDIR|g" -e "s|@LIBEXECDIR@|$LIBEXECDIR|g" \
+      -e "s|@SYSCONFDIR@|$SYSCONFDIR|g" "$SRC/systemd/$unit.in")
   done
   put 0644 "$SRC/systemd/cloud-network.socket" "$UNITDIR/cloud-network.socket"
   put 0644 "$SRC/systemd/sysusers.d/cloud-network.conf" "$SYSUSERSDIR/cloud-network.conf"
@@ -106,7 +108,7 @@ do_install() {
   local page section
   for page in cloud-network.8 cnctl.1 cloud-network.toml.5; do
     section=${page##*.}
-    gzip -9 -n -c "$SRC/man/$page" | put_text 0644 "$MANDIR/man$section/$page.gz"
+    put_text 0644 "$MANDIR/man$section/$page.gz" < <(gzip -9 -n -c "$SRC/man/$page")
   done
 
   # The default configuration, never over an existing one.

@@ -1,0 +1,125 @@
+// The installed systemd units: systemd's own verifier accepts them, systemd rates their
+// sandboxes at most 1.5, and the installed helper answers through socket activation.
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNamespace } from './lib/netns.js';
+import { PREFIX, runInstalled, spawnInstalled, stageInstall, UNIT_DIR } from './lib/staged-install.js';
+
+const UNITS = ['cloud-network.service', 'cloud-network-helper.service', 'cloud-network.socket'];
+
+function security(unitFile: string): { exposure: number; report: string } {
+  // exits non-zero only when the score is above --threshold (default 100): read the text
+  const result = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', unitFile], { encoding: 'utf8' });
+  const report = result.stdout + result.stderr;
+  const match = /Overall exposure level for \S+: (\d+(?:\.\d+)?)/.exec(report);
+  if (!match) throw new Error(`systemd-analyze security printed no exposure level for ${unitFile}:\n${report}`);
+  return { exposure: Number(match[1]), report };
+}
+
+test('systemd-analyze verify accepts the installed units, their programs and man pages', (t) => {
+  const install = stageInstall(t);
+  const files = UNITS.map((u) => `${UNIT_DIR}/${u}`);
+  const result = runInstalled(install.destdir, 'env', [`SYSTEMD_UNIT_PATH=${UNIT_DIR}:`, 'systemd-analyze', 'verify', ...files]);
+  t.is(result.status, 0, result.stderr);
+  t.is(result.stderr.trim(), '', 'no warning at all');
+});
+
+for (const unit of ['cloud-network.service', 'cloud-network-helper.service']) {
+  test(`systemd-analyze security rates the installed ${unit} at most 1.5`, (t) => {
+    const install = stageInstall(t);
+    const { exposure, report } = security(install.staged(`${UNIT_DIR}/${unit}`));
+    t.true(exposure <= 1.5, `exposure ${exposure}:\n${report}`);
+  });
+}
+
+test('the agent unit has no capability; the helper unit has CAP_NET_ADMIN and no IP access', (t) => {
+  const install = stageInstall(t);
+  const agent = security(install.staged(`${UNIT_DIR}/cloud-network.service`)).report;
+  const helper = security(install.staged(`${UNIT_DIR}/cloud-network-helper.service`)).report;
+  t.regex(agent, /✓ CapabilityBoundingSet=~CAP_NET_ADMIN/);
+  t.regex(agent, /✓ AmbientCapabilities=/);
+  t.regex(agent, /✓ User=\/DynamicUser=\s+Service runs under a static non-root user identity/);
+  t.regex(helper, /✗ CapabilityBoundingSet=~CAP_NET_ADMIN/);
+  t.regex(helper, /✓ CapabilityBoundingSet=~CAP_SYS_ADMIN/);
+  t.regex(helper, /✓ User=\/DynamicUser=\s+Service runs under a static non-root user identity/);
+  t.regex(helper, /✓ IPAddressDeny=\s+Service blocks all IP address ranges/);
+  t.regex(helper, /✓ RestrictAddressFamilies=~AF_\(INET\|INET6\)/);
+  t.regex(helper, /✓ MemoryDenyWriteExecute=/);
+});
+
+/** Sends one JSON-RPC request line and resolves with the first answer line. */
+function ask(socketPath: string, request: object): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const newline = buffer.indexOf('\n');
+      if (newline >= 0) {
+        socket.end();
+        try {
+          resolve(JSON.parse(buffer.slice(0, newline)));
+        } catch (error) {
+          reject(error);
+        }
+      }
+    });
+    socket.on('error', reject);
+    socket.on('end', () => reject(new Error(`the helper closed the connection without an answer (got ${JSON.stringify(buffer)})`)));
+  });
+}
+
+test('the installed helper, socket-activated, answers info on the socket it was handed', async (t) => {
+  const install = stageInstall(t);
+  const ns = createNamespace(t, 'sockact');
+  const dir = mkdtempSync(join(tmpdir(), 'cn-sockact-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'helper.sock');
+  const activator = spawnInstalled(
+    install.destdir,
+    'systemd-socket-activate',
+    ['-l', socketPath, `${PREFIX}/libexec/cloud-network-helper`, '--idle-exit', '30', '--ledger', join(dir, 'ledger.json')],
+    ns,
+  );
+  let stderr = '';
+  activator.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  t.teardown(() => {
+    activator.kill('SIGKILL');
+  });
+  // systemd-socket-activate says "Listening on ..." once the socket exists
+  await new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if (/Listening on/.test(stderr)) resolve();
+      else if (activator.exitCode !== null) reject(new Error(`systemd-socket-activate exited: ${stderr}`));
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+  const answer = (await ask(socketPath, { jsonrpc: '2.0', id: 1, method: 'info', params: {} })) as {
+    jsonrpc: string;
+    id: number;
+    result?: Record<string, unknown>;
+    error?: unknown;
+  };
+  t.is(answer.jsonrpc, '2.0');
+  t.is(answer.id, 1);
+  t.is(answer.error, undefined, JSON.stringify(answer.error));
+  t.is(typeof answer.result, 'object');
+  t.regex(stderr, /Execing/, 'the helper was started by the activation, not before');
+  // the helper runs the installed copy: its process is node on /usr/local/lib/cloud-network
+  const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).trim().split('\n');
+  const commandLines = pids.map((pid) => {
+    try {
+      return execFileSync('cat', [`/proc/${pid}/cmdline`], { encoding: 'utf8' }).replaceAll('\0', ' ');
+    } catch {
+      return '';
+    }
+  });
+  t.true(commandLines.some((c) => c.includes(`${PREFIX}/lib/cloud-network/bin/cloud-network-helper`)), commandLines.join('\n'));
+});
