@@ -98,6 +98,11 @@ export function parseConfig(text: string, path: string): Config {
   }
   const config = structuredClone(DEFAULT_CONFIG) as Config;
   for (const [section, values] of Object.entries(data)) {
+    const isTable = typeof values === 'object' && values !== null && !Array.isArray(values);
+    if (!isTable && !(section in SECTIONS)) {
+      const home = Object.entries(SECTIONS).find(([, keys]) => (keys as readonly string[]).includes(section))?.[0];
+      throw new ConfigError(path, `${section} is outside any section${home ? `: put it under [${home}]` : ` (sections: ${Object.keys(SECTIONS).map((s) => `[${s}]`).join(', ')})`}`);
+    }
     if (!(section in SECTIONS)) {
       throw new ConfigError(path, `unknown section [${section}] (allowed: ${Object.keys(SECTIONS).map((s) => `[${s}]`).join(', ')})`);
     }
