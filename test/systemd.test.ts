@@ -1,8 +1,8 @@
 // The installed systemd units: systemd's own verifier accepts them, systemd rates their
 // sandboxes at most 1.5, and the installed helper answers through socket activation.
 import test from 'ava';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,18 @@ test('the agent unit has no capability; the helper unit has CAP_NET_ADMIN and no
   t.regex(helper, /✓ MemoryDenyWriteExecute=/);
 });
 
+/** systemd-socket-activate says "Listening on ..." once the socket exists. */
+function listening(activator: ChildProcess, stderr: () => string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if (/Listening on/.test(stderr())) resolve();
+      else if (activator.exitCode !== null) reject(new Error(`systemd-socket-activate exited: ${stderr()}`));
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+}
+
 /** Sends one JSON-RPC request line and resolves with the first answer line. */
 function ask(socketPath: string, request: object): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -92,15 +104,7 @@ test('the installed helper, socket-activated, answers info on the socket it was 
   t.teardown(() => {
     activator.kill('SIGKILL');
   });
-  // systemd-socket-activate says "Listening on ..." once the socket exists
-  await new Promise<void>((resolve, reject) => {
-    const check = (): void => {
-      if (/Listening on/.test(stderr)) resolve();
-      else if (activator.exitCode !== null) reject(new Error(`systemd-socket-activate exited: ${stderr}`));
-      else setTimeout(check, 20);
-    };
-    check();
-  });
+  await listening(activator, () => stderr);
   const answer = (await ask(socketPath, { jsonrpc: '2.0', id: 1, method: 'info', params: {} })) as {
     jsonrpc: string;
     id: number;
@@ -122,4 +126,48 @@ test('the installed helper, socket-activated, answers info on the socket it was 
     }
   });
   t.true(commandLines.some((c) => c.includes(`${PREFIX}/lib/cloud-network/bin/cloud-network-helper`)), commandLines.join('\n'));
+});
+
+// PR_SET_MDWE (Linux ≥ 6.3) is the kernel's own form of what MemoryDenyWriteExecute= enforces
+// with seccomp: no memory may become both writable and executable. perl (always on Debian)
+// sets it and execs the command, which inherits it.
+const MDWE = 'my $nr = {x86_64=>157, aarch64=>167}->{(POSIX::uname())[4]} // die "unknown arch"; syscall($nr, 65, 1, 0, 0, 0) == 0 or die "prctl(PR_SET_MDWE): $!"; exec @ARGV or die';
+
+test('the installed helper applies operations under MemoryDenyWriteExecute with its unit’s NODE_OPTIONS', async (t) => {
+  const install = stageInstall(t);
+  const unit = readFileSync(install.staged(`${UNIT_DIR}/cloud-network-helper.service`), 'utf8');
+  t.regex(unit, /^MemoryDenyWriteExecute=yes$/m);
+  const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1];
+  t.is(nodeOptions, '--jitless');
+  // the premise: with the JIT, node cannot run at all under this restriction
+  const jit = spawnSync('perl', ['-MPOSIX', '-e', MDWE, process.execPath, '-e', 'for (let i = 0; i < 1e6; i++);'], { encoding: 'utf8' });
+  t.not(jit.status, 0, 'node with its JIT must fail under MDWE, or this test proves nothing');
+
+  const ns = createNamespace(t, 'mdwe');
+  execFileSync('ip', ['-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'peer1']);
+  execFileSync('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
+  const dir = mkdtempSync(join(tmpdir(), 'cn-mdwe-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'helper.sock');
+  const activator = spawnInstalled(
+    install.destdir,
+    'env',
+    [`NODE_OPTIONS=${nodeOptions}`, 'systemd-socket-activate', '-l', socketPath, 'perl', '-MPOSIX', '-e', MDWE,
+      `${PREFIX}/libexec/cloud-network-helper`, '--idle-exit', '30', '--ledger', join(dir, 'ledger.json')],
+    ns,
+  );
+  let stderr = '';
+  activator.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  t.teardown(() => {
+    activator.kill('SIGKILL');
+  });
+  await listening(activator, () => stderr);
+  const answer = (await ask(socketPath, {
+    jsonrpc: '2.0',
+    id: 7,
+    method: 'apply',
+    params: { operations: [{ kind: 'address.add', link: 'eth1', address: '10.77.0.5/24', noPrefixRoute: true }] },
+  })) as { result?: { results: { outcome: string }[] }; error?: unknown };
+  t.deepEqual(answer.result?.results.map((r) => r.outcome), ['applied'], `${JSON.stringify(answer)}\n${stderr}`);
+  t.regex(execFileSync('ip', ['-n', ns, '-4', 'addr', 'show', 'dev', 'eth1'], { encoding: 'utf8' }), /inet 10\.77\.0\.5\/24 /);
 });
