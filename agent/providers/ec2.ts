@@ -75,7 +75,8 @@ export class Ec2Provider implements Provider {
       retries: 0,
       signal,
     });
-    return response.status === 200 && response.body.trim() !== '';
+    // a token is ~56 base64 characters; a captive portal's 200 page is not
+    return response.status === 200 && /^[A-Za-z0-9+/=_-]{20,512}$/.test(response.body.trim());
   }
 
   async fetch(signal?: AbortSignal): Promise<ProviderSnapshot> {
