@@ -386,6 +386,7 @@ test('a status fault answers that status for count requests, then clears itself'
   const first = await call(sim, 'GET', GCP_INSTANCE, GCP_HEADERS);
   t.is(first.status, 503);
   t.is(first.headers['metadata-flavor'], 'Google');
+  t.regex(String(first.headers['etag']), /^[0-9a-f]{16}$/);
   t.is((await call(sim, 'GET', GCP_INSTANCE, GCP_HEADERS)).status, 503);
   t.is(sim.fault(), null);
   t.is((await call(sim, 'GET', GCP_INSTANCE, GCP_HEADERS)).status, 200);
@@ -540,6 +541,14 @@ test('--provider renders the same scenario as another cloud', async (t) => {
 });
 
 // ---------------------------------------------------------------- generated scenarios
+
+test('every secret of the built-in and generated scenarios is marked SIMSECRET, so a leak is easy to find', (t) => {
+  for (const scenario of [loadScenario('builtin:azure'), loadScenario('builtin:ec2'), loadScenario('builtin:gcp'), generateScenario('gcp', 2, 3)]) {
+    const [, , , , userData, , base64] = secretValues(scenario);
+    t.is(base64, Buffer.from(userData!).toString('base64'));
+    t.deepEqual(secretValues(scenario).filter((value) => value !== base64 && !value.includes('SIMSECRET')), []);
+  }
+});
 
 test('generated benchmark scenarios are valid and render every IP', async (t) => {
   for (const [size, { nics, ipsPerNic }] of Object.entries(BENCH_SIZES)) {

@@ -7,7 +7,7 @@ import { answer, jsonAnswer, type Answer, type ProviderService } from './answer.
 import { AzureImds } from './azure.js';
 import { Ec2Imds } from './ec2.js';
 import { DEFAULT_HUGE_BODY_BYTES, faultApplies, parseFault, type Fault } from './faults.js';
-import { GcpImds } from './gcp.js';
+import { etagOf, GcpImds } from './gcp.js';
 import { parseScenario, type Scenario, type SimProvider } from './scenario.js';
 
 export interface SimulatorOptions {
@@ -138,7 +138,7 @@ export async function startImdsSimulator(options: SimulatorOptions): Promise<Run
 
   /** An error answer dressed as the current cloud would (GCP always says Metadata-Flavor). */
   function faultAnswer(status: number, body: string, headers: Record<string, string> = {}): Answer {
-    return answer(status, body, 'text/plain; charset=utf-8', provider() === 'gcp' ? { 'Metadata-Flavor': 'Google', ...headers } : headers);
+    return answer(status, body, 'text/plain; charset=utf-8', provider() === 'gcp' ? { 'Metadata-Flavor': 'Google', ETag: etagOf(body), ...headers } : headers);
   }
 
   function hang(res: ServerResponse): void {
