@@ -344,7 +344,8 @@ test('GCP serves the service-account token a real VM hands out, outside the recu
 
 test('a delay fault answers normally, after a later undelayed request', async (t) => {
   const sim = await simulate(t, 'azure', { azureRequestsPerSecond: 100 });
-  sim.setFault({ kind: 'delay', ms: 300, count: 1 });
+  // the delay only has to outlast one local request, on a loaded machine too
+  sim.setFault({ kind: 'delay', ms: 4000, count: 1 });
   const order: string[] = [];
   const delayed = call(sim, 'GET', AZURE, AZURE_HEADERS).then((reply) => (order.push('delayed'), reply));
   await until(t, 'the delayed request to arrive', () => sim.stats().faulted === 1);
