@@ -8,6 +8,7 @@ import { withoutSecrets } from '../api/secret-filter.js';
 import { MetadataClient } from '../metadata/client.js';
 import { MetadataError } from '../metadata/errors.js';
 import type { Ipv4Address, Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
+import { defaultRouteMac } from './default-route.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
 import type { ClientSettings, Provider } from './provider.js';
 
@@ -19,11 +20,11 @@ export const AZURE_GATEWAY6 = 'fe80::1234:5678:9abc';
 
 export interface AzureOptions extends ClientSettings {
   /**
-   * The primary NIC's MAC when the caller knows it (the link DHCP configured). Without it the
-   * first listed interface is taken as primary: Azure lists the primary NIC first in practice,
-   * although it does not promise an order for the others.
+   * The primary NIC's MAC (the link DHCP configured); default: the MAC of the link with the
+   * default route. When it names no NIC in the document, the first listed interface is taken
+   * (what cloud-init does), though Azure promises no order.
    */
-  primaryMac?: () => string | undefined;
+  primaryMac?: () => string | undefined | Promise<string | undefined>;
 }
 
 export class AzureProvider implements Provider {
@@ -55,7 +56,7 @@ export class AzureProvider implements Provider {
         status: response.status,
       });
     }
-    return parseAzureDocument(response.body, this.options.primaryMac?.());
+    return parseAzureDocument(response.body, await (this.options.primaryMac ?? defaultRouteMac)());
   }
 }
 

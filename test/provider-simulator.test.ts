@@ -1,0 +1,60 @@
+// The providers against the shared IMDS simulator (test/imds-sim): the same scenario served by
+// each cloud becomes the same NICs, and the simulator's secrets never reach a snapshot.
+import test from 'ava';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProviderName } from '../agent/model.js';
+import { defaultRouteMac } from '../agent/providers/default-route.js';
+import { createProvider } from '../agent/providers/index.js';
+import { loadScenario, secretValues, startImdsSimulator } from './imds-sim/index.js';
+import { fastClient } from './fixtures/metadata-server.js';
+
+for (const name of ['azure', 'ec2', 'gcp'] as ProviderName[]) {
+  test(`${name}: the built-in scenario becomes its NICs, primary first, without secrets`, async (t) => {
+    const scenario = loadScenario(`builtin:${name}`);
+    const sim = await startImdsSimulator({ host: '127.0.0.1', port: 0, scenario });
+    t.teardown(() => sim.close());
+    const primaryMac = scenario.nics[0]!.mac;
+    // Azure lists the primary NIC last here: the default-route link names it
+    const provider = createProvider(name, { ...fastClient(sim.url), requestsPerSecond: name === 'azure' ? 4 : 1000, primaryMac: () => primaryMac });
+    const snapshot = await provider.fetch();
+    t.is(snapshot.model.instance.provider, name);
+    t.is(snapshot.model.instance.id, scenario.instance.id);
+    const byIndex = [...snapshot.model.nics].sort((a, b) => a.index - b.index);
+    t.is(byIndex[0]!.mac, primaryMac.toLowerCase());
+    t.true(byIndex[0]!.primary);
+    t.deepEqual(snapshot.model.nics.map((n) => n.mac).sort(), scenario.nics.map((n) => n.mac.toLowerCase()).sort());
+    for (const nic of scenario.nics) {
+      const got = snapshot.model.nics.find((n) => n.mac === nic.mac.toLowerCase())!;
+      if (name === 'gcp') {
+        // GCE has one IP per NIC; further ones are alias ranges, routed rather than added
+        t.deepEqual(got.ipv4.map((a) => a.address), nic.ipv4.slice(0, 1));
+        for (const extra of nic.ipv4.slice(1)) t.true(got.routedRanges.includes(`${extra}/32`));
+      } else {
+        t.deepEqual(got.ipv4.map((a) => a.address), nic.ipv4);
+      }
+    }
+    const text = JSON.stringify(snapshot);
+    for (const secret of secretValues(scenario)) t.false(text.includes(secret), `secret ${secret.slice(0, 12)}… leaked`);
+  });
+}
+
+test('the default-route link names the Azure primary NIC', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'cn-route-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, 'proc/net'), { recursive: true });
+  await mkdir(join(root, 'sys/class/net/eth1'), { recursive: true });
+  await mkdir(join(root, 'sys/class/net/eth0'), { recursive: true });
+  await writeFile(
+    join(root, 'proc/net/route'),
+    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
+      'eth0\t00000000\t0100040A\t0003\t0\t0\t200\t00000000\t0\t0\t0\n' +
+      'eth1\t00000000\t0101040A\t0003\t0\t0\t100\t00000000\t0\t0\t0\n' +
+      'eth1\t0001040A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n',
+  );
+  await writeFile(join(root, 'sys/class/net/eth0/address'), '00:0d:3a:5d:2d:68\n');
+  await writeFile(join(root, 'sys/class/net/eth1/address'), '00:0d:3a:5d:2d:66\n');
+  t.is(await defaultRouteMac(join(root, 'proc'), join(root, 'sys')), '00:0d:3a:5d:2d:66');
+  t.is(await defaultRouteMac(join(root, 'nothing'), join(root, 'sys')), undefined);
+});
