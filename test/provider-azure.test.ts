@@ -183,3 +183,18 @@ test('the parser alone rejects a document that is not JSON', (t) => {
   const error = t.throws(() => parseAzureDocument('{"compute": {'), { instanceOf: MetadataError });
   t.is(error!.kind, 'malformed');
 });
+
+test('CLOUD_NETWORK_IMDS_URL points the providers at another metadata address', async (t) => {
+  const server = await azureServer(t);
+  const saved = process.env.CLOUD_NETWORK_IMDS_URL;
+  process.env.CLOUD_NETWORK_IMDS_URL = server.url;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.CLOUD_NETWORK_IMDS_URL;
+    else process.env.CLOUD_NETWORK_IMDS_URL = saved;
+  });
+  const { baseUrl, ...settings } = fastClient(server.url);
+  void baseUrl;
+  const snapshot = await new AzureProvider(settings).fetch();
+  t.is(snapshot.model.nics.length, 3);
+  t.is(server.requests.length, 1);
+});
