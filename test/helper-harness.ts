@@ -72,18 +72,21 @@ export function exchange(path: string, payload: string | Buffer, expect: number)
     const socket = createConnection(path);
     let buffer = '';
     let closed = false;
+    let weEnded = false;
     const finish = () => {
       const lines = buffer.split('\n').filter(Boolean);
       resolve({ lines, closed });
     };
     socket.on('data', (d: Buffer) => {
       buffer += d.toString();
-      if (buffer.split('\n').filter(Boolean).length >= expect && !closed) {
+      if (buffer.split('\n').filter(Boolean).length >= expect && !closed && !weEnded) {
+        weEnded = true;
         socket.end();
       }
     });
     socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
-    socket.on('end', () => (closed = true));
+    // closed: the helper ended the connection before we did
+    socket.on('end', () => (closed = !weEnded));
     socket.on('close', finish);
     socket.write(payload);
   });
