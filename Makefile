@@ -29,6 +29,7 @@ test: typecheck build
 	npx ava
 
 demo: build
+	tools/install-debian-packages
 	$(NODE) --import=tsx test/demo.ts --provider $(PROVIDER)
 
 bench: build

@@ -67,3 +67,8 @@ function formatValue(value: unknown): string {
   if (typeof value === 'object' && 'message' in value && 'stack' in value) return `'${String((value as { message: unknown }).message)}'`;
   return JSON.stringify(value);
 }
+
+/** Changes the level of a running logger (SIGHUP with a new LogLevel=). */
+export function setLogLevel(log: Logger, level: LogLevel): void {
+  log.level(BUNYAN_LEVEL[level]);
+}

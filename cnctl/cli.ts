@@ -9,7 +9,7 @@ import { parseCommandLine, USAGE, UsageError, type CommandLine } from './command
 import { style, wantsColour } from './output.js';
 import { reload, ReloadError } from './reload.js';
 import { renderLink, renderNetwork, renderSshKeys, renderStatus, renderSystem } from './render.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../protocol/version.js';
 
 export interface Io {
   stdout: { write(text: string): unknown; isTTY?: boolean };

@@ -1,5 +1,5 @@
-// The version cnctl reports: the package's, found from this file both in the source tree
-// (cnctl/version.ts) and in the build (dist/cnctl/version.js).
+// The version every program reports (agent, helper, cnctl): the package's, found from this
+// file both in the source tree (protocol/version.ts) and in the build (dist/protocol/version.js).
 import { readFileSync } from 'node:fs';
 
 export function packageVersion(): string {

@@ -40,6 +40,8 @@ export interface MetadataClientOptions {
   /** injectable for tests: records the delays instead of waiting them */
   sleep?: Sleep;
   random?: () => number;
+  /** called once per attempt with the HTTP status or why there was none (the agent's metrics) */
+  onResponse?: (provider: ProviderName, outcome: number | 'timeout' | 'network-error') => void;
 }
 
 export interface MetadataRequest {
@@ -64,7 +66,8 @@ export class MetadataClient {
   readonly baseUrl: URL;
   readonly provider: ProviderName;
   private readonly gate: RequestGate;
-  private readonly options: Required<Omit<MetadataClientOptions, 'baseUrl' | 'provider'>>;
+  private readonly options: Required<Omit<MetadataClientOptions, 'baseUrl' | 'provider' | 'onResponse'>>;
+  private readonly onResponse: NonNullable<MetadataClientOptions['onResponse']>;
 
   constructor(options: MetadataClientOptions) {
     this.provider = options.provider;
@@ -85,6 +88,7 @@ export class MetadataClient {
       sleep: options.sleep ?? realSleep,
       random: options.random ?? Math.random,
     };
+    this.onResponse = options.onResponse ?? (() => {});
     this.gate = new RequestGate(this.options.requestsPerSecond, this.options.concurrency);
   }
 
@@ -103,7 +107,13 @@ export class MetadataClient {
         throw this.aborted(what, reason);
       });
       try {
-        const response = await this.once(request, what);
+        const response = await this.once(request, what).catch((error: unknown) => {
+          if (error instanceof MetadataError && error.kind !== 'aborted') {
+            this.onResponse(this.provider, error.kind === 'timeout' ? 'timeout' : 'network-error');
+          }
+          throw error;
+        });
+        this.onResponse(this.provider, response.status);
         if (!RETRYABLE_STATUS.has(response.status)) return response;
         failure = new MetadataError(`${what} answered ${response.status}${attempt > 0 ? ` after ${attempt + 1} attempts` : ''}`, {
           provider: this.provider,

@@ -255,15 +255,26 @@ function agentArgv(user: { uid: number; gid: number }, configPath: string, args:
 export function missingFromKernel(env: CloudEnv, tableBase = 10000): string[] {
   const missing: string[] = [];
   const rules = ip(env.vm, 'rule', 'show');
+  const localRoutes = ip(env.vm, 'route', 'show', 'table', 'local');
   env.scenario.nics.forEach((nic, i) => {
     const link = env.links[i]!;
     const addresses = ip(env.vm, '-o', '-4', 'addr', 'show', 'dev', link);
-    for (const address of nic.ipv4) {
-      if (!addresses.includes(` ${address}/`)) missing.push(`address ${address} on ${link}`);
-    }
+    nic.ipv4.forEach((address, j) => {
+      // GCP serves a NIC's further addresses as alias ranges: local routes, not addresses
+      if (env.scenario.provider === 'gcp' && j > 0) {
+        if (!localRoutes.includes(`local ${address} dev ${link} `)) missing.push(`local route ${address} on ${link}`);
+      } else if (!addresses.includes(` ${address}/`)) {
+        missing.push(`address ${address} on ${link}`);
+      }
+    });
     if (i === 0) return;
     const table = tableBase + nic.deviceNumber + (nic.networkCard ?? 0) * 32;
-    const routes = ip(env.vm, 'route', 'show', 'table', String(table));
+    let routes = '';
+    try {
+      routes = ip(env.vm, 'route', 'show', 'table', String(table));
+    } catch {
+      /* the table does not exist yet */
+    }
     const gateway = nic.gateway ?? firstHost(nic.subnet)!;
     if (!routes.includes(`default via ${gateway} dev ${link}`)) missing.push(`default via ${gateway} in table ${table}`);
     for (const address of nic.ipv4) {

@@ -47,7 +47,7 @@ export function createNamespace(t: Teardown, purpose: string): string {
 
 /** Runs `ip` inside a namespace and returns its output. */
 export function ip(ns: string, ...args: string[]): string {
-  return execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+  return execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Runs `ip -batch -` inside a namespace with the given commands. */

@@ -1,0 +1,275 @@
+// bin/cloud-network: the agent's entry point. Runs unprivileged: it reads the metadata and the
+// kernel itself and sends every change to cloud-network-helper.
+import { packageVersion } from '../protocol/version.js';
+import type Logger from 'bunyan';
+import { parseCommandLine, USAGE, UsageError, type CommandLine } from './command-line.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger, setLogLevel } from './logging.js';
+import { detectProvider } from './detect.js';
+import { createProvider, type Provider } from './providers/index.js';
+import { Metrics } from './metrics.js';
+import { startApi } from './api/server.js';
+import { Reconciler, errorText, type KernelReader, type MetadataSource } from './reconciler.js';
+import { StateFiles } from './state-files.js';
+import { NicIndexes } from './nic-indexes.js';
+import { Daemon } from './daemon.js';
+import { describeOperation, plan, type PlannerConfig } from './planner.js';
+import { HelperClient } from './helper-client.js';
+import { RtnlSocket } from '../netlink/socket.js';
+import { readKernelState } from '../netlink/read.js';
+import { watchKernel } from '../netlink/events.js';
+import type { KernelState } from '../netlink/types.js';
+import type { MetadataModel } from './model.js';
+
+export const VERSION = packageVersion();
+
+function plannerConfig(config: Config): PlannerConfig {
+  return { routeTableBase: config.network.routeTableBase, supplementary: config.network.supplementary };
+}
+
+/** The link holding main's default route: on every cloud, the NIC DHCP configured. */
+function primaryMacOf(kernel: KernelState | undefined): string | undefined {
+  if (!kernel) return undefined;
+  const route = kernel.routes.find((r) => r.table === 254 && r.destination === '0.0.0.0/0' && r.ifindex !== undefined);
+  return kernel.links.find((l) => l.index === route?.ifindex)?.mac;
+}
+
+interface Runtime {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  provider: Provider;
+  source: MetadataSource;
+  kernel: KernelReader & { last?: KernelState; close(): void };
+  helper: HelperClient;
+}
+
+async function setUp(command: CommandLine): Promise<Runtime> {
+  const config = await loadConfig(command.configPath);
+  const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
+  const metrics = new Metrics();
+
+  const socket = new RtnlSocket();
+  const kernel: Runtime['kernel'] = {
+    last: undefined,
+    async read() {
+      this.last = await readKernelState(socket);
+      return this.last;
+    },
+    close: () => socket.close(),
+  };
+  const clientSettings = { onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome) };
+  const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
+  const name = detection.provider;
+  log.info(`cloud: ${name} (${detection.evidence})`);
+  const provider = createProvider(name, { ...clientSettings, primaryMac: () => primaryMacOf(kernel.last) });
+  const indexes = new NicIndexes(config.system.stateDir);
+  const source: MetadataSource = {
+    name,
+    async fetch() {
+      // the primary NIC is the one DHCP configured: Azure's listing does not say which it is
+      if (name === 'azure' && !kernel.last) await kernel.read();
+      const snapshot = await provider.fetch();
+      // Azure gives no NIC index: keep each MAC's table for as long as the VM runs
+      return name === 'azure' ? { ...snapshot, model: await indexes.stabilise(snapshot.model) } : snapshot;
+    },
+  };
+  const helper = new HelperClient({ socketPath: config.system.helperSocket });
+  log.debug(`provider ${name}, helper at ${config.system.helperSocket}`);
+  return { config, log, metrics, provider, source, kernel, helper };
+}
+
+async function dryRun(rt: Runtime): Promise<number> {
+  const snapshot = await rt.source.fetch();
+  const kernel = await rt.kernel.read();
+  let owned: { link: string; address: string }[] = [];
+  try {
+    owned = (await rt.helper.ownedAddresses()).addresses;
+  } catch (error) {
+    process.stderr.write(`note: ${errorText(error)}; addresses are judged ours by their protocol tag only\n`);
+  }
+  const result = plan(snapshot.model, plannerConfig(rt.config), kernel, owned);
+  process.stdout.write(`provider ${rt.source.name}, instance ${snapshot.model.instance.id}\n`);
+  for (const nic of result.nics) {
+    const where = nic.link ? `${nic.link.name} (ifindex ${nic.link.index})` : 'no link';
+    process.stdout.write(`NIC ${nic.mac} → ${where}${nic.table !== undefined ? `, table ${nic.table}` : ''}${nic.problem ? `: ${nic.problem}` : ''}\n`);
+  }
+  if (result.operations.length === 0) {
+    process.stdout.write('nothing to do: the kernel matches the plan\n');
+  } else {
+    process.stdout.write(`${result.operations.length} operations would be applied:\n`);
+    for (const op of result.operations) {
+      const sign = op.kind.endsWith('.remove') ? '-' : '+';
+      process.stdout.write(`  ${sign} ${describeOperation(op)}\n`);
+    }
+  }
+  return 0;
+}
+
+/** Removes everything cloud-network owns: the plan for a VM whose metadata lists no NIC. */
+async function cleanup(rt: Runtime): Promise<number> {
+  const empty: MetadataModel = {
+    instance: { provider: rt.source.name, id: '', name: '', region: '', zone: '', size: '', image: '' },
+    nics: [],
+  };
+  const owned = (await rt.helper.ownedAddresses()).addresses;
+  const result = plan(empty, plannerConfig(rt.config), await rt.kernel.read(), owned);
+  if (result.operations.length === 0) {
+    rt.log.info('cleanup: nothing of cloud-network is configured');
+    return 0;
+  }
+  const applied = await rt.helper.apply(result.operations);
+  let failed = 0;
+  for (const r of applied.results) {
+    const op = result.operations[r.index]!;
+    if (r.outcome === 'applied' || r.outcome === 'already') rt.log.info(`cleanup: ${describeOperation(op)}`);
+    else {
+      failed++;
+      rt.log.error(`cleanup: ${describeOperation(op)} ${r.outcome}: ${r.reason ?? ''}`);
+    }
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+function newReconciler(rt: Runtime, state: StateFiles): Reconciler {
+  return new Reconciler({
+    source: rt.source,
+    kernel: rt.kernel,
+    helper: rt.helper,
+    state,
+    log: rt.log,
+    config: plannerConfig(rt.config),
+  });
+}
+
+async function once(rt: Runtime): Promise<number> {
+  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir));
+  const outcome = await reconciler.request('start', true);
+  await reconciler.stop();
+  if (outcome.converged) {
+    rt.log.info('the kernel matches the plan');
+    return 0;
+  }
+  rt.log.error(`not converged: ${outcome.reason}`);
+  return 1;
+}
+
+async function daemon(rt: Runtime, configPath: string): Promise<number> {
+  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir));
+  rt.metrics.observe(() => reconciler.status, VERSION);
+  const api = await startApi({
+    listen: rt.config.network.listen,
+    log: rt.log,
+    metrics: rt.metrics,
+    view: {
+      version: VERSION,
+      status: () => reconciler.status,
+      snapshot: () => reconciler.current,
+      plan: () => reconciler.currentPlan,
+    },
+  });
+  rt.log.info(`cloud-network ${VERSION} on ${rt.source.name}; REST API on ${api.address}:${api.port}`);
+  let lastEtag = '';
+  const provider = rt.provider;
+  const daemon = new Daemon({
+    reconciler,
+    log: rt.log,
+    config: rt.config,
+    configPath,
+    watchKernel: (onChange) =>
+      watchKernel({
+        onEvent: onChange,
+        onOverflow: () => {
+          rt.log.warn('kernel events were lost (receive buffer overflow); re-reading everything');
+          onChange();
+        },
+        onError: (error) => rt.log.debug({ err: error }, 'kernel event socket error'),
+      }),
+    ...(provider.waitForChange && {
+      waitForMetadataChange: async (signal: AbortSignal) => {
+        const change = await provider.waitForChange!(lastEtag, signal);
+        // the first poll only learns the current ETag: the start-up reconcile fetched already
+        const changed = change.changed && lastEtag !== '';
+        lastEtag = change.etag;
+        return changed;
+      },
+    }),
+    applyConfig: (config) => {
+      setLogLevel(rt.log, config.system.logLevel);
+      reconciler.setConfig(plannerConfig(config));
+    },
+    close: async () => {
+      await api.close();
+      rt.kernel.close();
+      rt.helper.close();
+    },
+  });
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      rt.log.info(`${signal}: stopping; the network stays as it is`);
+      void daemon.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await daemon.start();
+  await stopped;
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let command: CommandLine;
+  try {
+    command = parseCommandLine(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`cloud-network: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (command.mode === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command.mode === 'version') {
+    process.stdout.write(`cloud-network ${VERSION}\n`);
+    return 0;
+  }
+  let rt: Runtime | undefined;
+  try {
+    rt = await setUp(command);
+    switch (command.mode) {
+      case 'dry-run':
+        return await dryRun(rt);
+      case 'cleanup':
+        return await cleanup(rt);
+      case 'once':
+        return await once(rt);
+      case 'daemon':
+        return await daemon(rt, command.configPath);
+    }
+    return 2;
+  } catch (error) {
+    const message = error instanceof ConfigError ? error.message : errorText(error);
+    process.stderr.write(`cloud-network: ${message}\n`);
+    return 1;
+  } finally {
+    if (rt && command.mode !== 'daemon') {
+      rt.kernel.close();
+      rt.helper.close();
+    }
+  }
+}
+
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`cloud-network: unexpected error: ${errorText(reason)}\n`);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`cloud-network: ${errorText(error)}\n`);
+    process.exit(1);
+  },
+);
