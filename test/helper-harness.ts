@@ -25,6 +25,8 @@ export interface HelperStart {
   wrapper?: string[];
   /** owner of the temporary directory holding the ledger (for a helper that is not root) */
   uid?: number;
+  /** listen here instead of a fresh path (to restart a helper in place) */
+  socketPath?: string;
 }
 
 export function uniqueDir(t: Teardown, uid?: number): string {
@@ -37,7 +39,7 @@ export function uniqueDir(t: Teardown, uid?: number): string {
 
 export async function startHelper(t: Teardown, ns: string, options: HelperStart = {}): Promise<RunningHelper> {
   const dir = uniqueDir(t, options.uid);
-  const socketPath = `${dir}/helper.sock`;
+  const socketPath = options.socketPath ?? `${dir}/helper.sock`;
   const ledgerPath = `${dir}/ledger.json`;
   const child = spawn(
     'ip',
