@@ -8,7 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DEFAULT_CONFIG, parseConfig } from '../agent/config.js';
-import { make, PREFIX, REPO, runInstalled, stageInstall, UNIT_DIR } from './lib/staged-install.js';
+import { make, PREFIX, REPO, runInstalled, stageInstall, UNIT_DIR, type StagedInstall } from './lib/staged-install.js';
+
+// One install for the tests that only read it; the ones that change the tree make their own.
+const afterAll: (() => void | Promise<void>)[] = [];
+let shared: StagedInstall;
+test.before(() => {
+  shared = stageInstall({ teardown: (fn) => afterAll.push(fn) });
+});
+test.after.always(async () => {
+  for (const fn of afterAll) await fn();
+});
 
 const CONFIG = '/etc/cloud-network/cloud-network.toml';
 const INSTALLED = [
@@ -37,7 +47,7 @@ function filesUnder(dir: string): string[] {
 }
 
 test('make install puts every piece under PREFIX (or its fixed place) and records each in the manifest', (t) => {
-  const install = stageInstall(t);
+  const install = shared;
   const manifest = install.manifest();
   for (const path of INSTALLED) {
     t.true(existsSync(install.staged(path)), `${path} is installed`);
@@ -54,7 +64,7 @@ test('make install puts every piece under PREFIX (or its fixed place) and record
 });
 
 test('the installed entry points run the installed copy, with the checkout hidden', (t) => {
-  const install = stageInstall(t);
+  const install = shared;
   const version = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
   const cnctl = runInstalled(install.destdir, `${PREFIX}/bin/cnctl`, ['--version'], { hideCheckout: true });
   t.is(cnctl.status, 0, cnctl.stderr);
@@ -125,13 +135,13 @@ test('the default configuration file shows every key with its default value', (t
 });
 
 test('the installed man pages render without a groff warning', (t) => {
-  const install = stageInstall(t);
+  const install = shared;
   for (const page of ['man8/cloud-network.8.gz', 'man1/cnctl.1.gz', 'man5/cloud-network.toml.5.gz']) {
     const source = gunzipSync(readFileSync(install.staged(`${PREFIX}/share/man/${page}`)));
     const check = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-z'], { input: source, encoding: 'utf8' });
     t.is(check.status, 0, page);
     t.is(check.stderr, '', page);
-    const text = execFileSync('groff', ['-man', '-Tutf8', '-P', '-c'], { input: source, encoding: 'utf8' });
+    const text = execFileSync('groff', ['-man', '-Tutf8', '-P', '-cbou'], { input: source, encoding: 'utf8' });
     t.regex(text, /NAME/, `${page} has a NAME section`);
   }
 });

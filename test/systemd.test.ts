@@ -7,7 +7,17 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamespace } from './lib/netns.js';
-import { PREFIX, runInstalled, spawnInstalled, stageInstall, UNIT_DIR } from './lib/staged-install.js';
+import { PREFIX, runInstalled, spawnInstalled, stageInstall, UNIT_DIR, type StagedInstall } from './lib/staged-install.js';
+
+// One install for the tests that only read it; the ones that change the tree make their own.
+const afterAll: (() => void | Promise<void>)[] = [];
+let shared: StagedInstall;
+test.before(() => {
+  shared = stageInstall({ teardown: (fn) => afterAll.push(fn) });
+});
+test.after.always(async () => {
+  for (const fn of afterAll) await fn();
+});
 
 const UNITS = ['cloud-network.service', 'cloud-network-helper.service', 'cloud-network.socket'];
 
@@ -21,7 +31,7 @@ function security(unitFile: string): { exposure: number; report: string } {
 }
 
 test('systemd-analyze verify accepts the installed units, their programs and man pages', (t) => {
-  const install = stageInstall(t);
+  const install = shared;
   const files = UNITS.map((u) => `${UNIT_DIR}/${u}`);
   const result = runInstalled(install.destdir, 'env', [`SYSTEMD_UNIT_PATH=${UNIT_DIR}:`, 'systemd-analyze', 'verify', ...files]);
   t.is(result.status, 0, result.stderr);
@@ -30,14 +40,14 @@ test('systemd-analyze verify accepts the installed units, their programs and man
 
 for (const unit of ['cloud-network.service', 'cloud-network-helper.service']) {
   test(`systemd-analyze security rates the installed ${unit} at most 1.5`, (t) => {
-    const install = stageInstall(t);
+    const install = shared;
     const { exposure, report } = security(install.staged(`${UNIT_DIR}/${unit}`));
     t.true(exposure <= 1.5, `exposure ${exposure}:\n${report}`);
   });
 }
 
 test('the agent unit has no capability; the helper unit has CAP_NET_ADMIN and no IP access', (t) => {
-  const install = stageInstall(t);
+  const install = shared;
   const agent = security(install.staged(`${UNIT_DIR}/cloud-network.service`)).report;
   const helper = security(install.staged(`${UNIT_DIR}/cloud-network-helper.service`)).report;
   t.regex(agent, /✓ CapabilityBoundingSet=~CAP_NET_ADMIN/);
@@ -88,7 +98,7 @@ function ask(socketPath: string, request: object): Promise<unknown> {
 }
 
 test('the installed helper, socket-activated, answers info on the socket it was handed', async (t) => {
-  const install = stageInstall(t);
+  const install = shared;
   const ns = createNamespace(t, 'sockact');
   const dir = mkdtempSync(join(tmpdir(), 'cn-sockact-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -134,7 +144,7 @@ test('the installed helper, socket-activated, answers info on the socket it was 
 const MDWE = 'my $nr = {x86_64=>157, aarch64=>167}->{(POSIX::uname())[4]} // die "unknown arch"; syscall($nr, 65, 1, 0, 0, 0) == 0 or die "prctl(PR_SET_MDWE): $!"; exec @ARGV or die';
 
 test('the installed helper applies operations under MemoryDenyWriteExecute with its unit’s NODE_OPTIONS', async (t) => {
-  const install = stageInstall(t);
+  const install = shared;
   const unit = readFileSync(install.staged(`${UNIT_DIR}/cloud-network-helper.service`), 'utf8');
   t.regex(unit, /^MemoryDenyWriteExecute=yes$/m);
   const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1];
@@ -151,8 +161,9 @@ test('the installed helper applies operations under MemoryDenyWriteExecute with 
   const socketPath = join(dir, 'helper.sock');
   const activator = spawnInstalled(
     install.destdir,
-    'env',
-    [`NODE_OPTIONS=${nodeOptions}`, 'systemd-socket-activate', '-l', socketPath, 'perl', '-MPOSIX', '-e', MDWE,
+    'systemd-socket-activate',
+    // the activator passes on only the environment it is told to, as systemd does with Environment=
+    ['-l', socketPath, `--setenv=NODE_OPTIONS=${nodeOptions}`, 'perl', '-MPOSIX', '-e', MDWE,
       `${PREFIX}/libexec/cloud-network-helper`, '--idle-exit', '30', '--ledger', join(dir, 'ledger.json')],
     ns,
   );

@@ -21,14 +21,18 @@ export interface StagedInstall {
   manifest(): string[];
 }
 
+/**
+ * Runs make install/uninstall on the current build: `-o dist/.built` stops make from rebuilding
+ * (make test has just built; a rebuild per test would race other workers writing dist/).
+ */
 export function make(target: 'install' | 'uninstall', destdir: string, extra: string[] = []): string {
-  return execFileSync('flock', [LOCK, 'make', '-s', '-C', REPO, target, `DESTDIR=${destdir}`, ...extra], {
+  return execFileSync('flock', [LOCK, 'make', '-s', '-o', 'dist/.built', '-C', REPO, target, `DESTDIR=${destdir}`, ...extra], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
 
-/** Installs into a new temporary DESTDIR, removed when the test ends. */
+/** Installs into a new temporary DESTDIR, removed by the teardown (a test's, or an after hook's). */
 export function stageInstall(t: Teardown, extra: string[] = []): StagedInstall {
   const destdir = mkdtempSync(join(tmpdir(), 'cn-destdir-'));
   t.teardown(() => rmSync(destdir, { recursive: true, force: true }));
