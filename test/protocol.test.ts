@@ -17,7 +17,13 @@ test('an invalid operation is refused with the field it concerns', (t) => {
     operations: [{ kind: 'address.add', link: 'eth1', address: 'not an address', noPrefixRoute: true }],
   });
   t.false(result.ok);
-  if (!result.ok) t.regex(result.error, /\/operations\/0/);
+  if (!result.ok) t.regex(result.error, /\/operations\/0\/address/);
+});
+
+test('an unknown operation kind is named as such', (t) => {
+  const result = validateParams('apply', { operations: [{ kind: 'route.add', table: 1 }] });
+  t.false(result.ok);
+  if (!result.ok) t.regex(result.error, /\/operations\/0\/kind: must be one of address\.add/);
 });
 
 test('unknown fields are refused', (t) => {
