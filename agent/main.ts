@@ -13,7 +13,8 @@ import { Reconciler, errorText, type KernelReader, type MetadataSource } from '.
 import { StateFiles } from './state-files.js';
 import { NicIndexes } from './nic-indexes.js';
 import { Daemon } from './daemon.js';
-import { describeOperation, plan, type PlannerConfig } from './planner.js';
+import { plan, type PlannerConfig } from './planner.js';
+import { describeOperation } from '../protocol/describe.js';
 import { HelperClient } from './helper-client.js';
 import { RtnlSocket } from '../netlink/socket.js';
 import { readKernelState } from '../netlink/read.js';

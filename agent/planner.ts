@@ -334,26 +334,3 @@ function canonicalIpPrefix(text: string): string {
   const ip = canonicalIp(text.slice(0, text.indexOf('/')));
   return `${ip}/${parsed.prefixLength}`;
 }
-
-/** A person-readable line for one operation, as --dry-run and the logs print it. */
-export function describeOperation(op: Operation): string {
-  switch (op.kind) {
-    case 'address.add':
-      return `add address ${op.address} on ${op.link}${op.noPrefixRoute ? ' (noprefixroute)' : ''}`;
-    case 'address.remove':
-      return `remove address ${op.address} from ${op.link}`;
-    case 'route.replace':
-      return `route ${op.type === 'local' ? 'local ' : ''}${op.destination}${op.gateway ? ` via ${op.gateway}` : ''} dev ${op.link} table ${op.table}`;
-    case 'route.remove':
-      return `remove route ${op.type === 'local' ? 'local ' : ''}${op.destination} dev ${op.link} table ${op.table}`;
-    case 'rule.add':
-    case 'rule.remove': {
-      const verb = op.kind === 'rule.add' ? 'add' : 'remove';
-      const selector = op.from ? `from ${op.from}` : op.to ? `to ${op.to}` : 'from all';
-      const suppress = op.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${op.suppressPrefixLength}` : '';
-      return `${verb} rule priority ${op.priority} ${selector} lookup ${op.table === MAIN_TABLE ? 'main' : op.table}${suppress}`;
-    }
-    case 'link.set':
-      return `set link ${op.link}${op.up ? ' up' : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`;
-  }
-}

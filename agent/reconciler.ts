@@ -54,8 +54,8 @@ export interface ReconcileStatus {
   metadataError?: string;
   helperReachable?: boolean;
   pendingOperations: number;
-  /** the operations of the last plan that are not yet in the kernel, readable */
-  pending: string[];
+  /** the operations of the last plan that are not yet in the kernel */
+  pending: Operation[];
   /** per link: the last operation error, cleared once the link converges */
   linkErrors: Record<string, string>;
   operations: OperationCounters;
@@ -262,7 +262,7 @@ export class Reconciler {
       const remaining = plan(snapshot.model, this.config, after, (await this.options.helper.ownedAddresses()).addresses);
       this.lastPlan = remaining;
       this.status.pendingOperations = remaining.operations.length;
-      this.status.pending = remaining.operations.map((op) => JSON.stringify(op));
+      this.status.pending = remaining.operations;
       await this.options.state.write(snapshot, remaining, after, this.status);
       if (remaining.operations.length > 0) {
         const reason = problems[0] ?? `${remaining.operations.length} operations still pending after apply`;

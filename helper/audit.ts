@@ -5,6 +5,7 @@
 import bunyan from 'bunyan';
 import type Logger from 'bunyan';
 import type { Operation } from '../protocol/operations.js';
+import { describeOperation } from '../protocol/describe.js';
 import type { OperationResult } from '../protocol/methods.js';
 import type { PeerCredentials } from './peer.js';
 
@@ -13,28 +14,6 @@ export const MAX_AUDITED_OPERATIONS = 500;
 
 export function createLogger(name = 'cloud-network-helper', level: bunyan.LogLevel = 'info'): Logger {
   return bunyan.createLogger({ name, level, streams: [{ stream: process.stdout, level }] });
-}
-
-/** One line of text per operation, like the `ip` command that would do the same. */
-export function describeOperation(op: Operation): string {
-  switch (op.kind) {
-    case 'address.add':
-      return `add address ${op.address} dev ${op.link}${op.noPrefixRoute ? ' noprefixroute' : ''}`;
-    case 'address.remove':
-      return `remove address ${op.address} dev ${op.link}`;
-    case 'route.replace':
-      return `replace route ${op.type === 'local' ? 'local ' : ''}${op.destination}${op.gateway ? ` via ${op.gateway}` : ''} dev ${op.link} table ${op.table} scope ${op.scope}${op.source ? ` src ${op.source}` : ''}`;
-    case 'route.remove':
-      return `remove route ${op.type === 'local' ? 'local ' : ''}${op.destination} dev ${op.link} table ${op.table}`;
-    case 'rule.add':
-    case 'rule.remove': {
-      const selector =
-        op.from !== undefined ? `from ${op.from}` : op.to !== undefined ? `to ${op.to}` : op.suppressPrefixLength !== undefined ? `suppress_prefixlength ${op.suppressPrefixLength}` : '(no selector)';
-      return `${op.kind === 'rule.add' ? 'add' : 'remove'} ${op.family} rule priority ${op.priority} ${selector} lookup ${op.table}`;
-    }
-    case 'link.set':
-      return `set link ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`;
-  }
 }
 
 export interface AuditedRequest {

@@ -1,6 +1,5 @@
 // The helper's entry point: parse the command line, open the ledger and the kernel, listen,
 // serve until SIGTERM (or, when socket-activated, until --idle-exit seconds without a connection).
-import { readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { Applier } from './applier.js';
@@ -11,18 +10,7 @@ import { NetlinkKernel } from './netlink-kernel.js';
 import { parseHelperOptions, UsageError, USAGE, type HelperOptions } from './options.js';
 import { lookupGid } from './peer.js';
 import { HelperServer } from './server.js';
-
-function version(): string {
-  for (const candidate of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'cloud-network' && pkg.version) return pkg.version;
-    } catch {
-      /* try the next */
-    }
-  }
-  return 'unknown';
-}
+import { packageVersion } from '../protocol/version.js';
 
 async function main(): Promise<number> {
   let options: HelperOptions;
@@ -38,7 +26,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (options.mode === 'version') {
-    process.stdout.write(`cloud-network-helper ${version()}\n`);
+    process.stdout.write(`cloud-network-helper ${packageVersion()}\n`);
     return 0;
   }
 
@@ -61,7 +49,7 @@ async function main(): Promise<number> {
   const applier = new Applier({
     kernel,
     ledger,
-    version: version(),
+    version: packageVersion(),
     policy: { tables: options.tables, priorities: options.priorities, deniedLinks: new Set(options.deniedLinks) },
   });
   const helper = new HelperServer({ applier, audit: new AuditLog(log), log, ...(options.allowUser ? { allowUser: options.allowUser } : {}) });
@@ -114,7 +102,7 @@ async function main(): Promise<number> {
         ledger: options.ledgerPath,
         uid: process.getuid?.(),
       },
-      `cloud-network-helper ${version()} listening`,
+      `cloud-network-helper ${packageVersion()} listening`,
     );
   });
 }

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { plan, describeOperation, type PlannerConfig } from '../agent/planner.js';
+import { plan, type PlannerConfig } from '../agent/planner.js';
+import { describeOperation } from '../protocol/describe.js';
 import type { MetadataModel, Nic } from '../agent/model.js';
 import type { KernelState, ObservedAddress, ObservedLink } from '../netlink/types.js';
 import type { Operation } from '../protocol/operations.js';
@@ -69,16 +70,16 @@ const lines = (ops: Operation[]) => ops.map(describeOperation);
 test('from a DHCP-only start, every secondary IP gets its address, table and rules', (t) => {
   const result = plan(azure, config, dhcpOnly);
   t.deepEqual(lines(result.operations), [
-    'add address 10.4.0.10/24 on eth0 (noprefixroute)',
-    'add address 10.4.1.5/24 on eth1 (noprefixroute)',
-    'add address 10.4.1.6/24 on eth1 (noprefixroute)',
-    'route 10.4.1.0/24 dev eth1 table 10001',
-    'route 0.0.0.0/0 via 10.4.1.1 dev eth1 table 10001',
-    'add rule priority 30000 from all lookup main suppress_prefixlength 0',
-    'add rule priority 30100 to 10.4.1.5/32 lookup 10001',
-    'add rule priority 30100 to 10.4.1.6/32 lookup 10001',
-    'add rule priority 30200 from 10.4.1.5/32 lookup 10001',
-    'add rule priority 30200 from 10.4.1.6/32 lookup 10001',
+    'add address 10.4.0.10/24 dev eth0 noprefixroute',
+    'add address 10.4.1.5/24 dev eth1 noprefixroute',
+    'add address 10.4.1.6/24 dev eth1 noprefixroute',
+    'replace route 10.4.1.0/24 dev eth1 table 10001 scope link',
+    'replace route 0.0.0.0/0 via 10.4.1.1 dev eth1 table 10001 scope universe',
+    'add inet rule priority 30000 from all lookup main suppress_prefixlength 0',
+    'add inet rule priority 30100 to 10.4.1.5/32 lookup 10001',
+    'add inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
+    'add inet rule priority 30200 from 10.4.1.5/32 lookup 10001',
+    'add inet rule priority 30200 from 10.4.1.6/32 lookup 10001',
   ]);
   t.is(result.nics[1]!.table, 10001);
   t.is(result.nics[0]!.table, undefined);
@@ -105,9 +106,9 @@ test('an IP removed from the metadata removes exactly its address and rules', (t
     nics: [azure.nics[0]!, { ...azure.nics[1]!, ipv4: [azure.nics[1]!.ipv4[0]!] }],
   };
   t.deepEqual(lines(plan(fewer, config, converged).operations), [
-    'remove rule priority 30100 to 10.4.1.6/32 lookup 10001',
-    'remove rule priority 30200 from 10.4.1.6/32 lookup 10001',
-    'remove address 10.4.1.6/24 from eth1',
+    'remove inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
+    'remove inet rule priority 30200 from 10.4.1.6/32 lookup 10001',
+    'remove address 10.4.1.6/24 dev eth1',
   ]);
 });
 
@@ -136,9 +137,9 @@ test('addresses and rules that others made are left alone', (t) => {
 
 test('Supplementary= gives the primary NIC a table and rules for its primary IP too', (t) => {
   const ops = lines(plan(azure, { ...config, supplementary: ['eth0'] }, dhcpOnly).operations);
-  t.true(ops.includes('add rule priority 30200 from 10.4.0.4/32 lookup 10000'));
-  t.true(ops.includes('add rule priority 30100 to 10.4.0.10/32 lookup 10000'));
-  t.true(ops.includes('route 0.0.0.0/0 via 10.4.0.1 dev eth0 table 10000'));
+  t.true(ops.includes('add inet rule priority 30200 from 10.4.0.4/32 lookup 10000'));
+  t.true(ops.includes('add inet rule priority 30100 to 10.4.0.10/32 lookup 10000'));
+  t.true(ops.includes('replace route 0.0.0.0/0 via 10.4.0.1 dev eth0 table 10000 scope universe'));
   t.false(ops.some((line) => line.startsWith('add address 10.4.0.4/')));
 });
 
@@ -200,11 +201,11 @@ test('GCP: /32 addresses, a host route to the gateway, the metadata MTU and loca
   t.deepEqual(ops.slice(0, 4), [
     'set link ens5 up',
     'set link ens5 mtu 1460',
-    'add address 10.10.0.2/32 on ens5 (noprefixroute)',
-    'route local 10.128.8.0/24 dev ens4 table 255',
+    'add address 10.10.0.2/32 dev ens5 noprefixroute',
+    'replace route local 10.128.8.0/24 dev ens4 table 255 scope host',
   ]);
-  t.true(ops.includes('route 10.10.0.1/32 dev ens5 table 10001'));
-  t.true(ops.includes('route 0.0.0.0/0 via 10.10.0.1 dev ens5 table 10001'));
+  t.true(ops.includes('replace route 10.10.0.1/32 dev ens5 table 10001 scope link'));
+  t.true(ops.includes('replace route 0.0.0.0/0 via 10.10.0.1 dev ens5 table 10001 scope universe'));
 });
 
 test('IPv6 addresses are configured, and policy-routed where a gateway is known', (t) => {
@@ -216,10 +217,10 @@ test('IPv6 addresses are configured, and policy-routed where a gateway is known'
     ],
   };
   const ops = lines(plan(v6, config, dhcpOnly).operations);
-  t.true(ops.includes('add address 2001:db8:1::5/64 on eth1 (noprefixroute)'));
-  t.true(ops.includes('route ::/0 via fe80::1234:5678:9abc dev eth1 table 10001'));
-  t.true(ops.includes('add rule priority 30200 from 2001:db8:1::5/128 lookup 10001'));
-  t.true(ops.includes('add rule priority 30000 from all lookup main suppress_prefixlength 0'));
+  t.true(ops.includes('add address 2001:db8:1::5/64 dev eth1 noprefixroute'));
+  t.true(ops.includes('replace route ::/0 via fe80::1234:5678:9abc dev eth1 table 10001 scope universe'));
+  t.true(ops.includes('add inet6 rule priority 30200 from 2001:db8:1::5/128 lookup 10001'));
+  t.true(ops.includes('add inet rule priority 30000 from all lookup main suppress_prefixlength 0'));
 });
 
 test('an owned route with a different gateway is replaced, a stale owned table route removed', (t) => {
@@ -229,8 +230,8 @@ test('an owned route with a different gateway is replaced, a stale owned table r
     nics: [azure.nics[0]!, { ...azure.nics[1]!, gateway: '10.4.1.254', subnet: { address: '10.4.1.0', prefixLength: 25 } }],
   };
   t.deepEqual(lines(plan(moved, config, converged).operations), [
-    'route 10.4.1.0/25 dev eth1 table 10001',
-    'route 0.0.0.0/0 via 10.4.1.254 dev eth1 table 10001',
+    'replace route 10.4.1.0/25 dev eth1 table 10001 scope link',
+    'replace route 0.0.0.0/0 via 10.4.1.254 dev eth1 table 10001 scope universe',
     'remove route 10.4.1.0/24 dev eth1 table 10001',
   ]);
 });

@@ -2,7 +2,8 @@
 // client and the server are typed from one declaration. Built from the agent's view; nothing
 // here reads a provider's document except through withoutSecrets.
 import type { InstanceFacts, ProviderName, ProviderSnapshot } from '../model.js';
-import { describeOperation, type Plan } from '../planner.js';
+import type { Plan } from '../planner.js';
+import { describeOperation } from '../../protocol/describe.js';
 import type { Operation } from '../../protocol/operations.js';
 import type { OperationCounters, ReconcileStatus } from '../reconciler.js';
 import { linkStates, type LinkState } from '../state-files.js';
@@ -39,7 +40,7 @@ export interface StatusResource {
   /** null until the agent has tried to reach the helper */
   helperReachable: boolean | null;
   pendingOperations: number;
-  /** the pending operations, as `ip`-like text ("add address 10.4.0.5/24 on eth1") */
+  /** the pending operations, as `ip`-like text ("add address 10.4.0.5/24 dev eth1 noprefixroute") */
   pending: string[];
   linkErrors: Record<string, string>;
   operations: OperationCounters;
@@ -100,7 +101,7 @@ export function statusResource(view: AgentView): StatusResource {
     metadataError: s.metadataError ?? null,
     helperReachable: s.helperReachable ?? null,
     pendingOperations: s.pendingOperations,
-    pending: s.pending.map(readableOperation),
+    pending: s.pending.map(describeOperation),
     linkErrors: { ...s.linkErrors },
     operations: { applied: { ...s.operations.applied }, failed: { ...s.operations.failed } },
   };
@@ -149,14 +150,6 @@ export function documentNetworkPart(document: unknown): unknown {
   return filtered;
 }
 
-/** The reconciler keeps pending operations as JSON text; people read them described. */
-function readableOperation(text: string): string {
-  try {
-    return describeOperation(JSON.parse(text) as Operation) ?? text;
-  } catch {
-    return text;
-  }
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -312,7 +312,7 @@ export class FakeView implements AgentView {
       lastError: reason,
       helperReachable: true,
       pendingOperations: this.currentPlan.operations.length,
-      pending: this.currentPlan.operations.map((op) => JSON.stringify(op)),
+      pending: this.currentPlan.operations,
       linkErrors: { [links[1]]: reason },
       operations: { applied: {}, failed: { 'address.add': 2 } },
       converged: false,
