@@ -121,6 +121,9 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
   ip(vm, 'route', 'add', 'default', 'via', primaryGateway, 'dev', 'eth0', 'proto', 'dhcp');
   ip(vm, 'route', 'add', '169.254.169.254/32', 'via', primaryGateway, 'dev', 'eth0', 'proto', 'dhcp');
 
+  // link-local addresses finish duplicate address detection before anyone compares dumps
+  await waitFor(() => !ip(vm, '-6', 'addr', 'show').includes('tentative'), 'IPv6 duplicate address detection to finish');
+
   // the metadata service
   const scenarioPath = join(dir, 'scenario.json');
   writeFileSync(scenarioPath, JSON.stringify(scenario));
