@@ -83,6 +83,8 @@ export interface ReconcilerOptions {
 export class Reconciler {
   readonly status: ReconcileStatus;
   private snapshot?: ProviderSnapshot;
+  /** the helper's ledger as last read; undefined until read, and after an apply */
+  private owned?: OwnedAddressesResult['addresses'];
   private lastPlan?: Plan;
   private config: PlannerConfig;
   private running?: Promise<void>;
@@ -207,15 +209,19 @@ export class Reconciler {
       }
       const snapshot = this.snapshot!;
 
-      let owned: OwnedAddressesResult;
-      try {
-        owned = await this.options.helper.ownedAddresses();
-        this.status.helperReachable = true;
-      } catch (error) {
-        return this.helperDown(error);
+      // The helper's ledger changes only when the helper applies something, so it is asked
+      // once and again after each apply: a refresh that changes nothing does not wake a
+      // socket-activated helper.
+      if (!this.owned) {
+        try {
+          this.owned = (await this.options.helper.ownedAddresses()).addresses;
+          this.status.helperReachable = true;
+        } catch (error) {
+          return this.helperDown(error);
+        }
       }
       const kernel = await this.options.kernel.read();
-      const result = plan(snapshot.model, this.config, kernel, owned.addresses);
+      const result = plan(snapshot.model, this.config, kernel, this.owned);
       this.lastPlan = result;
       for (const nic of result.nics) {
         if (nic.problem) log.debug(`NIC ${nic.mac}: ${nic.problem}`);
@@ -233,7 +239,9 @@ export class Reconciler {
       let applied: ApplyResult;
       try {
         applied = await this.options.helper.apply(result.operations);
+        this.status.helperReachable = true;
       } catch (error) {
+        this.owned = undefined; // the helper may have applied part of it before it went away
         this.status.pendingOperations = result.operations.length;
         return this.helperDown(error);
       }
@@ -259,7 +267,13 @@ export class Reconciler {
 
       // Check the kernel itself rather than trusting the replies.
       const after = await this.options.kernel.read();
-      const remaining = plan(snapshot.model, this.config, after, (await this.options.helper.ownedAddresses()).addresses);
+      this.owned = undefined;
+      try {
+        this.owned = (await this.options.helper.ownedAddresses()).addresses;
+      } catch (error) {
+        return this.helperDown(error);
+      }
+      const remaining = plan(snapshot.model, this.config, after, this.owned);
       this.lastPlan = remaining;
       this.status.pendingOperations = remaining.operations.length;
       this.status.pending = remaining.operations;

@@ -57,6 +57,7 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
   metadata: MetadataModel | Error = model;
   helperUp = true;
   fetches = 0;
+  helperCalls = 0;
   applies: Operation[][] = [];
 
   async fetch(): Promise<ProviderSnapshot> {
@@ -68,12 +69,14 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
     return this.kernel;
   }
   async apply(operations: Operation[]) {
+    this.helperCalls++;
     if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
     this.applies.push(operations);
     this.kernel = applied(this.kernel, operations);
     return { results: operations.map((op, index) => ({ index, kind: op.kind, outcome: 'applied' as const })) };
   }
   async ownedAddresses() {
+    this.helperCalls++;
     if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
     return { addresses: [] };
   }
@@ -100,6 +103,17 @@ test('converges, then a refresh that changes nothing sends nothing to the helper
   t.is(world.applies.length, 1);
   t.deepEqual(await r.request('timer', true), { converged: true });
   t.is(world.applies.length, 1);
+  await r.stop();
+});
+
+test('a refresh that changes nothing does not wake the helper', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  const calls = world.helperCalls;
+  await r.request('timer', true);
+  await r.request('kernel', false);
+  t.is(world.helperCalls, calls);
   await r.stop();
 });
 
