@@ -478,6 +478,17 @@ test('a tokenRefused fault answers the EC2 token PUT with 403 and leaves GETs al
   t.like(sim.stats(), { tokenPuts: 2, tokensIssued: 1 });
 });
 
+test('a corrupt fault replaces values at JSON pointers in the JSON answer, and a pointer to nothing is refused', async (t) => {
+  const sim = await simulate(t, 'azure');
+  sim.setFault({ kind: 'corrupt', count: 1, set: { '/network/interface/0/ipv4/subnet': [], '/network/interface/1/macAddress': 'X' } });
+  const doc = JSON.parse((await call(sim, 'GET', AZURE, AZURE_HEADERS)).body);
+  t.deepEqual(doc.network.interface[0].ipv4.subnet, []);
+  t.is(doc.network.interface[1].macAddress, 'X');
+  t.deepEqual(JSON.parse((await call(sim, 'GET', AZURE, AZURE_HEADERS)).body).network.interface[0].ipv4.subnet.length, 1);
+  sim.setFault({ kind: 'corrupt', set: { '/nothing/here': 1 } });
+  t.is((await call(sim, 'GET', AZURE, AZURE_HEADERS)).status, 500);
+});
+
 // ---------------------------------------------------------------- scenario and control
 
 test('a scenario change is visible on the next request', async (t) => {

@@ -31,6 +31,12 @@ export const FaultSchema = Type.Union([
   Type.Object({ kind: Type.Literal('hugeBody'), bytes: Type.Optional(Type.Integer({ minimum: 1 })), ...Common }, { additionalProperties: false }),
   /** GCP: the answer without its Metadata-Flavor header (not GCE, or a spoofer) */
   Type.Object({ kind: Type.Literal('noFlavorHeader'), ...Common }, { additionalProperties: false }),
+  /**
+   * a JSON answer (Azure's document, GCP's listing) with values replaced: each key is a JSON
+   * pointer into the rendered body (`/network/interface/0/ipv4/subnet`), each value what goes
+   * there; for documents the scenario schema cannot express (duplicate MACs, invalid addresses)
+   */
+  Type.Object({ kind: Type.Literal('corrupt'), set: Type.Record(Type.String({ pattern: '^/' }), Type.Unknown()), ...Common }, { additionalProperties: false }),
   /** EC2: PUT /latest/api/token answers 403 */
   Type.Object({ kind: Type.Literal('tokenRefused'), ...Common }, { additionalProperties: false }),
 ]);
@@ -60,4 +66,18 @@ export function faultApplies(fault: Fault, provider: SimProvider, method: string
   if (fault.kind === 'noFlavorHeader') return provider === 'gcp';
   // every other fault hits the token PUT too (an outage is an outage); `path` narrows it
   return true;
+}
+
+/** Sets `value` at a JSON pointer inside `document` (RFC 6901), creating nothing else; throws when the parent is missing. */
+export function setAtPointer(document: unknown, pointer: string, value: unknown): void {
+  const keys = pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const last = keys.pop()!;
+  let parent = document as Record<string, unknown>;
+  for (const key of keys) {
+    const next = parent?.[key];
+    if (typeof next !== 'object' || next === null) throw new Error(`corrupt: ${pointer}: nothing at /${key}`);
+    parent = next as Record<string, unknown>;
+  }
+  if (typeof parent !== 'object' || parent === null || ['__proto__', 'constructor', 'prototype'].includes(last)) throw new Error(`corrupt: cannot set ${pointer}`);
+  parent[last] = value;
 }

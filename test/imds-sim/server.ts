@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { answer, jsonAnswer, type Answer, type ProviderService } from './answer.js';
 import { AzureImds } from './azure.js';
 import { Ec2Imds } from './ec2.js';
-import { DEFAULT_HUGE_BODY_BYTES, faultApplies, parseFault, type Fault } from './faults.js';
+import { DEFAULT_HUGE_BODY_BYTES, faultApplies, parseFault, setAtPointer, type Fault } from './faults.js';
 import { etagOf, GcpImds } from './gcp.js';
 import { parseScenario, type Scenario, type SimProvider } from './scenario.js';
 
@@ -219,6 +219,12 @@ export async function startImdsSimulator(options: SimulatorOptions): Promise<Run
       case 'noFlavorHeader':
         delete reply.headers['Metadata-Flavor'];
         break;
+      case 'corrupt': {
+        if (reply.status !== 200 || !reply.headers['Content-Type']?.includes('json')) break;
+        const document = JSON.parse(reply.body) as unknown;
+        for (const [pointer, value] of Object.entries(injected.set)) setAtPointer(document, pointer, value);
+        return send(res, method, { ...reply, body: JSON.stringify(document) });
+      }
       case 'malformed': {
         const garbage = Buffer.concat([body.subarray(0, Math.floor(body.length / 2)), Buffer.from('\u0000<<simulated garbage>>{"')]);
         return send(res, method, { ...reply, body: garbage.toString('utf8') });
