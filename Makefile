@@ -32,8 +32,11 @@ demo: build
 	tools/install-debian-packages
 	$(NODE) --import=tsx test/demo.ts --provider $(PROVIDER)
 
+# SIZES=S (or S,M) picks scenario sizes; the figures go to bench/results.json (bench/README.md)
+SIZES ?= S,M,L
 bench: build
-	@echo "the benchmarks are not written yet (issue 6)"; exit 1
+	tools/install-debian-packages
+	$(NODE) --import=tsx bench/run.ts '$(SIZES)'
 
 # Install layout (docs/install.md): units, sysusers.d and tmpfiles.d under $(PREFIX)/lib, which
 # systemd searches for /usr and /usr/local alike; the polkit rule in /usr/share (polkit reads
