@@ -3,7 +3,7 @@
 // `ip`, CPU and memory from /proc, netlink writes from the helper's audit lines, the API with
 // wrk. Prints a table and writes the same figures to bench/results.json.
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -16,6 +16,15 @@ const run = promisify(execFile);
 export type SizeName = keyof typeof BENCH_SIZES;
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/PID/stat counts CPU time in 1/100 s
 const HELPER_IDLE_EXIT_S = 2;
+
+/** BENCH_CPU_PROF=DIR: the agent and the helper write V8 CPU profiles there (node --cpu-prof). */
+function profileFlags(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return [];
+  mkdirSync(dir, { recursive: true, mode: 0o1777 });
+  chmodSync(dir, 0o1777); // the agent runs as cloud-network
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
 
 export interface Spread {
   median: number;
@@ -144,7 +153,7 @@ function startActivatedHelper(cleanup: Cleanup, env: CloudEnv): Service & { help
     'python3', join(REPO, 'bench', 'activator.py'), env.helperSocket, String(user.gid), '--',
     'setpriv', `--regid=${user.gid}`, '--clear-groups',
     '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--',
-    process.execPath, join(REPO, 'dist', 'helper', 'main.js'),
+    process.execPath, ...profileFlags(), join(REPO, 'dist', 'helper', 'main.js'),
     '--allow-user', 'cloud-network',
     '--ledger', join(env.dir, 'helper', 'ledger.json'),
     '--idle-exit', String(HELPER_IDLE_EXIT_S),
@@ -166,7 +175,7 @@ function startAgent(cleanup: Cleanup, env: CloudEnv): Service {
   return spawnTracked(cleanup, 'ip', [
     'netns', 'exec', env.vm,
     'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
-    process.execPath, join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath,
+    process.execPath, ...profileFlags(), join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath,
   ]);
 }
 
