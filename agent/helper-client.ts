@@ -10,6 +10,11 @@ import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, MethodName, OwnedAddressesResult, ParamsOf, ResultOf } from '../protocol/methods.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/**
+ * An idle connection is closed after this long: the helper exits (--idle-exit) only when no
+ * connection is open, and socket activation starts it again on the next request.
+ */
+export const DEFAULT_IDLE_CLOSE_MS = 1_000;
 
 /** The helper could not be reached or the connection broke; the next call connects again. */
 export class HelperUnreachableError extends Error {
@@ -37,6 +42,8 @@ export class HelperRequestError extends Error {
 export interface HelperClientOptions {
   socketPath?: string;
   timeoutMs?: number;
+  /** close the connection after this long without a request in flight; 0 keeps it open */
+  idleCloseMs?: number;
 }
 
 export class HelperClient {
@@ -46,14 +53,31 @@ export class HelperClient {
   private connecting?: Promise<Socket>;
   private rpc?: JSONRPCClient;
   private lastBreak?: string;
+  private readonly idleCloseMs: number;
+  private inFlight = 0;
+  private idleTimer?: NodeJS.Timeout;
 
   constructor(options: HelperClientOptions = {}) {
     this.socketPath = options.socketPath ?? DEFAULT_HELPER_SOCKET;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.idleCloseMs = options.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS;
   }
 
   /** Sends one request; rejects with HelperUnreachableError, HelperRequestError or a timeout error. */
   async request<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    this.inFlight++;
+    clearTimeout(this.idleTimer);
+    try {
+      return await this.send(method, params);
+    } finally {
+      if (--this.inFlight === 0 && this.idleCloseMs > 0) {
+        this.idleTimer = setTimeout(() => this.disconnect('closed after being idle'), this.idleCloseMs);
+        this.idleTimer.unref();
+      }
+    }
+  }
+
+  private async send<M extends MethodName>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
     const rpc = await this.connect();
     try {
       return (await rpc.timeout(this.timeoutMs, (id) => ({
@@ -92,6 +116,7 @@ export class HelperClient {
   }
 
   close(): void {
+    clearTimeout(this.idleTimer);
     this.disconnect();
   }
 
