@@ -16,9 +16,26 @@
 // - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata.
 import type { Operation, RouteReplace, RuleAdd } from '../protocol/operations.js';
 import { RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../protocol/constants.js';
-import { canonicalIp, canonicalNetwork, hostLength, parsePrefix } from '../protocol/ip.js';
+import { canonicalIp as parseCanonicalIp, canonicalNetwork as parseCanonicalNetwork, hostLength, parsePrefix } from '../protocol/ip.js';
 import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
 import type { MetadataModel, Nic } from './model.js';
+
+// Every refresh plans against the same few thousand address texts (2,048 IPs: ~10,000
+// canonicalisations per plan); parsing them each time was 70% of a no-change refresh's CPU
+// (bench/README.md). The texts repeat, so their canonical forms are remembered.
+const CANONICAL_CACHE_LIMIT = 100_000;
+function memoised(canonical: (text: string) => string | undefined): (text: string) => string | undefined {
+  const cache = new Map<string, string | undefined>();
+  return (text) => {
+    if (cache.has(text)) return cache.get(text);
+    if (cache.size >= CANONICAL_CACHE_LIMIT) cache.clear();
+    const value = canonical(text);
+    cache.set(text, value);
+    return value;
+  };
+}
+const canonicalIp = memoised(parseCanonicalIp);
+const canonicalNetwork = memoised(parseCanonicalNetwork);
 
 export const MAIN_TABLE = 254;
 export const LOCAL_TABLE = 255;
