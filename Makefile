@@ -8,7 +8,7 @@ DESTDIR ?=
 PROVIDER ?= azure
 NODE ?= node
 
-.PHONY: all build test typecheck demo bench install uninstall clean
+.PHONY: all build test typecheck demo bench reliability install uninstall clean
 
 all: build
 
@@ -31,6 +31,12 @@ test: typecheck build
 demo: build
 	tools/install-debian-packages
 	$(NODE) --import=tsx test/demo.ts --provider $(PROVIDER)
+
+# Faults survived, bad input refused, nothing lost: every case in throwaway namespaces, a
+# scoreboard at the end, non-zero on any failure (test/reliability/, about 5 minutes, as root).
+reliability: build
+	tools/install-debian-packages
+	$(NODE) --import=tsx test/reliability/main.ts
 
 # SIZES=S (or S,M) picks scenario sizes; the figures go to bench/results.json (bench/README.md)
 SIZES ?= S,M,L

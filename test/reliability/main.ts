@@ -1,0 +1,83 @@
+// make reliability: faults survived, bad input refused, nothing lost. Runs every category in
+// throwaway network namespaces, prints one result per case as it finishes and a scoreboard at
+// the end, removes everything it created (also on failure or Ctrl-C), and exits 1 when any
+// case failed. `--only metadata,helper` runs some categories.
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import type { Teardown } from '../lib/netns.js';
+import { Scoreboard } from './scoreboard.js';
+import { metadataCases } from './metadata-cases.js';
+
+type Category = (board: Scoreboard, t: Teardown) => Promise<void>;
+
+const CATEGORIES: Record<string, Category> = {
+  metadata: metadataCases,
+};
+
+/** A tiny teardown stack: each category gets its own, emptied when it ends. */
+class Cleanups implements Teardown {
+  private readonly fns: (() => void | Promise<void>)[] = [];
+  teardown(fn: () => void | Promise<void>): void {
+    this.fns.push(fn);
+  }
+  async run(): Promise<void> {
+    for (const fn of this.fns.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch {
+        /* keep removing the rest */
+      }
+    }
+  }
+}
+
+const live = new Set<Cleanups>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stdout.write(`\n${signal}: removing the suite's namespaces\n`);
+    void Promise.all([...live].map((c) => c.run())).then(() => process.exit(130));
+  });
+}
+
+async function runCategory(board: Scoreboard, name: string, category: Category): Promise<void> {
+  const cleanups = new Cleanups();
+  live.add(cleanups);
+  try {
+    await category(board, cleanups);
+  } catch (error) {
+    board.fail(name, { name: 'setting up or running the category', done: '-', holds: 'the category runs to its end' }, error instanceof Error ? error.message : String(error));
+  } finally {
+    await cleanups.run();
+    live.delete(cleanups);
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { only: { type: 'string' } } });
+  const names = values.only ? values.only.split(',') : Object.keys(CATEGORIES);
+  const unknown = names.filter((n) => !(n in CATEGORIES));
+  if (unknown.length > 0) {
+    process.stderr.write(`reliability: unknown categories ${unknown.join(', ')} (known: ${Object.keys(CATEGORIES).join(', ')})\n`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('reliability: run as root (it creates network namespaces)\n');
+    return 2;
+  }
+  execFileSync('ip', ['-V'], { stdio: 'ignore' });
+  const board = new Scoreboard();
+  const started = Date.now();
+  for (const name of names) await runCategory(board, name, CATEGORIES[name]!);
+  process.stdout.write(board.summary());
+  process.stdout.write(`run time: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  const totals = board.totals();
+  return totals.failed === 0 && totals.lost === 0 && totals.cases > 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`reliability: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);
