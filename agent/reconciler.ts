@@ -298,7 +298,9 @@ export class Reconciler {
 
   private helperDown(error: unknown): ReconcileOutcome {
     this.status.helperReachable = false;
-    const reason = `${errorText(error)}; will retry`;
+    // the helper client's own errors already say "will retry"
+    const text = errorText(error);
+    const reason = /will retry$/.test(text) ? text : `${text}; will retry`;
     this.status.lastError = reason;
     this.options.log.warn(reason);
     return { converged: false, reason };

@@ -155,6 +155,20 @@ test('a helper that is down is reported, and the next try converges', async (t) 
   await r.stop();
 });
 
+test('a helper error that already says "will retry" is reported without saying it twice', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  const original = world.ownedAddresses.bind(world);
+  world.ownedAddresses = async () => {
+    throw new Error('helper at /tmp/x.sock is not reachable: ENOENT; will retry');
+  };
+  const outcome = await r.request('start', true);
+  t.is(outcome.reason, 'helper at /tmp/x.sock is not reachable: ENOENT; will retry');
+  t.is(r.status.lastError, outcome.reason);
+  world.ownedAddresses = original;
+  await r.stop();
+});
+
 test('kernel events re-plan from cached metadata without asking the IMDS', async (t) => {
   const world = new World();
   const r = reconciler(world);
