@@ -81,10 +81,13 @@ export function lostObjects(before: Set<string>, after: Set<string>): string[] {
   return [...before].filter((o) => !after.has(o));
 }
 
-/** Lines of `ip rule` / `ip -o addr` that appear twice (duplicates). */
+/** Lines of `ip rule` / `ip -o addr` that appear twice in one listing (duplicates). */
 export function duplicates(env: CloudEnv): string[] {
-  const lines = [...ip(env.vm, 'rule', 'show').split('\n'), ...ip(env.vm, '-6', 'rule', 'show').split('\n'), ...ip(env.vm, '-o', 'addr', 'show').split('\n').map((l) => l.replace(/valid_lft.*/, ''))].filter(Boolean);
-  return lines.filter((line, i) => lines.indexOf(line) !== i);
+  const listings = [ip(env.vm, 'rule', 'show'), ip(env.vm, '-6', 'rule', 'show'), ip(env.vm, '-o', 'addr', 'show').replace(/valid_lft.*/g, '')];
+  return listings.flatMap((listing) => {
+    const lines = listing.split('\n').filter(Boolean);
+    return lines.filter((line, i) => lines.indexOf(line) !== i);
+  });
 }
 
 export async function waitKernelConverged(env: CloudEnv, what: string, timeoutMs = 30_000): Promise<void> {
