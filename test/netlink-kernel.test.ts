@@ -228,6 +228,8 @@ test('readKernelState reports the links, addresses, routes and rules that ip sho
     'rule add priority 30100 to 10.4.1.0/24 lookup 10001',
   ]);
   ip(ns, '-6', 'rule', 'add', 'priority', '30200', 'from', '2001:db8:1::5', 'lookup', '10001');
+  // link-local addresses get their local route when DAD ends: wait, or the two reads differ
+  await waitFor(() => !ip(ns, '-6', 'addr', 'show').includes('tentative'), 'IPv6 DAD to finish');
   const state = await runner.send<KernelState>({ cmd: 'read' });
 
   const links = JSON.parse(ip(ns, '-j', 'link', 'show')) as IpAddrJson[];
