@@ -114,11 +114,20 @@ export class HelperServer {
     });
   }
 
+  /** refused sockets not closed yet (the refusal line still on its way) */
+  private readonly refusing = new Set<Socket>();
+
   private refuse(socket: Socket, connection: number, peer: PeerCredentials | undefined, code: number, reason: string): void {
     this.options.audit.refusedConnection(connection, peer, reason);
     socket.on('error', () => undefined);
+    // read and drop what the peer sent, so its end closes the socket at once
+    socket.resume();
     socket.end(errorLine(null, code, `connection refused: ${reason}`));
-    // a peer that does not read must not keep the socket open
+    // Refused sockets count against the server's backstop until closed: a peer connecting in
+    // a loop must not fill it and lock out the agent, so only a few may linger.
+    this.refusing.add(socket);
+    socket.once('close', () => this.refusing.delete(socket));
+    if (this.refusing.size > this.limits.maxConnections) this.refusing.values().next().value?.destroy();
     setTimeout(() => socket.destroy(), 1_000).unref();
   }
 

@@ -72,6 +72,36 @@ test('a peer that is neither root nor the allowed user is refused and logged; th
   t.regex(allowed, /"result":\{"version"/);
 });
 
+test('a refused peer opening connection after connection does not lock out the allowed ones', async (t) => {
+  const ns = createNamespace(t, 'peerflood');
+  const helper = await startHelper(t, ns);
+  await chmod(helper.socketPath, 0o666);
+  // 200 connections one after the other as nobody, each sending a request and ending
+  const script = `
+    const net = require('node:net');
+    (async () => {
+      let refused = 0;
+      for (let i = 0; i < 200; i++) {
+        const text = await new Promise((resolve) => {
+          let b = '';
+          const s = net.createConnection(${JSON.stringify(helper.socketPath)});
+          s.on('data', (d) => (b += d));
+          s.on('error', () => resolve(b));
+          s.on('close', () => resolve(b));
+          s.write(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'info' }) + '\\n', () => s.end());
+        });
+        if (/-32004/.test(text)) refused++;
+      }
+      process.stdout.write(String(refused));
+    })();`;
+  const refused = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+  t.is(refused, '200');
+  // root straight after: served, not dropped by a backlog of refused connections
+  const client = new HelperClient({ socketPath: helper.socketPath, timeoutMs: 5_000 });
+  t.teardown(() => client.close());
+  t.regex((await client.info()).version, /\d/);
+});
+
 test('socket activation: the helper serves the socket systemd passes and exits after --idle-exit without connections', async (t) => {
   const ns = createNamespace(t, 'sockact');
   addNics(ns);
