@@ -8,12 +8,14 @@ import type { Teardown } from '../lib/netns.js';
 import { Scoreboard } from './scoreboard.js';
 import { metadataCases } from './metadata-cases.js';
 import { processCases } from './process-cases.js';
+import { helperInputCases } from './helper-input-cases.js';
 
 type Category = (board: Scoreboard, t: Teardown) => Promise<void>;
 
 const CATEGORIES: Record<string, Category> = {
   metadata: metadataCases,
   processes: processCases,
+  'helper-input': helperInputCases,
 };
 
 /** A tiny teardown stack: each category gets its own, emptied when it ends. */
