@@ -9,6 +9,7 @@ import { Scoreboard } from './scoreboard.js';
 import { metadataCases } from './metadata-cases.js';
 import { processCases } from './process-cases.js';
 import { helperInputCases } from './helper-input-cases.js';
+import { apiAndEventCases } from './api-cases.js';
 
 type Category = (board: Scoreboard, t: Teardown) => Promise<void>;
 
@@ -16,6 +17,7 @@ const CATEGORIES: Record<string, Category> = {
   metadata: metadataCases,
   processes: processCases,
   'helper-input': helperInputCases,
+  'api-events': apiAndEventCases,
 };
 
 /** A tiny teardown stack: each category gets its own, emptied when it ends. */
