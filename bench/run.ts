@@ -2,6 +2,7 @@
 // against the IMDS simulator. Every figure is read from outside the agent: the kernel with
 // `ip`, CPU and memory from /proc, netlink writes from the helper's audit lines, the API with
 // wrk. Prints a table and writes the same figures to bench/results.json.
+import { TeardownStack } from '../test/lib/teardown-stack.js';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,22 +102,6 @@ export function spread(samples: number[]): Spread {
   return { median: round(median), min: round(sorted[0] ?? NaN), max: round(sorted.at(-1) ?? NaN), samples: samples.map(round) };
 }
 
-/** Runs clean-up steps in reverse order, like ava's t.teardown. */
-class Cleanup {
-  private readonly steps: (() => void | Promise<void>)[] = [];
-  teardown(fn: () => void | Promise<void>): void {
-    this.steps.push(fn);
-  }
-  async run(): Promise<void> {
-    for (const step of this.steps.splice(0).reverse()) {
-      try {
-        await step();
-      } catch {
-        /* best effort */
-      }
-    }
-  }
-}
 
 // ---------------------------------------------------------------- processes
 
@@ -127,7 +112,7 @@ interface Service {
   stop(): Promise<void>;
 }
 
-function spawnTracked(cleanup: Cleanup, command: string, args: string[]): Service & { exited: Promise<void> } {
+function spawnTracked(cleanup: TeardownStack, command: string, args: string[]): Service & { exited: Promise<void> } {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
@@ -146,7 +131,7 @@ function spawnTracked(cleanup: Cleanup, command: string, args: string[]): Servic
 }
 
 /** The helper as cloud-network.socket and cloud-network-helper.service run it: socket-activated, CAP_NET_ADMIN only, idle exit. */
-function startActivatedHelper(cleanup: Cleanup, env: CloudEnv): Service & { helperPid(): number | undefined; activations(): number } {
+function startActivatedHelper(cleanup: TeardownStack, env: CloudEnv): Service & { helperPid(): number | undefined; activations(): number } {
   const user = serviceUser();
   const activator = spawnTracked(cleanup, 'ip', [
     'netns', 'exec', env.vm,
@@ -170,7 +155,7 @@ function startActivatedHelper(cleanup: Cleanup, env: CloudEnv): Service & { help
   return { ...activator, helperPid, activations };
 }
 
-function startAgent(cleanup: Cleanup, env: CloudEnv): Service {
+function startAgent(cleanup: TeardownStack, env: CloudEnv): Service {
   const user = serviceUser();
   return spawnTracked(cleanup, 'ip', [
     'netns', 'exec', env.vm,
@@ -180,7 +165,7 @@ function startAgent(cleanup: Cleanup, env: CloudEnv): Service {
 }
 
 /** GET on the agent's API from inside the vm namespace. */
-function apiProbe(cleanup: Cleanup, env: CloudEnv): (path: string) => Promise<{ status?: number; body?: any; error?: string }> {
+function apiProbe(cleanup: TeardownStack, env: CloudEnv): (path: string) => Promise<{ status?: number; body?: any; error?: string }> {
   const child = spawn('ip', ['netns', 'exec', env.vm, process.execPath, join(REPO, 'bench', 'api-probe.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
   cleanup.teardown(() => void child.kill('SIGKILL'));
   const waiting: ((line: string) => void)[] = [];
@@ -365,7 +350,7 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
   let result: SteadyFigures | undefined;
 
   for (let rep = 0; rep < options.repetitions; rep++) {
-    const cleanup = new Cleanup();
+    const cleanup = new TeardownStack();
     try {
       const env = await createCloudEnv(cleanup, scenario, `bench${size}`);
       const applyFile = join(env.dir, 'floor.batch');
@@ -428,7 +413,7 @@ async function steadyState(
   scenario: Scenario,
   agent: Service,
   helper: ReturnType<typeof startActivatedHelper>,
-  cleanup: Cleanup,
+  cleanup: TeardownStack,
   options: { refreshCycles: number; repairs: number; changes: number; wrkSeconds: number; log: (line: string) => void },
   size: SizeName,
 ): Promise<SteadyFigures> {
@@ -563,7 +548,7 @@ async function steadyState(
 async function gcpLongPollChanges(size: SizeName, changes: number): Promise<number[]> {
   const { nics, ipsPerNic } = BENCH_SIZES[size];
   const scenario = generateScenario('gcp' as SimProvider, nics, ipsPerNic);
-  const cleanup = new Cleanup();
+  const cleanup = new TeardownStack();
   try {
     const env = await createCloudEnv(cleanup, scenario, `benchg${size}`);
     env.writeConfig({ logLevel: 'Info', refreshTimer: '300s' });

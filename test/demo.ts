@@ -9,20 +9,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCloudEnv, REMOTE_ADDRESS, REPO, waitConverged, type CloudEnv } from './lib/cloud-env.js';
 import { parseScenario } from './imds-sim/scenario.js';
+import { TeardownStack } from './lib/teardown-stack.js';
 
-const cleanups: (() => void | Promise<void>)[] = [];
-const teardown = { teardown: (fn: () => void | Promise<void>) => cleanups.push(fn) };
+const teardown = new TeardownStack();
 let cleaning: Promise<void> | undefined;
 function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch {
-        /* keep removing the rest */
-      }
-    }
-  })();
+  cleaning ??= teardown.run();
   return cleaning;
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

@@ -2,6 +2,7 @@
 // throwaway network namespaces, prints one result per case as it finishes and a scoreboard at
 // the end, removes everything it created (also on failure or Ctrl-C), and exits 1 when any
 // case failed. `--only metadata,helper` runs some categories.
+import { TeardownStack } from '../lib/teardown-stack.js';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import type { Teardown } from '../lib/netns.js';
@@ -20,24 +21,9 @@ const CATEGORIES: Record<string, Category> = {
   'api-events': apiAndEventCases,
 };
 
-/** A tiny teardown stack: each category gets its own, emptied when it ends. */
-class Cleanups implements Teardown {
-  private readonly fns: (() => void | Promise<void>)[] = [];
-  teardown(fn: () => void | Promise<void>): void {
-    this.fns.push(fn);
-  }
-  async run(): Promise<void> {
-    for (const fn of this.fns.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch {
-        /* keep removing the rest */
-      }
-    }
-  }
-}
+// each category gets its own teardown stack, run when it ends
 
-const live = new Set<Cleanups>();
+const live = new Set<TeardownStack>();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     process.stdout.write(`\n${signal}: removing the suite's namespaces\n`);
@@ -46,7 +32,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function runCategory(board: Scoreboard, name: string, category: Category): Promise<void> {
-  const cleanups = new Cleanups();
+  const cleanups = new TeardownStack();
   live.add(cleanups);
   try {
     await category(board, cleanups);
