@@ -76,6 +76,7 @@ export class Daemon {
 
   private kernelChanged(): void {
     if (this.stopping) return;
+    this.parts.reconciler.noteKernelChange();
     clearTimeout(this.debounce);
     this.debounce = setTimeout(() => void this.parts.reconciler.request('kernel', false), KERNEL_EVENT_DEBOUNCE_MS);
   }

@@ -132,8 +132,9 @@ async function cleanup(rt: Runtime): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-function newReconciler(rt: Runtime, state: StateFiles): Reconciler {
+function newReconciler(rt: Runtime, state: StateFiles, kernelWatched = false): Reconciler {
   return new Reconciler({
+    kernelWatched,
     source: rt.source,
     kernel: rt.kernel,
     helper: rt.helper,
@@ -156,7 +157,7 @@ async function once(rt: Runtime): Promise<number> {
 }
 
 async function daemon(rt: Runtime, configPath: string): Promise<number> {
-  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir));
+  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), true);
   rt.metrics.observe(() => reconciler.status, VERSION);
   const api = await startApi({
     listen: rt.config.network.listen,

@@ -78,11 +78,19 @@ export interface ReconcilerOptions {
   /** first retry delay after a failure; doubles up to maxRetryMs */
   retryMs?: number;
   maxRetryMs?: number;
+  /**
+   * Whether kernel events reach noteKernelChange() (the daemon watches them). Only then may a
+   * refresh whose metadata is unchanged skip reading the kernel: nothing changed on either side.
+   */
+  kernelWatched?: boolean;
 }
 
 export class Reconciler {
   readonly status: ReconcileStatus;
   private snapshot?: ProviderSnapshot;
+  /** the model of the last converged reconcile, as JSON, and whether the kernel changed since */
+  private convergedModel?: string;
+  private kernelUnchanged = false;
   /** the helper's ledger as last read; undefined until read, and after an apply */
   private owned?: OwnedAddressesResult['addresses'];
   private lastPlan?: Plan;
@@ -121,6 +129,12 @@ export class Reconciler {
 
   setConfig(config: PlannerConfig): void {
     this.config = config;
+    this.convergedModel = undefined; // a new config may plan differently
+  }
+
+  /** A kernel event arrived (or events were lost): the next reconcile must read the kernel. */
+  noteKernelChange(): void {
+    this.kernelUnchanged = false;
   }
 
   /**
@@ -209,6 +223,19 @@ export class Reconciler {
       }
       const snapshot = this.snapshot!;
 
+      // Nothing changed on either side since the last converged reconcile: the no-change
+      // refresh costs one metadata fetch, not a kernel read and a plan.
+      const model = JSON.stringify(snapshot.model);
+      if (
+        this.options.kernelWatched &&
+        this.kernelUnchanged &&
+        model === this.convergedModel &&
+        !this.status.metadataError
+      ) {
+        return this.succeeded();
+      }
+      this.convergedModel = undefined;
+
       // The helper's ledger changes only when the helper applies something, so it is asked
       // once and again after each apply: a refresh that changes nothing does not wake a
       // socket-activated helper.
@@ -220,6 +247,7 @@ export class Reconciler {
           return this.helperDown(error);
         }
       }
+      this.kernelUnchanged = true; // events from here on clear it
       const kernel = await this.options.kernel.read();
       const result = plan(snapshot.model, this.config, kernel, this.owned);
       this.lastPlan = result;
@@ -232,8 +260,12 @@ export class Reconciler {
         this.status.pending = [];
         this.status.linkErrors = {};
         await this.options.state.write(snapshot, result, kernel, this.status);
+        this.convergedModel = model;
         return this.succeeded();
       }
+      // what the helper is about to change comes back as events; until they have been seen,
+      // the kernel counts as changed
+      this.kernelUnchanged = false;
 
       log.debug({ trigger, operations: result.operations.length }, 'applying plan');
       let applied: ApplyResult;

@@ -65,7 +65,9 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
     if (this.metadata instanceof Error) throw this.metadata;
     return { model: this.metadata, document: {}, sshKeys: [] };
   }
+  reads = 0;
   async read(): Promise<KernelState> {
+    this.reads++;
     return this.kernel;
   }
   async apply(operations: Operation[]) {
@@ -83,7 +85,7 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
   async write(): Promise<void> {}
 }
 
-function reconciler(world: World) {
+function reconciler(world: World, kernelWatched = false) {
   const log = bunyan.createLogger({ name: 'test', level: 'fatal' });
   return new Reconciler({
     source: world,
@@ -93,6 +95,7 @@ function reconciler(world: World) {
     log,
     config: { routeTableBase: 10000, supplementary: [] },
     retryMs: 60_000,
+    kernelWatched,
   });
 }
 
@@ -198,5 +201,50 @@ test('metadata that no longer lists an IP removes its address and rules', async 
   t.false(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
   t.false(world.kernel.rules.some((rule) => rule.from === '172.31.32.11/32'));
   t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.10'));
+  await r.stop();
+});
+
+test('with kernel events watched, a refresh with unchanged metadata and no kernel event skips the kernel read', async (t) => {
+  const world = new World();
+  const r = reconciler(world, true);
+  await r.request('start', true);
+  await r.request('timer', true); // converged by reading: now known to be clean
+  const reads = world.reads;
+  t.deepEqual(await r.request('timer', true), { converged: true });
+  t.is(world.reads, reads);
+  await r.stop();
+});
+
+test('a kernel event, changed metadata or a reload makes the next refresh read the kernel again', async (t) => {
+  const world = new World();
+  const r = reconciler(world, true);
+  await r.request('start', true);
+  await r.request('timer', true);
+  // someone removes a managed address: the event marks the kernel changed
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  r.noteKernelChange();
+  await r.request('timer', true);
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.11'), 'repaired');
+  await r.request('timer', true);
+  const reads = world.reads;
+  world.metadata = { ...model, nics: [model.nics[0]!, { ...model.nics[1]!, ipv4: [model.nics[1]!.ipv4[0]!] }] };
+  await r.request('timer', true);
+  t.true(world.reads > reads, 'changed metadata is planned against a fresh read');
+  t.false(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  const before = world.reads;
+  r.setConfig({ routeTableBase: 10000, supplementary: ['eth0'] });
+  await r.request('signal', true);
+  t.true(world.reads > before, 'a reload reads the kernel');
+  await r.stop();
+});
+
+test('without a kernel watch every refresh reads the kernel', async (t) => {
+  const world = new World();
+  const r = reconciler(world, false);
+  await r.request('start', true);
+  await r.request('timer', true);
+  const reads = world.reads;
+  await r.request('timer', true);
+  t.true(world.reads > reads);
   await r.stop();
 });
