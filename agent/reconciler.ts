@@ -128,8 +128,9 @@ export class Reconciler {
   }
 
   setConfig(config: PlannerConfig): void {
+    // a changed planner config may plan differently: plan against a fresh read
+    if (JSON.stringify(config) !== JSON.stringify(this.config)) this.convergedModel = undefined;
     this.config = config;
-    this.convergedModel = undefined; // a new config may plan differently
   }
 
   /** A kernel event arrived (or events were lost): the next reconcile must read the kernel. */
