@@ -85,12 +85,19 @@ export interface ReconcilerOptions {
   kernelWatched?: boolean;
 }
 
+/**
+ * However quiet the kernel events are, every this many skipped refreshes the kernel is read
+ * anyway (an hour at the default RefreshTimer), in case an event was missed.
+ */
+export const MAX_SKIPPED_KERNEL_READS = 11;
+
 export class Reconciler {
   readonly status: ReconcileStatus;
   private snapshot?: ProviderSnapshot;
   /** the model of the last converged reconcile, as JSON, and whether the kernel changed since */
   private convergedModel?: string;
   private kernelUnchanged = false;
+  private skippedReads = 0;
   /** the helper's ledger as last read; undefined until read, and after an apply */
   private owned?: OwnedAddressesResult['addresses'];
   private lastPlan?: Plan;
@@ -231,10 +238,13 @@ export class Reconciler {
         this.options.kernelWatched &&
         this.kernelUnchanged &&
         model === this.convergedModel &&
-        !this.status.metadataError
+        !this.status.metadataError &&
+        this.skippedReads < MAX_SKIPPED_KERNEL_READS
       ) {
+        this.skippedReads++;
         return this.succeeded();
       }
+      this.skippedReads = 0;
       this.convergedModel = undefined;
 
       // The helper's ledger changes only when the helper applies something, so it is asked

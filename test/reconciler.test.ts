@@ -248,3 +248,17 @@ test('without a kernel watch every refresh reads the kernel', async (t) => {
   t.true(world.reads > reads);
   await r.stop();
 });
+
+test('even without kernel events the kernel is read again after MAX_SKIPPED_KERNEL_READS quiet refreshes', async (t) => {
+  const { MAX_SKIPPED_KERNEL_READS } = await import('../agent/reconciler.js');
+  const world = new World();
+  const r = reconciler(world, true);
+  await r.request('start', true);
+  await r.request('timer', true);
+  const reads = world.reads;
+  for (let i = 0; i < MAX_SKIPPED_KERNEL_READS; i++) await r.request('timer', true);
+  t.is(world.reads, reads);
+  await r.request('timer', true);
+  t.true(world.reads > reads);
+  await r.stop();
+});
