@@ -112,17 +112,7 @@ export class Reconciler {
   constructor(private readonly options: ReconcilerOptions) {
     this.config = options.config;
     this.retryDelay = options.retryMs ?? 1_000;
-    this.status = {
-      provider: options.source.name,
-      startedAt: new Date().toISOString(),
-      reconciling: false,
-      reconciles: 0,
-      pendingOperations: 0,
-      pending: [],
-      linkErrors: {},
-      operations: { applied: {}, failed: {} },
-      converged: false,
-    };
+    this.status = initialStatus(options.source.name, new Date());
   }
 
   /** The last good metadata snapshot, if any. */
@@ -348,6 +338,21 @@ export class Reconciler {
     this.options.log.warn(reason);
     return { converged: false, reason };
   }
+}
+
+/** The status of an agent that has not reconciled yet. */
+export function initialStatus(provider: ProviderName, startedAt: Date): ReconcileStatus {
+  return {
+    provider,
+    startedAt: startedAt.toISOString(),
+    reconciling: false,
+    reconciles: 0,
+    pendingOperations: 0,
+    pending: [],
+    linkErrors: {},
+    operations: { applied: {}, failed: {} },
+    converged: false,
+  };
 }
 
 function count(counter: Record<string, number>, kind: string): void {

@@ -4,7 +4,7 @@
 import type { AgentView } from '../../agent/api/resources.js';
 import type { MetadataModel, ProviderName, ProviderSnapshot } from '../../agent/model.js';
 import { plan, type Plan } from '../../agent/planner.js';
-import type { ReconcileStatus } from '../../agent/reconciler.js';
+import { initialStatus, type ReconcileStatus } from '../../agent/reconciler.js';
 import type { KernelState } from '../../netlink/types.js';
 import { applied } from './fake-kernel.js';
 
@@ -241,17 +241,7 @@ export function fixture(provider: ProviderName): Fixture {
 }
 
 export function newStatus(provider: ProviderName): ReconcileStatus {
-  return {
-    provider,
-    startedAt: '2025-11-28T12:00:00.000Z',
-    reconciling: false,
-    reconciles: 0,
-    pendingOperations: 0,
-    pending: [],
-    linkErrors: {},
-    operations: { applied: {}, failed: {} },
-    converged: false,
-  };
+  return initialStatus(provider, new Date('2025-11-28T12:00:00.000Z'));
 }
 
 /** A mutable view, as the agent's would be: tests move it through the agent's life. */
