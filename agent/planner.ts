@@ -16,7 +16,12 @@
 // - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata.
 import type { Operation, RouteReplace, RuleAdd } from '../protocol/operations.js';
 import { RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../protocol/constants.js';
-import { canonicalIp as parseCanonicalIp, canonicalNetwork as parseCanonicalNetwork, hostLength, parsePrefix } from '../protocol/ip.js';
+import {
+  canonicalIp as parseCanonicalIp,
+  canonicalNetwork as parseCanonicalNetwork,
+  canonicalPrefix as parseCanonicalPrefix,
+  hostLength,
+} from '../protocol/ip.js';
 import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
 import type { MetadataModel, Nic } from './model.js';
 
@@ -36,6 +41,7 @@ function memoised(canonical: (text: string) => string | undefined): (text: strin
 }
 const canonicalIp = memoised(parseCanonicalIp);
 const canonicalNetwork = memoised(parseCanonicalNetwork);
+const canonicalPrefix = memoised(parseCanonicalPrefix);
 
 export const MAIN_TABLE = 254;
 export const LOCAL_TABLE = 255;
@@ -137,7 +143,7 @@ export function plan(
   owned: OwnedAddress[] = [],
 ): Plan {
   const linksByIndex = new Map(observed.links.map((l) => [l.index, l]));
-  const ownedSet = new Set(owned.map((o) => `${o.link}|${canonicalIpPrefix(o.address)}`));
+  const ownedSet = new Set(owned.map((o) => `${o.link}|${canonicalPrefix(o.address) ?? o.address}`));
   const supplementary = new Set(config.supplementary);
 
   const linkOps: Operation[] = [];
@@ -343,11 +349,4 @@ export function plan(
 
 function isOurRule(rule: ObservedRule): boolean {
   return rule.protocol === RTPROT_CLOUD_NETWORK && rule.action === 'lookup';
-}
-
-function canonicalIpPrefix(text: string): string {
-  const parsed = parsePrefix(text);
-  if (!parsed) return text;
-  const ip = canonicalIp(text.slice(0, text.indexOf('/')));
-  return `${ip}/${parsed.prefixLength}`;
 }

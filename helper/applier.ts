@@ -2,7 +2,7 @@
 // the kernel and carries out the allowed ones in order; `ownedAddresses` reconciles the ledger
 // with the kernel. The server runs these one at a time.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp, parsePrefix } from '../protocol/ip.js';
+import { canonicalPrefix } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, HelperInfoResult, OperationResult, OwnedAddressesResult } from '../protocol/methods.js';
 import type { KernelState } from '../netlink/types.js';
@@ -16,11 +16,6 @@ export interface ApplierOptions {
   ledger: AddressLedger;
   policy: PolicyConfig;
   version: string;
-}
-
-function canonicalAddress(text: string): string | undefined {
-  const p = parsePrefix(text);
-  return p && `${formatIp(p)}/${p.prefixLength}`;
 }
 
 const isRemoval = (op: Operation) => op.kind.endsWith('.remove');
@@ -66,7 +61,7 @@ export class Applier {
         if (verdict.decision === 'allow') {
           approved.push({ index, op });
           if (op.kind === 'address.add') {
-            const address = canonicalAddress(op.address)!;
+            const address = canonicalPrefix(op.address)!;
             if (!ledger.has(op.link, address) && !presentAndOurs(state, op.link, address)) recorded.push({ link: op.link, address });
           }
         } else {
@@ -106,14 +101,14 @@ export class Applier {
         if (result.outcome === 'applied') recordApplied(state, op);
         if (result.outcome === 'failed') surprised = true;
         if (op.kind === 'address.add' && result.outcome !== 'applied') {
-          const address = canonicalAddress(op.address)!;
+          const address = canonicalPrefix(op.address)!;
           // not ours after all: it failed, or someone else added it since we looked
           if (recorded.some((r) => r.link === op.link && r.address === address)) {
             notOurs.push({ link: op.link, address });
             surprised = true;
           }
         }
-        if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalAddress(op.address)! });
+        if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalPrefix(op.address)! });
       }
       await ledger.remove(...notOurs, ...removed).catch(() => undefined);
       start = end;
