@@ -20,7 +20,7 @@ import { RtnlSocket } from '../netlink/socket.js';
 import { readKernelState } from '../netlink/read.js';
 import { watchKernel } from '../netlink/events.js';
 import type { KernelState } from '../netlink/types.js';
-import type { MetadataModel } from './model.js';
+import type { MetadataModel, ProviderSnapshot } from './model.js';
 
 export const VERSION = packageVersion();
 
@@ -40,7 +40,8 @@ interface Runtime {
   log: Logger;
   metrics: Metrics;
   provider: Provider;
-  source: MetadataSource;
+  /** deliver(): a snapshot a change notification brought, returned by the next fetch() */
+  source: MetadataSource & { deliver(snapshot: ProviderSnapshot): void };
   kernel: KernelReader & { last?: KernelState; close(): void };
   helper: HelperClient;
 }
@@ -65,12 +66,18 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   log.info(`cloud: ${name} (${detection.evidence})`);
   const provider = createProvider(name, { ...clientSettings, primaryMac: () => primaryMacOf(kernel.last) });
   const indexes = new NicIndexes(config.system.stateDir);
-  const source: MetadataSource = {
+  let delivered: ProviderSnapshot | undefined;
+  const source: Runtime['source'] = {
     name,
+    deliver(snapshot) {
+      delivered = snapshot;
+    },
     async fetch() {
       // the primary NIC is the one DHCP configured: Azure's listing does not say which it is
       if (name === 'azure' && !kernel.last) await kernel.read();
-      const snapshot = await provider.fetch();
+      // a change notification already brought the new document: no second request for it
+      const snapshot = delivered ?? (await provider.fetch());
+      delivered = undefined;
       // Azure gives no NIC index: keep each MAC's table for as long as the VM runs
       return name === 'azure' ? { ...snapshot, model: await indexes.stabilise(snapshot.model) } : snapshot;
     },
@@ -193,6 +200,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
         // the first poll only learns the current ETag: the start-up reconcile fetched already
         const changed = change.changed && lastEtag !== '';
         lastEtag = change.etag;
+        if (changed) rt.source.deliver(change.snapshot);
         return changed;
       },
     }),
