@@ -41,7 +41,7 @@ export class Applier {
   /**
    * Judges and executes `operations` in order. They are taken in runs of removals and runs of
    * additions; each run is judged against the kernel as it is before the run (a fresh read
-   * at the start, and again after any operation failed), then executed pipelined.
+   * at the start, and again after any operation failed), then executed in batches.
    */
   async apply(operations: Operation[]): Promise<ApplyResult> {
     const { kernel, ledger, policy } = this.options;

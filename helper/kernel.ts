@@ -13,7 +13,7 @@ export interface WriteResult {
 
 export interface KernelAccess {
   read(): Promise<KernelState>;
-  /** Executes `operations` in order (pipelined where possible); one result per operation, in order. */
+  /** Executes `operations` in order (batched: a few datagrams); one result per operation, in order. */
   execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>): Promise<WriteResult[]>;
   close(): void;
 }

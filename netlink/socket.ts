@@ -29,6 +29,13 @@ export const REQUEST_RECEIVE_BUFFER_BYTES = 1 << 20;
 export const EVENT_RECEIVE_BUFFER_BYTES = 8 << 20;
 /** Requests in flight: enough to pipeline thousands of writes, few enough that acks never overflow. */
 export const DEFAULT_MAX_IN_FLIGHT = 64;
+/**
+ * Messages per datagram in a batch. Only failures are answered, so at most this many error
+ * replies (about 1 KiB each as the kernel counts them) wait in the receive buffer at once.
+ */
+export const BATCH_MAX_MESSAGES = 256;
+/** Bytes per batch datagram, well below the default send buffer (net.core.wmem_default). */
+export const BATCH_MAX_BYTES = 64 << 10;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 const SOL_SOCKET = 1;
@@ -73,6 +80,25 @@ export interface RtnlSocketOptions {
   /** any other socket error, or an exception from a callback; the socket stays usable */
   onError?: (error: Error) => void;
 }
+
+/** One request of a batch: a message type, its payload, and NLM_F_* flags besides REQUEST and ACK. */
+export interface BatchRequest {
+  type: number;
+  payload: Uint8Array[];
+  flags: number;
+}
+
+/** The batch whose replies are awaited: error replies are matched to requests by sequence number. */
+interface PendingChunk {
+  firstSeq: number;
+  count: number;
+  errors: (NetlinkError | undefined)[];
+  done: (failure?: NetlinkError) => void;
+}
+
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+const NLMSG_HEADER_BYTES = 16;
 
 interface Job {
   exclusive: boolean;
@@ -182,6 +208,7 @@ export class RtnlSocket {
   private readonly fd: number | undefined;
   private drops = 0;
   private dropCheckScheduled = false;
+  private pendingChunk: PendingChunk | undefined;
 
   constructor(private readonly options: RtnlSocketOptions = {}) {
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
@@ -195,7 +222,8 @@ export class RtnlSocket {
     this.socket.on('message', (messages) => {
       try {
         this.checkDrops();
-        options.onMessages?.(messages);
+        const unclaimed = this.pendingChunk ? messages.filter((message) => !this.claimBatchReply(message)) : messages;
+        if (unclaimed.length > 0) options.onMessages?.(unclaimed);
       } catch (error) {
         this.report(error);
       }
@@ -233,6 +261,145 @@ export class RtnlSocket {
    */
   request(type: number, payload: Uint8Array[], flags: number): Promise<NetlinkMessage[]> {
     return this.enqueue(false, type, payload, flags);
+  }
+
+  /**
+   * Sends many requests with few system calls: up to BATCH_MAX_MESSAGES messages per datagram,
+   * only the last of each asking for an ack. The kernel handles a datagram's messages in order
+   * and always answers a failure, so when the last message's answer arrives every earlier
+   * failure has arrived before it, and silence means success. This is what makes thousands of
+   * writes cost a few round trips instead of one each. Never rejects: the result holds, per
+   * request and in order, undefined for success or the NetlinkError the kernel answered; when a
+   * datagram gets no answer (timeout, overflow, closed socket) its requests and all later ones
+   * carry that error, as their outcome is unknown or they were not sent.
+   */
+  batch(requests: readonly BatchRequest[]): Promise<(NetlinkError | undefined)[]> {
+    if (requests.length === 0) return Promise.resolve([]);
+    if (this.closed) {
+      const error = new NetlinkError('ECLOSED', undefined, 'netlink socket is closed');
+      return Promise.resolve(requests.map(() => error));
+    }
+    return new Promise((resolve) => {
+      this.queue.push({
+        exclusive: true,
+        start: () => {
+          this.exclusiveRunning = true;
+          void this.sendChunks(requests).then((results) => {
+            this.exclusiveRunning = false;
+            this.checkDrops();
+            resolve(results);
+            this.pump();
+          });
+        },
+      });
+      this.pump();
+    });
+  }
+
+  private async sendChunks(requests: readonly BatchRequest[]): Promise<(NetlinkError | undefined)[]> {
+    const results: (NetlinkError | undefined)[] = [];
+    let start = 0;
+    while (start < requests.length) {
+      let end = start;
+      let bytes = 0;
+      const parts: Uint8Array[] = [];
+      while (end < requests.length && end - start < BATCH_MAX_MESSAGES) {
+        const request = requests[end]!;
+        let length = NLMSG_HEADER_BYTES;
+        for (const part of request.payload) length += part.length;
+        if (end > start && bytes + length > BATCH_MAX_BYTES) break;
+        parts.push(Buffer.alloc(NLMSG_HEADER_BYTES), ...request.payload);
+        bytes += length;
+        end++;
+      }
+      const failure = await this.sendChunk(requests, start, end, parts, results);
+      if (failure) {
+        while (results.length < requests.length) results.push(failure);
+        return results;
+      }
+      start = end;
+    }
+    return results;
+  }
+
+  /** Sends requests[start, end) as one datagram; pushes their results, or returns why it could not. */
+  private sendChunk(
+    requests: readonly BatchRequest[],
+    start: number,
+    end: number,
+    parts: Uint8Array[],
+    results: (NetlinkError | undefined)[],
+  ): Promise<NetlinkError | undefined> {
+    if (this.closed) return Promise.resolve(new NetlinkError('ECLOSED', undefined, 'netlink socket is closed'));
+    // fill in the headers: sequence numbers from the package's counter, so they never collide
+    let seq = 0;
+    let firstSeq = 0;
+    let part = 0;
+    for (let index = start; index < end; index++) {
+      const request = requests[index]!;
+      const header = parts[part] as Buffer;
+      let length = NLMSG_HEADER_BYTES;
+      for (const piece of request.payload) length += piece.length;
+      seq = this.socket.generateSeq();
+      if (index === start) firstSeq = seq;
+      header.writeUInt32LE(length, 0);
+      header.writeUInt16LE(request.type, 4);
+      header.writeUInt16LE(request.flags | NLM_F_REQUEST | (index === end - 1 ? NLM_F_ACK : 0), 6);
+      header.writeUInt32LE(seq, 8);
+      part += 1 + request.payload.length;
+    }
+    if (seq < firstSeq) {
+      // the counter wrapped inside this datagram: replies could not be told apart by range
+      return Promise.resolve(new NetlinkError('EIO', undefined, 'netlink sequence numbers wrapped inside a batch'));
+    }
+    return new Promise((resolve) => {
+      const count = end - start;
+      const errors: (NetlinkError | undefined)[] = new Array(count).fill(undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const entry: InFlight = { reject: (error) => finish(error as NetlinkError) };
+      const finish = (failure?: NetlinkError) => {
+        if (this.pendingChunk !== chunk) return;
+        this.pendingChunk = undefined;
+        this.inFlight.delete(entry);
+        clearTimeout(timer);
+        if (failure) {
+          resolve(failure);
+          return;
+        }
+        results.push(...errors);
+        resolve(undefined);
+      };
+      const chunk: PendingChunk = { firstSeq, count, errors, done: finish };
+      this.pendingChunk = chunk;
+      this.inFlight.add(entry);
+      timer = setTimeout(
+        () => finish(new NetlinkError('ETIMEDOUT', undefined, 'netlink request failed: the kernel did not answer in time')),
+        this.timeoutMs,
+      );
+      try {
+        // one buffer, not an iovec per part: sendmsg refuses more than 1024 (UIO_MAXIOV) with EMSGSIZE
+        this.socket.socket.send(Buffer.concat(parts), { port: 0 }, (error) => {
+          if (error) finish(new NetlinkError(error.code ?? 'EIO', undefined, `netlink send failed: ${error.message}`));
+        });
+      } catch (error) {
+        finish(new NetlinkError('EIO', undefined, `netlink send failed: ${error instanceof Error ? error.message : String(error)}`));
+      }
+    });
+  }
+
+  /** Takes a reply that belongs to the pending batch datagram; false if it is not one. */
+  private claimBatchReply(message: NetlinkMessage): boolean {
+    const chunk = this.pendingChunk;
+    if (!chunk || message.type !== NlMessageType.ERROR) return false;
+    const index = message.seq - chunk.firstSeq;
+    if (index < 0 || index >= chunk.count) return false;
+    const { errno, code, kernelMessage } = decodeError(message);
+    if (errno !== 0) {
+      const because = kernelMessage ? ` (${kernelMessage})` : '';
+      chunk.errors[index] = new NetlinkError(code, kernelMessage, `kernel refused the request: ${code}${because}`);
+    }
+    if (index === chunk.count - 1) chunk.done();
+    return true;
   }
 
   /** A dump (NLM_F_DUMP), run alone on the socket: the kernel answers EBUSY to overlapping dumps. */

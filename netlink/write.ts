@@ -19,7 +19,7 @@ import {
   SCOPE_NUMBER,
 } from './messages.js';
 import { readLinks, readRoutes } from './read.js';
-import { NetlinkError, type RtnlSocket } from './socket.js';
+import { NetlinkError, type BatchRequest, type RtnlSocket } from './socket.js';
 import type { ObservedLink, ObservedRoute } from './types.js';
 
 export type Outcome = 'applied' | 'already' | 'failed';
@@ -78,25 +78,23 @@ function failed(op: Operation, code: string, detail?: string): OperationResult {
   };
 }
 
-/** Sends one request; the listed errno names mean the kernel already is as asked. */
-async function send(
-  sock: RtnlSocket,
-  op: Operation,
-  type: number,
-  payload: Uint8Array[],
-  flags: number,
-  alreadyCodes: readonly string[],
-): Promise<OperationResult> {
-  try {
-    await sock.request(type, payload, flags);
-    return { outcome: 'applied' };
-  } catch (error) {
-    if (error instanceof NetlinkError) {
-      if (alreadyCodes.includes(error.code)) return { outcome: 'already' };
-      return failed(op, error.code, error.kernelMessage);
-    }
-    return failed(op, 'EIO', error instanceof Error ? error.message : String(error));
-  }
+/** A request ready to send, and the errno names that mean the kernel already is as asked. */
+interface Prepared {
+  request: BatchRequest;
+  alreadyCodes: readonly string[];
+}
+
+/** What an operation becomes before anything is sent: a request, or already its result. */
+type Preparation = Prepared | OperationResult;
+
+function prepared(type: number, payload: Uint8Array[], flags: number, alreadyCodes: readonly string[]): Prepared {
+  return { request: { type, payload, flags }, alreadyCodes };
+}
+
+function outcomeOf(op: Operation, preparation: Prepared, error: NetlinkError | undefined): OperationResult {
+  if (!error) return { outcome: 'applied' };
+  if (preparation.alreadyCodes.includes(error.code)) return { outcome: 'already' };
+  return failed(op, error.code, error.kernelMessage);
 }
 
 interface Context {
@@ -129,7 +127,7 @@ function addressHeader(prefix: ParsedPrefix, index: number): Buffer {
   return header;
 }
 
-async function addAddress(context: Context, op: AddressAdd): Promise<OperationResult> {
+function addAddress(context: Context, op: AddressAdd): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
   const prefix = prefixOf(op, op.address);
@@ -141,16 +139,16 @@ async function addAddress(context: Context, op: AddressAdd): Promise<OperationRe
     .u32(IFA.FLAGS, op.noPrefixRoute ? IFA_F_NOPREFIXROUTE : 0)
     .u8(IFA.PROTO, RTPROT_CLOUD_NETWORK)
     .build();
-  return send(context.sock, op, RTM.NEWADDR, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
+  return prepared(RTM.NEWADDR, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
 }
 
-async function removeAddress(context: Context, op: AddressRemove): Promise<OperationResult> {
+function removeAddress(context: Context, op: AddressRemove): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
   const prefix = prefixOf(op, op.address);
   if (isResult(prefix)) return prefix;
   const payload = new RequestBuilder(addressHeader(prefix, index)).bytes(IFA.LOCAL, prefix.bytes).build();
-  return send(context.sock, op, RTM.DELADDR, payload, 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
+  return prepared(RTM.DELADDR, payload, 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
 }
 
 function routeHeader(destination: ParsedPrefix, table: number, protocol: number, scope: number, type: number): Buffer {
@@ -187,7 +185,7 @@ function sameRoute(route: ObservedRoute, op: RouteReplace, destination: string, 
   );
 }
 
-async function replaceRoute(context: Context, op: RouteReplace): Promise<OperationResult> {
+function replaceRoute(context: Context, op: RouteReplace): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
   const destination = prefixOf(op, op.destination);
@@ -211,10 +209,10 @@ async function replaceRoute(context: Context, op: RouteReplace): Promise<Operati
     }
     builder.bytes(attribute, ip.bytes);
   }
-  return send(context.sock, op, RTM.NEWROUTE, builder.build(), NLM_F.CREATE | NLM_F.REPLACE, []);
+  return prepared(RTM.NEWROUTE, builder.build(), NLM_F.CREATE | NLM_F.REPLACE, []);
 }
 
-async function removeRoute(context: Context, op: RouteRemove): Promise<OperationResult> {
+function removeRoute(context: Context, op: RouteRemove): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
   const destination = prefixOf(op, op.destination);
@@ -222,7 +220,7 @@ async function removeRoute(context: Context, op: RouteRemove): Promise<Operation
   // protocol 0 and scope nowhere match any: ownership is the helper's decision, not the kernel's
   const header = routeHeader(destination, op.table, 0, RT_SCOPE_NOWHERE, ROUTE_TYPE_NUMBER[op.type]);
   const payload = routeBuilder(header, destination, op.table, index).build();
-  return send(context.sock, op, RTM.DELROUTE, payload, 0, ['ESRCH', 'ENOENT']);
+  return prepared(RTM.DELROUTE, payload, 0, ['ESRCH', 'ENOENT']);
 }
 
 function ruleRequest(op: RuleAdd | RuleRemove, withProtocol: boolean): Uint8Array[] | OperationResult {
@@ -247,21 +245,21 @@ function ruleRequest(op: RuleAdd | RuleRemove, withProtocol: boolean): Uint8Arra
   return builder.build();
 }
 
-async function addRule(context: Context, op: RuleAdd): Promise<OperationResult> {
+function addRule(op: RuleAdd): Preparation {
   const payload = ruleRequest(op, true);
   if (isResult(payload)) return payload;
   // without NLM_F_EXCL the kernel happily adds a duplicate rule
-  return send(context.sock, op, RTM.NEWRULE, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
+  return prepared(RTM.NEWRULE, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
 }
 
-async function removeRule(context: Context, op: RuleRemove): Promise<OperationResult> {
+function removeRule(op: RuleRemove): Preparation {
   // no FRA_PROTOCOL: the kernel would then match it, and ownership is the helper's decision
   const payload = ruleRequest(op, false);
   if (isResult(payload)) return payload;
-  return send(context.sock, op, RTM.DELRULE, payload, 0, ['ENOENT']);
+  return prepared(RTM.DELRULE, payload, 0, ['ENOENT']);
 }
 
-async function setLink(context: Context, op: LinkSet): Promise<OperationResult> {
+function setLink(context: Context, op: LinkSet): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
   const current = context.links?.find((link) => link.index === index);
@@ -277,10 +275,10 @@ async function setLink(context: Context, op: LinkSet): Promise<OperationResult> 
   }
   const builder = new RequestBuilder(header);
   if (!mtuDone) builder.u32(4 /* IFLA_MTU */, op.mtu!);
-  return send(context.sock, op, RTM.SETLINK, builder.build(), 0, []);
+  return prepared(RTM.SETLINK, builder.build(), 0, []);
 }
 
-function execute(context: Context, op: Operation): Promise<OperationResult> {
+function prepare(context: Context, op: Operation): Preparation {
   switch (op.kind) {
     case 'address.add':
       return addAddress(context, op);
@@ -291,9 +289,9 @@ function execute(context: Context, op: Operation): Promise<OperationResult> {
     case 'route.remove':
       return removeRoute(context, op);
     case 'rule.add':
-      return addRule(context, op);
+      return addRule(op);
     case 'rule.remove':
-      return removeRule(context, op);
+      return removeRule(op);
     case 'link.set':
       return setLink(context, op);
   }
@@ -304,11 +302,10 @@ function objectKind(op: Operation): string {
 }
 
 /**
- * Executes operations in order, pipelined: the kernel handles the requests of one socket one
- * after the other in the order they were sent, so sending the next before the previous is
- * answered keeps their order. Consecutive operations on the same object kind form a segment;
- * a segment starts only after the previous one is answered, and segments of routes or links
- * first re-read those, so that "already so" is judged against the kernel as the earlier
+ * Executes operations in order. Consecutive operations on the same object kind form a segment,
+ * sent as one batch (RtnlSocket.batch: a few datagrams, the kernel handles their messages in
+ * order). A segment starts only after the previous one is answered, and segments of routes or
+ * links first re-read those, so that "already so" is judged against the kernel as the earlier
  * segments left it. Results come back in the order of `ops`.
  *
  * `linkIndexByName` maps interface names to ifindexes; when absent the links are read once.
@@ -325,6 +322,7 @@ export async function executeOperations(
     let end = start + 1;
     while (end < ops.length && objectKind(ops[end]!) === kind) end++;
     const segment = ops.slice(start, end);
+    start = end;
     const context: Context = { sock, linkIndexByName: indexes ?? new Map() };
     try {
       if (kind === 'link' || !indexes) {
@@ -338,11 +336,16 @@ export async function executeOperations(
       const code = error instanceof NetlinkError ? error.code : 'EIO';
       const detail = `reading the kernel state first failed: ${error instanceof Error ? error.message : String(error)}`;
       results.push(...segment.map((op) => failed(op, code, detail)));
-      start = end;
       continue;
     }
-    results.push(...(await Promise.all(segment.map((op) => execute(context, op)))));
-    start = end;
+    const preparations = segment.map((op) => prepare(context, op));
+    const toSend = preparations.filter((preparation): preparation is Prepared => !isResult(preparation));
+    const errors = await sock.batch(toSend.map((preparation) => preparation.request));
+    let sent = 0;
+    segment.forEach((op, index) => {
+      const preparation = preparations[index]!;
+      results.push(isResult(preparation) ? preparation : outcomeOf(op, preparation, errors[sent++]));
+    });
   }
   return results;
 }

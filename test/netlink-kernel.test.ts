@@ -340,3 +340,44 @@ test('2,048 addresses are applied pipelined, all present with our protocol, and 
   const again = await runner.send<OperationResult[]>({ cmd: 'apply', ops });
   t.deepEqual([...new Set(outcomes(again))], ['already']);
 });
+
+test('in a batch of many datagrams, each kernel refusal is reported on exactly its own operation', async (t) => {
+  const ns = namespaceWithNic(t, 'nlbatch');
+  const runner = startRunner(t, ns);
+  // 600 adds span three datagrams (BATCH_MAX_MESSAGES = 256); the positions already present sit
+  // at the first, last and boundary messages, where an off-by-one would show
+  const present = [0, 1, 255, 256, 257, 511, 512, 599];
+  ip(ns, 'link', 'set', 'eth1', 'up');
+  for (const i of present) ip(ns, 'addr', 'add', `10.30.${i >> 8}.${i & 0xff}/32`, 'dev', 'eth1');
+  const ops: Operation[] = [];
+  for (let i = 0; i < 600; i++) {
+    ops.push({ kind: 'address.add', link: 'eth1', address: `10.30.${i >> 8}.${i & 0xff}/32` });
+  }
+  const results = await runner.send<OperationResult[]>({ cmd: 'apply', ops });
+  t.is(results.length, 600);
+  const already = results.flatMap((result, i) => (result.outcome === 'already' ? [i] : []));
+  t.deepEqual(already, present);
+  t.true(results.every((result, i) => present.includes(i) || result.outcome === 'applied'));
+  t.is(ip(ns, '-o', '-4', 'addr', 'show', 'dev', 'eth1').trim().split('\n').length, 600);
+
+  // (/32 each: deleting a primary address would take its subnet's secondaries with it)
+  // removing: every other address is gone already (EADDRNOTAVAIL = already), and a real failure
+  // in the middle of a route batch stays on its own operation while the rest are applied
+  for (let i = 0; i < 600; i += 2) ip(ns, 'addr', 'del', `10.30.${i >> 8}.${i & 0xff}/32`, 'dev', 'eth1');
+  const removals: Operation[] = ops.map((op) => ({ kind: 'address.remove', link: 'eth1', address: (op as { address: string }).address }));
+  const removed = await runner.send<OperationResult[]>({ cmd: 'apply', ops: removals });
+  t.deepEqual(
+    removed.map((result) => result.outcome),
+    removals.map((_, i) => (i % 2 === 0 ? 'already' : 'applied')),
+  );
+  const routes: Operation[] = [];
+  for (let i = 0; i < 300; i++) {
+    routes.push({ kind: 'route.replace', table: 10000 + i, destination: '10.30.0.0/16', link: 'eth1', type: 'unicast', scope: 'link' });
+  }
+  routes[150] = { kind: 'route.replace', table: 10150, destination: '0.0.0.0/0', link: 'eth1', gateway: '192.0.2.1', type: 'unicast', scope: 'universe' };
+  const routed = await runner.send<OperationResult[]>({ cmd: 'apply', ops: routes });
+  t.like(routed[150], { outcome: 'failed', code: 'ENETUNREACH' });
+  t.true(routed.every((result, i) => i === 150 || result.outcome === 'applied'));
+  t.is(ip(ns, 'route', 'show', 'table', '10149'), '10.30.0.0/16 dev eth1 proto 201 scope link \n');
+  t.is(ip(ns, 'route', 'show', 'table', '10150'), '');
+});
