@@ -201,6 +201,10 @@ export class Reconciler {
     this.status.reconciling = true;
     this.status.reconciles++;
     this.status.lastRefresh = new Date().toISOString();
+    // Without the helper's ledger this reconcile will ask for it; asking now, while the metadata
+    // is fetched, overlaps the socket-activated helper's start-up (a Node process: ~0.2 s) with
+    // the fetch. A converged agent has the ledger, so a no-change refresh still wakes nothing.
+    const ownedEarly = this.owned || this.convergedModel !== undefined ? undefined : settle(this.options.helper.ownedAddresses());
     try {
       if (refetch || !this.snapshot) {
         try {
@@ -241,12 +245,10 @@ export class Reconciler {
       // once and again after each apply: a refresh that changes nothing does not wake a
       // socket-activated helper.
       if (!this.owned) {
-        try {
-          this.owned = (await this.options.helper.ownedAddresses()).addresses;
-          this.status.helperReachable = true;
-        } catch (error) {
-          return this.helperDown(error);
-        }
+        const answer = await (ownedEarly ?? settle(this.options.helper.ownedAddresses()));
+        if ('error' in answer) return this.helperDown(answer.error);
+        this.owned = answer.value.addresses;
+        this.status.helperReachable = true;
       }
       this.kernelUnchanged = true; // events from here on clear it
       const kernel = await this.options.kernel.read();
@@ -361,4 +363,12 @@ function count(counter: Record<string, number>, kind: string): void {
 
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A promise that never rejects, so it may wait unobserved (no unhandled rejection) until needed. */
+function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }

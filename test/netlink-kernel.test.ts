@@ -351,7 +351,7 @@ test('in a batch of many datagrams, each kernel refusal is reported on exactly i
   for (const i of present) ip(ns, 'addr', 'add', `10.30.${i >> 8}.${i & 0xff}/32`, 'dev', 'eth1');
   const ops: Operation[] = [];
   for (let i = 0; i < 600; i++) {
-    ops.push({ kind: 'address.add', link: 'eth1', address: `10.30.${i >> 8}.${i & 0xff}/32` });
+    ops.push({ kind: 'address.add', link: 'eth1', address: `10.30.${i >> 8}.${i & 0xff}/32`, noPrefixRoute: false });
   }
   const results = await runner.send<OperationResult[]>({ cmd: 'apply', ops });
   t.is(results.length, 600);

@@ -120,6 +120,30 @@ test('a refresh that changes nothing does not wake the helper', async (t) => {
   await r.stop();
 });
 
+test('the first reconcile asks the helper for its ledger while the metadata is still being fetched', async (t) => {
+  const world = new World();
+  // the fetch completes only when released: the ledger request must not wait for it, so the
+  // socket-activated helper starts while the IMDS answers
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const fetch = world.fetch.bind(world);
+  world.fetch = async () => {
+    await released;
+    return fetch();
+  };
+  const r = reconciler(world);
+  const outcome = r.request('start', true);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(world.helperCalls, 1, 'ownedAddresses was asked before the metadata arrived');
+  release();
+  t.deepEqual(await outcome, { converged: true });
+  // converged: the next refresh wakes nothing early
+  const calls = world.helperCalls;
+  await r.request('timer', true);
+  t.is(world.helperCalls, calls);
+  await r.stop();
+});
+
 test('an IMDS outage removes nothing and is reported', async (t) => {
   const world = new World();
   const r = reconciler(world);
