@@ -67,6 +67,7 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const provider = createProvider(name, { ...clientSettings, primaryMac: () => primaryMacOf(kernel.last) });
   const indexes = new NicIndexes(config.system.stateDir);
   let delivered: ProviderSnapshot | undefined;
+  let stabilised: { from: ProviderSnapshot; to: ProviderSnapshot } | undefined;
   const source: Runtime['source'] = {
     name,
     deliver(snapshot) {
@@ -78,8 +79,11 @@ async function setUp(command: CommandLine): Promise<Runtime> {
       // a change notification already brought the new document: no second request for it
       const snapshot = delivered ?? (await provider.fetch());
       delivered = undefined;
-      // Azure gives no NIC index: keep each MAC's table for as long as the VM runs
-      return name === 'azure' ? { ...snapshot, model: await indexes.stabilise(snapshot.model) } : snapshot;
+      if (name !== 'azure') return snapshot;
+      // Azure gives no NIC index: keep each MAC's table for as long as the VM runs. An unchanged
+      // document comes back as the same snapshot (providers/last-parse.ts): so does its result.
+      if (snapshot !== stabilised?.from) stabilised = { from: snapshot, to: { ...snapshot, model: await indexes.stabilise(snapshot.model) } };
+      return stabilised.to;
     },
   };
   const helper = new HelperClient({ socketPath: config.system.helperSocket });

@@ -11,7 +11,7 @@ import type Logger from 'bunyan';
 import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, OwnedAddressesResult } from '../protocol/methods.js';
 import type { KernelState } from '../netlink/types.js';
-import type { ProviderName, ProviderSnapshot } from './model.js';
+import type { MetadataModel, ProviderName, ProviderSnapshot } from './model.js';
 import { plan, type Plan, type PlannerConfig } from './planner.js';
 import { describeApplied } from './change-log.js';
 
@@ -94,8 +94,8 @@ export const MAX_SKIPPED_KERNEL_READS = 11;
 export class Reconciler {
   readonly status: ReconcileStatus;
   private snapshot?: ProviderSnapshot;
-  /** the model of the last converged reconcile, as JSON, and whether the kernel changed since */
-  private convergedModel?: string;
+  /** the model of the last converged reconcile, and as JSON; and whether the kernel changed since */
+  private converged?: { model: MetadataModel; text: string };
   private kernelUnchanged = false;
   private skippedReads = 0;
   /** the helper's ledger as last read; undefined until read, and after an apply */
@@ -126,7 +126,7 @@ export class Reconciler {
 
   setConfig(config: PlannerConfig): void {
     // a changed planner config may plan differently: plan against a fresh read
-    if (JSON.stringify(config) !== JSON.stringify(this.config)) this.convergedModel = undefined;
+    if (JSON.stringify(config) !== JSON.stringify(this.config)) this.converged = undefined;
     this.config = config;
   }
 
@@ -204,7 +204,7 @@ export class Reconciler {
     // Without the helper's ledger this reconcile will ask for it; asking now, while the metadata
     // is fetched, overlaps the socket-activated helper's start-up (a Node process: ~0.2 s) with
     // the fetch. A converged agent has the ledger, so a no-change refresh still wakes nothing.
-    const ownedEarly = this.owned || this.convergedModel !== undefined ? undefined : settle(this.options.helper.ownedAddresses());
+    const ownedEarly = this.owned || this.converged !== undefined ? undefined : settle(this.options.helper.ownedAddresses());
     try {
       if (refetch || !this.snapshot) {
         try {
@@ -227,11 +227,12 @@ export class Reconciler {
 
       // Nothing changed on either side since the last converged reconcile: the no-change
       // refresh costs one metadata fetch, not a kernel read and a plan.
-      const model = JSON.stringify(snapshot.model);
+      // providers hand back the same model object for an unchanged document: no need to compare
+      const model = snapshot.model === this.converged?.model ? this.converged.text : JSON.stringify(snapshot.model);
       if (
         this.options.kernelWatched &&
         this.kernelUnchanged &&
-        model === this.convergedModel &&
+        model === this.converged?.text &&
         !this.status.metadataError &&
         this.skippedReads < MAX_SKIPPED_KERNEL_READS
       ) {
@@ -239,7 +240,7 @@ export class Reconciler {
         return this.succeeded();
       }
       this.skippedReads = 0;
-      this.convergedModel = undefined;
+      this.converged = undefined;
 
       // The helper's ledger changes only when the helper applies something, so it is asked
       // once and again after each apply: a refresh that changes nothing does not wake a
@@ -263,7 +264,7 @@ export class Reconciler {
         this.status.pending = [];
         this.status.linkErrors = {};
         await this.options.state.write(snapshot, result, kernel, this.status);
-        this.convergedModel = model;
+        this.converged = { model: snapshot.model, text: model };
         return this.succeeded();
       }
       // what the helper is about to change comes back as events; until they have been seen,

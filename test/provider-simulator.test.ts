@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderName } from '../agent/model.js';
 import { defaultRouteMac } from '../agent/providers/default-route.js';
+import { LastParse } from '../agent/providers/last-parse.js';
 import { createProvider } from '../agent/providers/index.js';
 import { loadScenario, secretValues, startImdsSimulator } from './imds-sim/index.js';
 import { fastClient } from './fixtures/metadata-server.js';
@@ -57,4 +58,36 @@ test('the default-route link names the Azure primary NIC', async (t) => {
   await writeFile(join(root, 'sys/class/net/eth1/address'), '00:0d:3a:5d:2d:66\n');
   t.is(await defaultRouteMac(join(root, 'proc'), join(root, 'sys')), '00:0d:3a:5d:2d:66');
   t.is(await defaultRouteMac(join(root, 'nothing'), join(root, 'sys')), undefined);
+});
+
+for (const name of ['azure', 'gcp'] as ProviderName[]) {
+  test(`${name}: an unchanged document is not parsed again, a changed one is`, async (t) => {
+    const scenario = loadScenario(`builtin:${name}`);
+    const sim = await startImdsSimulator({ host: '127.0.0.1', port: 0, scenario });
+    t.teardown(() => sim.close());
+    const primaryMac = scenario.nics[0]!.mac;
+    const provider = createProvider(name, { ...fastClient(sim.url), requestsPerSecond: 1000, primaryMac: () => primaryMac });
+    const first = await provider.fetch();
+    // the same snapshot object: the reconciler and the API see "unchanged" without comparing
+    t.is(await provider.fetch(), first);
+    const nic = scenario.nics[0]!;
+    const added = name === 'gcp' ? nic.ipv4 : [...nic.ipv4, nic.ipv4[0]!.replace(/\d+$/, (last) => String((Number(last) % 250) + 3))];
+    const changed = { ...scenario, instance: { ...scenario.instance, name: 'renamed' }, nics: [{ ...nic, ipv4: added }, ...scenario.nics.slice(1)] };
+    sim.setScenario(changed);
+    const second = await provider.fetch();
+    t.not(second, first);
+    t.is(second.model.instance.name, 'renamed');
+    t.is(await provider.fetch(), second);
+  });
+}
+
+test('LastParse: a parse that throws keeps the last good value for its text', (t) => {
+  let parses = 0;
+  const memo = new LastParse<{ n: number }>();
+  const a = memo.get('a', '', () => ({ n: ++parses }));
+  t.is(memo.get('a', '', () => ({ n: ++parses })), a);
+  t.not(memo.get('a', 'other primary', () => ({ n: ++parses })), a);
+  t.throws(() => memo.get('broken', '', () => { throw new Error('malformed'); }), { message: 'malformed' });
+  t.deepEqual(memo.get('a', 'other primary', () => ({ n: ++parses })), { n: 2 });
+  t.is(parses, 2);
 });

@@ -9,6 +9,7 @@ import { MetadataClient } from '../metadata/client.js';
 import { MetadataError } from '../metadata/errors.js';
 import type { Ipv4Address, Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { defaultRouteMac } from './default-route.js';
+import { LastParse } from './last-parse.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
 import type { ClientSettings, Provider } from './provider.js';
 
@@ -30,6 +31,7 @@ export interface AzureOptions extends ClientSettings {
 export class AzureProvider implements Provider {
   readonly name = 'azure' as const;
   private readonly client: MetadataClient;
+  private readonly parsed = new LastParse<ProviderSnapshot>();
 
   constructor(private readonly options: AzureOptions = {}) {
     // under Azure's 5/s with margin for requests in flight when the window turns
@@ -56,7 +58,8 @@ export class AzureProvider implements Provider {
         status: response.status,
       });
     }
-    return parseAzureDocument(response.body, await (this.options.primaryMac ?? defaultRouteMac)());
+    const primaryMac = await (this.options.primaryMac ?? defaultRouteMac)();
+    return this.parsed.get(response.body, primaryMac ?? '', () => parseAzureDocument(response.body, primaryMac));
   }
 }
 

@@ -9,6 +9,7 @@ import { MetadataClient, type MetadataResponse } from '../metadata/client.js';
 import { MetadataError } from '../metadata/errors.js';
 import type { Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader, netmaskLength } from './document-fields.js';
+import { LastParse } from './last-parse.js';
 import type { ClientSettings, MetadataChange, Provider } from './provider.js';
 
 export const GCP_INSTANCE_PATH = '/computeMetadata/v1/instance/?recursive=true';
@@ -22,6 +23,7 @@ export interface GcpOptions extends ClientSettings {
 export class GcpProvider implements Provider {
   readonly name = 'gcp' as const;
   private readonly client: MetadataClient;
+  private readonly parsed = new LastParse<ProviderSnapshot>();
   /** the ETag of the last document fetched, for waitForChange */
   lastEtag?: string;
 
@@ -36,7 +38,7 @@ export class GcpProvider implements Provider {
 
   async fetch(signal?: AbortSignal): Promise<ProviderSnapshot> {
     const response = checked(await this.client.request({ path: GCP_INSTANCE_PATH, headers: HEADERS, signal }), GCP_INSTANCE_PATH);
-    const snapshot = parseGcpDocument(response.body);
+    const snapshot = this.parsed.get(response.body, '', () => parseGcpDocument(response.body));
     this.lastEtag = etagOf(response);
     return snapshot;
   }
@@ -49,7 +51,7 @@ export class GcpProvider implements Provider {
       await this.client.request({ path, headers: HEADERS, signal, timeoutMs: timeoutSec * 1000 + (this.options.requestTimeoutMs ?? 10_000) }),
       path,
     );
-    const snapshot = parseGcpDocument(response.body);
+    const snapshot = this.parsed.get(response.body, '', () => parseGcpDocument(response.body));
     const etag = etagOf(response);
     this.lastEtag = etag;
     return { etag, changed: etag !== lastEtag, snapshot };
