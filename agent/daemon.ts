@@ -8,8 +8,13 @@ import { loadConfig, type Config } from './config.js';
 import type { Reconciler } from './reconciler.js';
 import { writeAtomically } from './state-files.js';
 
-/** How long kernel events are collected before one re-plan: a burst becomes one reconcile. */
-export const KERNEL_EVENT_DEBOUNCE_MS = 150;
+/**
+ * Kernel events are collected until they pause this long, so a burst (thousands of address
+ * events from one apply, an interface going down) becomes one reconcile ...
+ */
+export const KERNEL_EVENT_QUIET_MS = 25;
+/** ... but never longer than this after the first event, so a steady stream cannot stall repairs. */
+export const KERNEL_EVENT_MAX_DELAY_MS = 150;
 
 export interface KernelWatch {
   close(): void;
@@ -36,6 +41,8 @@ export interface DaemonParts {
 export class Daemon {
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
+  /** when the first event not yet handed to the reconciler arrived */
+  private firstEventAt?: number;
   private watch?: KernelWatch;
   private readonly abort = new AbortController();
   private config: Config;
@@ -77,8 +84,14 @@ export class Daemon {
   private kernelChanged(): void {
     if (this.stopping) return;
     this.parts.reconciler.noteKernelChange();
+    const now = performance.now();
+    this.firstEventAt ??= now;
+    const delay = Math.min(KERNEL_EVENT_QUIET_MS, this.firstEventAt + KERNEL_EVENT_MAX_DELAY_MS - now);
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.parts.reconciler.request('kernel', false), KERNEL_EVENT_DEBOUNCE_MS);
+    this.debounce = setTimeout(() => {
+      this.firstEventAt = undefined;
+      void this.parts.reconciler.request('kernel', false);
+    }, Math.max(0, delay));
   }
 
   private scheduleRefresh(): void {

@@ -1,0 +1,71 @@
+// How the daemon turns kernel events into reconcile requests, with a recording reconciler.
+import test from 'ava';
+import bunyan from 'bunyan';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_CONFIG, type Config } from '../agent/config.js';
+import { Daemon, KERNEL_EVENT_MAX_DELAY_MS } from '../agent/daemon.js';
+import type { Reconciler } from '../agent/reconciler.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function daemonWithEvents(t: import('ava').ExecutionContext) {
+  const stateDir = await mkdtemp(join(tmpdir(), 'cn-daemon-'));
+  const requests: string[] = [];
+  let changes = 0;
+  const reconciler = {
+    request: async (trigger: string) => {
+      requests.push(trigger);
+      return { converged: true };
+    },
+    noteKernelChange: () => void changes++,
+    stop: async () => undefined,
+  } as unknown as Reconciler;
+  let emit!: () => void;
+  const config: Config = { ...DEFAULT_CONFIG, system: { ...DEFAULT_CONFIG.system, stateDir, refreshTimerMs: 3_600_000 } };
+  const daemon = new Daemon({
+    reconciler,
+    log: bunyan.createLogger({ name: 'test', level: 'fatal' }),
+    config,
+    configPath: join(stateDir, 'none.toml'),
+    watchKernel: (onChange) => {
+      emit = onChange;
+      return { close: () => undefined };
+    },
+    applyConfig: () => undefined,
+    close: async () => undefined,
+  });
+  await daemon.start();
+  t.teardown(async () => {
+    await daemon.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+  return { requests, emit: () => emit(), changes: () => changes };
+}
+
+test('a burst of kernel events becomes one reconcile request', async (t) => {
+  const d = await daemonWithEvents(t);
+  await sleep(20); // the start-up request
+  d.requests.length = 0;
+  for (let i = 0; i < 5_000; i++) d.emit();
+  await sleep(KERNEL_EVENT_MAX_DELAY_MS * 3);
+  t.deepEqual(d.requests, ['kernel']);
+  t.is(d.changes(), 5_000);
+});
+
+test('a steady stream of kernel events cannot hold reconciles off until it ends', async (t) => {
+  const d = await daemonWithEvents(t);
+  await sleep(20);
+  d.requests.length = 0;
+  // an event every 5 ms never leaves a quiet gap, for four times the longest wait
+  const until = performance.now() + KERNEL_EVENT_MAX_DELAY_MS * 4;
+  while (performance.now() < until) {
+    d.emit();
+    await sleep(5);
+  }
+  const duringStream = d.requests.length;
+  await sleep(KERNEL_EVENT_MAX_DELAY_MS * 2);
+  t.true(duringStream >= 2, `${duringStream} requests while events kept coming`);
+  t.true(d.requests.every((trigger) => trigger === 'kernel'));
+});
