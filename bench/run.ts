@@ -19,6 +19,16 @@ const TICK_MS = 1000 / 100; // USER_HZ: /proc/PID/stat counts CPU time in 1/100 
 const HELPER_IDLE_EXIT_S = 2;
 
 /** BENCH_CPU_PROF=DIR: the agent and the helper write V8 CPU profiles there (node --cpu-prof). */
+/**
+ * The Node options a systemd unit gives its program (`Environment=NODE_OPTIONS=…`): the bench
+ * runs the programs as production does, e.g. the helper with --jitless.
+ */
+export function unitNodeOptions(unit: string): string[] {
+  const text = readFileSync(join(REPO, 'systemd', unit), 'utf8');
+  const options = /^Environment=NODE_OPTIONS=(.*)$/m.exec(text)?.[1]?.replace(/^"|"$/g, '');
+  return options ? options.trim().split(/\s+/) : [];
+}
+
 function profileFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
   if (!dir) return [];
@@ -138,7 +148,7 @@ function startActivatedHelper(cleanup: TeardownStack, env: CloudEnv): Service & 
     'python3', join(REPO, 'bench', 'activator.py'), env.helperSocket, String(user.gid), '--',
     'setpriv', `--regid=${user.gid}`, '--clear-groups',
     '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--',
-    process.execPath, ...profileFlags(), join(REPO, 'dist', 'helper', 'main.js'),
+    process.execPath, ...unitNodeOptions('cloud-network-helper.service.in'), ...profileFlags(), join(REPO, 'dist', 'helper', 'main.js'),
     '--allow-user', 'cloud-network',
     '--ledger', join(env.dir, 'helper', 'ledger.json'),
     '--idle-exit', String(HELPER_IDLE_EXIT_S),
@@ -160,7 +170,7 @@ function startAgent(cleanup: TeardownStack, env: CloudEnv): Service {
   return spawnTracked(cleanup, 'ip', [
     'netns', 'exec', env.vm,
     'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
-    process.execPath, ...profileFlags(), join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath,
+    process.execPath, ...unitNodeOptions('cloud-network.service.in'), ...profileFlags(), join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath,
   ]);
 }
 

@@ -5,7 +5,8 @@ import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { canonicalPrefix } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, HelperInfoResult, OperationResult, OwnedAddressesResult } from '../protocol/methods.js';
-import type { KernelState } from '../netlink/types.js';
+import type { KernelState, ObservedAddress } from '../netlink/types.js';
+import type { StatePart } from '../netlink/read.js';
 import type { KernelAccess, WriteResult } from './kernel.js';
 import type { AddressLedger } from './ledger.js';
 import { addressText, checkOperation, ownsAddress, type PolicyConfig } from './policy.js';
@@ -20,9 +21,26 @@ export interface ApplierOptions {
 
 const isRemoval = (op: Operation) => op.kind.endsWith('.remove');
 
-function presentAndOurs(state: KernelState, link: string, address: string): boolean {
-  const ifindex = state.links.find((l) => l.name === link)?.index;
-  return state.addresses.some((a) => a.ifindex === ifindex && addressText(a) === address && a.protocol === RTPROT_CLOUD_NETWORK);
+/** What judging `operations` looks at besides the links: at 2,048 IPs a full read costs far more than a repair. */
+function partsFor(operations: readonly Operation[]): Set<StatePart> {
+  const parts = new Set<StatePart>(['addresses']); // the ledger is checked against the addresses
+  for (const op of operations) {
+    if (op.kind.startsWith('route.')) parts.add('routes');
+    else if (op.kind.startsWith('rule.')) parts.add('rules');
+  }
+  return parts;
+}
+
+/** "link address/len" of the addresses that pass `wanted`, for lookups in constant time. */
+function addressKeys(state: KernelState, wanted: (a: ObservedAddress) => boolean): Set<string> {
+  const names = new Map(state.links.map((l) => [l.index, l.name]));
+  const keys = new Set<string>();
+  for (const a of state.addresses) {
+    if (!wanted(a)) continue;
+    const link = names.get(a.ifindex);
+    if (link !== undefined) keys.add(`${link} ${addressText(a)}`);
+  }
+  return keys;
 }
 
 export class Applier {
@@ -45,7 +63,8 @@ export class Applier {
    */
   async apply(operations: Operation[]): Promise<ApplyResult> {
     const { kernel, ledger, policy } = this.options;
-    let state = await this.readKernel();
+    const parts = partsFor(operations);
+    let state = await this.readKernel(parts);
     await this.forgetVanished(state);
     const results: OperationResult[] = [];
     for (let start = 0; start < operations.length; ) {
@@ -55,6 +74,7 @@ export class Applier {
 
       const approved: { index: number; op: Operation }[] = [];
       const recorded: { link: string; address: string }[] = [];
+      const ours = run.some((op) => op.kind === 'address.add') ? addressKeys(state, (a) => a.protocol === RTPROT_CLOUD_NETWORK) : new Set<string>();
       for (const [offset, op] of run.entries()) {
         const index = start + offset;
         const verdict = checkOperation(op, state, ledger, policy);
@@ -62,7 +82,7 @@ export class Applier {
           approved.push({ index, op });
           if (op.kind === 'address.add') {
             const address = canonicalPrefix(op.address)!;
-            if (!ledger.has(op.link, address) && !presentAndOurs(state, op.link, address)) recorded.push({ link: op.link, address });
+            if (!ledger.has(op.link, address) && !ours.has(`${op.link} ${address}`)) recorded.push({ link: op.link, address });
           }
         } else {
           results[index] = { index, kind: op.kind, outcome: verdict.decision === 'refuse' ? 'refused' : 'already', reason: verdict.reason };
@@ -93,6 +113,7 @@ export class Applier {
       }
 
       let surprised = false;
+      const recordedKeys = new Set(recorded.map((r) => `${r.link} ${r.address}`));
       const notOurs: { link: string; address: string }[] = [];
       const removed: { link: string; address: string }[] = [];
       for (const [i, { index, op }] of toExecute.entries()) {
@@ -103,7 +124,7 @@ export class Applier {
         if (op.kind === 'address.add' && result.outcome !== 'applied') {
           const address = canonicalPrefix(op.address)!;
           // not ours after all: it failed, or someone else added it since we looked
-          if (recorded.some((r) => r.link === op.link && r.address === address)) {
+          if (recordedKeys.has(`${op.link} ${address}`)) {
             notOurs.push({ link: op.link, address });
             surprised = true;
           }
@@ -113,13 +134,13 @@ export class Applier {
       await ledger.remove(...notOurs, ...removed).catch(() => undefined);
       start = end;
       // our picture of the kernel may be wrong now: judge the next run against a fresh read
-      if (surprised && start < operations.length) state = await this.readKernel();
+      if (surprised && start < operations.length) state = await this.readKernel(parts);
     }
     return { results };
   }
 
   async ownedAddresses(): Promise<OwnedAddressesResult> {
-    const state = await this.readKernel();
+    const state = await this.readKernel(new Set(['addresses']));
     await this.forgetVanished(state);
     const names = new Map(state.links.map((l) => [l.index, l.name]));
     const owned = new Map<string, { link: string; address: string }>();
@@ -131,9 +152,9 @@ export class Applier {
     return { addresses: [...owned.values()] };
   }
 
-  private async readKernel(): Promise<KernelState> {
+  private async readKernel(parts: ReadonlySet<StatePart>): Promise<KernelState> {
     try {
-      return await this.options.kernel.read();
+      return await this.options.kernel.read(parts);
     } catch (error) {
       throw new Error(`cannot read the kernel's network state: ${(error as Error).message}; nothing was changed`);
     }
@@ -141,10 +162,7 @@ export class Applier {
 
   /** Drops ledger entries whose address is gone from its link, or is now held with a lifetime by someone else. */
   private async forgetVanished(state: KernelState): Promise<void> {
-    const byName = new Map(state.links.map((l) => [l.name, l.index]));
-    await this.options.ledger.retain((entry) => {
-      const ifindex = byName.get(entry.link);
-      return state.addresses.some((a) => a.ifindex === ifindex && addressText(a) === entry.address && !a.dynamic);
-    });
+    const present = addressKeys(state, (a) => !a.dynamic);
+    await this.options.ledger.retain((entry) => present.has(`${entry.link} ${entry.address}`));
   }
 }

@@ -3,6 +3,7 @@
 // interface; netlink-kernel.ts implements it with netlink/.
 import type { Operation } from '../protocol/operations.js';
 import type { KernelState } from '../netlink/types.js';
+import type { StatePart } from '../netlink/read.js';
 
 export interface WriteResult {
   /** applied: the kernel changed; already: it held (or lacked) the object; failed: it refused */
@@ -12,7 +13,8 @@ export interface WriteResult {
 }
 
 export interface KernelAccess {
-  read(): Promise<KernelState>;
+  /** The links and the parts asked for (default all); a part not asked for is an empty list. */
+  read(parts?: ReadonlySet<StatePart>): Promise<KernelState>;
   /** Executes `operations` in order (batched: a few datagrams); one result per operation, in order. */
   execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>): Promise<WriteResult[]>;
   close(): void;

@@ -1,6 +1,6 @@
 // The helper's kernel access over rtnetlink (netlink/): one socket for the helper's lifetime.
 import type { Operation } from '../protocol/operations.js';
-import { readKernelState } from '../netlink/read.js';
+import { readKernelState, type StatePart } from '../netlink/read.js';
 import { RtnlSocket } from '../netlink/socket.js';
 import { executeOperations } from '../netlink/write.js';
 import type { KernelState } from '../netlink/types.js';
@@ -17,8 +17,8 @@ export class NetlinkKernel implements KernelAccess {
     return this.socket;
   }
 
-  read(): Promise<KernelState> {
-    return readKernelState(this.sock);
+  read(parts?: ReadonlySet<StatePart>): Promise<KernelState> {
+    return readKernelState(this.sock, parts);
   }
 
   async execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>): Promise<WriteResult[]> {

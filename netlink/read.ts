@@ -39,14 +39,20 @@ export async function readLinkIndexes(sock: RtnlSocket): Promise<Map<string, num
   return new Map((await readLinks(sock)).map((link) => [link.name, link.index]));
 }
 
+/** The parts of the kernel state besides the links, which are always read. */
+export type StatePart = 'addresses' | 'routes' | 'rules';
+export const ALL_STATE_PARTS: ReadonlySet<StatePart> = new Set(['addresses', 'routes', 'rules']);
+
 /**
- * The whole observed state. The four dumps are not one atomic snapshot: a change between two
- * of them shows up in the next read (the event watcher triggers one).
+ * The observed state: the links and the `parts` asked for (default all); a part not asked for
+ * is an empty list, so ask for every part a decision looks at. The dumps are not one atomic
+ * snapshot: a change between two of them shows up in the next read (the event watcher
+ * triggers one).
  */
-export async function readKernelState(sock: RtnlSocket): Promise<KernelState> {
+export async function readKernelState(sock: RtnlSocket, parts: ReadonlySet<StatePart> = ALL_STATE_PARTS): Promise<KernelState> {
   const links = await readLinks(sock);
-  const addresses = await readAddresses(sock);
-  const routes = await readRoutes(sock);
-  const rules = await readRules(sock);
+  const addresses = parts.has('addresses') ? await readAddresses(sock) : [];
+  const routes = parts.has('routes') ? await readRoutes(sock) : [];
+  const rules = parts.has('rules') ? await readRules(sock) : [];
   return { links, addresses, routes, rules };
 }
