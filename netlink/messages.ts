@@ -2,7 +2,7 @@
 // (ifinfomsg, ifaddrmsg, rtmsg, fib_rule_hdr), their attributes, and decoding into the
 // observed types. Decoded by hand because the `netlink` package drops attributes it does not
 // know (IFA_PROTO among them) instead of keeping them in `__unparsed`.
-import { AttrStream, parseAttributes, type NetlinkMessage } from 'netlink';
+import { parseAttributes, type NetlinkMessage } from 'netlink';
 import { formatIp, type Family } from '../protocol/ip.js';
 import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';
 
@@ -215,35 +215,53 @@ export function decodeMessage(message: NetlinkMessage): (KernelObject & { action
   }
 }
 
-/** A request payload: a fixed header followed by attributes, each padded to 4 bytes. */
+/**
+ * A request payload: a fixed header followed by attributes, each padded to 4 bytes, written
+ * into one buffer of the exact size (the helper encodes thousands per apply: one allocation
+ * each, where the package's AttrStream made several per attribute).
+ */
 export class RequestBuilder {
-  private readonly stream = new AttrStream();
+  private readonly attributes: { type: number; value: Uint8Array | number; size: number }[] = [];
+  private length: number;
 
-  constructor(header: Buffer) {
-    this.stream.emit(header);
+  constructor(private readonly header: Buffer) {
+    this.length = align4(header.length);
   }
 
   bytes(type: number, value: Uint8Array): this {
-    this.stream.push(type, value);
-    return this;
+    return this.add(type, value, value.length);
   }
 
   u32(type: number, value: number): this {
-    const buffer = Buffer.alloc(4);
-    buffer.writeUInt32LE(value >>> 0);
-    return this.bytes(type, buffer);
+    return this.add(type, value >>> 0, 4);
   }
 
   u8(type: number, value: number): this {
-    return this.bytes(type, Uint8Array.of(value));
+    return this.add(type, value & 0xff, 1);
   }
 
   build(): Uint8Array[] {
-    const bufs = [...this.stream.bufs];
-    const length = bufs.reduce((sum, b) => sum + b.length, 0);
-    // pad the last attribute so the message length stays aligned
-    if (length % 4) bufs.push(Buffer.alloc(4 - (length % 4)));
-    return bufs;
+    const out = Buffer.alloc(this.length);
+    this.header.copy(out, 0);
+    let offset = align4(this.header.length);
+    for (const { type, value, size } of this.attributes) {
+      out.writeUInt16LE(4 + size, offset); // nla_len counts the attribute header, not the padding
+      out.writeUInt16LE(type, offset + 2);
+      if (typeof value !== 'number') out.set(value, offset + 4);
+      else if (size === 4) out.writeUInt32LE(value, offset + 4);
+      else out.writeUInt8(value, offset + 4);
+      offset += align4(4 + size);
+    }
+    return [out];
+  }
+
+  private add(type: number, value: Uint8Array | number, size: number): this {
+    this.attributes.push({ type, value, size });
+    this.length += align4(4 + size);
+    return this;
   }
 }
 
+function align4(length: number): number {
+  return (length + 3) & ~3;
+}
