@@ -1,6 +1,6 @@
 // Which addresses the helper accepts, as plain checks on parsed addresses. Each returns the
 // reason an address is unusable, or undefined when it is fine.
-import { parsePrefix, parseIp, networkOf, formatIp, type ParsedIp, type ParsedPrefix } from '../protocol/ip.js';
+import { parsePrefix, parseIp, networkOf, formatIp, prefixContains, type ParsedIp, type ParsedPrefix } from '../protocol/ip.js';
 
 interface Reserved {
   family: 'inet' | 'inet6';
@@ -25,18 +25,11 @@ const RESERVED: readonly Reserved[] = [
 
 const reserved = RESERVED.map((r) => ({ ...r, prefix: { ...parseIp(r.network)!, prefixLength: r.length } }));
 
-function inside(prefix: ParsedPrefix, ip: ParsedIp): boolean {
-  if (prefix.family !== ip.family) return false;
-  const a = networkOf(prefix, prefix.prefixLength).bytes;
-  const b = networkOf(ip, prefix.prefixLength).bytes;
-  return a.every((byte, i) => byte === b[i]);
-}
-
 /** Why `ip` is not a usable unicast address, or undefined. `allowLinkLocal` for IPv6 gateways. */
 export function unicastProblem(ip: ParsedIp, allowLinkLocal = false): string | undefined {
   for (const r of reserved) {
     if (allowLinkLocal && r.family === 'inet6' && r.network === 'fe80::') continue;
-    if (inside(r.prefix, ip)) return `${formatIp(ip)} is ${r.what}, not a unicast address`;
+    if (prefixContains(r.prefix, ip)) return `${formatIp(ip)} is ${r.what}, not a unicast address`;
   }
   return undefined;
 }

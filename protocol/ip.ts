@@ -96,8 +96,11 @@ export function canonicalPrefix(text: string): string | undefined {
 /** The network of an address: host bits cleared. */
 export function networkOf(ip: ParsedIp, prefixLength: number): ParsedIp {
   const bytes = Uint8Array.from(ip.bytes);
-  for (let bit = prefixLength; bit < bytes.length * 8; bit++) {
-    bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  const whole = prefixLength >> 3;
+  if (whole < bytes.length) {
+    // keep the prefix's bits of the byte it ends in, clear every byte after it
+    bytes[whole]! &= (0xff00 >> (prefixLength & 7)) & 0xff;
+    bytes.fill(0, whole + 1);
   }
   return { family: ip.family, bytes };
 }
@@ -124,9 +127,15 @@ export function firstHost(subnet: string): string | undefined {
 /** Whether `ip` lies inside `prefix`. Both must be of the same family. */
 export function prefixContains(prefix: ParsedPrefix, ip: ParsedIp): boolean {
   if (prefix.family !== ip.family) return false;
-  const a = networkOf(prefix, prefix.prefixLength).bytes;
-  const b = networkOf(ip, prefix.prefixLength).bytes;
-  return a.every((byte, i) => byte === b[i]);
+  // compared in place: the helper checks every address against a dozen reserved ranges
+  const a = prefix.bytes;
+  const b = ip.bytes;
+  const whole = Math.min(prefix.prefixLength >> 3, a.length);
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const bits = prefix.prefixLength & 7;
+  if (bits === 0 || whole >= a.length) return true;
+  const mask = (0xff00 >> bits) & 0xff;
+  return (a[whole]! & mask) === (b[whole]! & mask);
 }
 
 /** Host prefix length of a family: 32 or 128. */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, parsePrefix, prefixContains, parseIp } from '../protocol/ip.js';
+import { canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, networkOf, parsePrefix, prefixContains, parseIp } from '../protocol/ip.js';
 
 test('IPv6 text is canonicalised as RFC 5952 says', (t) => {
   t.is(canonicalIp('2001:DB8:0:0:0:0:0:1'), '2001:db8::1');
@@ -27,4 +27,31 @@ test('networks and first hosts', (t) => {
   t.is(firstHost('2001:db8:1::/64'), '2001:db8:1::1');
   t.true(prefixContains(parsePrefix('10.4.0.0/24')!, parseIp('10.4.0.77')!));
   t.false(prefixContains(parsePrefix('10.4.0.0/24')!, parseIp('10.4.1.1')!));
+});
+
+test('networkOf and prefixContains agree with a bit-by-bit reference at every prefix length', (t) => {
+  // the reference: clear host bits one at a time (the straightforward, slow form)
+  const referenceNetwork = (bytes: Uint8Array, length: number) => {
+    const out = Uint8Array.from(bytes);
+    for (let bit = length; bit < out.length * 8; bit++) out[bit >> 3]! &= ~(0x80 >> (bit & 7));
+    return out;
+  };
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) & 0xff;
+  for (let round = 0; round < 40; round++) {
+    for (const size of [4, 16]) {
+      const a = Uint8Array.from({ length: size }, random);
+      // b shares a random number of leading bits with a
+      const b = Uint8Array.from(a);
+      const flip = random() % (size * 8);
+      b[flip >> 3]! ^= 0x80 >> (flip & 7);
+      const family = size === 4 ? 'inet' : 'inet6';
+      for (let length = 0; length <= size * 8; length++) {
+        const expected = referenceNetwork(a, length);
+        t.deepEqual(networkOf({ family, bytes: a }, length).bytes, expected);
+        const contains = referenceNetwork(b, length).every((byte, i) => byte === expected[i]);
+        t.is(prefixContains({ family, bytes: a, prefixLength: length }, { family, bytes: b }), contains, `${family} /${length} flip ${flip}`);
+      }
+    }
+  }
 });
