@@ -48,6 +48,7 @@ const SK_MEMINFO_VARS = 9;
 const NETLINK_NO_ENOBUFS = 5;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
+const NETLINK_GET_STRICT_CHK = 12;
 const AF_NETLINK = 16;
 const NLM_F_ACK_TLVS = 0x200;
 const NLM_F_DUMP_INTR = 0x10;
@@ -243,6 +244,8 @@ export class RtnlSocket {
       // smaller acks: errors echo only our request's header; and the kernel's reason as text
       setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
       setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+      // dump requests are checked strictly and their header fields filter (e.g. rtm_protocol)
+      setIntOption(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
     }
     if (!forced) {
       // unprivileged: SO_RCVBUF, capped by net.core.rmem_max

@@ -330,7 +330,8 @@ export async function executeOperations(
         if (!indexes) indexes = new Map(context.links.map((link) => [link.name, link.index]));
         context.linkIndexByName = indexes;
       }
-      if (segment.some((op) => op.kind === 'route.replace')) context.routes = await readRoutes(sock);
+      // only our routes can be "already so" (sameRoute asks for our protocol)
+      if (segment.some((op) => op.kind === 'route.replace')) context.routes = await readRoutes(sock, { protocol: RTPROT_CLOUD_NETWORK });
     } catch (error) {
       // cannot judge "already" without reading: report every operation of the segment
       const code = error instanceof NetlinkError ? error.code : 'EIO';

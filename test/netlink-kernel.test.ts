@@ -381,3 +381,15 @@ test('in a batch of many datagrams, each kernel refusal is reported on exactly i
   t.is(ip(ns, 'route', 'show', 'table', '10149'), '10.30.0.0/16 dev eth1 proto 201 scope link \n');
   t.is(ip(ns, 'route', 'show', 'table', '10150'), '');
 });
+
+test('a route dump filtered by protocol is filtered by the kernel: only our routes come back', async (t) => {
+  const ns = namespaceWithNic(t, 'nlfilter');
+  const runner = startRunner(t, ns);
+  ip(ns, 'link', 'set', 'eth1', 'up');
+  ip(ns, 'addr', 'add', '10.40.0.5/24', 'dev', 'eth1'); // kernel routes in main and local
+  ip(ns, 'route', 'add', '10.41.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', '201');
+  ip(ns, 'route', 'add', '10.42.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', 'static');
+  const unfiltered = await runner.send<number[]>({ cmd: 'route-dump', protocol: 0 });
+  t.true(unfiltered.some((protocol) => protocol !== 201), 'without a filter other protocols come back');
+  t.deepEqual(await runner.send<number[]>({ cmd: 'route-dump', protocol: 201 }), [201]);
+});

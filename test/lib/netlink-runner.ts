@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { watchKernel, type KernelWatch } from '../../netlink/events.js';
+import { RTM } from '../../netlink/messages.js';
 import { readKernelState } from '../../netlink/read.js';
 import { RtnlSocket } from '../../netlink/socket.js';
 import { executeOperations } from '../../netlink/write.js';
@@ -13,6 +14,7 @@ import type { Operation } from '../../protocol/operations.js';
 
 export type RunnerCommand =
   | { id: number; cmd: 'read' }
+  | { id: number; cmd: 'route-dump'; protocol: number }
   | { id: number; cmd: 'apply'; ops: Operation[] }
   | { id: number; cmd: 'watch'; receiveBufferBytes?: number }
   | { id: number; cmd: 'stats' }
@@ -31,6 +33,13 @@ async function handle(command: RunnerCommand): Promise<void> {
   switch (command.cmd) {
     case 'read':
       return answer(command.id, await readKernelState(sock));
+    case 'route-dump': {
+      // what the kernel itself sends for a protocol-filtered route dump, before any filtering here
+      const request = Buffer.alloc(12);
+      request.writeUInt8(command.protocol, 5);
+      const messages = await sock.dump(RTM.GETROUTE, [request]);
+      return answer(command.id, messages.filter((m) => m.type === RTM.NEWROUTE).map((m) => m.data.readUInt8(5)));
+    }
     case 'apply':
       return answer(command.id, await executeOperations(sock, command.ops));
     case 'watch':
