@@ -191,7 +191,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     configPath,
     watchKernel: (onChange) =>
       watchKernel({
-        onEvent: onChange,
+        onChange,
         onOverflow: () => {
           rt.log.warn('kernel events were lost (receive buffer overflow); re-reading everything');
           onChange();

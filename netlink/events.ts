@@ -23,7 +23,14 @@ export interface KernelEventDetail {
 }
 
 export interface WatchOptions {
-  onEvent(kind: KernelObjectKind, detail: KernelEventDetail): void;
+  /** each event, decoded */
+  onEvent?(kind: KernelObjectKind, detail: KernelEventDetail): void;
+  /**
+   * once per batch of events, not decoded: for a caller that only needs to know that something
+   * changed (the agent re-reads the kernel anyway). One apply at 2,048 IPs sends ~5,600 events;
+   * decoding them would compete with the helper for the CPU.
+   */
+  onChange?(): void;
   /** events were lost (the receive buffer overflowed): re-read the whole kernel state */
   onOverflow(): void;
   /** a socket error or an exception thrown by onEvent; watching goes on */
@@ -44,10 +51,18 @@ export function watchKernel(options: WatchOptions): KernelWatch {
     receiveBufferBytes: options.receiveBufferBytes ?? EVENT_RECEIVE_BUFFER_BYTES,
     groups: Object.values(RTNLGRP),
     onMessages: (messages) => {
+      if (options.onChange) {
+        try {
+          options.onChange();
+        } catch (error) {
+          options.onError?.(error instanceof Error ? error : new Error(String(error)));
+        }
+      }
+      if (!options.onEvent) return;
       for (const message of messages) {
         try {
           const event = decodeMessage(message);
-          if (event) options.onEvent(event.kind, { action: event.action, object: event.object });
+          if (event) options.onEvent!(event.kind, { action: event.action, object: event.object });
         } catch (error) {
           options.onError?.(error instanceof Error ? error : new Error(String(error)));
         }
