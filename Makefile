@@ -16,8 +16,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-dist/.built: node_modules/.installed tsconfig.json tsconfig.build.json $(shell find protocol helper agent cnctl netlink -name '*.ts' 2>/dev/null)
-	npx tsc -p tsconfig.build.json
+# each program as one bundle (tools/build.mjs); types are checked by `make typecheck`
+dist/.built: node_modules/.installed tools/build.mjs $(shell find protocol helper agent cnctl netlink -name '*.ts' 2>/dev/null)
+	node tools/build.mjs
 	touch $@
 
 build: dist/.built
