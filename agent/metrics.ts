@@ -153,6 +153,21 @@ export class Metrics {
     'Whether the privileged helper answered the last request (1) or not (0); absent before the first.',
   );
   private readonly converged = this.registry.gauge('cloud_network_converged', 'Whether the kernel matched the plan after the last reconcile.');
+  // the usual process and Node.js names, so existing dashboards and alerts apply
+  private readonly residentMemory = this.registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.');
+  private readonly heapUsed = this.registry.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use, in bytes.');
+  private readonly heapTotal = this.registry.gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved, in bytes.');
+  private readonly externalMemory = this.registry.gauge('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript (buffers included), in bytes.');
+
+  constructor() {
+    this.registry.onCollect(() => {
+      const memory = process.memoryUsage();
+      this.residentMemory.set({}, memory.rss);
+      this.heapUsed.set({}, memory.heapUsed);
+      this.heapTotal.set({}, memory.heapTotal);
+      this.externalMemory.set({}, memory.external);
+    });
+  }
 
   /** Counts one metadata request; anything but a 2xx status also counts as an error. */
   imdsRequest(provider: string, outcome: ImdsOutcome): void {

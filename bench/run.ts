@@ -65,6 +65,8 @@ export interface SizeResult {
   memory: {
     agentPeakMiB: number;
     agentSteadyMiB: number;
+    /** of the steady RSS, the V8 heap in use (nodejs_heap_size_used_bytes) */
+    agentHeapUsedMiB: number;
     helperPeakMiB: number;
     helperSteadyMiB: number;
     /** the helper's RSS once idle for longer than --idle-exit (0 when it has exited) */
@@ -547,6 +549,10 @@ async function steadyState(
   // steady memory: after all of the above, idle again
   await sleep(1_000);
   const agentMemory = memoryMiB(agentPid);
+  // how much of it is the JavaScript heap, from the agent's own /metrics
+  const metricsText = String((await api('/metrics')).body ?? '');
+  const heapBytes = Number(/^nodejs_heap_size_used_bytes (\d+)$/m.exec(metricsText)?.[1] ?? NaN);
+  const agentHeapUsedMiB = Math.round((heapBytes / 1048576) * 10) / 10;
   await agent.stop();
   await helper.stop();
 
@@ -560,6 +566,7 @@ async function steadyState(
     memory: {
       agentPeakMiB: agentMemory.peak,
       agentSteadyMiB: agentMemory.rss,
+      agentHeapUsedMiB,
       helperPeakMiB: helperMemory.peak,
       helperSteadyMiB: helperMemory.rss,
       helperIdleMiB: helperIdle.rss,
@@ -622,7 +629,7 @@ export function formatTable(results: BenchResults): string {
   add('repair ms', (s) => fmt(s.repairMs));
   add(`change ms, timer`, (s) => `${fmt(s.changeMs.timer)} @${s.changeMs.timer.refreshTimer}`);
   add('change ms, GCP long-poll', (s) => fmt(s.changeMs.gcpLongPoll));
-  add('agent RSS MiB peak/steady', (s) => `${s.memory.agentPeakMiB}/${s.memory.agentSteadyMiB}`);
+  add('agent RSS MiB peak/steady', (s) => `${s.memory.agentPeakMiB}/${s.memory.agentSteadyMiB} (heap in use ${s.memory.agentHeapUsedMiB})`);
   add('helper RSS MiB peak/steady', (s) => `${s.memory.helperPeakMiB}/${s.memory.helperSteadyMiB}`);
   add('helper idle: RSS MiB, exited', (s) => `${s.memory.helperIdleMiB}, ${s.memory.helperExitedWhenIdle ? 'yes' : 'no'}`);
   add('helper re-activated repair ms', (s) => (s.memory.reactivationRepairMs === null ? 'n/a' : `${s.memory.reactivationRepairMs}${s.memory.helperReactivated ? '' : ' (not re-activated)'}`));

@@ -94,6 +94,10 @@ test('before the first metadata fetch, every metadata resource answers 503 "no m
   }
   const metrics = await call(api, 'GET', '/metrics');
   t.is(metrics.status, 200);
+  // the process's own memory, under the usual names
+  const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics.body)?.[1]);
+  t.true(rss > 10 * 1024 * 1024, `resident memory ${rss}`);
+  t.regex(metrics.body, /^nodejs_heap_size_used_bytes \d+$/m);
 });
 
 for (const [provider, expected] of [
