@@ -65,10 +65,13 @@ export interface SizeResult {
   memory: {
     agentPeakMiB: number;
     agentSteadyMiB: number;
+    /** of the steady RSS, what the agent alone holds (not the shared node executable and libraries) */
+    agentPrivateMiB: number;
     /** of the steady RSS, the V8 heap in use (nodejs_heap_size_used_bytes) */
     agentHeapUsedMiB: number;
     helperPeakMiB: number;
     helperSteadyMiB: number;
+    helperPrivateMiB: number;
     /** the helper's RSS once idle for longer than --idle-exit (0 when it has exited) */
     helperIdleMiB: number;
     helperExitedWhenIdle: boolean;
@@ -197,12 +200,22 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime (fields 14, 15)
 }
 
-function memoryMiB(pid: number | undefined): { peak: number; rss: number } {
-  if (pid === undefined || !existsSync(`/proc/${pid}/status`)) return { peak: 0, rss: 0 };
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+/**
+ * Peak and current RSS, and the private part of the current RSS: RSS also counts the pages of
+ * the node executable and shared libraries (~46 MiB), which every Node process on the machine
+ * shares with the others and with the page cache; private memory is what this process adds.
+ */
+function memoryMiB(pid: number | undefined): { peak: number; rss: number; private: number } {
+  if (pid === undefined || !existsSync(`/proc/${pid}/status`)) return { peak: 0, rss: 0, private: 0 };
+  const kib = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
   const mib = (k: number) => Math.round((k / 1024) * 10) / 10;
-  return { peak: mib(kib('VmHWM')), rss: mib(kib('VmRSS')) };
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return { peak: mib(kib(status, 'VmHWM')), rss: mib(kib(status, 'VmRSS')), private: mib(kib(rollup, 'Private_Clean') + kib(rollup, 'Private_Dirty')) };
+  } catch {
+    return { peak: 0, rss: 0, private: 0 }; // exited in between
+  }
 }
 
 /** The helper's audit records of `apply` requests, from its output. */
@@ -566,9 +579,11 @@ async function steadyState(
     memory: {
       agentPeakMiB: agentMemory.peak,
       agentSteadyMiB: agentMemory.rss,
+      agentPrivateMiB: agentMemory.private,
       agentHeapUsedMiB,
       helperPeakMiB: helperMemory.peak,
       helperSteadyMiB: helperMemory.rss,
+      helperPrivateMiB: helperMemory.private,
       helperIdleMiB: helperIdle.rss,
       helperExitedWhenIdle: exitedWhenIdle,
       helperReactivated: reactivated,
@@ -629,8 +644,10 @@ export function formatTable(results: BenchResults): string {
   add('repair ms', (s) => fmt(s.repairMs));
   add(`change ms, timer`, (s) => `${fmt(s.changeMs.timer)} @${s.changeMs.timer.refreshTimer}`);
   add('change ms, GCP long-poll', (s) => fmt(s.changeMs.gcpLongPoll));
-  add('agent RSS MiB peak/steady', (s) => `${s.memory.agentPeakMiB}/${s.memory.agentSteadyMiB} (heap in use ${s.memory.agentHeapUsedMiB})`);
+  add('agent RSS MiB peak/steady', (s) => `${s.memory.agentPeakMiB}/${s.memory.agentSteadyMiB}`);
+  add('  agent private / heap in use', (s) => `${s.memory.agentPrivateMiB}/${s.memory.agentHeapUsedMiB}`);
   add('helper RSS MiB peak/steady', (s) => `${s.memory.helperPeakMiB}/${s.memory.helperSteadyMiB}`);
+  add('  helper private MiB', (s) => `${s.memory.helperPrivateMiB}`);
   add('helper idle: RSS MiB, exited', (s) => `${s.memory.helperIdleMiB}, ${s.memory.helperExitedWhenIdle ? 'yes' : 'no'}`);
   add('helper re-activated repair ms', (s) => (s.memory.reactivationRepairMs === null ? 'n/a' : `${s.memory.reactivationRepairMs}${s.memory.helperReactivated ? '' : ' (not re-activated)'}`));
   add('API req/s, p99 ms (idle)', (s) => `${s.api.idle.requestsPerSecond}, ${s.api.idle.p99Ms}`);

@@ -40,7 +40,7 @@ test.serial('the benchmark runs size S end to end and reports every figure', asy
   t.is(s.repairMs.samples.length, 3);
   t.is(s.refresh.cycles, 3);
   const table = formatTable(results);
-  for (const row of ['cold converge ms', 'ip -batch floor ms', 'converge / floor', 'refresh: netlink writes', 'repair ms', 'change ms, GCP long-poll', 'agent RSS MiB', 'helper RSS MiB', 'API req/s']) {
+  for (const row of ['cold converge ms', 'ip -batch floor ms', 'converge / floor', 'refresh: netlink writes', 'repair ms', 'change ms, GCP long-poll', 'agent RSS MiB', 'agent private / heap in use', 'helper RSS MiB', 'helper private MiB', 'API req/s']) {
     t.true(table.includes(row), `the table has a row "${row}"`);
   }
 });
