@@ -1,4 +1,4 @@
-// What the helper needs from the kernel: a full read of the network state, and the execution
+// What the helper needs from the kernel: a read of the network state (the parts asked for), and the execution
 // of already-approved operations. The helper's policy and server depend only on this
 // interface; netlink-kernel.ts implements it with netlink/.
 import type { Operation } from '../protocol/operations.js';
