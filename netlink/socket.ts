@@ -304,9 +304,11 @@ export class RtnlSocket {
         const request = requests[end]!;
         let length = NLMSG_HEADER_BYTES;
         for (const part of request.payload) length += part.length;
-        if (end > start && bytes + length > BATCH_MAX_BYTES) break;
+        const padding = (4 - (length % 4)) % 4; // the next message starts 4-byte aligned (NLMSG_ALIGN)
+        if (end > start && bytes + length + padding > BATCH_MAX_BYTES) break;
         parts.push(Buffer.alloc(NLMSG_HEADER_BYTES), ...request.payload);
-        bytes += length;
+        if (padding > 0) parts.push(Buffer.alloc(padding));
+        bytes += length + padding;
         end++;
       }
       const failure = await this.sendChunk(requests, start, end, parts, results);
@@ -343,7 +345,7 @@ export class RtnlSocket {
       header.writeUInt16LE(request.type, 4);
       header.writeUInt16LE(request.flags | NLM_F_REQUEST | (index === end - 1 ? NLM_F_ACK : 0), 6);
       header.writeUInt32LE(seq, 8);
-      part += 1 + request.payload.length;
+      part += 1 + request.payload.length + (length % 4 === 0 ? 0 : 1);
     }
     if (seq < firstSeq) {
       // the counter wrapped inside this datagram: replies could not be told apart by range

@@ -393,3 +393,14 @@ test('a route dump filtered by protocol is filtered by the kernel: only our rout
   t.true(unfiltered.some((protocol) => protocol !== 201), 'without a filter other protocols come back');
   t.deepEqual(await runner.send<number[]>({ cmd: 'route-dump', protocol: 201 }), [201]);
 });
+
+test('a batch keeps messages of unaligned length apart: each starts 4-byte aligned', async (t) => {
+  const ns = namespaceWithNic(t, 'nlalign');
+  const runner = startRunner(t, ns);
+  ip(ns, 'link', 'set', 'eth1', 'up');
+  const ifindex = Number(/^(\d+):/.exec(ip(ns, '-o', 'link', 'show', 'dev', 'eth1'))![1]);
+  const addresses = ['10.50.0.1', '10.50.0.2', '10.50.0.3'];
+  t.deepEqual(await runner.send<string[]>({ cmd: 'batch-unaligned', ifindex, addresses }), ['OK', 'OK', 'OK']);
+  const listed = ip(ns, '-o', '-4', 'addr', 'show', 'dev', 'eth1');
+  for (const address of addresses) t.true(listed.includes(` ${address}/32 `), `${address} in ${listed}`);
+});

@@ -15,6 +15,7 @@ import type { Operation } from '../../protocol/operations.js';
 export type RunnerCommand =
   | { id: number; cmd: 'read' }
   | { id: number; cmd: 'route-dump'; protocol: number }
+  | { id: number; cmd: 'batch-unaligned'; ifindex: number; addresses: string[] }
   | { id: number; cmd: 'apply'; ops: Operation[] }
   | { id: number; cmd: 'watch'; receiveBufferBytes?: number }
   | { id: number; cmd: 'stats' }
@@ -33,6 +34,21 @@ async function handle(command: RunnerCommand): Promise<void> {
   switch (command.cmd) {
     case 'read':
       return answer(command.id, await readKernelState(sock));
+    case 'batch-unaligned': {
+      // RTM_NEWADDR requests whose last attribute (IFA_PROTO, one byte) is left unpadded: 37
+      // bytes each, so every following message needs NLMSG_ALIGN padding in the datagram
+      const requests = command.addresses.map((address) => {
+        const header = Buffer.alloc(8);
+        header.writeUInt8(2, 0); // AF_INET
+        header.writeUInt8(32, 1);
+        header.writeUInt32LE(command.ifindex, 4);
+        const local = Buffer.from([4 + 4, 0, 2 /* IFA_LOCAL */, 0, ...address.split('.').map(Number)]);
+        const proto = Buffer.from([4 + 1, 0, 11 /* IFA_PROTO */, 0, 201]);
+        return { type: RTM.NEWADDR, payload: [header, local, proto], flags: 0x400 | 0x200 /* CREATE | EXCL */ };
+      });
+      const errors = await sock.batch(requests);
+      return answer(command.id, errors.map((error) => error?.code ?? 'OK'));
+    }
     case 'route-dump': {
       // what the kernel itself sends for a protocol-filtered route dump, before any filtering here
       const request = Buffer.alloc(12);
