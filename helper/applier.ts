@@ -119,7 +119,8 @@ export class Applier {
       for (const [i, { index, op }] of toExecute.entries()) {
         const result = written[i] ?? { outcome: 'failed', reason: 'the kernel layer returned no result' };
         results[index] = { index, kind: op.kind, outcome: result.outcome, ...(result.reason ? { reason: result.reason } : {}) };
-        if (result.outcome === 'applied') recordApplied(state, op);
+        // the picture of the kernel only matters to judge a later run
+        if (result.outcome === 'applied' && end < operations.length) recordApplied(state, op);
         if (result.outcome === 'failed') surprised = true;
         if (op.kind === 'address.add' && result.outcome !== 'applied') {
           const address = canonicalPrefix(op.address)!;
