@@ -144,6 +144,29 @@ test('the first reconcile asks the helper for its ledger while the metadata is s
   await r.stop();
 });
 
+test('a ledger that answers late and is not empty is planned with: its address no longer listed is removed', async (t) => {
+  const world = new World();
+  // an address the helper made on a kernel without IFA_PROTO: only its ledger says it is ours
+  world.kernel.addresses.push({ ifindex: 3, family: 'inet', address: '172.31.32.99', prefixLength: 20, dynamic: false, noPrefixRoute: true, scope: 0 });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  world.ownedAddresses = async () => {
+    world.helperCalls++;
+    await released;
+    return { addresses: [{ link: 'eth1', address: '172.31.32.99/20' }] };
+  };
+  const r = reconciler(world);
+  const outcome = r.request('start', true);
+  for (let i = 0; i < 10 && world.reads === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  release();
+  await outcome;
+  t.true(
+    world.applies[0]!.some((op) => op.kind === 'address.remove' && op.address === '172.31.32.99/20'),
+    JSON.stringify(world.applies[0]),
+  );
+  await r.stop();
+});
+
 test('an IMDS outage removes nothing and is reported', async (t) => {
   const world = new World();
   const r = reconciler(world);
