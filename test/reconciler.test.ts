@@ -77,7 +77,7 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
     this.kernel = applied(this.kernel, operations);
     return { results: operations.map((op, index) => ({ index, kind: op.kind, outcome: 'applied' as const })) };
   }
-  async ownedAddresses() {
+  async ownedAddresses(): Promise<{ addresses: { link: string; address: string }[] }> {
     this.helperCalls++;
     if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
     return { addresses: [] };
