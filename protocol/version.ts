@@ -1,5 +1,6 @@
 // The version every program reports (agent, helper, cnctl): the package's, found from this
-// file both in the source tree (protocol/version.ts) and in the build (dist/protocol/version.js).
+// file's URL both in the source tree (protocol/version.ts: ../package.json) and in a bundle
+// (dist/<program>/main.js, in the checkout or the installed copy: ../../package.json).
 import { readFileSync } from 'node:fs';
 
 export function packageVersion(): string {
