@@ -1,7 +1,7 @@
 // Who is on the other end of a Unix socket: the kernel's SO_PEERCRED answer, which the peer
 // cannot forge, and whether that peer may use the helper (root, or the one allowed user).
 import type { Socket } from 'node:net';
-import koffi from 'koffi';
+import koffi from '../netlink/ffi.js';
 
 export interface PeerCredentials {
   pid: number;

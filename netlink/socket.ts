@@ -10,7 +10,7 @@
 // unanswered request holds room for its reply), and every listener is guarded.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
-import koffi from 'koffi';
+import koffi from './ffi.js';
 // The package's modules one by one: its index also loads the generic netlink, nl80211 and
 // WireGuard families (~30 ms and ~7 MiB per process, for nothing we use).
 import { Flags, FlagsGet, MessageType as NlMessageType, Protocol } from 'netlink/dist/constants.js';

@@ -1,6 +1,7 @@
 // The version every program reports (agent, helper, cnctl): the package's, found from this
 // file's URL both in the source tree (protocol/version.ts: ../package.json) and in a bundle
-// (dist/<program>/main.js, in the checkout or the installed copy: ../../package.json).
+// (dist/<program>/main.js, whose own URL import.meta.url becomes, in the checkout or the
+// installed copy: ../../package.json).
 import { readFileSync } from 'node:fs';
 
 export function packageVersion(): string {

@@ -80,6 +80,8 @@ do_install() {
   rm -f "$lib/dist/.built"
   mkdir -p "$lib/bin"
   for name in "${ENTRY_POINTS[@]}"; do install -m 0755 "$SRC/bin/$name" "$lib/bin/$name"; done
+  # the entry points and the build are CommonJS (tools/build.mjs): bin/package.json says so
+  install -m 0644 "$SRC/bin/package.json" "$lib/bin/package.json"
   install -m 0644 "$SRC/package.json" "$SRC/package-lock.json" "$lib/"
   (cd "$lib" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error) \
     || die "npm ci --omit=dev failed in $lib: the production dependencies could not be installed"
