@@ -129,8 +129,8 @@ interface Service {
   stop(): Promise<void>;
 }
 
-function spawnTracked(cleanup: TeardownStack, command: string, args: string[]): Service & { exited: Promise<void> } {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnTracked(cleanup: TeardownStack, command: string, args: string[]): Service & { exited: Promise<void>; tell(line: string): void } {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => lines.push(line));
@@ -144,11 +144,11 @@ function spawnTracked(cleanup: TeardownStack, command: string, args: string[]): 
     }
   };
   cleanup.teardown(stop);
-  return { pid: () => child.pid, output: () => lines.join('\n'), lines, stop, exited };
+  return { pid: () => child.pid, output: () => lines.join('\n'), lines, stop, exited, tell: (line) => void child.stdin!.write(`${line}\n`) };
 }
 
 /** The helper as cloud-network.socket and cloud-network-helper.service run it: socket-activated, CAP_NET_ADMIN only, idle exit. */
-function startActivatedHelper(cleanup: TeardownStack, env: CloudEnv): Service & { helperPid(): number | undefined; activations(): number } {
+function startActivatedHelper(cleanup: TeardownStack, env: CloudEnv): Service & { helperPid(): number | undefined; activations(): number; startNow(): void } {
   const user = serviceUser();
   const activator = spawnTracked(cleanup, 'ip', [
     'netns', 'exec', env.vm,
@@ -169,7 +169,9 @@ function startActivatedHelper(cleanup: TeardownStack, env: CloudEnv): Service & 
     return pid;
   };
   const activations = () => activator.lines.filter((l) => l.startsWith('activated ')).length;
-  return { ...activator, helperPid, activations };
+  // as cloud-network.service's Wants=cloud-network-helper.service does at boot
+  const startNow = () => activator.tell('start');
+  return { ...activator, helperPid, activations, startNow };
 }
 
 function startAgent(cleanup: TeardownStack, env: CloudEnv): Service {
@@ -394,11 +396,13 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
       if (!sameCounts(before, after)) throw new Error(`undoing the floor left ${JSON.stringify(after)}, not ${JSON.stringify(before)}`);
       objects = { addresses: expected.addresses - before.addresses, routes: expected.routes - before.routes, rules: expected.rules - before.rules };
 
-      // cold converge: nothing running, as at boot; the first request activates the helper
+      // cold converge as at boot: nothing running but the socket; the agent and the helper
+      // start together (cloud-network.service Wants= the helper's service)
       env.writeConfig({ logLevel: 'Info', refreshTimer: '300s' });
       const helper = startActivatedHelper(cleanup, env);
       await waitUntil(() => helper.lines.includes('listening'), 10_000, 'the socket activator');
       const start = performance.now();
+      helper.startNow();
       const agent = startAgent(cleanup, env);
       let seen: number;
       try {
