@@ -8,7 +8,6 @@ import { createLogger, setLogLevel } from './logging.js';
 import { detectProvider } from './detect.js';
 import { createProvider, type Provider } from './providers/index.js';
 import { Metrics } from './metrics.js';
-import { startApi } from './api/server.js';
 import { Reconciler, errorText, type KernelReader, type MetadataSource } from './reconciler.js';
 import { StateFiles } from './state-files.js';
 import { NicIndexes } from './nic-indexes.js';
@@ -170,6 +169,9 @@ async function once(rt: Runtime): Promise<number> {
 async function daemon(rt: Runtime, configPath: string): Promise<number> {
   const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), true);
   rt.metrics.observe(() => reconciler.status, VERSION);
+  // Loaded here, not at start-up: koa and its dependencies (~40 ms and several MiB) are the
+  // daemon's alone; `--once`, the boot-time first reconcile (ExecStartPre), never loads them.
+  const { startApi } = await import('./api/server.js');
   const api = await startApi({
     listen: rt.config.network.listen,
     log: rt.log,
