@@ -24,10 +24,14 @@ const HELPER_IDLE_EXIT_S = 2;
  * runs the programs as production does, e.g. the helper with --jitless.
  */
 export function unitNodeOptions(unit: string): string[] {
-  const text = readFileSync(join(REPO, 'systemd', unit), 'utf8');
-  // Environment=NODE_OPTIONS=a or Environment="NODE_OPTIONS=a b"
-  const options = /^Environment="?NODE_OPTIONS=([^"\n]*)"?$/m.exec(text)?.[1];
-  return options ? options.trim().split(/\s+/) : [];
+  return nodeOptionsOf(readFileSync(join(REPO, 'systemd', unit), 'utf8'));
+}
+
+/** The options of a unit's `Environment=NODE_OPTIONS=a` or `Environment="NODE_OPTIONS=a b"` line. */
+export function nodeOptionsOf(unitText: string): string[] {
+  const options = /^Environment=(?:"NODE_OPTIONS=([^"\n]*)"|NODE_OPTIONS=(\S*))$/m.exec(unitText);
+  const text = options?.[1] ?? options?.[2];
+  return text ? text.trim().split(/\s+/) : [];
 }
 
 function profileFlags(): string[] {
