@@ -1,6 +1,6 @@
 // IP address text: parsing, canonical form and prefix arithmetic, for both sides.
 // node:net's isIP() validates but neither canonicalises IPv6 nor does prefix math.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 export type Family = 'inet' | 'inet6';
 
 export interface ParsedIp {
@@ -9,10 +9,40 @@ export interface ParsedIp {
   bytes: Uint8Array;
 }
 
-export function parseIp(text: string): ParsedIp | undefined {
-  if (isIPv4(text)) {
-    return { family: 'inet', bytes: Uint8Array.from(text.split('.').map(Number)) };
+/**
+ * Dotted-quad IPv4 as node:net's isIPv4 accepts it (four decimal parts 0-255, no leading zeros),
+ * read character by character: the planner and the helper parse every address of a plan several
+ * times, and the helper runs --jitless, where isIPv4's regular expression is interpreted.
+ */
+function parseIPv4(text: string): Uint8Array | undefined {
+  const bytes = new Uint8Array(4);
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : DOT; // the end closes the last part
+    if (c === DOT) {
+      if (digits === 0 || part === 4) return undefined;
+      bytes[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= ZERO && c <= NINE) {
+      if (digits === 1 && value === 0) return undefined; // a leading zero
+      value = value * 10 + (c - ZERO);
+      if (++digits > 3 || value > 255) return undefined;
+    } else {
+      return undefined;
+    }
   }
+  return part === 4 ? bytes : undefined;
+}
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+export function parseIp(text: string): ParsedIp | undefined {
+  const v4 = parseIPv4(text);
+  if (v4) return { family: 'inet', bytes: v4 };
   if (!isIPv6(text)) return undefined;
   let head = text;
   let tailV4: number[] = [];
@@ -39,7 +69,8 @@ export function parseIp(text: string): ParsedIp | undefined {
 }
 
 export function formatIp(ip: ParsedIp): string {
-  if (ip.family === 'inet') return Array.from(ip.bytes).join('.');
+  const b = ip.bytes;
+  if (ip.family === 'inet') return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((ip.bytes[i]! << 8) | ip.bytes[i + 1]!);
   // RFC 5952: compress the longest run (≥ 2) of zero groups, the first one on a tie

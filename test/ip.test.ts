@@ -1,4 +1,5 @@
 import test from 'ava';
+import { isIPv4 } from 'node:net';
 import { canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, networkOf, parsePrefix, prefixContains, parseIp } from '../protocol/ip.js';
 
 test('IPv6 text is canonicalised as RFC 5952 says', (t) => {
@@ -54,4 +55,44 @@ test('networkOf and prefixContains agree with a bit-by-bit reference at every pr
       }
     }
   }
+});
+
+test('IPv4 parsing accepts exactly what node:net isIPv4 accepts, with the same bytes', (t) => {
+  const tricky = [
+    '0.0.0.0', '255.255.255.255', '10.0.0.1', '1.2.3.4', '01.2.3.4', '1.2.3.04', '1.2.3.00', '256.1.1.1', '1.2.3.255',
+    '1.2.3.256', '1.2.3', '1.2.3.4.5', '1.2.3.4.', '.1.2.3.4', '1..2.3', '', '.', '1', '1.2.3.4 ', ' 1.2.3.4', '+1.2.3.4',
+    '-1.2.3.4', '1.2.3.4/24', '1.2.3.a', '1e2.1.1.1', '1000.1.1.1', '100.200.250.199', '249.250.251.252', '0x1.2.3.4',
+    '::1', '::ffff:1.2.3.4', '١.٢.٣.٤',
+  ];
+  // and random dotted strings: 3 to 5 parts of 0 to 4 digits, some with a stray character
+  let seed = 7;
+  const random = (n: number) => Math.floor(((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000) * n);
+  for (let n = 0; n < 20_000; n++) {
+    const parts: string[] = [];
+    const count = 3 + random(3);
+    for (let p = 0; p < count; p++) {
+      const length = random(5);
+      let part = '';
+      for (let i = 0; i < length; i++) part += String(random(10));
+      parts.push(part);
+    }
+    let text = parts.join('.');
+    if (random(8) === 0) {
+      const at = random(text.length + 1);
+      text = text.slice(0, at) + ' x:/-+'[random(6)] + text.slice(at);
+    }
+    tricky.push(text);
+  }
+  let valid = 0;
+  for (const text of tricky) {
+    const parsed = parseIp(text);
+    const v4 = parsed?.family === 'inet';
+    t.is(v4, isIPv4(text), JSON.stringify(text));
+    if (isIPv4(text)) {
+      valid++;
+      t.deepEqual([...parsed!.bytes], text.split('.').map(Number), text);
+      t.is(canonicalIp(text), text);
+    }
+  }
+  t.true(valid > 100, `only ${valid} valid addresses among the samples`);
 });
