@@ -53,7 +53,9 @@ export async function startHelper(t: Teardown, ns: string, options: HelperStart 
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  await waitFor(() => existsSync(socketPath) && connects(socketPath), `the helper listening on ${socketPath} (output: ${output})`);
+  // its "listening" line comes after the socket's group is set: the socket accepts connections
+  // a moment before that, and a test that looks at the socket then sees the wrong group
+  await waitFor(() => output.includes(' listening"') && existsSync(socketPath) && connects(socketPath), `the helper listening on ${socketPath} (output: ${output})`);
   return { socketPath, ledgerPath, child, output: () => output, exited };
 }
 
