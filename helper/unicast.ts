@@ -1,6 +1,6 @@
 // Which addresses the helper accepts, as plain checks on parsed addresses. Each returns the
 // reason an address is unusable, or undefined when it is fine.
-import { parsePrefix, parseIp, networkOf, formatIp, prefixContains, type ParsedIp, type ParsedPrefix } from '../protocol/ip.js';
+import { allHostBitsSet, formatIp, hasHostBits, networkOf, parseIp, parsePrefix, prefixContains, type ParsedIp, type ParsedPrefix } from '../protocol/ip.js';
 
 interface Reserved {
   family: 'inet' | 'inet6';
@@ -24,10 +24,11 @@ const RESERVED: readonly Reserved[] = [
 ];
 
 const reserved = RESERVED.map((r) => ({ ...r, prefix: { ...parseIp(r.network)!, prefixLength: r.length } }));
+const reservedOf = { inet: reserved.filter((r) => r.family === 'inet'), inet6: reserved.filter((r) => r.family === 'inet6') };
 
 /** Why `ip` is not a usable unicast address, or undefined. `allowLinkLocal` for IPv6 gateways. */
 export function unicastProblem(ip: ParsedIp, allowLinkLocal = false): string | undefined {
-  for (const r of reserved) {
+  for (const r of reservedOf[ip.family]) {
     if (allowLinkLocal && r.family === 'inet6' && r.network === 'fe80::') continue;
     if (prefixContains(r.prefix, ip)) return `${formatIp(ip)} is ${r.what}, not a unicast address`;
   }
@@ -53,12 +54,8 @@ export function checkInterfaceAddress(text: string): Checked<ParsedPrefix> {
   const problem = unicastProblem(p) ?? lengthProblem(p, text);
   if (problem) return { ok: false, reason: problem };
   if (p.family === 'inet' && p.prefixLength <= 30) {
-    const network = formatIp(networkOf(p, p.prefixLength));
-    const broadcast = Uint8Array.from(networkOf(p, p.prefixLength).bytes);
-    for (let bit = p.prefixLength; bit < 32; bit++) broadcast[bit >> 3]! |= 0x80 >> (bit & 7);
-    const ip = formatIp(p);
-    if (ip === network) return { ok: false, reason: `${text} is the network address of its subnet` };
-    if (ip === formatIp({ family: 'inet', bytes: broadcast })) return { ok: false, reason: `${text} is the broadcast address of its subnet` };
+    if (!hasHostBits(p)) return { ok: false, reason: `${text} is the network address of its subnet` };
+    if (allHostBitsSet(p)) return { ok: false, reason: `${text} is the broadcast address of its subnet` };
   }
   return { ok: true, value: p };
 }
@@ -73,7 +70,7 @@ export function checkRoutedRange(text: string): Checked<ParsedPrefix> {
   if (p.prefixLength === 0) return { ok: false, reason: `${text} would match every address; only host addresses and routed ranges are accepted` };
   const problem = unicastProblem(p) ?? lengthProblem(p, text);
   if (problem) return { ok: false, reason: problem };
-  if (formatIp(networkOf(p, p.prefixLength)) !== formatIp(p)) {
+  if (hasHostBits(p)) {
     return { ok: false, reason: `${text} has host bits set; the range is ${formatIp(networkOf(p, p.prefixLength))}/${p.prefixLength}` };
   }
   return { ok: true, value: p };
@@ -83,7 +80,7 @@ export function checkRoutedRange(text: string): Checked<ParsedPrefix> {
 export function checkDestination(text: string): Checked<ParsedPrefix> {
   const p = parsePrefix(text);
   if (!p) return { ok: false, reason: `${text} is not an address with a prefix length` };
-  if (formatIp(networkOf(p, p.prefixLength)) !== formatIp(p)) {
+  if (hasHostBits(p)) {
     return { ok: false, reason: `${text} has host bits set; the network is ${formatIp(networkOf(p, p.prefixLength))}/${p.prefixLength}` };
   }
   return { ok: true, value: p };

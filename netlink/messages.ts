@@ -4,6 +4,7 @@
 // know (IFA_PROTO among them) instead of keeping them in `__unparsed`.
 import { parseAttributes, type NetlinkMessage } from 'netlink/dist/structs.js';
 import { formatIp, type Family } from '../protocol/ip.js';
+import { putU16, putU32, putU8 } from './bytes.js';
 import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';
 
 export const RTM = {
@@ -224,7 +225,7 @@ export class RequestBuilder {
   private readonly attributes: { type: number; value: Uint8Array | number; size: number }[] = [];
   private length: number;
 
-  constructor(private readonly header: Buffer) {
+  constructor(private readonly header: Uint8Array) {
     this.length = align4(header.length);
   }
 
@@ -241,15 +242,15 @@ export class RequestBuilder {
   }
 
   build(): Uint8Array[] {
-    const out = Buffer.alloc(this.length);
-    this.header.copy(out, 0);
+    const out = new Uint8Array(this.length);
+    out.set(this.header, 0);
     let offset = align4(this.header.length);
     for (const { type, value, size } of this.attributes) {
-      out.writeUInt16LE(4 + size, offset); // nla_len counts the attribute header, not the padding
-      out.writeUInt16LE(type, offset + 2);
+      putU16(out, offset, 4 + size); // nla_len counts the attribute header, not the padding
+      putU16(out, offset + 2, type);
       if (typeof value !== 'number') out.set(value, offset + 4);
-      else if (size === 4) out.writeUInt32LE(value, offset + 4);
-      else out.writeUInt8(value, offset + 4);
+      else if (size === 4) putU32(out, offset + 4, value);
+      else putU8(out, offset + 4, value);
       offset += align4(4 + size);
     }
     return [out];

@@ -10,6 +10,7 @@
 // unanswered request holds room for its reply), and every listener is guarded.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
+import { putU16, putU32 } from './bytes.js';
 import koffi from './ffi.js';
 // The package's modules one by one: its index also loads the generic netlink, nl80211 and
 // WireGuard families (~30 ms and ~7 MiB per process, for nothing we use).
@@ -94,6 +95,13 @@ interface PendingChunk {
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLMSG_HEADER_BYTES = 16;
+
+/** A request's nlmsg_len: the header and its payload, without the padding after it. */
+function messageLength(request: BatchRequest): number {
+  let length = NLMSG_HEADER_BYTES;
+  for (const part of request.payload) length += part.length;
+  return length;
+}
 
 interface Job {
   exclusive: boolean;
@@ -299,19 +307,14 @@ export class RtnlSocket {
     while (start < requests.length) {
       let end = start;
       let bytes = 0;
-      const parts: Uint8Array[] = [];
       while (end < requests.length && end - start < BATCH_MAX_MESSAGES) {
-        const request = requests[end]!;
-        let length = NLMSG_HEADER_BYTES;
-        for (const part of request.payload) length += part.length;
+        const length = messageLength(requests[end]!);
         const padding = (4 - (length % 4)) % 4; // the next message starts 4-byte aligned (NLMSG_ALIGN)
         if (end > start && bytes + length + padding > BATCH_MAX_BYTES) break;
-        parts.push(Buffer.alloc(NLMSG_HEADER_BYTES), ...request.payload);
-        if (padding > 0) parts.push(Buffer.alloc(padding));
         bytes += length + padding;
         end++;
       }
-      const failure = await this.sendChunk(requests, start, end, parts, results);
+      const failure = await this.sendChunk(requests, start, end, bytes, results);
       if (failure) {
         while (results.length < requests.length) results.push(failure);
         return results;
@@ -321,31 +324,37 @@ export class RtnlSocket {
     return results;
   }
 
-  /** Sends requests[start, end) as one datagram; pushes their results, or returns why it could not. */
+  /** Sends requests[start, end) (`bytes` long with padding) as one datagram; pushes their results, or returns why it could not. */
   private sendChunk(
     requests: readonly BatchRequest[],
     start: number,
     end: number,
-    parts: Uint8Array[],
+    bytes: number,
     results: (NetlinkError | undefined)[],
   ): Promise<NetlinkError | undefined> {
     if (this.closed) return Promise.resolve(new NetlinkError('ECLOSED', undefined, 'netlink socket is closed'));
-    // fill in the headers: sequence numbers from the package's counter, so they never collide
+    // One zeroed buffer (the padding stays zero), each message's header written in place with
+    // sequence numbers from the package's counter, so they never collide.
+    const datagram = Buffer.alloc(bytes);
     let seq = 0;
     let firstSeq = 0;
-    let part = 0;
+    let offset = 0;
     for (let index = start; index < end; index++) {
       const request = requests[index]!;
-      const header = parts[part] as Buffer;
-      let length = NLMSG_HEADER_BYTES;
-      for (const piece of request.payload) length += piece.length;
+      const length = messageLength(request);
       seq = this.socket.generateSeq();
       if (index === start) firstSeq = seq;
-      header.writeUInt32LE(length, 0);
-      header.writeUInt16LE(request.type, 4);
-      header.writeUInt16LE(request.flags | NLM_F_REQUEST | (index === end - 1 ? NLM_F_ACK : 0), 6);
-      header.writeUInt32LE(seq, 8);
-      part += 1 + request.payload.length + (length % 4 === 0 ? 0 : 1);
+      putU32(datagram, offset, length);
+      putU16(datagram, offset + 4, request.type);
+      putU16(datagram, offset + 6, request.flags | NLM_F_REQUEST | (index === end - 1 ? NLM_F_ACK : 0));
+      putU32(datagram, offset + 8, seq);
+      // bytes 12-15, the port id: 0, the kernel fills it in
+      let at = offset + NLMSG_HEADER_BYTES;
+      for (const piece of request.payload) {
+        datagram.set(piece, at);
+        at += piece.length;
+      }
+      offset += (length + 3) & ~3;
     }
     if (seq < firstSeq) {
       // the counter wrapped inside this datagram: replies could not be told apart by range
@@ -377,7 +386,7 @@ export class RtnlSocket {
       );
       try {
         // one buffer, not an iovec per part: sendmsg refuses more than 1024 (UIO_MAXIOV) with EMSGSIZE
-        this.socket.socket.send(Buffer.concat(parts), { port: 0 }, (error) => {
+        this.socket.socket.send(datagram, { port: 0 }, (error) => {
           if (error) finish(new NetlinkError(error.code ?? 'EIO', undefined, `netlink send failed: ${error.message}`));
         });
       } catch (error) {

@@ -18,6 +18,7 @@ import {
   RTM,
   SCOPE_NUMBER,
 } from './messages.js';
+import { putU8, putU32 } from './bytes.js';
 import { readLinks, readRoutes } from './read.js';
 import { NetlinkError, type BatchRequest, type RtnlSocket } from './socket.js';
 import type { ObservedLink, ObservedRoute } from './types.js';
@@ -119,11 +120,11 @@ function isResult(value: unknown): value is OperationResult {
   return typeof value === 'object' && value !== null && 'outcome' in value;
 }
 
-function addressHeader(prefix: ParsedPrefix, index: number): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt8(familyNumber(prefix.family), 0);
-  header.writeUInt8(prefix.prefixLength, 1);
-  header.writeUInt32LE(index, 4);
+function addressHeader(prefix: ParsedPrefix, index: number): Uint8Array {
+  const header = new Uint8Array(8);
+  putU8(header, 0, familyNumber(prefix.family));
+  putU8(header, 1, prefix.prefixLength);
+  putU32(header, 4, index);
   return header;
 }
 
@@ -151,19 +152,19 @@ function removeAddress(context: Context, op: AddressRemove): Preparation {
   return prepared(RTM.DELADDR, payload, 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
 }
 
-function routeHeader(destination: ParsedPrefix, table: number, protocol: number, scope: number, type: number): Buffer {
-  const header = Buffer.alloc(12);
-  header.writeUInt8(familyNumber(destination.family), 0);
-  header.writeUInt8(destination.prefixLength, 1);
+function routeHeader(destination: ParsedPrefix, table: number, protocol: number, scope: number, type: number): Uint8Array {
+  const header = new Uint8Array(12);
+  putU8(header, 0, familyNumber(destination.family));
+  putU8(header, 1, destination.prefixLength);
   // like iproute2: tables above 255 only fit in RTA_TABLE
-  header.writeUInt8(table <= 255 ? table : RT_TABLE_UNSPEC, 4);
-  header.writeUInt8(protocol, 5);
-  header.writeUInt8(scope, 6);
-  header.writeUInt8(type, 7);
+  putU8(header, 4, table <= 255 ? table : RT_TABLE_UNSPEC);
+  putU8(header, 5, protocol);
+  putU8(header, 6, scope);
+  putU8(header, 7, type);
   return header;
 }
 
-function routeBuilder(header: Buffer, destination: ParsedPrefix, table: number, index: number): RequestBuilder {
+function routeBuilder(header: Uint8Array, destination: ParsedPrefix, table: number, index: number): RequestBuilder {
   const builder = new RequestBuilder(header).u32(RTA.TABLE, table);
   if (destination.prefixLength > 0) builder.bytes(RTA.DST, networkOf(destination, destination.prefixLength).bytes);
   return builder.u32(RTA.OIF, index);
@@ -231,12 +232,12 @@ function ruleRequest(op: RuleAdd | RuleRemove, withProtocol: boolean): Uint8Arra
     if (isResult(prefix)) return prefix;
     if (prefix && prefix.family !== family) return failed(op, 'EINVAL', `${formatIp(prefix)} is not in family ${family}`);
   }
-  const header = Buffer.alloc(12);
-  header.writeUInt8(familyNumber(family), 0);
-  header.writeUInt8((to as ParsedPrefix | undefined)?.prefixLength ?? 0, 1);
-  header.writeUInt8((from as ParsedPrefix | undefined)?.prefixLength ?? 0, 2);
-  header.writeUInt8(op.table <= 255 ? op.table : RT_TABLE_UNSPEC, 4);
-  header.writeUInt8(FR_ACT_TO_TBL, 7);
+  const header = new Uint8Array(12);
+  putU8(header, 0, familyNumber(family));
+  putU8(header, 1, (to as ParsedPrefix | undefined)?.prefixLength ?? 0);
+  putU8(header, 2, (from as ParsedPrefix | undefined)?.prefixLength ?? 0);
+  putU8(header, 4, op.table <= 255 ? op.table : RT_TABLE_UNSPEC);
+  putU8(header, 7, FR_ACT_TO_TBL);
   const builder = new RequestBuilder(header).u32(FRA.PRIORITY, op.priority).u32(FRA.TABLE, op.table);
   if (from) builder.bytes(FRA.SRC, (from as ParsedPrefix).bytes);
   if (to) builder.bytes(FRA.DST, (to as ParsedPrefix).bytes);

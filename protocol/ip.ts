@@ -106,16 +106,41 @@ export interface ParsedPrefix extends ParsedIp {
   prefixLength: number;
 }
 
-/** Parses "address/length"; undefined when either part is invalid. */
+/** Parses "address/length" (a length of one to three digits); undefined when either part is invalid. */
 export function parsePrefix(text: string): ParsedPrefix | undefined {
   const slash = text.indexOf('/');
-  if (slash === -1) return undefined;
+  const digits = text.length - slash - 1;
+  if (slash === -1 || digits < 1 || digits > 3) return undefined;
+  let prefixLength = 0;
+  for (let i = slash + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < ZERO || c > NINE) return undefined;
+    prefixLength = prefixLength * 10 + (c - ZERO);
+  }
   const ip = parseIp(text.slice(0, slash));
-  const lengthText = text.slice(slash + 1);
-  if (!ip || !/^[0-9]{1,3}$/.test(lengthText)) return undefined;
-  const prefixLength = Number(lengthText);
-  if (prefixLength > ip.bytes.length * 8) return undefined;
-  return { ...ip, prefixLength };
+  if (!ip || prefixLength > ip.bytes.length * 8) return undefined;
+  return { family: ip.family, bytes: ip.bytes, prefixLength };
+}
+
+/** Whether any bit after the prefix length is set: an address inside a network, not the network itself. */
+export function hasHostBits(prefix: ParsedPrefix): boolean {
+  return hostBitsEqual(prefix, 0x00) === false;
+}
+
+/** Whether every bit after the prefix length is set (an IPv4 subnet's broadcast address); false for /32 and /128. */
+export function allHostBitsSet(prefix: ParsedPrefix): boolean {
+  return prefix.prefixLength < prefix.bytes.length * 8 && hostBitsEqual(prefix, 0xff);
+}
+
+/** Whether the host bits of `prefix` all equal those of `fill` (0x00 or 0xff), compared in place. */
+function hostBitsEqual(prefix: ParsedPrefix, fill: number): boolean {
+  const bytes = prefix.bytes;
+  const whole = prefix.prefixLength >> 3;
+  if (whole >= bytes.length) return true;
+  const mask = 0xff >> (prefix.prefixLength & 7); // the host bits of the byte the prefix ends in
+  if ((bytes[whole]! & mask) !== (fill & mask)) return false;
+  for (let i = whole + 1; i < bytes.length; i++) if (bytes[i] !== fill) return false;
+  return true;
 }
 
 /** Canonical "address/length" text, keeping host bits (an interface address). */

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isIPv4 } from 'node:net';
-import { canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, networkOf, parsePrefix, prefixContains, parseIp } from '../protocol/ip.js';
+import { allHostBitsSet, canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, hasHostBits, networkOf, parsePrefix, prefixContains, parseIp } from '../protocol/ip.js';
 
 test('IPv6 text is canonicalised as RFC 5952 says', (t) => {
   t.is(canonicalIp('2001:DB8:0:0:0:0:0:1'), '2001:db8::1');
@@ -95,4 +95,50 @@ test('IPv4 parsing accepts exactly what node:net isIPv4 accepts, with the same b
     }
   }
   t.true(valid > 100, `only ${valid} valid addresses among the samples`);
+});
+
+test('hasHostBits and allHostBitsSet agree with a bit-by-bit reference at every prefix length', (t) => {
+  const hostBits = (bytes: Uint8Array, length: number) => {
+    const bits: number[] = [];
+    for (let bit = length; bit < bytes.length * 8; bit++) bits.push((bytes[bit >> 3]! >> (7 - (bit & 7))) & 1);
+    return bits;
+  };
+  let seed = 11;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) & 0xff;
+  let some = 0;
+  let all = 0;
+  for (let round = 0; round < 60; round++) {
+    for (const size of [4, 16]) {
+      const family = size === 4 ? 'inet' : 'inet6';
+      for (let length = 0; length <= size * 8; length++) {
+        // random bytes, and the same with every host bit cleared and with every host bit set
+        const bytes = Uint8Array.from({ length: size }, random);
+        const cleared = Uint8Array.from(bytes);
+        const filled = Uint8Array.from(bytes);
+        for (let bit = length; bit < size * 8; bit++) {
+          cleared[bit >> 3]! &= ~(0x80 >> (bit & 7));
+          filled[bit >> 3]! |= 0x80 >> (bit & 7);
+        }
+        for (const candidate of [bytes, cleared, filled]) {
+          const bits = hostBits(candidate, length);
+          const prefix = { family, bytes: candidate, prefixLength: length } as const;
+          t.is(hasHostBits(prefix), bits.includes(1), `${family} /${length} ${candidate.join('.')}`);
+          t.is(allHostBitsSet(prefix), bits.length > 0 && !bits.includes(0), `${family} /${length} ${candidate.join('.')}`);
+          if (bits.includes(1)) some++;
+          if (bits.length > 0 && !bits.includes(0)) all++;
+        }
+      }
+    }
+  }
+  t.true(some > 1000 && all > 1000, `too few cases: ${some} with host bits, ${all} with all set`);
+});
+
+test('prefix lengths: one to three digits, at most the family\'s bits', (t) => {
+  t.is(parsePrefix('10.0.0.1/24')?.prefixLength, 24);
+  t.is(parsePrefix('10.0.0.1/024')?.prefixLength, 24);
+  t.is(parsePrefix('10.0.0.1/0')?.prefixLength, 0);
+  t.is(parsePrefix('2001:db8::1/128')?.prefixLength, 128);
+  for (const bad of ['10.0.0.1/', '10.0.0.1/33', '10.0.0.1/0024', '10.0.0.1/2a', '10.0.0.1/-1', '10.0.0.1/ 24', '10.0.0.1', '/24', '2001:db8::1/129', '10.0.0.1/24/1']) {
+    t.is(parsePrefix(bad), undefined, bad);
+  }
 });

@@ -1,0 +1,41 @@
+// Profiling aid: the helper's JavaScript for one L-size apply, without a kernel or a process
+// start: the policy judging 5,632 operations (2,048 addresses, 3,584 rules) and netlink/write.ts
+// encoding them into requests (the socket's batch answers "no error" at once). Run it as the
+// helper runs: node --jitless --import=tsx bench/helper-cpu.ts (add --cpu-prof for a profile).
+import { performance } from 'node:perf_hooks';
+import { executeOperations } from '../netlink/write.js';
+import type { RtnlSocket } from '../netlink/socket.js';
+import { checkOperation } from '../helper/policy.js';
+import type { Operation } from '../protocol/operations.js';
+import type { KernelState } from '../netlink/types.js';
+
+const NICS = 8;
+const links = Array.from({ length: NICS }, (_, n) => ({ index: 10 + n, name: `eth${n}`, mac: `00:0d:3a:00:00:0${n}`, up: true, mtu: 1500, loopback: false }));
+const host = (n: number, i: number) => `10.${n}.${i >> 6}.${(i & 63) + 4}`;
+const operations: Operation[] = [];
+for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'address.add', link: `eth${n}`, address: `${host(n, i)}/22`, noPrefixRoute: true });
+for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'rule.add', priority: 30000 + n, table: 10000 + n, family: 'inet', from: `${host(n, i)}/32` });
+for (let n = 0; n < NICS; n++) for (let i = 0; i < 192; i++) operations.push({ kind: 'rule.add', priority: 30100 + n, table: 10000 + n, family: 'inet', to: `${host(n, i)}/32` });
+
+const state: KernelState = { links, addresses: [], routes: [], rules: [] };
+const ledger = { has: () => false };
+const policy = { tables: { first: 10000, last: 19999 }, priorities: { first: 30000, last: 30999 }, deniedLinks: new Set<string>() };
+const socket = { batch: async (requests: readonly unknown[]) => requests.map(() => undefined) } as unknown as RtnlSocket;
+const indexes = new Map(links.map((l) => [l.name, l.index]));
+
+const judged: number[] = [];
+const encoded: number[] = [];
+for (let round = 0; round < 9; round++) {
+  const t0 = performance.now();
+  for (const op of operations) {
+    if (checkOperation(op, state, ledger, policy).decision !== 'allow') throw new Error(`refused: ${JSON.stringify(op)}`);
+  }
+  const t1 = performance.now();
+  const results = await executeOperations(socket, operations, indexes);
+  const t2 = performance.now();
+  if (results.some((r) => r.outcome !== 'applied')) throw new Error('an operation was not encoded');
+  judged.push(t1 - t0);
+  encoded.push(t2 - t1);
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!.toFixed(1);
+process.stdout.write(`${operations.length} operations, median of ${judged.length} rounds: judging ${median(judged)} ms, encoding ${median(encoded)} ms\n`);
