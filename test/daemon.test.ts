@@ -69,3 +69,16 @@ test('a steady stream of kernel events cannot hold reconciles off until it ends'
   t.true(duringStream >= 2, `${duringStream} requests while events kept coming`);
   t.true(d.requests.every((trigger) => trigger === 'kernel'));
 });
+
+test('events after a quiet gap start a new burst: two bursts, two reconcile requests', async (t) => {
+  const d = await daemonWithEvents(t);
+  await sleep(20);
+  d.requests.length = 0;
+  for (let i = 0; i < 100; i++) d.emit();
+  // far longer than the quiet time (KERNEL_EVENT_QUIET_MS) that ends a burst
+  await sleep(KERNEL_EVENT_MAX_DELAY_MS * 2);
+  t.deepEqual(d.requests, ['kernel'], 'the first burst ended after its quiet time');
+  for (let i = 0; i < 100; i++) d.emit();
+  await sleep(KERNEL_EVENT_MAX_DELAY_MS * 2);
+  t.deepEqual(d.requests, ['kernel', 'kernel']);
+});
