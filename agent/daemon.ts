@@ -45,6 +45,8 @@ export class Daemon {
   private firstEventAt?: number;
   private lastEventAt = 0;
   private watch?: KernelWatch;
+  /** events are paused while the helper applies (pauseKernelEvents) */
+  private eventsPaused = false;
   private readonly abort = new AbortController();
   private config: Config;
   private stopping = false;
@@ -87,6 +89,32 @@ export class Daemon {
    * is still applying. So an event only notes the time; one timer, re-armed when it fires
    * early, decides when the burst is over (re-arming a timer per event cost ~30 ms of CPU).
    */
+  /**
+   * Stops listening to kernel events while the helper applies a plan: its own changes would
+   * come back as one event each (~5,600 for 2,048 IPs) and then as one more reconcile. Nothing
+   * is missed: the reconciler reads the kernel after the apply, after resumeKernelEvents, so a
+   * change made by anyone in between is in that read, and any later one is an event again.
+   */
+  pauseKernelEvents(): void {
+    if (this.stopping || this.eventsPaused) return;
+    this.eventsPaused = true;
+    this.watch?.close();
+    this.watch = undefined;
+  }
+
+  resumeKernelEvents(): void {
+    if (this.stopping || !this.eventsPaused) return;
+    try {
+      this.watch = this.parts.watchKernel(() => this.kernelChanged());
+      this.eventsPaused = false;
+    } catch (error) {
+      // unwatched, a quiet refresh must not skip the kernel read: count it as changed, try again
+      this.parts.log.warn({ err: error }, 'cannot watch kernel events again; retrying in 1 s');
+      this.parts.reconciler.noteKernelChange();
+      setTimeout(() => this.resumeKernelEvents(), 1_000).unref();
+    }
+  }
+
   private kernelChanged(): void {
     if (this.stopping) return;
     this.parts.reconciler.noteKernelChange();

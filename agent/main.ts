@@ -8,7 +8,7 @@ import { createLogger, setLogLevel } from './logging.js';
 import { detectProvider } from './detect.js';
 import { createProvider, type Provider } from './providers/index.js';
 import { Metrics } from './metrics.js';
-import { Reconciler, errorText, type KernelReader, type MetadataSource } from './reconciler.js';
+import { Reconciler, errorText, type KernelReader, type MetadataSource, type ReconcilerOptions } from './reconciler.js';
 import { StateFiles } from './state-files.js';
 import { NicIndexes } from './nic-indexes.js';
 import { Daemon } from './daemon.js';
@@ -142,9 +142,10 @@ async function cleanup(rt: Runtime): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-function newReconciler(rt: Runtime, state: StateFiles, kernelWatched = false): Reconciler {
+function newReconciler(rt: Runtime, state: StateFiles, kernelEvents?: ReconcilerOptions['kernelEvents']): Reconciler {
   return new Reconciler({
-    kernelWatched,
+    kernelWatched: kernelEvents !== undefined,
+    ...(kernelEvents && { kernelEvents }),
     source: rt.source,
     kernel: rt.kernel,
     helper: rt.helper,
@@ -167,7 +168,9 @@ async function once(rt: Runtime): Promise<number> {
 }
 
 async function daemon(rt: Runtime, configPath: string): Promise<number> {
-  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), true);
+  // the daemon below watches kernel events; the reconciler pauses them around each apply
+  const kernelEvents = { pause: () => daemon.pauseKernelEvents(), resume: () => daemon.resumeKernelEvents() };
+  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), kernelEvents);
   rt.metrics.observe(() => reconciler.status, VERSION);
   // Loaded here, not at start-up: koa and its dependencies (~40 ms and several MiB) are the
   // daemon's alone; `--once`, the boot-time first reconcile (ExecStartPre), never loads them.

@@ -83,6 +83,11 @@ export interface ReconcilerOptions {
    * refresh whose metadata is unchanged skip reading the kernel: nothing changed on either side.
    */
   kernelWatched?: boolean;
+  /**
+   * Kernel events to pause while the helper applies (the daemon's watch): its own changes need
+   * no events, the read after the apply sees them and anything else changed meanwhile.
+   */
+  kernelEvents?: { pause(): void; resume(): void };
 }
 
 /**
@@ -273,6 +278,7 @@ export class Reconciler {
 
       log.debug({ trigger, operations: result.operations.length }, 'applying plan');
       let applied: ApplyResult;
+      this.options.kernelEvents?.pause();
       try {
         applied = await this.options.helper.apply(result.operations);
         this.status.helperReachable = true;
@@ -280,6 +286,9 @@ export class Reconciler {
         this.owned = undefined; // the helper may have applied part of it before it went away
         this.status.pendingOperations = result.operations.length;
         return this.helperDown(error);
+      } finally {
+        // before the read below: whatever changes from here on is an event again
+        this.options.kernelEvents?.resume();
       }
 
       const linkIndex = new Map(kernel.links.map((l) => [l.name, l.index]));

@@ -23,6 +23,8 @@ async function daemonWithEvents(t: import('ava').ExecutionContext) {
     stop: async () => undefined,
   } as unknown as Reconciler;
   let emit!: () => void;
+  let watches = 0;
+  let closed = 0;
   const config: Config = { ...DEFAULT_CONFIG, system: { ...DEFAULT_CONFIG.system, stateDir, refreshTimerMs: 3_600_000 } };
   const daemon = new Daemon({
     reconciler,
@@ -30,8 +32,9 @@ async function daemonWithEvents(t: import('ava').ExecutionContext) {
     config,
     configPath: join(stateDir, 'none.toml'),
     watchKernel: (onChange) => {
+      watches++;
       emit = onChange;
-      return { close: () => undefined };
+      return { close: () => void closed++ };
     },
     applyConfig: () => undefined,
     close: async () => undefined,
@@ -41,7 +44,7 @@ async function daemonWithEvents(t: import('ava').ExecutionContext) {
     await daemon.stop();
     await rm(stateDir, { recursive: true, force: true });
   });
-  return { requests, emit: () => emit(), changes: () => changes };
+  return { daemon, requests, emit: () => emit(), changes: () => changes, watches: () => ({ opened: watches, closed }) };
 }
 
 test('a burst of kernel events becomes one reconcile request', async (t) => {
@@ -81,4 +84,20 @@ test('events after a quiet gap start a new burst: two bursts, two reconcile requ
   for (let i = 0; i < 100; i++) d.emit();
   await sleep(KERNEL_EVENT_MAX_DELAY_MS * 2);
   t.deepEqual(d.requests, ['kernel', 'kernel']);
+});
+
+test('pausing kernel events closes the watch, resuming opens a new one whose events count', async (t) => {
+  const d = await daemonWithEvents(t);
+  await sleep(20);
+  d.requests.length = 0;
+  t.deepEqual(d.watches(), { opened: 1, closed: 0 });
+  d.daemon.pauseKernelEvents();
+  d.daemon.pauseKernelEvents(); // twice is once
+  t.deepEqual(d.watches(), { opened: 1, closed: 1 });
+  d.daemon.resumeKernelEvents();
+  d.daemon.resumeKernelEvents();
+  t.deepEqual(d.watches(), { opened: 2, closed: 1 });
+  d.emit();
+  await sleep(KERNEL_EVENT_MAX_DELAY_MS * 2);
+  t.deepEqual(d.requests, ['kernel']);
 });

@@ -85,9 +85,10 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
   async write(): Promise<void> {}
 }
 
-function reconciler(world: World, kernelWatched = false) {
+function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(): void; resume(): void }) {
   const log = bunyan.createLogger({ name: 'test', level: 'fatal' });
   return new Reconciler({
+    ...(kernelEvents && { kernelEvents }),
     source: world,
     kernel: world,
     helper: world,
@@ -307,5 +308,34 @@ test('even without kernel events the kernel is read again after MAX_SKIPPED_KERN
   t.is(world.reads, reads);
   await r.request('timer', true);
   t.true(world.reads > reads);
+  await r.stop();
+});
+
+test('kernel events are paused while the helper applies and resumed before the kernel is read again', async (t) => {
+  const world = new World();
+  const log: string[] = [];
+  const events = { pause: () => void log.push('pause'), resume: () => void log.push('resume') };
+  const apply = world.apply.bind(world);
+  world.apply = async (operations) => {
+    log.push('apply');
+    return apply(operations);
+  };
+  const read = world.read.bind(world);
+  world.read = async () => {
+    log.push('read');
+    return read();
+  };
+  const r = reconciler(world, true, events);
+  t.deepEqual(await r.request('start', true), { converged: true });
+  t.deepEqual(log, ['read', 'pause', 'apply', 'resume', 'read']);
+
+  // and resumed when the helper fails too
+  log.length = 0;
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.slice(0, 1) };
+  world.helperUp = false;
+  r.noteKernelChange();
+  const outcome = await r.request('kernel', false);
+  t.false(outcome.converged);
+  t.deepEqual(log.filter((step) => step !== 'read'), ['pause', 'apply', 'resume']);
   await r.stop();
 });
