@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { HelperClient } from '../agent/helper-client.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/constants.js';
-import { createNamespace, ip, kernelDump } from './lib/netns.js';
+import { createNamespace, ip, kernelDump, settledKernelDump } from './lib/netns.js';
 import { addNics, exchange, startHelper, type RunningHelper } from './helper-harness.js';
 
 const INFO = JSON.stringify({ jsonrpc: '2.0', id: 'ok', method: 'info' }) + '\n';
@@ -109,7 +109,7 @@ test('hundreds of random and mutated messages leave the helper running and the k
     '{"jsonrpc":"2.0","id":1,"method":"apply","params":{"operations":{"length":5}}}', '['.repeat(100_000) + ']'.repeat(100_000),
     JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'apply', params: { operations: Array(10_001).fill({ kind: 'link.set', link: 'eth1', mtu: 1500 }) } }),
   ];
-  const before = kernelDump(ns);
+  const before = await settledKernelDump(ns);
   // a few connections, each with a share of the garbage; the helper may close one, so each gets its own
   for (let i = 0; i < samples.length; i += 40) {
     const chunk = samples.slice(i, i + 40);

@@ -4,7 +4,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { HelperClient } from '../agent/helper-client.js';
 import type { Operation } from '../protocol/operations.js';
-import { createNamespace, ip, kernelDump } from './lib/netns.js';
+import { createNamespace, ip, kernelDump, settledKernelDump } from './lib/netns.js';
 import { addNics, startHelper } from './helper-harness.js';
 
 async function setUp(t: import('ava').ExecutionContext) {
@@ -46,7 +46,7 @@ test('every operation kind is applied and shows in ip, and applying it again rep
   t.regex(ip(ns, '-6', 'rule', 'show'), /30200:\s+from 2001:db8:1::5 lookup 10001 proto 201/);
   t.deepEqual(JSON.parse(readFileSync(helper.ledgerPath, 'utf8')).addresses.map((a: { address: string }) => a.address).sort(), ['10.4.1.5/24', '2001:db8:1::5/64']);
 
-  const before = kernelDump(ns);
+  const before = await settledKernelDump(ns);
   const second = await client.apply(EVERY_KIND);
   t.deepEqual(second.results.map((r) => r.outcome), EVERY_KIND.map(() => 'already'), JSON.stringify(second.results));
   t.is(kernelDump(ns), before);
@@ -109,7 +109,7 @@ test('every refused operation leaves the kernel byte for byte unchanged', async 
   const client = new HelperClient({ socketPath: helper.socketPath });
   t.teardown(() => client.close());
   for (const [what, op] of REFUSED) {
-    const before = kernelDump(ns);
+    const before = await settledKernelDump(ns);
     const { results } = await client.apply([op]);
     t.is(results[0]?.outcome, 'refused', `${what}: ${JSON.stringify(results)}`);
     t.truthy(results[0]?.reason, what);
@@ -127,7 +127,7 @@ test('an address the ledger lists but that now has a lifetime is never removed',
   // DHCP takes the address over: same address, now with a lifetime and no protocol of ours
   ip(ns, 'addr', 'del', '10.4.1.5/24', 'dev', 'eth1');
   ip(ns, 'addr', 'add', '10.4.1.5/24', 'dev', 'eth1', 'valid_lft', '3600', 'preferred_lft', '3600');
-  const before = kernelDump(ns);
+  const before = await settledKernelDump(ns);
   const { results } = await client.apply([{ kind: 'address.remove', link: 'eth1', address: '10.4.1.5/24' }]);
   t.is(results[0]?.outcome, 'refused');
   t.regex(results[0]?.reason ?? '', /lifetime/);

@@ -3,7 +3,7 @@
 // Each test runs netlink/ inside its own namespace (test/lib/netlink-runner.ts).
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createNamespace, ip, ipBatch, kernelDump, waitFor } from './lib/netns.js';
+import { createNamespace, ip, ipBatch, kernelDump, settledKernelDump, waitFor } from './lib/netns.js';
 import { startRunner } from './lib/netlink-client.js';
 import type { Operation } from '../protocol/operations.js';
 import type { OperationResult } from '../netlink/write.js';
@@ -117,8 +117,7 @@ test('every operation kind is applied and shows in ip; applying again reports al
 
   // IPv6 duplicate address detection flips "tentative" off a moment later, on eth1 and on its
   // peer's link-local address (which then gets its local route): not our change
-  await waitFor(() => !ip(ns, '-6', 'addr', 'show').includes('tentative'), 'IPv6 DAD to finish');
-  const before = kernelDump(ns);
+  const before = await settledKernelDump(ns);
   const again = await runner.send<OperationResult[]>({ cmd: 'apply', ops: CONFIGURE });
   t.deepEqual(outcomes(again), CONFIGURE.map(() => 'already'), JSON.stringify(again));
   t.is(kernelDump(ns), before);

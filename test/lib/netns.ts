@@ -96,6 +96,16 @@ export function vethPair(
 }
 
 /** A snapshot of a namespace's addresses, routes of every table and rules, for comparisons. */
+/**
+ * kernelDump once IPv6 duplicate address detection is over: a "tentative" address turning
+ * final (and gaining its local route) a moment later is the kernel's change, not ours, so a
+ * "before" dump to compare with must not catch it half-way.
+ */
+export async function settledKernelDump(ns: string): Promise<string> {
+  await waitFor(() => !ip(ns, '-6', 'addr', 'show').includes('tentative'), `IPv6 duplicate address detection to finish in ${ns}`);
+  return kernelDump(ns);
+}
+
 export function kernelDump(ns: string): string {
   return [
     ip(ns, '-o', 'addr', 'show'),

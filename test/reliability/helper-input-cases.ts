@@ -7,7 +7,7 @@ import { chmodSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { REPO } from '../lib/cloud-env.js';
-import { createNamespace, ip, kernelDump, type Teardown } from '../lib/netns.js';
+import { createNamespace, ip, kernelDump, settledKernelDump, type Teardown } from '../lib/netns.js';
 import { addNics, startHelper, type RunningHelper } from '../helper-harness.js';
 import { hostileMessages, policyViolations, type Violations } from './hostile-messages.js';
 import { check, type CaseSpec, type Scoreboard } from './scoreboard.js';
@@ -45,7 +45,7 @@ function validAdd(link: string, n: number): string {
 
 async function allowedPeerCase(ns: string, helper: RunningHelper, v: Violations): Promise<{ badInputs: number; detail: string }> {
   const messages = hostileMessages(10_000, v);
-  const before = kernelDump(ns);
+  const before = await settledKernelDump(ns);
   let answeredNext = 0;
   let chunks = 0;
   let valid = 0;
@@ -99,7 +99,7 @@ function diff(a: string, b: string): string {
 async function refusedPeerCase(ns: string, helper: RunningHelper, v: Violations): Promise<{ badInputs: number; detail: string }> {
   const messages = hostileMessages(2_000, v, 11).map((m) => m.message);
   for (let i = 0; i < 200; i++) messages.push(validAdd(v.link, 5_000 + i));
-  const before = kernelDump(ns);
+  const before = await settledKernelDump(ns);
   // the socket is 0660: open it up so the peer check itself is what refuses
   chmodSync(helper.socketPath, 0o666);
   const child = spawn(
