@@ -85,11 +85,6 @@ export class Daemon {
   }
 
   /**
-   * Called once per event datagram: ~5,600 times for one apply at 2,048 IPs, while the helper
-   * is still applying. So an event only notes the time; one timer, re-armed when it fires
-   * early, decides when the burst is over (re-arming a timer per event cost ~30 ms of CPU).
-   */
-  /**
    * Stops listening to kernel events while the helper applies a plan: its own changes would
    * come back as one event each (~5,600 for 2,048 IPs) and then as one more reconcile. Nothing
    * is missed: the reconciler reads the kernel after the apply, after resumeKernelEvents, so a
@@ -115,6 +110,12 @@ export class Daemon {
     }
   }
 
+  /**
+   * Called once per event datagram, so a burst (another tool's thousands of changes; before
+   * events were paused during applies, the helper's own ~5,600 at 2,048 IPs) calls it that
+   * often. An event only notes the time; one timer, re-armed when it fires early, decides when
+   * the burst is over (re-arming a timer per event cost ~30 ms of CPU per such burst).
+   */
   private kernelChanged(): void {
     if (this.stopping) return;
     this.parts.reconciler.noteKernelChange();

@@ -124,7 +124,7 @@ export function parsePrefix(text: string): ParsedPrefix | undefined {
 
 /** Whether any bit after the prefix length is set: an address inside a network, not the network itself. */
 export function hasHostBits(prefix: ParsedPrefix): boolean {
-  return hostBitsEqual(prefix, 0x00) === false;
+  return !hostBitsEqual(prefix, 0x00);
 }
 
 /** Whether every bit after the prefix length is set (an IPv4 subnet's broadcast address); false for /32 and /128. */

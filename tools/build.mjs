@@ -7,7 +7,7 @@
 // cost the agent ~40 ms and the helper (--jitless) ~65 ms of each start-up. Type checking is
 // tsc's job (make typecheck), not this one's.
 import { build } from 'esbuild';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -64,5 +64,4 @@ await build({
   splitting: false,
   logLevel: 'warning',
 });
-mkdirSync(`${root}/dist`, { recursive: true });
 writeFileSync(`${root}/dist/package.json`, '{ "type": "commonjs" }\n');
