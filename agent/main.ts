@@ -12,6 +12,7 @@ import { Reconciler, errorText, type KernelReader, type MetadataSource, type Rec
 import { StateFiles } from './state-files.js';
 import { NicIndexes } from './nic-indexes.js';
 import { Daemon } from './daemon.js';
+import { exposedGc, IdleCollector } from './idle-gc.js';
 import { plan, type PlannerConfig } from './planner.js';
 import { describeOperation } from '../protocol/describe.js';
 import { HelperClient } from './helper-client.js';
@@ -142,10 +143,10 @@ async function cleanup(rt: Runtime): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-function newReconciler(rt: Runtime, state: StateFiles, kernelEvents?: ReconcilerOptions['kernelEvents']): Reconciler {
+function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'afterApply'>): Reconciler {
   return new Reconciler({
-    kernelWatched: kernelEvents !== undefined,
-    ...(kernelEvents && { kernelEvents }),
+    kernelWatched: daemonHooks?.kernelEvents !== undefined,
+    ...daemonHooks,
     source: rt.source,
     kernel: rt.kernel,
     helper: rt.helper,
@@ -170,7 +171,9 @@ async function once(rt: Runtime): Promise<number> {
 async function daemon(rt: Runtime, configPath: string): Promise<number> {
   // the daemon below watches kernel events; the reconciler pauses them around each apply
   const kernelEvents = { pause: () => daemon.pauseKernelEvents(), resume: () => daemon.resumeKernelEvents() };
-  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), kernelEvents);
+  // gives back the heap an apply grew, once applies stop (--expose-gc in the unit)
+  const idleGc = new IdleCollector(exposedGc());
+  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), { kernelEvents, afterApply: () => idleGc.noteWork() });
   rt.metrics.observe(() => reconciler.status, VERSION);
   // Loaded here, not at start-up: koa and its dependencies (~40 ms and several MiB) are the
   // daemon's alone; `--once`, the boot-time first reconcile (ExecStartPre), never loads them.
@@ -218,6 +221,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
       reconciler.setConfig(plannerConfig(config));
     },
     close: async () => {
+      idleGc.stop();
       await api.close();
       rt.kernel.close();
       rt.helper.close();

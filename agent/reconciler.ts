@@ -88,6 +88,12 @@ export interface ReconcilerOptions {
    * no events, the read after the apply sees them and anything else changed meanwhile.
    */
   kernelEvents?: { pause(): void; resume(): void };
+  /**
+   * Called when a reconcile that sent the helper a plan has ended, however the apply went: the
+   * allocation-heavy kind (at 2,048 IPs the request, the results and a log line per operation).
+   * The daemon collects garbage once such work has stopped (idle-gc.ts).
+   */
+  afterApply?: () => void;
 }
 
 /**
@@ -210,6 +216,7 @@ export class Reconciler {
     // is fetched, overlaps the socket-activated helper's start-up (a Node process: ~0.2 s) with
     // the fetch. A converged agent has the ledger, so a no-change refresh still wakes nothing.
     const ownedEarly = this.owned || this.converged !== undefined ? undefined : settle(this.options.helper.ownedAddresses());
+    let applying = false;
     try {
       if (refetch || !this.snapshot) {
         try {
@@ -278,6 +285,7 @@ export class Reconciler {
 
       log.debug({ trigger, operations: result.operations.length }, 'applying plan');
       let applied: ApplyResult;
+      applying = true;
       this.options.kernelEvents?.pause();
       try {
         applied = await this.options.helper.apply(result.operations);
@@ -331,6 +339,7 @@ export class Reconciler {
       return this.succeeded();
     } finally {
       this.status.reconciling = false;
+      if (applying) this.options.afterApply?.();
     }
   }
 

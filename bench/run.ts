@@ -218,6 +218,8 @@ function memoryMiB(pid: number | undefined): { peak: number; rss: number; privat
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    // BENCH_SMAPS_DIR=DIR: every measured process's mappings, to see which of them hold the memory
+    if (process.env.BENCH_SMAPS_DIR) writeFileSync(join(process.env.BENCH_SMAPS_DIR, `smaps-${pid}-${Date.now()}`), readFileSync(`/proc/${pid}/smaps`, 'utf8'));
     return { peak: mib(kib(status, 'VmHWM')), rss: mib(kib(status, 'VmRSS')), private: mib(kib(rollup, 'Private_Clean') + kib(rollup, 'Private_Dirty')) };
   } catch {
     return { peak: 0, rss: 0, private: 0 }; // exited in between
@@ -457,11 +459,14 @@ async function steadyState(
   const agentPid = agent.pid()!;
   const status = async () => (await api('/api/v1/status')).body as { reconciles: number; reconciling: boolean; converged: boolean };
   await waitUntil(async () => (await status())?.converged === true && !(await status()).reconciling, 30_000, 'the agent to report converged', 50);
+  // settled: the agent's client closes its idle helper connection after 1 s, and then the helper
+  // collects garbage; the agent collects 1 s after its last kernel read (agent/idle-gc.ts). The
+  // helper exits HELPER_IDLE_EXIT_S after that.
+  await sleep(1_500);
   const helperMemory = memoryMiB(helper.helperPid());
 
   // no-change refresh: SIGHUP refetches the metadata and re-plans
   const auditsBefore = applyAudits(helper.lines);
-  await sleep(500);
   let polls = 0;
   const countedStatus = () => (polls++, status());
   const cpuBefore = cpuMs(agentPid);
@@ -567,8 +572,9 @@ async function steadyState(
   }
   log(`  ${size} change (timer 2s): median ${spread(timerChanges).median} ms`);
 
-  // steady memory: after all of the above, idle again
-  await sleep(1_000);
+  // steady memory: after all of the above, idle again for a few seconds (the agent collects
+  // garbage 1 s after its last kernel read, agent/idle-gc.ts)
+  await sleep(3_000);
   const agentMemory = memoryMiB(agentPid);
   // how much of it is the JavaScript heap, from the agent's own /metrics
   const metricsText = String((await api('/metrics')).body ?? '');

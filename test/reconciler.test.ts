@@ -85,10 +85,11 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
   async write(): Promise<void> {}
 }
 
-function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(): void; resume(): void }) {
+function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(): void; resume(): void }, afterApply?: () => void) {
   const log = bunyan.createLogger({ name: 'test', level: 'fatal' });
   return new Reconciler({
     ...(kernelEvents && { kernelEvents }),
+    ...(afterApply && { afterApply }),
     source: world,
     kernel: world,
     helper: world,
@@ -337,5 +338,24 @@ test('kernel events are paused while the helper applies and resumed before the k
   const outcome = await r.request('kernel', false);
   t.false(outcome.converged);
   t.deepEqual(log.filter((step) => step !== 'read'), ['pause', 'apply', 'resume']);
+  await r.stop();
+});
+
+test('every reconcile that sent the helper a plan, applied or not, is reported as allocation-heavy work; one that only read is not', async (t) => {
+  const world = new World();
+  let reported = 0;
+  const r = reconciler(world, true, undefined, () => void reported++);
+  await r.request('start', true);
+  t.is(reported, 1);
+  const reads = world.reads;
+  await r.request('timer', true); // reads (after an apply) and plans nothing
+  t.true(world.reads > reads);
+  t.is(reported, 1);
+
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.slice(0, 1) };
+  world.helperUp = false;
+  r.noteKernelChange();
+  t.false((await r.request('kernel', false)).converged);
+  t.is(reported, 2, 'an apply the helper did not answer counts too');
   await r.stop();
 });

@@ -151,6 +151,14 @@ test('NODE_OPTIONS of a unit: one word bare, several only quoted (systemd splits
   t.deepEqual(nodeOptionsOf('[Service]\nType=simple\n'), []);
 });
 
+test('under each unit’s NODE_OPTIONS node exposes gc, which the agent and the helper use to give memory back after an apply', (t) => {
+  for (const name of ['cloud-network.service', 'cloud-network-helper.service']) {
+    const options = nodeOptionsOf(readFileSync(shared.staged(`${UNIT_DIR}/${name}`), 'utf8'));
+    const run = spawnSync(process.execPath, ['-e', 'process.stdout.write(typeof gc)'], { env: { ...process.env, NODE_OPTIONS: options.join(' ') }, encoding: 'utf8' });
+    t.is(run.stdout, 'function', `${name}: NODE_OPTIONS=${options.join(' ')} ${run.stderr}`);
+  }
+});
+
 test('the installed helper applies operations under MemoryDenyWriteExecute with its unit’s NODE_OPTIONS', async (t) => {
   const install = shared;
   const unit = readFileSync(install.staged(`${UNIT_DIR}/cloud-network-helper.service`), 'utf8');

@@ -1,0 +1,52 @@
+// Gives back the memory an apply took, once the agent is quiet again.
+//
+// At 2,048 IPs the reconcile that applies a plan allocates tens of MiB (the kernel dump, the
+// plan, the helper's request and answer, a log line per operation) and V8 keeps the
+// old-generation pages it grew to: its own memory reducer waits for an idle isolate, which a
+// daemon answering its REST API and timers rarely is. One full collection after such work, once
+// nothing like it has happened for a second, returns them (bench/README.md, item 21). Reconciles
+// that apply nothing (the refresh, the hourly kernel read) collect nothing: shrinking the heap
+// each time would only make the next one grow it again.
+
+/** How long after the last apply the collection runs: a burst of repairs shares one. */
+export const IDLE_GC_DELAY_MS = 1_000;
+
+type Collect = () => void;
+
+/** V8's collector when the process runs with --expose-gc (the unit's NODE_OPTIONS), else undefined. */
+export function exposedGc(): Collect | undefined {
+  const gc = (globalThis as { gc?: unknown }).gc;
+  return typeof gc === 'function' ? () => (gc as Collect)() : undefined;
+}
+
+export class IdleCollector {
+  private timer?: NodeJS.Timeout;
+  private collections = 0;
+
+  constructor(
+    private readonly collect: Collect | undefined,
+    private readonly delayMs = IDLE_GC_DELAY_MS,
+  ) {}
+
+  /** Allocation-heavy work just ended: collect once nothing like it has happened for delayMs. */
+  noteWork(): void {
+    if (!this.collect) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.collections++;
+      this.collect!();
+    }, this.delayMs);
+    this.timer.unref();
+  }
+
+  /** how many collections ran */
+  get count(): number {
+    return this.collections;
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
