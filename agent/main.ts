@@ -17,7 +17,8 @@ import { plan, type PlannerConfig } from './planner.js';
 import { describeOperation } from '../protocol/describe.js';
 import { HelperClient } from './helper-client.js';
 import { RtnlSocket } from '../netlink/socket.js';
-import { readKernelState } from '../netlink/read.js';
+import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../netlink/read.js';
+import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { watchKernel } from '../netlink/events.js';
 import type { KernelState } from '../netlink/types.js';
 import type { MetadataModel, ProviderSnapshot } from './model.js';
@@ -27,6 +28,13 @@ export const VERSION = packageVersion();
 function plannerConfig(config: Config): PlannerConfig {
   return { routeTableBase: config.network.routeTableBase, supplementary: config.network.supplementary };
 }
+
+/**
+ * The routes the agent reads: the planner looks at cloud-network's own routes only, and
+ * primaryMacOf at main's default route. The local table's two routes per address (~4,100 at
+ * 2,048 IPs), which were most of every kernel read, are left in the kernel.
+ */
+const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_NETWORK }, { table: 254 }];
 
 /** The link holding main's default route: on every cloud, the NIC DHCP configured. */
 function primaryMacOf(kernel: KernelState | undefined): string | undefined {
@@ -55,7 +63,7 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const kernel: Runtime['kernel'] = {
     last: undefined,
     async read() {
-      this.last = await readKernelState(socket);
+      this.last = await readKernelState(socket, ALL_STATE_PARTS, PLANNED_ROUTES);
       return this.last;
     },
     close: () => socket.close(),

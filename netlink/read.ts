@@ -23,18 +23,31 @@ export async function readAddresses(sock: RtnlSocket): Promise<ObservedAddress[]
   return messages.filter((m) => m.type === RTM.NEWADDR).map((m) => decodeAddress(m.data)).filter(defined);
 }
 
+/** Which routes a dump asks for; the kernel filters (strict dump checking, Linux 4.20+). */
+export interface RouteFilter {
+  /** only routes of this protocol (rtm_protocol) */
+  protocol?: number;
+  /** only routes of this table (rtm_table; tables above 255 are filtered here only) */
+  table?: number;
+}
+
 /**
- * Routes of every table (main, local, and the numbered ones), IPv4 and IPv6; with `protocol`,
- * only the routes of that protocol. The kernel filters (strict dump checking, Linux 4.20+), so
- * the helper need not decode the local table's route per address at 2,048 IPs; an older kernel
- * ignores the filter, and the routes are filtered here as well.
+ * Routes of every table (main, local, and the numbered ones), IPv4 and IPv6, or only those the
+ * filter asks for. The kernel filters, so the helper need not decode the local table's routes
+ * per address at 2,048 IPs; an older kernel ignores the filter, and the routes are filtered
+ * here as well.
  */
-export async function readRoutes(sock: RtnlSocket, filter: { protocol?: number } = {}): Promise<ObservedRoute[]> {
+export async function readRoutes(sock: RtnlSocket, filter: RouteFilter = {}): Promise<ObservedRoute[]> {
   const request = ROUTE_REQUEST();
   if (filter.protocol !== undefined) request[0]!.writeUInt8(filter.protocol, 5); // rtm_protocol
+  if (filter.table !== undefined && filter.table <= 255) request[0]!.writeUInt8(filter.table, 4); // rtm_table
   const messages = await sock.dump(RTM.GETROUTE, request);
   const routes = messages.filter((m) => m.type === RTM.NEWROUTE).map((m) => decodeRoute(m.data)).filter(defined);
-  return filter.protocol === undefined ? routes : routes.filter((route) => route.protocol === filter.protocol);
+  return routes.filter((route) => matchesFilter(route, filter));
+}
+
+function matchesFilter(route: ObservedRoute, filter: RouteFilter): boolean {
+  return (filter.protocol === undefined || route.protocol === filter.protocol) && (filter.table === undefined || route.table === filter.table);
 }
 
 export async function readRules(sock: RtnlSocket): Promise<ObservedRule[]> {
@@ -53,14 +66,27 @@ export const ALL_STATE_PARTS: ReadonlySet<StatePart> = new Set(['addresses', 'ro
 
 /**
  * The observed state: the links and the `parts` asked for (default all); a part not asked for
- * is an empty list, so ask for every part a decision looks at. The dumps are not one atomic
- * snapshot: a change between two of them shows up in the next read (the event watcher
- * triggers one).
+ * is an empty list, so ask for every part a decision looks at. `routeFilters`: the routes are
+ * those of these dumps (a route that matches several is listed once); default every route.
+ * The dumps are not one atomic snapshot: a change between two of them shows up in the next
+ * read (the event watcher triggers one).
  */
-export async function readKernelState(sock: RtnlSocket, parts: ReadonlySet<StatePart> = ALL_STATE_PARTS): Promise<KernelState> {
+export async function readKernelState(
+  sock: RtnlSocket,
+  parts: ReadonlySet<StatePart> = ALL_STATE_PARTS,
+  routeFilters: readonly RouteFilter[] = [{}],
+): Promise<KernelState> {
   const links = await readLinks(sock);
   const addresses = parts.has('addresses') ? await readAddresses(sock) : [];
-  const routes = parts.has('routes') ? await readRoutes(sock) : [];
+  const routes: ObservedRoute[] = [];
+  if (parts.has('routes')) {
+    for (const [i, filter] of routeFilters.entries()) {
+      const earlier = routeFilters.slice(0, i);
+      for (const route of await readRoutes(sock, filter)) {
+        if (!earlier.some((f) => matchesFilter(route, f))) routes.push(route);
+      }
+    }
+  }
   const rules = parts.has('rules') ? await readRules(sock) : [];
   return { links, addresses, routes, rules };
 }

@@ -7,14 +7,14 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { watchKernel, type KernelWatch } from '../../netlink/events.js';
 import { RTM } from '../../netlink/messages.js';
-import { readKernelState } from '../../netlink/read.js';
+import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../../netlink/read.js';
 import { RtnlSocket } from '../../netlink/socket.js';
 import { executeOperations } from '../../netlink/write.js';
 import type { Operation } from '../../protocol/operations.js';
 
 export type RunnerCommand =
-  | { id: number; cmd: 'read' }
-  | { id: number; cmd: 'route-dump'; protocol: number }
+  | { id: number; cmd: 'read'; routeFilters?: RouteFilter[] }
+  | { id: number; cmd: 'route-dump'; protocol: number; table?: number }
   | { id: number; cmd: 'batch-unaligned'; ifindex: number; addresses: string[] }
   | { id: number; cmd: 'apply'; ops: Operation[] }
   | { id: number; cmd: 'watch'; receiveBufferBytes?: number }
@@ -33,7 +33,7 @@ function answer(id: number, result: unknown): void {
 async function handle(command: RunnerCommand): Promise<void> {
   switch (command.cmd) {
     case 'read':
-      return answer(command.id, await readKernelState(sock));
+      return answer(command.id, await readKernelState(sock, ALL_STATE_PARTS, command.routeFilters));
     case 'batch-unaligned': {
       // RTM_NEWADDR requests whose last attribute (IFA_PROTO, one byte) is left unpadded: 37
       // bytes each, so every following message needs NLMSG_ALIGN padding in the datagram
@@ -53,8 +53,11 @@ async function handle(command: RunnerCommand): Promise<void> {
       // what the kernel itself sends for a protocol-filtered route dump, before any filtering here
       const request = Buffer.alloc(12);
       request.writeUInt8(command.protocol, 5);
+      // with a table: the tables (rtm_table) of what came back, instead of the protocols
+      if (command.table !== undefined) request.writeUInt8(command.table, 4);
       const messages = await sock.dump(RTM.GETROUTE, [request]);
-      return answer(command.id, messages.filter((m) => m.type === RTM.NEWROUTE).map((m) => m.data.readUInt8(5)));
+      const field = command.table !== undefined ? 4 : 5;
+      return answer(command.id, messages.filter((m) => m.type === RTM.NEWROUTE).map((m) => m.data.readUInt8(field)));
     }
     case 'apply':
       return answer(command.id, await executeOperations(sock, command.ops));
