@@ -18,22 +18,37 @@ export type SizeName = keyof typeof BENCH_SIZES;
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/PID/stat counts CPU time in 1/100 s
 const HELPER_IDLE_EXIT_S = 2;
 
-/** BENCH_CPU_PROF=DIR: the agent and the helper write V8 CPU profiles there (node --cpu-prof). */
 /**
- * The Node options a systemd unit gives its program (`Environment=NODE_OPTIONS=…`): the bench
- * runs the programs as production does, e.g. the helper with --jitless.
+ * The environment a systemd unit gives its program (`Environment=`: NODE_OPTIONS, e.g. the
+ * helper's --jitless, and MALLOC_ARENA_MAX): the bench runs the programs as production does.
  */
-export function unitNodeOptions(unit: string): string[] {
-  return nodeOptionsOf(readFileSync(join(REPO, 'systemd', unit), 'utf8'));
+export function unitEnvironment(unit: string): Record<string, string> {
+  return environmentOf(readFileSync(join(REPO, 'systemd', unit), 'utf8'));
 }
 
-/** The options of a unit's `Environment=NODE_OPTIONS=a` or `Environment="NODE_OPTIONS=a b"` line. */
+/**
+ * The variables of a unit's `Environment=` lines, read as systemd reads them: assignments
+ * separated by spaces, each double-quoted when its value holds a space; a word that is not
+ * `NAME=value` is ignored (systemd logs and skips it).
+ */
+export function environmentOf(unitText: string): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const [, line] of unitText.matchAll(/^Environment=(.*)$/gm)) {
+    for (const [, quoted, bare] of line!.matchAll(/"([^"]*)"|(\S+)/g)) {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(quoted ?? bare!);
+      if (m) variables[m[1]!] = m[2]!;
+    }
+  }
+  return variables;
+}
+
+/** The words of a unit's NODE_OPTIONS. */
 export function nodeOptionsOf(unitText: string): string[] {
-  const options = /^Environment=(?:"NODE_OPTIONS=([^"\n]*)"|NODE_OPTIONS=(\S*))$/m.exec(unitText);
-  const text = options?.[1] ?? options?.[2];
+  const text = environmentOf(unitText).NODE_OPTIONS;
   return text ? text.trim().split(/\s+/) : [];
 }
 
+/** BENCH_CPU_PROF=DIR: the agent and the helper write V8 CPU profiles there (node --cpu-prof). */
 function profileFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
   if (!dir) return [];
@@ -133,8 +148,8 @@ interface Service {
   stop(): Promise<void>;
 }
 
-function spawnTracked(cleanup: TeardownStack, command: string, args: string[]): Service & { exited: Promise<void>; tell(line: string): void } {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+function spawnTracked(cleanup: TeardownStack, command: string, args: string[], environment: Record<string, string> = {}): Service & { exited: Promise<void>; tell(line: string): void } {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...environment } });
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => lines.push(line));
@@ -159,11 +174,11 @@ function startActivatedHelper(cleanup: TeardownStack, env: CloudEnv): Service & 
     'python3', join(REPO, 'bench', 'activator.py'), env.helperSocket, String(user.gid), '--',
     'setpriv', `--regid=${user.gid}`, '--clear-groups',
     '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--',
-    process.execPath, ...unitNodeOptions('cloud-network-helper.service.in'), ...profileFlags(), join(REPO, 'dist', 'helper', 'main.js'),
+    process.execPath, ...profileFlags(), join(REPO, 'dist', 'helper', 'main.js'),
     '--allow-user', 'cloud-network',
     '--ledger', join(env.dir, 'helper', 'ledger.json'),
     '--idle-exit', String(HELPER_IDLE_EXIT_S),
-  ]);
+  ], unitEnvironment('cloud-network-helper.service.in'));
   const helperPid = () => {
     let pid: number | undefined;
     for (const line of activator.lines) {
@@ -183,8 +198,8 @@ function startAgent(cleanup: TeardownStack, env: CloudEnv): Service {
   return spawnTracked(cleanup, 'ip', [
     'netns', 'exec', env.vm,
     'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
-    process.execPath, ...unitNodeOptions('cloud-network.service.in'), ...profileFlags(), join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath,
-  ]);
+    process.execPath, ...profileFlags(), join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath,
+  ], unitEnvironment('cloud-network.service.in'));
 }
 
 /** GET on the agent's API from inside the vm namespace. */

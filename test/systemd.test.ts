@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamespace } from './lib/netns.js';
-import { nodeOptionsOf } from '../bench/run.js';
+import { environmentOf, nodeOptionsOf } from '../bench/run.js';
 import { PREFIX, runInstalled, spawnInstalled, stageInstall, UNIT_DIR, type StagedInstall } from './lib/staged-install.js';
 
 // One install for the tests that only read it; the ones that change the tree make their own.
@@ -147,8 +147,18 @@ const MDWE = 'my $nr = {x86_64=>157, aarch64=>167}->{(POSIX::uname())[4]} // die
 test('NODE_OPTIONS of a unit: one word bare, several only quoted (systemd splits Environment= at spaces)', (t) => {
   t.deepEqual(nodeOptionsOf('[Service]\nEnvironment=NODE_OPTIONS=--jitless\n'), ['--jitless']);
   t.deepEqual(nodeOptionsOf('[Service]\nEnvironment="NODE_OPTIONS=--jitless --max-semi-space-size=1"\n'), ['--jitless', '--max-semi-space-size=1']);
-  t.deepEqual(nodeOptionsOf('[Service]\nEnvironment=NODE_OPTIONS=--jitless --max-semi-space-size=1\n'), []);
+  // unquoted, the second word is an assignment of its own, which systemd skips as invalid
+  t.deepEqual(nodeOptionsOf('[Service]\nEnvironment=NODE_OPTIONS=--jitless --max-semi-space-size=1\n'), ['--jitless']);
   t.deepEqual(nodeOptionsOf('[Service]\nType=simple\n'), []);
+});
+
+test('the environment of a unit: every Environment= line, several assignments per line, quoted or bare', (t) => {
+  t.deepEqual(environmentOf('[Service]\nEnvironment=A=1 "B=2 3"\nEnvironment="NODE_OPTIONS=--x --y" C=\nType=simple\n'), {
+    A: '1',
+    B: '2 3',
+    NODE_OPTIONS: '--x --y',
+    C: '',
+  });
 });
 
 test('under each unit’s NODE_OPTIONS node exposes gc, which the agent and the helper use to give memory back after an apply', (t) => {
