@@ -13,6 +13,7 @@ import { StateFiles } from './state-files.js';
 import { NicIndexes } from './nic-indexes.js';
 import { Daemon } from './daemon.js';
 import { exposedGc, IdleCollector } from './idle-gc.js';
+import type { RunningApi } from './api/server.js';
 import { plan, type PlannerConfig } from './planner.js';
 import { describeOperation } from '../protocol/describe.js';
 import { HelperClient } from './helper-client.js';
@@ -183,21 +184,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   const idleGc = new IdleCollector(exposedGc());
   const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), { kernelEvents, afterApply: () => idleGc.noteWork() });
   rt.metrics.observe(() => reconciler.status, VERSION);
-  // Loaded here, not at start-up: koa and its dependencies (~40 ms and several MiB) are the
-  // daemon's alone; `--once`, the boot-time first reconcile (ExecStartPre), never loads them.
-  const { startApi } = await import('./api/server.js');
-  const api = await startApi({
-    listen: rt.config.network.listen,
-    log: rt.log,
-    metrics: rt.metrics,
-    view: {
-      version: VERSION,
-      status: () => reconciler.status,
-      snapshot: () => reconciler.current,
-      plan: () => reconciler.currentPlan,
-    },
-  });
-  rt.log.info(`cloud-network ${VERSION} on ${rt.source.name}; REST API on ${api.address}:${api.port}`);
+  let api: RunningApi | undefined;
   let lastEtag = '';
   const provider = rt.provider;
   const daemon = new Daemon({
@@ -230,7 +217,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     },
     close: async () => {
       idleGc.stop();
-      await api.close();
+      await api?.close();
       rt.kernel.close();
       rt.helper.close();
     },
@@ -243,7 +230,29 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // The first reconcile starts before the REST API is loaded: koa and its dependencies (~40 ms
+  // and several MiB, the daemon's alone: `--once`, the boot-time first reconcile, never loads
+  // them) load while the metadata is fetched.
   await daemon.start();
+  try {
+    const { startApi } = await import('./api/server.js');
+    api = await startApi({
+      listen: rt.config.network.listen,
+      log: rt.log,
+      metrics: rt.metrics,
+      view: {
+        version: VERSION,
+        status: () => reconciler.status,
+        snapshot: () => reconciler.current,
+        plan: () => reconciler.currentPlan,
+      },
+    });
+  } catch (error) {
+    rt.log.error(`cannot serve the REST API on ${rt.config.network.listen}: ${errorText(error)}; stopping, the network stays as it is`);
+    await daemon.stop();
+    return 1;
+  }
+  rt.log.info(`cloud-network ${VERSION} on ${rt.source.name}; REST API on ${api.address}:${api.port}`);
   await stopped;
   return 0;
 }

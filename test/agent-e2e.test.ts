@@ -2,11 +2,11 @@
 // NICs start as DHCP leaves them, the IMDS simulator in a "cloud" namespace, the helper with
 // only CAP_NET_ADMIN and the agent as the unprivileged cloud-network user.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ip, vethPair, waitFor } from './lib/netns.js';
-import { missingFromKernel, waitConverged } from './lib/cloud-env.js';
+import { createCloudEnv, missingFromKernel, waitConverged } from './lib/cloud-env.js';
 import { builtinScenario, CAP_NET_ADMIN, convergedCloud, duplicateRules, effectiveCapabilities, sleep, vmDump } from './lib/e2e.js';
 import type { Scenario } from './imds-sim/scenario.js';
 
@@ -161,4 +161,21 @@ test.serial('state files: the instance and one file per link, readable by all, w
   t.is(eth1.table, 10001);
   t.deepEqual(eth1.privateIpv4.map((a) => a.split('/')[0]), scenario.nics[1]!.ipv4);
   for (const secret of secretValues(scenario)) t.false(files.join('\n').includes(secret), secret);
+});
+
+test.serial('a REST API port already taken stops the agent with a clear error, and what its first reconcile applied stays', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('azure'));
+  env.startHelper();
+  // something else already listens on the agent's port in the vm namespace
+  const holder = spawn('ip', ['netns', 'exec', env.vm, process.execPath, '-e', "require('net').createServer().listen(5209, '127.0.0.1', () => console.log('held'))"]);
+  t.teardown(() => void holder.kill('SIGKILL'));
+  let held = '';
+  holder.stdout.on('data', (d: Buffer) => (held += d.toString()));
+  await waitFor(() => held.includes('held'), 'the port to be taken');
+  env.writeConfig();
+  const agent = env.startAgent();
+  t.is(await agent.exited, 1, agent.output());
+  t.regex(agent.output(), /cannot serve the REST API on 127\.0\.0\.1:5209: .*EADDRINUSE.*; stopping, the network stays as it is/);
+  // the first reconcile started before the API and was let finish
+  t.deepEqual(missingFromKernel(env), []);
 });
