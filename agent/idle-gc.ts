@@ -6,7 +6,8 @@
 // daemon answering its REST API and timers rarely is. One full collection after such work, once
 // nothing like it has happened for a second, returns them (bench/README.md, item 21). Reconciles
 // that apply nothing (the refresh, the hourly kernel read) collect nothing: shrinking the heap
-// each time would only make the next one grow it again.
+// each time would only make the next one grow it again. After the collection, glibc's
+// malloc_trim hands back the buffers' memory it freed (malloc-trim.ts, item 24).
 
 /** How long after the last apply the collection runs: a burst of repairs shares one. */
 export const IDLE_GC_DELAY_MS = 1_000;
@@ -17,6 +18,19 @@ type Collect = () => void;
 export function exposedGc(): Collect | undefined {
   const gc = (globalThis as { gc?: unknown }).gc;
   return typeof gc === 'function' ? () => (gc as Collect)() : undefined;
+}
+
+/** How long after the collection malloc is trimmed: V8 frees buffers' memory on worker threads after it. */
+export const TRIM_DELAY_MS = 200;
+
+/** A collection, then a trim of malloc's free pages once V8 has freed the collected buffers. */
+export function collectAndTrim(collect: Collect | undefined, trim: (() => void) | undefined): Collect | undefined {
+  if (!collect) return undefined;
+  if (!trim) return collect;
+  return () => {
+    collect();
+    setTimeout(trim, TRIM_DELAY_MS).unref();
+  };
 }
 
 export class IdleCollector {

@@ -12,7 +12,8 @@ import { Reconciler, errorText, type KernelReader, type MetadataSource, type Rec
 import { StateFiles } from './state-files.js';
 import { NicIndexes } from './nic-indexes.js';
 import { Daemon } from './daemon.js';
-import { exposedGc, IdleCollector } from './idle-gc.js';
+import { collectAndTrim, exposedGc, IdleCollector } from './idle-gc.js';
+import { loadMallocTrim } from './malloc-trim.js';
 import type { RunningApi } from './api/server.js';
 import { plan, type PlannerConfig } from './planner.js';
 import { describeOperation } from '../protocol/describe.js';
@@ -181,7 +182,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   // the daemon below watches kernel events; the reconciler pauses them around each apply
   const kernelEvents = { pause: () => daemon.pauseKernelEvents(), resume: () => daemon.resumeKernelEvents() };
   // gives back the heap an apply grew, once applies stop (--expose-gc in the unit)
-  const idleGc = new IdleCollector(exposedGc());
+  const idleGc = new IdleCollector(collectAndTrim(exposedGc(), loadMallocTrim()));
   const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), { kernelEvents, afterApply: () => idleGc.noteWork() });
   rt.metrics.observe(() => reconciler.status, VERSION);
   let api: RunningApi | undefined;
