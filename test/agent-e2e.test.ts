@@ -165,7 +165,9 @@ test.serial('state files: the instance and one file per link, readable by all, w
 
 test.serial('a REST API port already taken stops the agent with a clear error, and what its first reconcile applied stays', async (t) => {
   const env = await createCloudEnv(t, builtinScenario('azure'));
-  env.startHelper();
+  const helper = env.startHelper();
+  // the first reconcile is the agent's only one here: the helper must be there for it
+  await waitFor(() => helper.output().includes(' listening"'), 'the helper to listen');
   // something else already listens on the agent's port in the vm namespace
   const holder = spawn('ip', ['netns', 'exec', env.vm, process.execPath, '-e', "require('net').createServer().listen(5209, '127.0.0.1', () => console.log('held'))"]);
   t.teardown(() => void holder.kill('SIGKILL'));
