@@ -91,7 +91,7 @@ async function main(): Promise<number> {
     helper.onBusy(() => clearTimeout(idleTimer));
     helper.onIdle(armIdleExit);
     // The last connection closed (the agent's client closes after 1 s without a request): give
-    // back the heap an apply grew (tens of MiB at 2,048 IPs) for the rest of the idle time.
+    // back the heap an apply grew (~5 MiB at 2,048 IPs) for the rest of the idle time.
     const collectGarbage = (globalThis as { gc?: unknown }).gc;
     if (typeof collectGarbage === 'function') helper.onIdle(() => collectGarbage());
     armIdleExit();

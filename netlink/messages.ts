@@ -73,11 +73,6 @@ function attributesOf(data: Buffer, headerLength: number): Map<number, Buffer> {
   return attributes;
 }
 
-function ipText(family: Family, bytes: Buffer | undefined): string | undefined {
-  if (!bytes || bytes.length !== (family === 'inet' ? 4 : 16)) return undefined;
-  return formatIp({ family, bytes: new Uint8Array(bytes) });
-}
-
 // Addresses, routes and rules are decoded by reading their attributes in place: at 2,048 IPs a
 // kernel read decodes ~7,000 of them, and a Buffer and a Map entry per attribute was most of
 // that work (the agent reads the kernel on every repair). The attributes of the message being
