@@ -32,7 +32,8 @@ const CANONICAL_CACHE_LIMIT = 100_000;
 function memoised(canonical: (text: string) => string | undefined): (text: string) => string | undefined {
   const cache = new Map<string, string | undefined>();
   return (text) => {
-    if (cache.has(text)) return cache.get(text);
+    const known = cache.get(text);
+    if (known !== undefined || cache.has(text)) return known;
     if (cache.size >= CANONICAL_CACHE_LIMIT) cache.clear();
     const value = canonical(text);
     cache.set(text, value);
@@ -106,14 +107,10 @@ function ruleKey(r: {
   to?: string;
   suppressPrefixLength?: number;
 }): string {
-  return [
-    r.family,
-    r.priority,
-    r.table,
-    r.from ? canonicalNetwork(r.from) : '',
-    r.to ? canonicalNetwork(r.to) : '',
-    r.suppressPrefixLength ?? '',
-  ].join('|');
+  // one template, not an array joined: ~10,000 keys per plan at 2,048 IPs
+  const from = r.from ? (canonicalNetwork(r.from) ?? '') : '';
+  const to = r.to ? (canonicalNetwork(r.to) ?? '') : '';
+  return `${r.family}|${r.priority}|${r.table}|${from}|${to}|${r.suppressPrefixLength ?? ''}`;
 }
 
 function isOwnedAddress(address: ObservedAddress, linkName: string | undefined, owned: Set<string>): boolean {
@@ -289,20 +286,21 @@ export function plan(
     if (!have || !sameRoute(have, op, ifindex)) routeOps.push(op);
   }
 
-  const observedRuleKeys = new Set(
-    observed.rules.filter((r) => r.action === 'lookup' && r.protocol === RTPROT_CLOUD_NETWORK).map(ruleKey),
-  );
+  // our rules in the kernel, each keyed once (a duplicate is listed, and removed, as often as it is there)
+  const ourRules: { key: string; rule: ObservedRule }[] = [];
+  for (const rule of observed.rules) if (isOurRule(rule)) ourRules.push({ key: ruleKey(rule), rule });
+  const ourRuleKeys = new Set(ourRules.map(({ key }) => key));
   // suppress rule first, then to/from rules in priority order
   const sortedRules = [...desiredRules.entries()].sort(([, a], [, b]) => a.priority - b.priority);
   for (const [key, rule] of sortedRules) {
-    if (!observedRuleKeys.has(key)) ruleAdds.push(rule);
+    if (!ourRuleKeys.has(key)) ruleAdds.push(rule);
   }
 
   // --- what we own that is no longer wanted --------------------------------------------------
 
   const ruleRemovals: Operation[] = [];
-  for (const rule of observed.rules) {
-    if (!isOurRule(rule) || desiredRules.has(ruleKey(rule))) continue;
+  for (const { key, rule } of ourRules) {
+    if (desiredRules.has(key)) continue;
     ruleRemovals.push({
       kind: 'rule.remove',
       priority: rule.priority,

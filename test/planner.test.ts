@@ -112,6 +112,19 @@ test('an IP removed from the metadata removes exactly its address and rules', (t
   ]);
 });
 
+test('a rule of ours that is in the kernel twice is removed twice when unwanted, and left when wanted', (t) => {
+  const converged = applied(dhcpOnly, plan(azure, config, dhcpOnly).operations);
+  const twice = { ...converged, rules: [...converged.rules, ...converged.rules.filter((r) => r.to === '10.4.1.6/32' || r.to === '10.4.1.5/32')] };
+  t.deepEqual(plan(azure, config, twice).operations, [], 'a wanted rule twice: nothing to do');
+  const fewer: MetadataModel = { ...azure, nics: [azure.nics[0]!, { ...azure.nics[1]!, ipv4: [azure.nics[1]!.ipv4[0]!] }] };
+  t.deepEqual(lines(plan(fewer, config, twice).operations), [
+    'remove inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
+    'remove inet rule priority 30200 from 10.4.1.6/32 lookup 10001',
+    'remove inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
+    'remove address 10.4.1.6/24 dev eth1',
+  ]);
+});
+
 test('a NIC gone from the metadata loses everything we made for it and nothing else', (t) => {
   const converged = applied(dhcpOnly, plan(azure, config, dhcpOnly).operations);
   const handMade: ObservedAddress = { ...dhcp, ifindex: 3, address: '192.0.2.9', dynamic: false };

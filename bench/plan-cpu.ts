@@ -1,0 +1,50 @@
+// Profiling aid: the agent's planner on an L-size model (8 NICs × 256 IPs) against a kernel
+// that already holds the whole plan, the case of every reconcile after the first: no process,
+// no kernel. Run: node --import=tsx bench/plan-cpu.ts (add --cpu-prof for a profile).
+import { performance } from 'node:perf_hooks';
+import { plan } from '../agent/planner.js';
+import type { MetadataModel } from '../agent/model.js';
+import type { KernelState } from '../netlink/types.js';
+import { applied } from '../test/lib/fake-kernel.js';
+
+const NICS = 8;
+const IPS = 256;
+const host = (n: number, i: number) => `10.${n}.${i >> 6}.${(i & 63) + 4}`;
+const model: MetadataModel = {
+  instance: { provider: 'azure', id: 'vm-1', name: 'vm', region: 'westeurope', zone: '1', size: 'Standard_D64s_v5', image: 'ubuntu' },
+  nics: Array.from({ length: NICS }, (_, n) => ({
+    mac: `00:0d:3a:00:00:0${n}`,
+    index: n,
+    primary: n === 0,
+    ipv4: Array.from({ length: IPS }, (_, i) => ({ address: host(n, i), prefixLength: 18, primary: i === 0 })),
+    publicIpv4: [],
+    ipv6: [],
+    subnet: { address: `10.${n}.0.0`, prefixLength: 18 },
+    gateway: `10.${n}.0.1`,
+    routedRanges: [],
+    hostAddresses: false,
+  })),
+};
+const empty: KernelState = {
+  links: model.nics.map((nic, n) => ({ index: 2 + n, name: `eth${n}`, mac: nic.mac, up: true, mtu: 1500, loopback: false })),
+  // what DHCP configured: the primary IP of the primary NIC, with a lifetime
+  addresses: [{ ifindex: 2, family: 'inet', address: host(0, 0), prefixLength: 18, dynamic: true, noPrefixRoute: false, scope: 0 }],
+  routes: [{ table: 254, family: 'inet', destination: '0.0.0.0/0', protocol: 16, type: 'unicast', scope: 'universe', gateway: '10.0.0.1', ifindex: 2 }],
+  rules: [],
+};
+const config = { routeTableBase: 10000, supplementary: [] };
+const first = plan(model, config, empty, []);
+const converged = applied(empty, first.operations);
+
+const times: number[] = [];
+let operations = -1;
+for (let round = 0; round < 15; round++) {
+  const t0 = performance.now();
+  operations = plan(model, config, converged, []).operations.length;
+  times.push(performance.now() - t0);
+}
+const median = [...times].sort((a, b) => a - b)[times.length >> 1]!;
+process.stdout.write(
+  `plan of ${first.operations.length} operations against a kernel that holds them (${converged.addresses.length} addresses, ${converged.rules.length} rules): ` +
+    `${operations} left, median of ${times.length} ${median.toFixed(1)} ms (first ${times[0]!.toFixed(1)} ms)\n`,
+);
