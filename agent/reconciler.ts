@@ -283,9 +283,6 @@ export class Reconciler {
         this.converged = { model: snapshot.model, text: model };
         return this.succeeded();
       }
-      // what the helper is about to change comes back as events; until they have been seen,
-      // the kernel counts as changed
-      this.kernelUnchanged = false;
 
       log.debug({ trigger, operations: result.operations.length }, 'applying plan');
       let applied: ApplyResult;
@@ -299,7 +296,10 @@ export class Reconciler {
         this.status.pendingOperations = result.operations.length;
         return this.helperDown(error);
       } finally {
-        // before the read below: whatever changes from here on is an event again
+        // Before the read below: whatever changes from here on is an event again, and marks
+        // the kernel changed (so does a watch that cannot be resumed); what changed until now,
+        // the helper's work included, is in that read.
+        this.kernelUnchanged = true;
         this.options.kernelEvents?.resume();
       }
 
@@ -340,6 +340,8 @@ export class Reconciler {
         this.status.lastError = reason;
         return { converged: false, reason };
       }
+      // the read after the apply showed the whole plan: the next quiet refresh need not read again
+      this.converged = { model: snapshot.model, text: model };
       return this.succeeded();
     } finally {
       this.status.reconciling = false;

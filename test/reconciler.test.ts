@@ -303,7 +303,6 @@ test('even without kernel events the kernel is read again after MAX_SKIPPED_KERN
   const world = new World();
   const r = reconciler(world, true);
   await r.request('start', true);
-  await r.request('timer', true);
   const reads = world.reads;
   for (let i = 0; i < MAX_SKIPPED_KERNEL_READS; i++) await r.request('timer', true);
   t.is(world.reads, reads);
@@ -348,7 +347,8 @@ test('every reconcile that sent the helper a plan, applied or not, is reported a
   await r.request('start', true);
   t.is(reported, 1);
   const reads = world.reads;
-  await r.request('timer', true); // reads (after an apply) and plans nothing
+  r.noteKernelChange(); // an event: the next refresh reads and plans, and finds nothing to do
+  await r.request('timer', true);
   t.true(world.reads > reads);
   t.is(reported, 1);
 
@@ -358,4 +358,43 @@ test('every reconcile that sent the helper a plan, applied or not, is reported a
   t.false((await r.request('kernel', false)).converged);
   t.is(reported, 2, 'an apply the helper did not answer counts too');
   await r.stop();
+});
+
+test('after an apply that the read after it confirmed, a quiet refresh does not read again; a change during the read after it or a lost watch does', async (t) => {
+  const world = new World();
+  const r = reconciler(world, true, { pause: () => undefined, resume: () => undefined });
+  await r.request('start', true);
+  const reads = world.reads;
+  t.deepEqual(await r.request('timer', true), { converged: true });
+  t.is(world.reads, reads, 'the read after the apply showed the whole plan');
+
+  // an event that arrives while the read after an apply runs marks the kernel changed again
+  const other = new World();
+  const read = other.read.bind(other);
+  let r2: ReturnType<typeof reconciler>;
+  let afterApply = false;
+  other.read = async () => {
+    if (afterApply) r2.noteKernelChange();
+    return read();
+  };
+  const apply = other.apply.bind(other);
+  other.apply = async (operations) => {
+    afterApply = true;
+    return apply(operations);
+  };
+  r2 = reconciler(other, true, { pause: () => undefined, resume: () => undefined });
+  await r2.request('start', true);
+  const before = other.reads;
+  await r2.request('timer', true);
+  t.true(other.reads > before);
+
+  // a watch that cannot be resumed counts as a change (the daemon notes one when resuming fails)
+  const third = new World();
+  let r3: ReturnType<typeof reconciler>;
+  r3 = reconciler(third, true, { pause: () => undefined, resume: () => r3.noteKernelChange() });
+  await r3.request('start', true);
+  const before3 = third.reads;
+  await r3.request('timer', true);
+  t.true(third.reads > before3);
+  await Promise.all([r.stop(), r2.stop(), r3.stop()]);
 });
