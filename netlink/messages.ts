@@ -2,7 +2,7 @@
 // (ifinfomsg, ifaddrmsg, rtmsg, fib_rule_hdr), their attributes, and decoding into the
 // observed types. Decoded by hand because the `netlink` package drops attributes it does not
 // know (IFA_PROTO among them) instead of keeping them in `__unparsed`.
-import { parseAttributes, type NetlinkMessage } from 'netlink/dist/structs.js';
+import type { NetlinkMessage } from 'netlink/dist/structs.js';
 import { formatIp, type Family } from '../protocol/ip.js';
 import { putU16, putU32, putU8 } from './bytes.js';
 import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';
@@ -67,14 +67,8 @@ export function familyNumber(family: Family): number {
   return family === 'inet' ? AF_INET : AF_INET6;
 }
 
-function attributesOf(data: Buffer, headerLength: number): Map<number, Buffer> {
-  const attributes = new Map<number, Buffer>();
-  parseAttributes(data.subarray(headerLength), (attribute) => attributes.set(attribute.type, attribute.data));
-  return attributes;
-}
-
-// Addresses, routes and rules are decoded by reading their attributes in place: at 2,048 IPs a
-// kernel read decodes ~7,000 of them, and a Buffer and a Map entry per attribute was most of
+// Messages are decoded by reading their attributes in place: at 2,048 IPs a kernel read decodes
+// ~7,000 addresses, routes and rules, and a Buffer and a Map entry per attribute was most of
 // that work (the agent reads the kernel on every repair). The attributes of the message being
 // decoded: where each type's value starts (-1: absent) and its length; the last of a type wins.
 // Decoding is synchronous, so one index serves every message. Types above the highest one
@@ -109,43 +103,46 @@ function indexedU8(data: Buffer, type: number): number | undefined {
   return at >= 0 && valueLength[type]! >= 1 ? data[at] : undefined;
 }
 
+function indexedBytes(data: Buffer, type: number): Buffer | undefined {
+  const at = valueAt[type]!;
+  return at >= 0 ? data.subarray(at, at + valueLength[type]!) : undefined;
+}
+
 function indexedIp(data: Buffer, family: Family, type: number): string | undefined {
   const at = valueAt[type]!;
-  if (at < 0) return undefined;
-  if (family === 'inet') return valueLength[type] === 4 ? `${data[at]}.${data[at + 1]}.${data[at + 2]}.${data[at + 3]}` : undefined;
-  return valueLength[type] === 16 ? formatIp({ family, bytes: data.subarray(at, at + 16) }) : undefined;
+  const length = family === 'inet' ? 4 : 16;
+  return at >= 0 && valueLength[type] === length ? formatIp({ family, bytes: data.subarray(at, at + length) }) : undefined;
 }
 
 function zeroNetwork(family: Family): string {
   return family === 'inet' ? '0.0.0.0' : '::';
 }
 
-const u32 = (buffer: Buffer | undefined) => (buffer && buffer.length >= 4 ? buffer.readUInt32LE(0) : undefined);
+const text = (bytes: Buffer | undefined) => bytes?.toString('utf8').replace(/\0+$/, '');
 
 export function decodeLink(data: Buffer): ObservedLink {
   const index = data.readInt32LE(4);
   const flags = data.readUInt32LE(8);
-  const attributes = attributesOf(data, 16);
-  const address = attributes.get(IFLA.ADDRESS);
-  let kind: string | undefined;
-  const linkinfo = attributes.get(IFLA.LINKINFO);
-  if (linkinfo) {
-    parseAttributes(linkinfo, (attribute) => {
-      if (attribute.type === IFLA_INFO_KIND) kind = attribute.data.toString('utf8').replace(/\0+$/, '');
-    });
-  }
+  indexAttributes(data, 16);
+  const address = indexedBytes(data, IFLA.ADDRESS);
   const link: ObservedLink = {
     index,
-    name: (attributes.get(IFLA.IFNAME)?.toString('utf8') ?? '').replace(/\0+$/, ''),
+    name: text(indexedBytes(data, IFLA.IFNAME)) ?? '',
     // loopback and tunnels have an all-zero or no hardware address
     mac: address && address.some((b) => b !== 0) ? [...address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '',
     up: (flags & IFF_UP) !== 0,
-    mtu: u32(attributes.get(IFLA.MTU)) ?? 0,
+    mtu: indexedU32(data, IFLA.MTU) ?? 0,
     loopback: (flags & IFF_LOOPBACK) !== 0,
   };
-  const master = u32(attributes.get(IFLA.MASTER));
+  const master = indexedU32(data, IFLA.MASTER);
   if (master) link.master = master;
-  if (kind) link.kind = kind;
+  const linkinfo = indexedBytes(data, IFLA.LINKINFO);
+  if (linkinfo) {
+    // nested attributes: indexed last, the index holds one attribute list at a time
+    indexAttributes(linkinfo, 0);
+    const kind = text(indexedBytes(linkinfo, IFLA_INFO_KIND));
+    if (kind) link.kind = kind;
+  }
   return link;
 }
 

@@ -1,7 +1,7 @@
 // Decoding rtnetlink messages (netlink/messages.ts) from bytes laid out as the kernel sends
 // them. The namespace tests (netlink-kernel.test.ts) check the same decoders against `ip`.
 import test from 'ava';
-import { decodeAddress, decodeRoute, decodeRule, FRA, IFA, RequestBuilder, RTA } from '../netlink/messages.js';
+import { decodeAddress, decodeLink, decodeRoute, decodeRule, FRA, IFA, RequestBuilder, RTA } from '../netlink/messages.js';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const u32le = (value: number) => bytes(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24);
@@ -88,4 +88,28 @@ test('attributes: nested and byte-order flags are masked, unknown types skipped,
   const whole = message(new RequestBuilder(header(12, { 0: 2, 7: 1 })).u32(FRA.PRIORITY, 3).u32(FRA.TABLE, 10005));
   const truncated = Buffer.from(whole.subarray(0, whole.length - 2)); // the table attribute cut short
   t.deepEqual(decodeRule(truncated), { family: 'inet', priority: 3, table: 0, protocol: 0, action: 'lookup' });
+});
+
+test('a link: name, hardware address, MTU, master, and its kind from the nested IFLA_LINKINFO', (t) => {
+  const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18 };
+  const linkHeader = (index: number, flags: number) => {
+    const h = new Uint8Array(16);
+    h.set(u32le(index), 4);
+    h.set(u32le(flags), 8);
+    return h;
+  };
+  const kind = new RequestBuilder(new Uint8Array(0)).bytes(1 /* IFLA_INFO_KIND */, new TextEncoder().encode('veth\0')).build()[0]!;
+  const vf = decodeLink(
+    message(
+      new RequestBuilder(linkHeader(5, 0x1))
+        .bytes(IFLA.IFNAME, new TextEncoder().encode('eth1\0'))
+        .bytes(IFLA.ADDRESS, bytes(0x00, 0x0d, 0x3a, 0x00, 0x00, 0x02))
+        .u32(IFLA.MTU, 9000)
+        .u32(IFLA.MASTER, 3)
+        .bytes(IFLA.LINKINFO | 0x8000, kind),
+    ),
+  );
+  t.deepEqual(vf, { index: 5, name: 'eth1', mac: '00:0d:3a:00:00:02', up: true, mtu: 9000, loopback: false, master: 3, kind: 'veth' });
+  const lo = decodeLink(message(new RequestBuilder(linkHeader(1, 0x8)).bytes(IFLA.IFNAME, new TextEncoder().encode('lo\0')).bytes(IFLA.ADDRESS, new Uint8Array(6)).u32(IFLA.MTU, 65536)));
+  t.deepEqual(lo, { index: 1, name: 'lo', mac: '', up: false, mtu: 65536, loopback: true });
 });

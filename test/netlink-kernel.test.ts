@@ -382,29 +382,35 @@ test('in a batch of many datagrams, each kernel refusal is reported on exactly i
   t.is(ip(ns, 'route', 'show', 'table', '10150'), '');
 });
 
-test('a route dump filtered by protocol is filtered by the kernel: only our routes come back', async (t) => {
-  const ns = namespaceWithNic(t, 'nlfilter');
-  const runner = startRunner(t, ns);
+/**
+ * Routes of several protocols and tables: the kernel's own in main and local (for the address),
+ * a DHCP default route, ours in main and in table 10001, and a static one in 10001.
+ */
+function namespaceWithMixedRoutes(t: Parameters<typeof createNamespace>[0], purpose: string): string {
+  const ns = namespaceWithNic(t, purpose);
   ip(ns, 'link', 'set', 'eth1', 'up');
-  ip(ns, 'addr', 'add', '10.40.0.5/24', 'dev', 'eth1'); // kernel routes in main and local
+  ip(ns, 'addr', 'add', '10.40.0.5/24', 'dev', 'eth1');
+  ip(ns, 'route', 'add', 'default', 'via', '10.40.0.1', 'dev', 'eth1', 'proto', 'dhcp');
+  ip(ns, 'route', 'add', '10.43.0.0/24', 'dev', 'eth1', 'proto', '201');
   ip(ns, 'route', 'add', '10.41.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', '201');
   ip(ns, 'route', 'add', '10.42.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', 'static');
+  return ns;
+}
+
+test('a route dump filtered by protocol is filtered by the kernel: only our routes come back', async (t) => {
+  const ns = namespaceWithMixedRoutes(t, 'nlfilter');
+  const runner = startRunner(t, ns);
   const unfiltered = await runner.send<number[]>({ cmd: 'route-dump', protocol: 0 });
   t.true(unfiltered.some((protocol) => protocol !== 201), 'without a filter other protocols come back');
-  t.deepEqual(await runner.send<number[]>({ cmd: 'route-dump', protocol: 201 }), [201]);
+  t.deepEqual(await runner.send<number[]>({ cmd: 'route-dump', protocol: 201 }), [201, 201]);
 });
 
 test('route dumps filtered by protocol and by table: only those routes, each listed once, none of the local table', async (t) => {
-  const ns = namespaceWithNic(t, 'nltable');
+  const ns = namespaceWithMixedRoutes(t, 'nltable');
   const runner = startRunner(t, ns);
-  ip(ns, 'link', 'set', 'eth1', 'up');
-  ip(ns, 'addr', 'add', '10.40.0.5/24', 'dev', 'eth1'); // kernel routes in main and local
-  ip(ns, 'route', 'add', 'default', 'via', '10.40.0.1', 'dev', 'eth1', 'proto', 'dhcp');
-  ip(ns, 'route', 'add', '10.43.0.0/24', 'dev', 'eth1', 'proto', '201'); // ours, in main: matches both filters
-  ip(ns, 'route', 'add', '10.41.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', '201');
-  ip(ns, 'route', 'add', '10.42.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', 'static');
   const state = await runner.send<KernelState>({ cmd: 'read', routeFilters: [{ protocol: 201 }, { table: 254 }] });
   const seen = state.routes.filter((r) => r.family === 'inet').map((r) => `${r.table} ${r.destination} ${r.protocol}`).sort();
+  // 10.43.0.0/24, ours in main, matches both filters and is listed once
   t.deepEqual(seen, ['10001 10.41.0.0/24 201', '254 0.0.0.0/0 16', '254 10.40.0.0/24 2', '254 10.43.0.0/24 201']);
   t.false(state.routes.some((r) => r.table === 255), 'nothing from the local table');
   t.deepEqual([...new Set(await runner.send<number[]>({ cmd: 'route-dump', protocol: 0, table: 254 }))], [254], 'the kernel itself sends main only');

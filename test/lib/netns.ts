@@ -95,7 +95,6 @@ export function vethPair(
   ip(cloud, 'link', 'set', cloudName, 'up');
 }
 
-/** A snapshot of a namespace's addresses, routes of every table and rules, for comparisons. */
 /**
  * kernelDump once IPv6 duplicate address detection is over: a "tentative" address turning
  * final (and gaining its local route) a moment later is the kernel's change, not ours, so a
@@ -106,6 +105,7 @@ export async function settledKernelDump(ns: string): Promise<string> {
   return kernelDump(ns);
 }
 
+/** A snapshot of a namespace's addresses, routes of every table and rules, for comparisons. */
 export function kernelDump(ns: string): string {
   return [
     ip(ns, '-o', 'addr', 'show'),
