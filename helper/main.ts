@@ -2,6 +2,7 @@
 // serve until SIGTERM (or, when socket-activated, until --idle-exit seconds without a connection).
 import { unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
 import { Applier } from './applier.js';
 import { AuditLog, createLogger } from './audit.js';
 import { AddressLedger } from './ledger.js';
@@ -91,9 +92,20 @@ async function main(): Promise<number> {
     helper.onBusy(() => clearTimeout(idleTimer));
     helper.onIdle(armIdleExit);
     // The last connection closed (the agent's client closes after 1 s without a request): give
-    // back the heap an apply grew (~5 MiB at 2,048 IPs) for the rest of the idle time.
+    // back the heap an apply grew for the rest of the idle time. The collection compacts, as the
+    // agent's does (agent/idle-gc.ts): a plain one leaves the live objects scattered over the
+    // pages the apply grew (at 2,048 IPs: 12.8 MiB of heap pages kept, 9.1 compacted).
     const collectGarbage = (globalThis as { gc?: unknown }).gc;
-    if (typeof collectGarbage === 'function') helper.onIdle(() => collectGarbage());
+    if (typeof collectGarbage === 'function') {
+      helper.onIdle(() => {
+        setFlagsFromString('--compact-on-every-full-gc');
+        try {
+          collectGarbage();
+        } finally {
+          setFlagsFromString('--no-compact-on-every-full-gc');
+        }
+      });
+    }
     armIdleExit();
 
     log.info(
