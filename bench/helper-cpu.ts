@@ -1,12 +1,15 @@
 // Profiling aid: the helper's JavaScript for one L-size apply, without a kernel or a process
 // start: the policy judging 5,632 operations (2,048 addresses, 3,584 rules) and netlink/write.ts
-// encoding them into requests (the socket's batch answers "no error" at once). Run it as the
+// encoding them into requests (the socket's batch answers "no error" at once); then judging
+// their removal against a kernel that holds them all (a NIC or a whole configuration going away). Run it as the
 // helper runs: node --jitless --import=tsx bench/helper-cpu.ts (add --cpu-prof for a profile).
 import { performance } from 'node:perf_hooks';
 import { executeOperations } from '../netlink/write.js';
 import type { RtnlSocket } from '../netlink/socket.js';
+import { KernelPicture } from '../helper/kernel-picture.js';
 import { checkOperation } from '../helper/policy.js';
-import type { Operation } from '../protocol/operations.js';
+import { recordApplied } from '../helper/state-after.js';
+import type { Operation, RuleAdd } from '../protocol/operations.js';
 import type { KernelState } from '../netlink/types.js';
 
 const NICS = 8;
@@ -17,7 +20,13 @@ for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ k
 for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'rule.add', priority: 30000 + n, table: 10000 + n, family: 'inet', from: `${host(n, i)}/32` });
 for (let n = 0; n < NICS; n++) for (let i = 0; i < 192; i++) operations.push({ kind: 'rule.add', priority: 30100 + n, table: 10000 + n, family: 'inet', to: `${host(n, i)}/32` });
 
-const state: KernelState = { links, addresses: [], routes: [], rules: [] };
+const state = new KernelPicture({ links, addresses: [], routes: [], rules: [] } satisfies KernelState);
+// the kernel after the apply, and the operations that take it all away again
+const full = new KernelPicture({ links, addresses: [], routes: [], rules: [] } satisfies KernelState);
+for (const op of operations) recordApplied(full, op);
+const removals: Operation[] = operations.map((op) =>
+  op.kind === 'address.add' ? { kind: 'address.remove', link: op.link, address: op.address } : { ...(op as RuleAdd), kind: 'rule.remove' },
+);
 const ledger = { has: () => false };
 const policy = { tables: { first: 10000, last: 19999 }, priorities: { first: 30000, last: 30999 }, deniedLinks: new Set<string>() };
 const socket = { batch: async (requests: readonly unknown[]) => requests.map(() => undefined) } as unknown as RtnlSocket;
@@ -25,6 +34,7 @@ const indexes = new Map(links.map((l) => [l.name, l.index]));
 
 const judged: number[] = [];
 const encoded: number[] = [];
+const judgedRemovals: number[] = [];
 for (let round = 0; round < 9; round++) {
   const t0 = performance.now();
   for (const op of operations) {
@@ -34,8 +44,13 @@ for (let round = 0; round < 9; round++) {
   const results = await executeOperations(socket, operations, indexes);
   const t2 = performance.now();
   if (results.some((r) => r.outcome !== 'applied')) throw new Error('an operation was not encoded');
+  for (const op of removals) {
+    if (checkOperation(op, full, ledger, policy).decision !== 'allow') throw new Error(`refused: ${JSON.stringify(op)}`);
+  }
+  const t3 = performance.now();
   judged.push(t1 - t0);
   encoded.push(t2 - t1);
+  judgedRemovals.push(t3 - t2);
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!.toFixed(1);
-process.stdout.write(`${operations.length} operations, median of ${judged.length} rounds: judging ${median(judged)} ms, encoding ${median(encoded)} ms\n`);
+process.stdout.write(`${operations.length} operations, median of ${judged.length} rounds: judging ${median(judged)} ms, encoding ${median(encoded)} ms; judging their removal ${median(judgedRemovals)} ms\n`);

@@ -5,9 +5,10 @@ import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { canonicalPrefix } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, HelperInfoResult, OperationResult, OwnedAddressesResult } from '../protocol/methods.js';
-import type { KernelState, ObservedAddress } from '../netlink/types.js';
+import type { ObservedAddress } from '../netlink/types.js';
 import type { StatePart } from '../netlink/read.js';
 import type { KernelAccess, WriteResult } from './kernel.js';
+import { KernelPicture } from './kernel-picture.js';
 import type { AddressLedger } from './ledger.js';
 import { addressText, checkOperation, ownsAddress, type PolicyConfig } from './policy.js';
 import { recordApplied } from './state-after.js';
@@ -32,10 +33,10 @@ function partsFor(operations: readonly Operation[]): Set<StatePart> {
 }
 
 /** "link address/len" of the addresses that pass `wanted`, for lookups in constant time. */
-function addressKeys(state: KernelState, wanted: (a: ObservedAddress) => boolean): Set<string> {
+function addressKeys(state: KernelPicture, wanted: (a: ObservedAddress) => boolean): Set<string> {
   const names = new Map(state.links.map((l) => [l.index, l.name]));
   const keys = new Set<string>();
-  for (const a of state.addresses) {
+  for (const a of state.addresses()) {
     if (!wanted(a)) continue;
     const link = names.get(a.ifindex);
     if (link !== undefined) keys.add(`${link} ${addressText(a)}`);
@@ -145,7 +146,7 @@ export class Applier {
     await this.forgetVanished(state);
     const names = new Map(state.links.map((l) => [l.index, l.name]));
     const owned = new Map<string, { link: string; address: string }>();
-    for (const a of state.addresses) {
+    for (const a of state.addresses()) {
       const link = names.get(a.ifindex);
       if (link === undefined || !ownsAddress(a, link, this.options.ledger)) continue;
       owned.set(`${link} ${addressText(a)}`, { link, address: addressText(a) });
@@ -153,16 +154,16 @@ export class Applier {
     return { addresses: [...owned.values()] };
   }
 
-  private async readKernel(parts: ReadonlySet<StatePart>): Promise<KernelState> {
+  private async readKernel(parts: ReadonlySet<StatePart>): Promise<KernelPicture> {
     try {
-      return await this.options.kernel.read(parts);
+      return new KernelPicture(await this.options.kernel.read(parts));
     } catch (error) {
       throw new Error(`cannot read the kernel's network state: ${(error as Error).message}; nothing was changed`);
     }
   }
 
   /** Drops ledger entries whose address is gone from its link, or is now held with a lifetime by someone else. */
-  private async forgetVanished(state: KernelState): Promise<void> {
+  private async forgetVanished(state: KernelPicture): Promise<void> {
     const present = addressKeys(state, (a) => !a.dynamic);
     await this.options.ledger.retain((entry) => present.has(`${entry.link} ${entry.address}`));
   }

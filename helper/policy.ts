@@ -1,5 +1,6 @@
 // The helper's policy: which operations it will carry out, judged against the kernel's
-// current state. A pure function: no I/O, so every rule is tested on plain data.
+// current state (kernel-picture.ts, an index of a read). A pure function: no I/O, so every rule
+// is tested on plain data.
 //
 // The rules, in short (SECURITY.md has the reasoning):
 // - links must exist, and are never loopback, never enslaved (bond port, Azure VF), never denied;
@@ -20,7 +21,8 @@ import type {
   RuleAdd,
   RuleRemove,
 } from '../protocol/operations.js';
-import type { KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
+import type { ObservedAddress, ObservedLink } from '../netlink/types.js';
+import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import { checkDestination, checkHost, checkInterfaceAddress, checkRoutedRange } from './unicast.js';
 
 export const MAIN_TABLE = 254;
@@ -71,19 +73,15 @@ export function protocolName(protocol: number | undefined): string {
 const inRange = (value: number, range: NumberRange) => value >= range.first && value <= range.last;
 
 /** Why a link may not be touched, or undefined. */
-function linkProblem(link: ObservedLink | undefined, name: string, state: KernelState, config: PolicyConfig): string | undefined {
+function linkProblem(link: ObservedLink | undefined, name: string, state: KernelPicture, config: PolicyConfig): string | undefined {
   if (!link) return `there is no interface named ${name}`;
   if (link.loopback || name === 'lo') return `${name} is the loopback interface; cloud-network never changes it`;
   if (link.master !== undefined) {
-    const master = state.links.find((l) => l.index === link.master);
+    const master = state.linkByIndex(link.master);
     return `${name} is enslaved to ${master?.name ?? `interface #${link.master}`} (a bond, bridge or accelerated-networking VF); configure its master instead`;
   }
   if (config.deniedLinks.has(name)) return `${name} is on the helper's deny list (--deny-link)`;
   return undefined;
-}
-
-function findLink(state: KernelState, name: string): ObservedLink | undefined {
-  return state.links.find((l) => l.name === name);
 }
 
 /** Canonical "address/length" text of an observed address. */
@@ -100,15 +98,14 @@ export function ownsAddress(a: ObservedAddress, linkName: string, ledger: Ledger
   return ledger.has(linkName, addressText(a));
 }
 
-function checkAddressAdd(op: AddressAdd, state: KernelState, ledger: LedgerView, config: PolicyConfig): Verdict {
-  const link = findLink(state, op.link);
+function checkAddressAdd(op: AddressAdd, state: KernelPicture, ledger: LedgerView, config: PolicyConfig): Verdict {
+  const link = state.link(op.link);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
   const address = checkInterfaceAddress(op.address);
   if (!address.ok) return refuse(address.reason);
   const ip = formatIp(address.value);
-  const existing = state.addresses.filter((a) => a.ifindex === link!.index && a.family === address.value.family && a.address === ip);
-  for (const a of existing) {
+  for (const a of state.addressesOf(link!.index, ip)) {
     if (ownsAddress(a, op.link, ledger)) continue;
     if (a.prefixLength === address.value.prefixLength) {
       return already(`${addressText(a)} is already on ${op.link}, configured by another tool${a.dynamic ? ' (DHCP/SLAAC, with a lifetime)' : ''}; left as it is`);
@@ -118,15 +115,16 @@ function checkAddressAdd(op: AddressAdd, state: KernelState, ledger: LedgerView,
   return allow;
 }
 
-function checkAddressRemove(op: AddressRemove, state: KernelState, ledger: LedgerView, config: PolicyConfig): Verdict {
-  const link = findLink(state, op.link);
+function checkAddressRemove(op: AddressRemove, state: KernelPicture, ledger: LedgerView, config: PolicyConfig): Verdict {
+  const link = state.link(op.link);
   if (!link) return already(`there is no interface named ${op.link}, so no address on it`);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
   const address = checkInterfaceAddress(op.address);
   if (!address.ok) return refuse(address.reason);
-  const text = `${formatIp(address.value)}/${address.value.prefixLength}`;
-  const found = state.addresses.find((a) => a.ifindex === link.index && addressText(a) === text);
+  const ip = formatIp(address.value);
+  const text = `${ip}/${address.value.prefixLength}`;
+  const found = state.addressesOf(link.index, ip).find((a) => a.prefixLength === address.value.prefixLength);
   if (!found) return already(`${text} is not on ${op.link}`);
   if (found.dynamic) {
     return refuse(`${text} on ${op.link} has a lifetime (it came from DHCP or SLAAC); cloud-network never removes it`);
@@ -138,12 +136,8 @@ function checkAddressRemove(op: AddressRemove, state: KernelState, ledger: Ledge
   return allow;
 }
 
-function sameDestination(r: ObservedRoute, table: number, family: string, destination: string): boolean {
-  return r.table === table && r.family === family && r.destination === destination;
-}
-
-function checkRouteReplace(op: RouteReplace, state: KernelState, config: PolicyConfig): Verdict {
-  const link = findLink(state, op.link);
+function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: PolicyConfig): Verdict {
+  const link = state.link(op.link);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
   let destination;
@@ -178,16 +172,14 @@ function checkRouteReplace(op: RouteReplace, state: KernelState, config: PolicyC
   }
   const canonical = `${formatIp(destination)}/${destination.prefixLength}`;
   // Replacing would overwrite a route another tool (or the kernel, in the local table) made.
-  const foreign = state.routes.find(
-    (r) => sameDestination(r, op.table, destination.family, canonical) && r.protocol !== RTPROT_CLOUD_NETWORK,
-  );
+  const foreign = state.routesTo(op.table, destination.family, canonical).find((r) => r.protocol !== RTPROT_CLOUD_NETWORK);
   if (foreign) {
     return refuse(`table ${op.table} already has a ${foreign.type} route to ${canonical} from protocol ${protocolName(foreign.protocol)}; cloud-network does not replace it`);
   }
   return allow;
 }
 
-function checkRouteRemove(op: RouteRemove, state: KernelState, config: PolicyConfig): Verdict {
+function checkRouteRemove(op: RouteRemove, state: KernelPicture, config: PolicyConfig): Verdict {
   if (op.table === LOCAL_TABLE) {
     if (op.type !== 'local') return refuse(`only local routes are removed from the local table (255); got a ${op.type} route to ${op.destination}`);
     const range = checkRoutedRange(op.destination);
@@ -197,14 +189,12 @@ function checkRouteRemove(op: RouteRemove, state: KernelState, config: PolicyCon
   }
   const destination = checkDestination(op.destination);
   if (!destination.ok) return refuse(destination.reason);
-  const link = findLink(state, op.link);
+  const link = state.link(op.link);
   if (!link) return already(`there is no interface named ${op.link}, so no route through it`);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
   const canonical = `${formatIp(destination.value)}/${destination.value.prefixLength}`;
-  const matches = state.routes.filter(
-    (r) => sameDestination(r, op.table, destination.value.family, canonical) && r.type === op.type && r.ifindex === link.index,
-  );
+  const matches = state.routesTo(op.table, destination.value.family, canonical).filter((r) => r.type === op.type && r.ifindex === link.index);
   if (matches.length === 0) return already(`there is no ${op.type} route to ${canonical} via ${op.link} in table ${op.table}`);
   const foreign = matches.find((r) => r.protocol !== RTPROT_CLOUD_NETWORK);
   if (foreign && !matches.some((r) => r.protocol === RTPROT_CLOUD_NETWORK)) {
@@ -244,24 +234,22 @@ function canonicalSelector(text: string | undefined): string | undefined {
   return range.ok ? `${formatIp(range.value)}/${range.value.prefixLength}` : text;
 }
 
-/** Whether an observed rule is the one `op` describes. A full-length selector may be reported either way. */
-export function ruleMatches(rule: ObservedRule, op: RuleOp): boolean {
-  const suppress = (s: number | undefined) => (s === undefined || s < 0 || s === 0xffffffff ? undefined : s);
-  return (
-    rule.action === 'lookup' &&
-    rule.family === op.family &&
-    rule.priority === op.priority &&
-    rule.table === op.table &&
-    rule.from === canonicalSelector(op.from) &&
-    rule.to === canonicalSelector(op.to) &&
-    suppress(rule.suppressPrefixLength) === suppress(op.suppressPrefixLength)
-  );
+/** The rule `op` describes, with its selector canonical as the kernel reports it (10.0.0.5/32). */
+export function ruleShape(op: RuleOp): RuleShape {
+  return {
+    family: op.family,
+    priority: op.priority,
+    table: op.table,
+    from: canonicalSelector(op.from),
+    to: canonicalSelector(op.to),
+    suppressPrefixLength: op.suppressPrefixLength,
+  };
 }
 
-function checkRuleRemove(op: RuleRemove, state: KernelState, config: PolicyConfig): Verdict {
+function checkRuleRemove(op: RuleRemove, state: KernelPicture, config: PolicyConfig): Verdict {
   const problem = ruleShapeProblem(op, config);
   if (problem) return refuse(problem);
-  const matches = state.rules.filter((r) => ruleMatches(r, op));
+  const matches = state.rulesLike(ruleShape(op));
   if (matches.length === 0) return already(`there is no such rule at priority ${op.priority}`);
   if (!matches.some((r) => r.protocol === RTPROT_CLOUD_NETWORK)) {
     return refuse(`the rule at priority ${op.priority} belongs to protocol ${protocolName(matches[0]!.protocol)}, not cloud-network; it is left alone`);
@@ -269,8 +257,8 @@ function checkRuleRemove(op: RuleRemove, state: KernelState, config: PolicyConfi
   return allow;
 }
 
-function checkLinkSet(op: LinkSet, state: KernelState, config: PolicyConfig): Verdict {
-  const link = findLink(state, op.link);
+function checkLinkSet(op: LinkSet, state: KernelPicture, config: PolicyConfig): Verdict {
+  const link = state.link(op.link);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
   if (op.up === false) return refuse(`cloud-network never takes an interface down (${op.link})`);
@@ -279,7 +267,7 @@ function checkLinkSet(op: LinkSet, state: KernelState, config: PolicyConfig): Ve
 }
 
 /** Decides one operation against the kernel's state. */
-export function checkOperation(op: Operation, state: KernelState, ledger: LedgerView, config: PolicyConfig): Verdict {
+export function checkOperation(op: Operation, state: KernelPicture, ledger: LedgerView, config: PolicyConfig): Verdict {
   switch (op.kind) {
     case 'address.add':
       return checkAddressAdd(op, state, ledger, config);

@@ -3,8 +3,8 @@
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { formatIp, parseIp, parsePrefix } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
-import type { KernelState } from '../netlink/types.js';
-import { ruleMatches } from './policy.js';
+import type { KernelPicture } from './kernel-picture.js';
+import { ruleShape } from './policy.js';
 
 const canonical = (text: string) => {
   const p = parsePrefix(text);
@@ -12,13 +12,13 @@ const canonical = (text: string) => {
 };
 
 /** Updates `state` in place to what the kernel holds after `op` was applied. */
-export function recordApplied(state: KernelState, op: Operation): void {
-  const link = 'link' in op ? state.links.find((l) => l.name === op.link) : undefined;
+export function recordApplied(state: KernelPicture, op: Operation): void {
+  const link = 'link' in op ? state.link(op.link) : undefined;
   switch (op.kind) {
     case 'address.add': {
       const a = canonical(op.address);
       if (!a || !link) return;
-      state.addresses.push({
+      state.addAddress({
         ifindex: link.index,
         family: a.family,
         address: a.address,
@@ -33,19 +33,18 @@ export function recordApplied(state: KernelState, op: Operation): void {
     case 'address.remove': {
       const a = canonical(op.address);
       if (!a || !link) return;
-      state.addresses = state.addresses.filter(
-        (x) => !(x.ifindex === link.index && x.address === a.address && x.prefixLength === a.prefixLength),
-      );
+      state.removeAddress(link.index, a.address, a.prefixLength);
       return;
     }
     case 'route.replace': {
       const d = canonical(op.destination);
       if (!d || !link) return;
       const destination = `${d.address}/${d.prefixLength}`;
-      state.routes = state.routes.filter((r) => !(r.table === op.table && r.family === d.family && r.destination === destination));
+      // a replace takes the destination's place in the table, whatever route was there
+      state.removeRoutes(op.table, d.family, destination, () => true);
       const gateway = op.gateway && parseIp(op.gateway);
       const source = op.source && parseIp(op.source);
-      state.routes.push({
+      state.addRoute({
         table: op.table,
         family: d.family,
         destination,
@@ -61,38 +60,30 @@ export function recordApplied(state: KernelState, op: Operation): void {
     case 'route.remove': {
       const d = canonical(op.destination);
       if (!d || !link) return;
-      const destination = `${d.address}/${d.prefixLength}`;
-      state.routes = state.routes.filter(
-        (r) => !(r.table === op.table && r.family === d.family && r.destination === destination && r.type === op.type && r.ifindex === link.index),
-      );
+      state.removeRoutes(op.table, d.family, `${d.address}/${d.prefixLength}`, (r) => r.type === op.type && r.ifindex === link.index);
       return;
     }
-    case 'rule.add':
-      state.rules.push({
-        family: op.family,
-        priority: op.priority,
-        table: op.table,
-        ...(op.from !== undefined ? { from: canonicalRange(op.from) } : {}),
-        ...(op.to !== undefined ? { to: canonicalRange(op.to) } : {}),
-        ...(op.suppressPrefixLength !== undefined ? { suppressPrefixLength: op.suppressPrefixLength } : {}),
+    case 'rule.add': {
+      const shape = ruleShape(op);
+      state.addRule({
+        family: shape.family,
+        priority: shape.priority,
+        table: shape.table,
+        ...(shape.from !== undefined ? { from: shape.from } : {}),
+        ...(shape.to !== undefined ? { to: shape.to } : {}),
+        ...(shape.suppressPrefixLength !== undefined ? { suppressPrefixLength: shape.suppressPrefixLength } : {}),
         protocol: RTPROT_CLOUD_NETWORK,
         action: 'lookup',
       });
       return;
-    case 'rule.remove': {
-      const i = state.rules.findIndex((r) => ruleMatches(r, op) && r.protocol === RTPROT_CLOUD_NETWORK);
-      if (i !== -1) state.rules.splice(i, 1);
-      return;
     }
+    case 'rule.remove':
+      state.removeOurRule(ruleShape(op));
+      return;
     case 'link.set':
       if (!link) return;
       if (op.up !== undefined) link.up = op.up;
       if (op.mtu !== undefined) link.mtu = op.mtu;
       return;
   }
-}
-
-function canonicalRange(text: string): string {
-  const c = canonical(text);
-  return c ? `${c.address}/${c.prefixLength}` : text;
 }

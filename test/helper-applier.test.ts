@@ -87,3 +87,33 @@ test('ledger entries whose address vanished are forgotten, the others kept', asy
   t.false(ledger.has('eth1', '10.0.0.200/32'));
   t.true(ledger.has('eth1', '10.0.0.8/32'));
 });
+
+test('a later run of a request is judged against what the earlier runs changed, not the first read', async (t) => {
+  const kernel = new ModelledKernel();
+  const { applier } = await applierWith(t, kernel);
+  const address: Operation = { kind: 'address.add', link: 'eth1', address: '10.0.1.5/24', noPrefixRoute: true };
+  const route: Operation = { kind: 'route.replace', table: 10001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' };
+  const rule: Operation = { kind: 'rule.add', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 };
+  // additions, then their removals (a second run): the removals find what the first run made;
+  // judged against the read before the request they would be "already" and leave it there
+  const results = (
+    await applier.apply([
+      address,
+      route,
+      rule,
+      { kind: 'address.remove', link: 'eth1', address: '10.0.1.5/24' },
+      { kind: 'route.remove', table: 10001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast' },
+      { kind: 'rule.remove', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 },
+      // a third run: the rule is gone now
+      { kind: 'rule.add', family: 'inet', priority: 30201, from: '10.0.1.6/32', table: 10001 },
+      { kind: 'rule.remove', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 },
+    ])
+  ).results;
+  t.deepEqual(
+    results.map((r) => r.outcome),
+    ['applied', 'applied', 'applied', 'applied', 'applied', 'applied', 'applied', 'already'],
+  );
+  t.deepEqual(kernel.state.addresses, []);
+  t.deepEqual(kernel.state.routes, []);
+  t.deepEqual(kernel.state.rules.map((r) => r.from), ['10.0.1.6/32']);
+});

@@ -1,5 +1,6 @@
 // The helper's policy, one rule per test, on plain kernel state (no kernel needed).
 import test from 'ava';
+import { KernelPicture } from '../helper/kernel-picture.js';
 import { checkOperation, type LedgerView, type PolicyConfig } from '../helper/policy.js';
 import type { Operation } from '../protocol/operations.js';
 import type { KernelState } from '../netlink/types.js';
@@ -37,7 +38,7 @@ function state(): KernelState {
 }
 
 function decide(op: Operation, ledger = noLedger) {
-  return checkOperation(op, state(), ledger, config);
+  return checkOperation(op, new KernelPicture(state()), ledger, config);
 }
 
 function refused(t: import('ava').ExecutionContext, op: Operation, reason: RegExp, ledger = noLedger) {
