@@ -257,15 +257,17 @@ function agentArgv(user: { uid: number; gid: number }, configPath: string, args:
  */
 export function missingFromKernel(env: CloudEnv, tableBase = 10000): string[] {
   const missing: string[] = [];
-  const rules = ip(env.vm, 'rule', 'show');
-  const localRoutes = ip(env.vm, 'route', 'show', 'table', 'local');
+  // "ADDRESS TABLE" of every `from ADDRESS lookup TABLE` rule and "ADDRESS LINK" of every local
+  // route, parsed once: a pattern per address over the whole dump took ~0.4 s at 2,048 IPs
+  const fromRules = new Set([...ip(env.vm, 'rule', 'show').matchAll(/\bfrom (\S+?)(?:\/32)? lookup (\d+)\b/g)].map((m) => `${m[1]} ${m[2]}`));
+  const localRoutes = new Set([...ip(env.vm, 'route', 'show', 'table', 'local').matchAll(/^local (\S+) dev (\S+) /gm)].map((m) => `${m[1]} ${m[2]}`));
   env.scenario.nics.forEach((nic, i) => {
     const link = env.links[i]!;
     const addresses = ip(env.vm, '-o', '-4', 'addr', 'show', 'dev', link);
     nic.ipv4.forEach((address, j) => {
       // GCP serves a NIC's further addresses as alias ranges: local routes, not addresses
       if (env.scenario.provider === 'gcp' && j > 0) {
-        if (!localRoutes.includes(`local ${address} dev ${link} `)) missing.push(`local route ${address} on ${link}`);
+        if (!localRoutes.has(`${address} ${link}`)) missing.push(`local route ${address} on ${link}`);
       } else if (!addresses.includes(` ${address}/`)) {
         missing.push(`address ${address} on ${link}`);
       }
@@ -281,9 +283,7 @@ export function missingFromKernel(env: CloudEnv, tableBase = 10000): string[] {
     const gateway = nic.gateway ?? firstHost(nic.subnet)!;
     if (!routes.includes(`default via ${gateway} dev ${link}`)) missing.push(`default via ${gateway} in table ${table}`);
     for (const address of nic.ipv4) {
-      if (!new RegExp(`from ${address.replace(/\./g, '\\.')} lookup ${table}\\b`).test(rules)) {
-        missing.push(`rule from ${address} lookup ${table}`);
-      }
+      if (!fromRules.has(`${address} ${table}`)) missing.push(`rule from ${address} lookup ${table}`);
     }
   });
   return missing;
