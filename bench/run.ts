@@ -3,6 +3,7 @@
 // `ip`, CPU and memory from /proc, netlink writes from the helper's audit lines, the API with
 // wrk. Prints a table and writes the same figures to bench/results.json.
 import { TeardownStack } from '../test/lib/teardown-stack.js';
+import { KernelWatch } from './kernel-watch.js';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,7 +81,12 @@ export interface SizeResult {
   /** agentCpuMsPerCycle excludes observerCpuMsPerCycle: the status polls and idle timers over the same time, measured without refreshes */
   refresh: { cycles: number; netlinkWrites: number; applyRequests: number; agentCpuMsPerCycle: number; observerCpuMsPerCycle: number };
   repairMs: Spread;
-  changeMs: { timer: Spread & { refreshTimer: string }; gcpLongPoll: Spread };
+  changeMs: {
+    timer: Spread & { refreshTimer: string };
+    gcpLongPoll: Spread;
+    /** SIGHUP → the kernel without a NIC's secondary IPs (their addresses and rules), then → all back */
+    bulk: { ips: number; removeMs: Spread; addBackMs: Spread };
+  };
   memory: {
     agentPeakMiB: number;
     agentSteadyMiB: number;
@@ -282,20 +288,22 @@ async function kernelCounts(ns: string): Promise<Counts> {
 
 const sameCounts = (a: Counts, b: Counts) => a.addresses === b.addresses && a.routes === b.routes && a.rules === b.rules;
 
-/** Polls until the counts match; returns the time (performance.now()) at which they were seen. */
-async function waitForCounts(ns: string, expected: Counts, timeoutMs: number, what: string): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
+/**
+ * Resolves with the time of the kernel event after which the counts were `expected` (watched
+ * since they were `before`). The rules come last in a plan: the counts are dumped only once the
+ * monitor has seen as many rules added as are missing, or on the watch's slow poll.
+ */
+async function waitForCounts(watch: KernelWatch, ns: string, before: Counts, expected: Counts, timeoutMs: number, what: string): Promise<number> {
   let last: Counts | undefined;
-  for (;;) {
-    // the rules come last in a plan: look at them first, the rest only once they match
-    const rules = lineCount(await ipOut(ns, '-4', 'rule', 'show'));
-    const seen = performance.now();
-    if (rules === expected.rules) {
+  try {
+    return await watch.until(async (woken) => {
+      // the first check and every slow poll dump whatever the monitor has seen
+      if (woken && watch.count('RULE') < expected.rules - before.rules) return false;
       last = await kernelCounts(ns);
-      if (sameCounts(last, expected)) return seen;
-    }
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: expected ${JSON.stringify(expected)}, saw ${JSON.stringify(last ?? { rules })}`);
-    await sleep(2);
+      return sameCounts(last, expected);
+    }, timeoutMs, what);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}: expected ${JSON.stringify(expected)}, saw ${JSON.stringify(last)}`);
   }
 }
 
@@ -422,12 +430,13 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
       env.writeConfig({ logLevel: 'Info', refreshTimer: '300s' });
       const helper = startActivatedHelper(cleanup, env);
       await waitUntil(() => helper.lines.includes('listening'), 10_000, 'the socket activator');
+      const watch = await KernelWatch.start(cleanup, env.vm);
       const start = performance.now();
       helper.startNow();
       const agent = startAgent(cleanup, env);
       let seen: number;
       try {
-        seen = await waitForCounts(env.vm, expected, 120_000, `the ${size} plan in the kernel`);
+        seen = await waitForCounts(watch, env.vm, before, expected, 120_000, `the ${size} plan in the kernel`);
       } catch (error) {
         throw new Error(`${(error as Error).message}\n--- agent ---\n${agent.output().slice(-3000)}\n--- helper ---\n${helper.output().slice(-3000)}`);
       }
@@ -441,7 +450,8 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
       helperApply.push(applyAudits(helper.lines).reduce((sum, a) => sum + a.durationMs, 0));
       log(`  ${size} run ${rep + 1}: converge ${ms.toFixed(0)} ms, floor ${floorTime.toFixed(1)} ms, helper apply ${helperApply.at(-1)!.toFixed(0)} ms`);
 
-      if (rep === options.repetitions - 1) result = await steadyState(env, scenario, agent, helper, cleanup, options, size);
+      if (watch.errors.length > 0) log(`  ${size} run ${rep + 1}: ip monitor reported ${watch.errors.join('; ')} (the slow poll decided)`);
+      if (rep === options.repetitions - 1) result = await steadyState(env, watch, scenario, agent, helper, cleanup, options, size);
     } finally {
       await cleanup.run();
     }
@@ -462,6 +472,7 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
 /** Everything after the cold converge, on the last run's namespaces. */
 async function steadyState(
   env: CloudEnv,
+  watch: KernelWatch,
   scenario: Scenario,
   agent: Service,
   helper: ReturnType<typeof startActivatedHelper>,
@@ -525,7 +536,7 @@ async function steadyState(
     const address = scenario.nics[victimNic]!.ipv4[1 + (i % (scenario.nics[victimNic]!.ipv4.length - 1))]!;
     const start = performance.now();
     await ipOut(env.vm, 'addr', 'del', `${address}/${prefix}`, 'dev', `eth${victimNic}`);
-    const back = await waitUntil(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 10_000, `${address} to be repaired`, 2);
+    const back = await watch.until(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 10_000, `${address} to be repaired`);
     repairs.push(back - start);
     await sleep(250);
   }
@@ -543,7 +554,7 @@ async function steadyState(
     const address = scenario.nics[victimNic]!.ipv4[1]!;
     const start = performance.now();
     await ipOut(env.vm, 'addr', 'del', `${address}/${prefix}`, 'dev', `eth${victimNic}`);
-    const back = await waitUntil(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 20_000, `${address} to be repaired through a re-activated helper`);
+    const back = await watch.until(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 20_000, `${address} to be repaired through a re-activated helper`);
     reactivationRepairMs = Math.round(back - start);
     reactivated = helper.activations() > activations;
   }
@@ -582,7 +593,7 @@ async function steadyState(
     const address = next.nics[victimNic]!.ipv4.at(-1)!;
     await env.setScenario(next);
     const start = performance.now();
-    const seen = await waitUntil(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 15_000, `${address} from the metadata to be applied`);
+    const seen = await watch.until(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 15_000, `${address} from the metadata to be applied`);
     timerChanges.push(seen - start);
   }
   log(`  ${size} change (timer 2s): median ${spread(timerChanges).median} ms`);
@@ -595,6 +606,9 @@ async function steadyState(
   const metricsText = String((await api('/metrics')).body ?? '');
   const heapBytes = Number(/^nodejs_heap_size_used_bytes (\d+)$/m.exec(metricsText)?.[1] ?? NaN);
   const agentHeapUsedMiB = Math.round((heapBytes / 1048576) * 10) / 10;
+
+  const bulk = await bulkChanges(env, watch, victimNic, agentPid, options.changes);
+  log(`  ${size} bulk change (${bulk.ips} IPs, SIGHUP): removed ${bulk.removeMs.median} ms, added back ${bulk.addBackMs.median} ms`);
   await agent.stop();
   await helper.stop();
 
@@ -604,7 +618,7 @@ async function steadyState(
   return {
     refresh,
     repairMs: spread(repairs),
-    changeMs: { timer: { ...spread(timerChanges), refreshTimer: '2s' }, gcpLongPoll: spread(gcpChanges) },
+    changeMs: { timer: { ...spread(timerChanges), refreshTimer: '2s' }, gcpLongPoll: spread(gcpChanges), bulk },
     memory: {
       agentPeakMiB: agentMemory.peak,
       agentSteadyMiB: agentMemory.rss,
@@ -622,6 +636,67 @@ async function steadyState(
   };
 }
 
+/**
+ * A NIC's secondary IPs leave the metadata at once (an ENI's IPs unassigned, a NIC detached in
+ * the cloud's API), then come back: SIGHUP (a reload refetches the metadata) → none of their
+ * addresses and rules left in the kernel, and → the whole plan back. Removals at this scale are
+ * what item 28 of bench/README.md made linear.
+ */
+async function bulkChanges(env: CloudEnv, watch: KernelWatch, nic: number, agentPid: number, rounds: number): Promise<{ ips: number; removeMs: Spread; addBackMs: Spread }> {
+  // what the metadata says now (the timer changes added IPs to the scenario the run started with)
+  const scenario = env.scenario;
+  // only the SIGHUP may notice the change: the timer goes back to its long default
+  writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8').replace(/RefreshTimer = "[^"]*"/, 'RefreshTimer = "300s"'));
+  process.kill(agentPid, 'SIGHUP');
+  await sleep(1_000);
+  const without = structuredClone(scenario);
+  const removed = without.nics[nic]!.ipv4.splice(1);
+  // what of those IPs the kernel holds: addresses on the NIC, and rules selecting them
+  const held = async () => {
+    const [addresses, rules] = await Promise.all([ipOut(env.vm, '-o', '-4', 'addr', 'show', 'dev', `eth${nic}`), ipOut(env.vm, '-4', 'rule')]);
+    const onNic = new Set([...addresses.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]!));
+    const selected = new Set([...rules.matchAll(/\b(?:from|to) (\d+\.\d+\.\d+\.\d+)\b/g)].map((m) => m[1]!));
+    return { addresses: removed.filter((a) => onNic.has(a)).length, rules: removed.filter((a) => selected.has(a)).length };
+  };
+  const removeMs: number[] = [];
+  const addBackMs: number[] = [];
+  for (let k = 0; k < rounds; k++) {
+    // the kernel is dumped once the monitor has seen the addresses go (or come back), and on its
+    // slow poll: checks after every event of the burst would compete with the agent and helper
+    const whole = { addresses: watch.count('ADDR'), rules: watch.count('RULE') };
+    await env.setScenario(without);
+    let start = performance.now();
+    process.kill(agentPid, 'SIGHUP');
+    const removedSeen = await watch.until(
+      async (woken) => {
+        if (woken && watch.count('ADDR') > whole.addresses - removed.length) return false;
+        const left = await held();
+        return left.addresses === 0 && left.rules === 0;
+      },
+      30_000,
+      `eth${nic}'s ${removed.length} secondary IPs to be removed`,
+    );
+    removeMs.push(removedSeen - start);
+    // the agent spaces its metadata requests to the provider's rate limit (Azure: 5 per second)
+    await sleep(500);
+    await env.setScenario(scenario);
+    start = performance.now();
+    process.kill(agentPid, 'SIGHUP');
+    const backSeen = await watch.until(
+      async (woken) => {
+        if (woken && (watch.count('ADDR') < whole.addresses || watch.count('RULE') < whole.rules)) return false;
+        const back = await held();
+        return back.addresses === removed.length && back.rules === removed.length;
+      },
+      30_000,
+      `eth${nic}'s ${removed.length} secondary IPs to be back`,
+    );
+    addBackMs.push(backSeen - start);
+    await sleep(500);
+  }
+  return { ips: removed.length, removeMs: spread(removeMs), addBackMs: spread(addBackMs) };
+}
+
 /** GCP: the agent long-polls the metadata (wait_for_change); an added alias IP becomes a local route. */
 async function gcpLongPollChanges(size: SizeName, changes: number): Promise<number[]> {
   const { nics, ipsPerNic } = BENCH_SIZES[size];
@@ -632,6 +707,7 @@ async function gcpLongPollChanges(size: SizeName, changes: number): Promise<numb
     env.writeConfig({ logLevel: 'Info', refreshTimer: '300s' });
     const helper = startActivatedHelper(cleanup, env);
     await waitUntil(() => helper.lines.includes('listening'), 10_000, 'the socket activator');
+    const watch = await KernelWatch.start(cleanup, env.vm);
     const agent = startAgent(cleanup, env);
     await waitUntil(() => missingFromKernel(env).length === 0, 120_000, `the GCP ${size} plan in the kernel`, 100).catch((error: Error) => {
       throw new Error(`${error.message}\n--- agent ---\n${agent.output().slice(-3000)}`);
@@ -644,7 +720,7 @@ async function gcpLongPollChanges(size: SizeName, changes: number): Promise<numb
       const address = next.nics[nic]!.ipv4.at(-1)!;
       await env.setScenario(next);
       const start = performance.now();
-      const seen = await waitUntil(async () => (await ipOut(env.vm, 'route', 'show', 'table', 'local')).includes(`local ${address} dev eth${nic} `), 15_000, `${address} from the GCP metadata to be applied`);
+      const seen = await watch.until(async () => (await ipOut(env.vm, 'route', 'show', 'table', 'local')).includes(`local ${address} dev eth${nic} `), 15_000, `${address} from the GCP metadata to be applied`);
       samples.push(seen - start);
       await sleep(300);
     }
@@ -673,6 +749,8 @@ export function formatTable(results: BenchResults): string {
   add('repair ms', (s) => fmt(s.repairMs));
   add(`change ms, timer`, (s) => `${fmt(s.changeMs.timer)} @${s.changeMs.timer.refreshTimer}`);
   add('change ms, GCP long-poll', (s) => fmt(s.changeMs.gcpLongPoll));
+  add('bulk change ms: NIC IPs removed', (s) => `${fmt(s.changeMs.bulk.removeMs)} (${s.changeMs.bulk.ips} IPs)`);
+  add('  and added back', (s) => fmt(s.changeMs.bulk.addBackMs));
   add('agent RSS MiB peak/steady', (s) => `${s.memory.agentPeakMiB}/${s.memory.agentSteadyMiB}`);
   add('  agent private / heap in use', (s) => `${s.memory.agentPrivateMiB}/${s.memory.agentHeapUsedMiB}`);
   add('helper RSS MiB peak/steady', (s) => `${s.memory.helperPeakMiB}/${s.memory.helperSteadyMiB}`);

@@ -33,14 +33,15 @@ test.serial('the benchmark runs size S end to end and reports every figure', asy
   t.is(s.objects.rules, 7);
   t.true(s.objects.routes >= 2);
   t.deepEqual(malformedLeaves(results), []);
-  for (const spread of [s.coldConvergeMs, s.floorMs, s.converge_over_floor, s.repairMs, s.changeMs.timer, s.changeMs.gcpLongPoll]) {
+  for (const spread of [s.coldConvergeMs, s.floorMs, s.converge_over_floor, s.repairMs, s.changeMs.timer, s.changeMs.gcpLongPoll, s.changeMs.bulk.removeMs, s.changeMs.bulk.addBackMs]) {
     t.true(spread.samples.length > 0);
     t.true(spread.min <= spread.median && spread.median <= spread.max);
   }
   t.is(s.repairMs.samples.length, 3);
   t.is(s.refresh.cycles, 3);
+  t.is(s.changeMs.bulk.ips, 2 + 2, "eth1's two secondary IPs and the two the timer changes added");
   const table = formatTable(results);
-  for (const row of ['cold converge ms', 'ip -batch floor ms', 'converge / floor', 'refresh: netlink writes', 'repair ms', 'change ms, GCP long-poll', 'agent RSS MiB', 'agent private / heap in use', 'helper RSS MiB', 'helper private MiB', 'API req/s']) {
+  for (const row of ['cold converge ms', 'ip -batch floor ms', 'converge / floor', 'refresh: netlink writes', 'repair ms', 'change ms, GCP long-poll', 'bulk change ms: NIC IPs removed', 'agent RSS MiB', 'agent private / heap in use', 'helper RSS MiB', 'helper private MiB', 'API req/s']) {
     t.true(table.includes(row), `the table has a row "${row}"`);
   }
 });
