@@ -50,6 +50,8 @@ export class Daemon {
   private readonly abort = new AbortController();
   private config: Config;
   private stopping = false;
+  /** The reconcile start() begins: resolves when it has ended, however it went. */
+  firstReconcile: Promise<void> = Promise.resolve();
 
   constructor(private readonly parts: DaemonParts) {
     this.config = parts.config;
@@ -64,7 +66,7 @@ export class Daemon {
     await writeAtomically(this.pidFile, `${process.pid}\n`);
     this.watch = this.parts.watchKernel(() => this.kernelChanged());
     process.on('SIGHUP', () => void this.reload());
-    void reconciler.request('start', true).then((outcome) => {
+    this.firstReconcile = reconciler.request('start', true).then((outcome) => {
       if (outcome.converged) log.info('configuration converged');
     });
     this.scheduleRefresh();

@@ -153,7 +153,7 @@ async function cleanup(rt: Runtime): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'afterApply'>): Reconciler {
+function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'beforeApply' | 'afterApply'>): Reconciler {
   return new Reconciler({
     kernelWatched: daemonHooks?.kernelEvents !== undefined,
     ...daemonHooks,
@@ -178,12 +178,21 @@ async function once(rt: Runtime): Promise<number> {
   return 1;
 }
 
+/** The longest the daemon's first reconcile holds the REST API back. */
+export const API_START_DEADLINE_MS = 1_000;
+
 async function daemon(rt: Runtime, configPath: string): Promise<number> {
   // the daemon below watches kernel events; the reconciler pauses them around each apply
   const kernelEvents = { pause: () => daemon.pauseKernelEvents(), resume: () => daemon.resumeKernelEvents() };
   // gives back the heap an apply grew, once applies stop (--expose-gc in the unit)
   const idleGc = new IdleCollector(collectAndTrim(exposedGc(), loadMallocTrim()));
-  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), { kernelEvents, afterApply: () => idleGc.noteWork() });
+  let planSent = () => {};
+  const firstPlanSent = new Promise<void>((resolve) => (planSent = resolve));
+  const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), {
+    kernelEvents,
+    beforeApply: () => planSent(),
+    afterApply: () => idleGc.noteWork(),
+  });
   rt.metrics.observe(() => reconciler.status, VERSION);
   let api: RunningApi | undefined;
   let lastEtag = '';
@@ -231,10 +240,19 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  // The first reconcile starts before the REST API is loaded: koa and its dependencies (~40 ms
-  // and several MiB, the daemon's alone: `--once`, the boot-time first reconcile, never loads
-  // them) load while the metadata is fetched.
+  // The REST API loads once the first reconcile has handed its plan to the helper, or has ended
+  // without one: koa and its dependencies (~40–60 ms of loading, the daemon's alone: `--once`,
+  // the boot-time first reconcile, never loads them) then load while the helper works rather
+  // than between the metadata's arrival and the plan (bench/README.md, item 30). A first
+  // reconcile that takes longer (the metadata service down, retried) holds the API back for
+  // API_START_DEADLINE_MS at most.
   await daemon.start();
+  let deadline: NodeJS.Timeout | undefined;
+  await Promise.race([daemon.firstReconcile, firstPlanSent, new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)))]);
+  clearTimeout(deadline);
+  // the request leaves for the helper's socket before the loading takes the event loop
+  await new Promise((resolve) => setImmediate(resolve));
+  rt.log.debug('loading the REST API');
   try {
     const { startApi } = await import('./api/server.js');
     api = await startApi({

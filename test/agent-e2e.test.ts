@@ -181,3 +181,39 @@ test.serial('a REST API port already taken stops the agent with a clear error, a
   // the first reconcile started before the API and was let finish
   t.deepEqual(missingFromKernel(env), []);
 });
+
+/** GET on the agent's REST API inside the vm namespace: the parsed body, or undefined while it does not answer. */
+function apiGet(env: { vmExec(command: string, args: string[]): string }, path: string): unknown {
+  const script = `fetch('http://127.0.0.1:5209${path}').then((r) => r.text()).then((b) => process.stdout.write(b), () => process.stdout.write(''))`;
+  const body = env.vmExec(process.execPath, ['-e', script]);
+  return body ? JSON.parse(body) : undefined;
+}
+
+test.serial('the REST API loads after the first reconcile has handed its plan to the helper', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('azure'));
+  const helper = env.startHelper();
+  await waitFor(() => helper.output().includes(' listening"'), 'the helper to listen');
+  env.writeConfig({ logLevel: 'Debug' });
+  const agent = env.startAgent();
+  await waitFor(() => agent.output().includes('REST API on 127.0.0.1:5209'), 'the REST API to be served');
+  const output = agent.output();
+  const planSent = output.indexOf('applying plan');
+  t.true(planSent !== -1, output);
+  const loading = output.indexOf('loading the REST API');
+  t.true(loading !== -1 && planSent < loading, output);
+  await waitConverged(env);
+});
+
+test.serial('the REST API answers while the first reconcile still waits for a metadata service that hangs', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('azure'));
+  const helper = env.startHelper();
+  await waitFor(() => helper.output().includes(' listening"'), 'the helper to listen');
+  await env.setFault({ kind: 'hang' });
+  env.writeConfig();
+  const agent = env.startAgent();
+  let status: { reconciles: number; reconciling: boolean } | undefined;
+  await waitFor(() => (status = apiGet(env, '/api/v1/status') as typeof status) !== undefined, 'the REST API to answer', 10_000);
+  // answered before the first reconcile has ended: the API did not wait for it
+  t.like(status, { reconciles: 1, reconciling: true }, agent.output());
+  await env.setFault(null);
+});
