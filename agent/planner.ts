@@ -107,10 +107,15 @@ function ruleKey(r: {
   to?: string;
   suppressPrefixLength?: number;
 }): string {
-  // one template, not an array joined: ~10,000 keys per plan at 2,048 IPs
   const from = r.from ? (canonicalNetwork(r.from) ?? '') : '';
   const to = r.to ? (canonicalNetwork(r.to) ?? '') : '';
-  return `${r.family}|${r.priority}|${r.table}|${from}|${to}|${r.suppressPrefixLength ?? ''}`;
+  return canonicalRuleKey(r.family, r.priority, r.table, from, to, r.suppressPrefixLength);
+}
+
+/** ruleKey of a rule whose selectors ('' for none) are canonical already. */
+function canonicalRuleKey(family: Family, priority: number, table: number, from: string, to: string, suppressPrefixLength?: number): string {
+  // one template, not an array joined: ~10,000 keys per plan at 2,048 IPs
+  return `${family}|${priority}|${table}|${from}|${to}|${suppressPrefixLength ?? ''}`;
 }
 
 function isOwnedAddress(address: ObservedAddress, linkName: string | undefined, owned: Set<string>): boolean {
@@ -154,8 +159,10 @@ export function plan(
   const desiredRules = new Map<string, RuleAdd>();
   const managedIfindexes = new Set<number>();
 
-  const addRule = (rule: Omit<RuleAdd, 'kind'>) => {
-    desiredRules.set(ruleKey(rule), { kind: 'rule.add', ...rule });
+  const ruleFamilies = new Set<Family>();
+  const addRule = (rule: RuleAdd, key = ruleKey(rule)) => {
+    desiredRules.set(key, rule);
+    ruleFamilies.add(rule.family);
   };
   const addRoute = (op: RouteReplace, ifindex: number) => {
     desiredRoutes.set(routeKey(op), { op, ifindex });
@@ -202,7 +209,7 @@ export function plan(
         link.index,
       );
       if (policyRouted) {
-        addRule({ priority: RULE_PRIORITY.from, table, family: familyOf(destination), from: destination });
+        addRule({ kind: 'rule.add', priority: RULE_PRIORITY.from, table, family: familyOf(destination), from: destination });
       }
     }
 
@@ -242,16 +249,17 @@ export function plan(
     }
 
     for (const { address, family } of ruleAddresses) {
+      // the address is canonical, and so is its host prefix: its rules' keys need no parsing
       const host = `${address}/${hostLength(family)}`;
-      addRule({ priority: RULE_PRIORITY.to, table, family, to: host });
-      addRule({ priority: RULE_PRIORITY.from, table, family, from: host });
+      addRule({ kind: 'rule.add', priority: RULE_PRIORITY.to, table, family, to: host }, canonicalRuleKey(family, RULE_PRIORITY.to, table, '', host));
+      addRule({ kind: 'rule.add', priority: RULE_PRIORITY.from, table, family, from: host }, canonicalRuleKey(family, RULE_PRIORITY.from, table, host, ''));
     }
   }
 
   // The suppress rule goes first, per family that has policy rules.
   for (const family of ['inet', 'inet6'] as const) {
-    if ([...desiredRules.values()].some((r) => r.family === family)) {
-      addRule({ priority: RULE_PRIORITY.suppressMain, table: MAIN_TABLE, family, suppressPrefixLength: 0 });
+    if (ruleFamilies.has(family)) {
+      addRule({ kind: 'rule.add', priority: RULE_PRIORITY.suppressMain, table: MAIN_TABLE, family, suppressPrefixLength: 0 });
     }
   }
 
