@@ -1,6 +1,7 @@
-// Profiling aid: the agent's planner on an L-size model (8 NICs × 256 IPs) against a kernel
-// that already holds the whole plan, the case of every reconcile after the first, and the first
-// plan of a fresh process against the kernel as DHCP left it: no process, no kernel. Run: node --import=tsx bench/plan-cpu.ts (add --cpu-prof for a profile).
+// Profiling aid: the agent's planner on an L-size model (8 NICs × 256 IPs), no process, no
+// kernel: against a kernel that already holds the whole plan (the case of every reconcile after
+// the first), and the first plan of a fresh process, against the kernel as DHCP left it.
+// Run: node --import=tsx bench/plan-cpu.ts (add --cpu-prof for a profile).
 import { performance } from 'node:perf_hooks';
 import { plan } from '../agent/planner.js';
 import type { MetadataModel } from '../agent/model.js';
