@@ -248,3 +248,23 @@ test('an owned route with a different gateway is replaced, a stale owned table r
     'remove route 10.4.1.0/24 dev eth1 table 10001',
   ]);
 });
+
+test('the same model planned again follows its links and config: a NIC attached later, another supplementary NIC, a renamed link', (t) => {
+  const ruleTexts = (p: ReturnType<typeof plan>) => p.operations.filter((op) => op.kind === 'rule.add').map((op) => describeOperation(op)).sort();
+  // eth1 not there yet
+  const before = plan(azure, config, { ...dhcpOnly, links: links.filter((l) => l.name !== 'eth1') });
+  t.regex(before.nics[1]!.problem ?? '', /no network interface with MAC 00:0d:3a:00:00:02/);
+  t.deepEqual(ruleTexts(before), []);
+  // the same model object, now with eth1: its addresses and rules are planned
+  const attached = plan(azure, config, dhcpOnly);
+  t.is(attached.nics[1]!.problem, undefined);
+  t.true(attached.operations.some((op) => op.kind === 'address.add' && op.address === '10.4.1.6/24'));
+  t.is(ruleTexts(attached).length, 5);
+  // a new config object: eth0 supplementary too
+  const supplementary = plan(azure, { ...config, supplementary: ['eth0'] }, dhcpOnly);
+  t.true(ruleTexts(supplementary).length > ruleTexts(attached).length);
+  // eth1 renamed (same MAC): the operations name the new link
+  const renamed = plan(azure, config, { ...dhcpOnly, links: links.map((l) => (l.name === 'eth1' ? { ...l, name: 'ens5' } : l)) });
+  t.true(renamed.operations.some((op) => op.kind === 'address.add' && op.link === 'ens5'));
+  t.false(renamed.operations.some((op) => 'link' in op && op.link === 'eth1'));
+});
