@@ -63,7 +63,8 @@ export class KernelWatch {
    * Resolves with the time of the kernel event after which `check` passed: `check` runs now, then
    * after each event (one check at a time; events during a check wake one more), and every
    * FALLBACK_CHECK_MS regardless; it is told whether an event woke it. A pass on the first check
-   * or found by the slow poll resolves with the time the check started.
+   * or found by the slow poll resolves with the time the check ended: the change happened at
+   * some point before, which that check cannot tell, and the figure must not flatter.
    */
   async until(check: (woken: boolean) => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
     const calledAt = performance.now();
@@ -72,8 +73,7 @@ export class KernelWatch {
     let woken = false;
     for (;;) {
       const eventAt = this.lastEventAt;
-      const startedAt = performance.now();
-      if (await check(woken)) return woken && eventAt >= calledAt ? eventAt : startedAt;
+      if (await check(woken)) return woken && eventAt >= calledAt ? eventAt : performance.now();
       if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${this.errors.length ? ` (ip monitor: ${this.errors.at(-1)})` : ''}`);
       woken = await this.nextEvent(Math.min(FALLBACK_CHECK_MS, Math.max(0, deadline - performance.now())));
     }
