@@ -264,7 +264,6 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
     }
   }
 
-
   // suppress rule first, then to/from rules in priority order
   const sortedRules = [...desiredRules.entries()].sort(([, a], [, b]) => a.priority - b.priority);
   return { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules };
@@ -299,7 +298,6 @@ export function plan(
     if (nic.mtu !== undefined && nic.mtu !== link.mtu) linkOps.push({ kind: 'link.set', link: link.name, mtu: nic.mtu });
   });
   const { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules } = desiredFor(model, config, sortedNics, nicLinks);
-
 
   // --- compare with the kernel -------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 // Profiling aid: the helper's JavaScript for one L-size apply, without a kernel or a process
 // start: the policy judging 5,632 operations (2,048 addresses, 3,584 rules) and netlink/write.ts
 // encoding them into requests (the socket's batch answers "no error" at once); then judging
-// their removal against a kernel that holds them all (a NIC or a whole configuration going away). Run it as the
-// helper runs: node --jitless --import=tsx bench/helper-cpu.ts (add --cpu-prof for a profile).
+// their removal against a kernel that holds them all (a NIC or a whole configuration going
+// away). Run it as the helper runs: node --jitless --import=tsx bench/helper-cpu.ts (add
+// --cpu-prof for a profile).
 import { performance } from 'node:perf_hooks';
 import { executeOperations } from '../netlink/write.js';
 import type { RtnlSocket } from '../netlink/socket.js';

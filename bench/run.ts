@@ -536,7 +536,7 @@ async function steadyState(
     const address = scenario.nics[victimNic]!.ipv4[1 + (i % (scenario.nics[victimNic]!.ipv4.length - 1))]!;
     const start = performance.now();
     await ipOut(env.vm, 'addr', 'del', `${address}/${prefix}`, 'dev', `eth${victimNic}`);
-    const back = await watch.until(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 10_000, `${address} to be repaired`);
+    const back = await watch.until(() => hasAddress(env, victimNic, address), 10_000, `${address} to be repaired`);
     repairs.push(back - start);
     await sleep(250);
   }
@@ -554,7 +554,7 @@ async function steadyState(
     const address = scenario.nics[victimNic]!.ipv4[1]!;
     const start = performance.now();
     await ipOut(env.vm, 'addr', 'del', `${address}/${prefix}`, 'dev', `eth${victimNic}`);
-    const back = await watch.until(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 20_000, `${address} to be repaired through a re-activated helper`);
+    const back = await watch.until(() => hasAddress(env, victimNic, address), 20_000, `${address} to be repaired through a re-activated helper`);
     reactivationRepairMs = Math.round(back - start);
     reactivated = helper.activations() > activations;
   }
@@ -583,9 +583,7 @@ async function steadyState(
   await waitUntil(() => missingFromKernel(env).length === 0, 20_000, 'the kernel to be whole again after the churn', 100);
 
   // change latency, Azure polled by the timer
-  writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8').replace(/RefreshTimer = "[^"]*"/, 'RefreshTimer = "2s"'));
-  process.kill(agentPid, 'SIGHUP');
-  await sleep(500);
+  await setRefreshTimer(env, agentPid, '2s');
   const timerChanges: number[] = [];
   for (let k = 1; k <= options.changes; k++) {
     await sleep(Math.random() * 2_000); // a random phase against the timer
@@ -593,7 +591,7 @@ async function steadyState(
     const address = next.nics[victimNic]!.ipv4.at(-1)!;
     await env.setScenario(next);
     const start = performance.now();
-    const seen = await watch.until(async () => (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${victimNic}`)).includes(` ${address}/`), 15_000, `${address} from the metadata to be applied`);
+    const seen = await watch.until(() => hasAddress(env, victimNic, address), 15_000, `${address} from the metadata to be applied`);
     timerChanges.push(seen - start);
   }
   log(`  ${size} change (timer 2s): median ${spread(timerChanges).median} ms`);
@@ -636,6 +634,18 @@ async function steadyState(
   };
 }
 
+/** Rewrites the agent's RefreshTimer= and reloads it (SIGHUP), then lets that refresh pass. */
+async function setRefreshTimer(env: CloudEnv, agentPid: number, timer: string): Promise<void> {
+  writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8').replace(/RefreshTimer = "[^"]*"/, `RefreshTimer = "${timer}"`));
+  process.kill(agentPid, 'SIGHUP');
+  await sleep(1_000);
+}
+
+/** Whether eth`nic` in the vm namespace holds `address`, as `ip` shows it. */
+async function hasAddress(env: CloudEnv, nic: number, address: string): Promise<boolean> {
+  return (await ipOut(env.vm, '-o', 'addr', 'show', 'dev', `eth${nic}`)).includes(` ${address}/`);
+}
+
 /**
  * A NIC's secondary IPs leave the metadata at once (an ENI's IPs unassigned, a NIC detached in
  * the cloud's API), then come back: SIGHUP (a reload refetches the metadata) → none of their
@@ -646,9 +656,7 @@ async function bulkChanges(env: CloudEnv, watch: KernelWatch, nic: number, agent
   // what the metadata says now (the timer changes added IPs to the scenario the run started with)
   const scenario = env.scenario;
   // only the SIGHUP may notice the change: the timer goes back to its long default
-  writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8').replace(/RefreshTimer = "[^"]*"/, 'RefreshTimer = "300s"'));
-  process.kill(agentPid, 'SIGHUP');
-  await sleep(1_000);
+  await setRefreshTimer(env, agentPid, '300s');
   const without = structuredClone(scenario);
   const removed = without.nics[nic]!.ipv4.splice(1);
   // what of those IPs the kernel holds: addresses on the NIC, and rules selecting them
