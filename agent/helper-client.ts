@@ -103,6 +103,26 @@ export class HelperClient {
     }
   }
 
+  /**
+   * Resolves once the requests written so far have left for the helper's socket, or the
+   * connection is gone. A large request (an apply at 2,048 IPs is ~1 MB) is written in pieces
+   * as the helper reads, each piece by the event loop: work that holds the loop would hold the
+   * rest of the request back.
+   */
+  flushed(): Promise<void> {
+    const socket = this.socket;
+    if (!socket || socket.destroyed || socket.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
   apply(operations: Operation[]): Promise<ApplyResult> {
     return this.request('apply', { operations });
   }

@@ -248,10 +248,12 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   // API_START_DEADLINE_MS at most.
   await daemon.start();
   let deadline: NodeJS.Timeout | undefined;
-  await Promise.race([daemon.firstReconcile, firstPlanSent, new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)))]);
-  clearTimeout(deadline);
-  // the request leaves for the helper's socket before the loading takes the event loop
+  const deadlinePassed = new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)));
+  await Promise.race([daemon.firstReconcile, firstPlanSent, deadlinePassed]);
+  // the whole request leaves for the helper's socket before the loading takes the event loop
   await new Promise((resolve) => setImmediate(resolve));
+  await Promise.race([rt.helper.flushed(), deadlinePassed]);
+  clearTimeout(deadline);
   rt.log.debug('loading the REST API');
   try {
     const { startApi } = await import('./api/server.js');
