@@ -2,19 +2,14 @@
 // journald keeps it (journalctl -u cloud-network-helper). Operators read it to see who changed
 // what: the peer's pid/uid/gid, the method, every operation that changed or was refused, and
 // how long the request took.
-import bunyan from 'bunyan';
-import type Logger from 'bunyan';
 import type { Operation } from '../protocol/operations.js';
 import { describeOperation } from '../protocol/describe.js';
 import type { OperationResult } from '../protocol/methods.js';
+import type { Log } from './log.js';
 import type { PeerCredentials } from './peer.js';
 
 /** Most operations written out in one audit line; beyond, only counts (journald splits very long lines). */
 export const MAX_AUDITED_OPERATIONS = 500;
-
-export function createLogger(name = 'cloud-network-helper', level: bunyan.LogLevel = 'info'): Logger {
-  return bunyan.createLogger({ name, level, streams: [{ stream: process.stdout, level }] });
-}
 
 export interface AuditedRequest {
   connection: number;
@@ -29,7 +24,7 @@ export interface AuditedRequest {
 }
 
 export class AuditLog {
-  constructor(readonly log: Logger) {}
+  constructor(readonly log: Log) {}
 
   request(entry: AuditedRequest): void {
     const record: Record<string, unknown> = {

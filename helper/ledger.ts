@@ -3,9 +3,9 @@
 // (temporary file, fsync, rename), so a crash leaves either the old or the new ledger.
 // A ledger that cannot be read is set aside and started empty: that can only make the helper
 // refuse to remove an address it made, never remove one it did not.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type Logger from 'bunyan';
+import { mkdir, readFile, rename, replaceFile } from './files.js';
+import type { Log } from './log.js';
 import type { LedgerView } from './policy.js';
 
 export const DEFAULT_LEDGER_PATH = '/run/cloud-network/helper-ledger.json';
@@ -35,7 +35,7 @@ export class AddressLedger implements LedgerView {
 
   private constructor(readonly path: string) {}
 
-  static async open(path: string, log: Logger): Promise<AddressLedger> {
+  static async open(path: string, log: Log): Promise<AddressLedger> {
     const ledger = new AddressLedger(path);
     let text: string;
     try {
@@ -101,22 +101,7 @@ export class AddressLedger implements LedgerView {
 
   private async save(): Promise<void> {
     const content: LedgerFile = { version: 1, addresses: this.list() };
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o755 });
-    const temporary = `${this.path}.tmp-${process.pid}`;
-    const file = await open(temporary, 'w', 0o600);
-    try {
-      await file.writeFile(JSON.stringify(content, null, 1) + '\n');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, this.path);
-    // the rename itself must reach the disk too
-    const directory = await open(dirname(this.path), 'r');
-    try {
-      await directory.sync();
-    } finally {
-      await directory.close();
-    }
+    await mkdir(dirname(this.path), 0o755);
+    await replaceFile(this.path, JSON.stringify(content, null, 1) + '\n', 0o600);
   }
 }

@@ -1,8 +1,8 @@
 // Where the helper listens: the socket systemd passed (socket activation: LISTEN_PID/LISTEN_FDS,
 // the first descriptor is 3), or a socket file it creates with mode 0660.
 import { createConnection, createServer, type Server } from 'node:net';
-import { chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { chown, lstat, mkdir, unlink } from './files.js';
 
 const SD_LISTEN_FDS_START = 3;
 
@@ -49,7 +49,7 @@ export async function listen(server: Server, socketPath: string, gid: number | u
     await listenOn(server, { fd: SD_LISTEN_FDS_START });
     return { server, activated: true };
   }
-  await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
+  await mkdir(dirname(socketPath), 0o755);
   const existing = await lstat(socketPath).catch(() => undefined);
   if (existing) {
     if (!existing.isSocket()) throw new Error(`${socketPath} exists and is not a socket; not replacing it`);

@@ -1,12 +1,13 @@
 // The helper's entry point: parse the command line, open the ledger and the kernel, listen,
 // serve until SIGTERM (or, when socket-activated, until --idle-exit seconds without a connection).
-import { unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { Applier } from './applier.js';
-import { AuditLog, createLogger } from './audit.js';
+import { AuditLog } from './audit.js';
+import { unlink } from './files.js';
 import { AddressLedger } from './ledger.js';
 import { listen } from './listen.js';
+import { JsonLineLog } from './log.js';
 import { NetlinkKernel } from './netlink-kernel.js';
 import { parseHelperOptions, UsageError, USAGE, type HelperOptions } from './options.js';
 import { lookupGid } from './peer.js';
@@ -31,7 +32,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const log = createLogger();
+  const log = new JsonLineLog('cloud-network-helper');
   // Nothing a peer sends may stop the helper; a bug that escapes every handler is logged,
   // and the helper keeps serving.
   process.on('uncaughtException', (error) => log.error({ err: error }, 'unexpected error; the helper keeps running'));

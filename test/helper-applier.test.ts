@@ -1,13 +1,13 @@
 // The helper's Applier with a modelled kernel: what it reads before judging, and that the
 // ledger is kept against the addresses the kernel holds.
 import test from 'ava';
-import bunyan from 'bunyan';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Applier } from '../helper/applier.js';
 import type { KernelAccess, WriteResult } from '../helper/kernel.js';
 import { AddressLedger } from '../helper/ledger.js';
+import { JsonLineLog } from '../helper/log.js';
 import type { StatePart } from '../netlink/read.js';
 import type { KernelState } from '../netlink/types.js';
 import { DEFAULT_PRIORITY_RANGE, DEFAULT_TABLE_RANGE } from '../protocol/constants.js';
@@ -42,7 +42,7 @@ class ModelledKernel implements KernelAccess {
 async function applierWith(t: import('ava').ExecutionContext, kernel: ModelledKernel) {
   const dir = await mkdtemp(join(tmpdir(), 'cn-applier-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const ledger = await AddressLedger.open(join(dir, 'ledger.json'), bunyan.createLogger({ name: 'test', level: 'fatal' }));
+  const ledger = await AddressLedger.open(join(dir, 'ledger.json'), new JsonLineLog('test', 'fatal'));
   const applier = new Applier({
     kernel,
     ledger,
