@@ -47,7 +47,7 @@ async function main(): Promise<number> {
     }
   }
   const ledger = await AddressLedger.open(options.ledgerPath, log);
-  const kernel = new NetlinkKernel((error) => log.warn({ err: error.message }, 'netlink socket error'));
+  const kernel = new NetlinkKernel();
   const applier = new Applier({
     kernel,
     ledger,

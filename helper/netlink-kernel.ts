@@ -1,19 +1,18 @@
-// The helper's kernel access over rtnetlink (netlink/): one socket for the helper's lifetime.
+// The helper's kernel access over rtnetlink (netlink/): one socket for the helper's lifetime,
+// answered synchronously (netlink/sync-socket.ts).
 import type { Operation } from '../protocol/operations.js';
 import { readKernelState, type StatePart } from '../netlink/read.js';
-import { RtnlSocket } from '../netlink/socket.js';
+import { SyncRtnlSocket } from '../netlink/sync-socket.js';
 import { executeOperations } from '../netlink/write.js';
 import type { KernelState } from '../netlink/types.js';
 import type { KernelAccess, WriteResult } from './kernel.js';
 
 export class NetlinkKernel implements KernelAccess {
-  private socket?: RtnlSocket;
-
-  constructor(private readonly onError: (error: Error) => void) {}
+  private socket?: SyncRtnlSocket;
 
   /** The socket is opened on first use and again after close, so a broken socket heals on the next request. */
-  private get sock(): RtnlSocket {
-    this.socket ??= new RtnlSocket({ onError: this.onError });
+  private get sock(): SyncRtnlSocket {
+    this.socket ??= new SyncRtnlSocket();
     return this.socket;
   }
 

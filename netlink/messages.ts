@@ -2,7 +2,7 @@
 // (ifinfomsg, ifaddrmsg, rtmsg, fib_rule_hdr), their attributes, and decoding into the
 // observed types. Decoded by hand because the `netlink` package drops attributes it does not
 // know (IFA_PROTO among them) instead of keeping them in `__unparsed`.
-import type { NetlinkMessage } from 'netlink/dist/structs.js';
+import type { NetlinkMessage } from './wire.js';
 import { formatIp, type Family } from '../protocol/ip.js';
 import { putU16, putU32, putU8 } from './bytes.js';
 import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';

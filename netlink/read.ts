@@ -1,7 +1,7 @@
 // Reading the kernel's network configuration: one dump per object kind, every table, both families.
 import type { KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from './types.js';
 import { decodeAddress, decodeLink, decodeRoute, decodeRule, RTM } from './messages.js';
-import type { RtnlSocket } from './socket.js';
+import type { RtnlRequester } from './wire.js';
 
 // AF_UNSPEC in every header: the kernel then dumps all families
 const LINK_REQUEST = () => [Buffer.alloc(16)];
@@ -13,12 +13,12 @@ function defined<T>(value: T | undefined): value is T {
   return value !== undefined;
 }
 
-export async function readLinks(sock: RtnlSocket): Promise<ObservedLink[]> {
+export async function readLinks(sock: RtnlRequester): Promise<ObservedLink[]> {
   const messages = await sock.dump(RTM.GETLINK, LINK_REQUEST());
   return messages.filter((m) => m.type === RTM.NEWLINK).map((m) => decodeLink(m.data));
 }
 
-export async function readAddresses(sock: RtnlSocket): Promise<ObservedAddress[]> {
+export async function readAddresses(sock: RtnlRequester): Promise<ObservedAddress[]> {
   const messages = await sock.dump(RTM.GETADDR, ADDRESS_REQUEST());
   return messages.filter((m) => m.type === RTM.NEWADDR).map((m) => decodeAddress(m.data)).filter(defined);
 }
@@ -37,7 +37,7 @@ export interface RouteFilter {
  * per address at 2,048 IPs; an older kernel ignores the filter, and the routes are filtered
  * here as well.
  */
-export async function readRoutes(sock: RtnlSocket, filter: RouteFilter = {}): Promise<ObservedRoute[]> {
+export async function readRoutes(sock: RtnlRequester, filter: RouteFilter = {}): Promise<ObservedRoute[]> {
   const request = ROUTE_REQUEST();
   if (filter.protocol !== undefined) request[0]!.writeUInt8(filter.protocol, 5); // rtm_protocol
   if (filter.table !== undefined && filter.table <= 255) request[0]!.writeUInt8(filter.table, 4); // rtm_table
@@ -50,13 +50,13 @@ function matchesFilter(route: ObservedRoute, filter: RouteFilter): boolean {
   return (filter.protocol === undefined || route.protocol === filter.protocol) && (filter.table === undefined || route.table === filter.table);
 }
 
-export async function readRules(sock: RtnlSocket): Promise<ObservedRule[]> {
+export async function readRules(sock: RtnlRequester): Promise<ObservedRule[]> {
   const messages = await sock.dump(RTM.GETRULE, RULE_REQUEST());
   return messages.filter((m) => m.type === RTM.NEWRULE).map((m) => decodeRule(m.data)).filter(defined);
 }
 
 /** Interface name → ifindex, as the write functions need it. */
-export async function readLinkIndexes(sock: RtnlSocket): Promise<Map<string, number>> {
+export async function readLinkIndexes(sock: RtnlRequester): Promise<Map<string, number>> {
   return new Map((await readLinks(sock)).map((link) => [link.name, link.index]));
 }
 
@@ -72,7 +72,7 @@ export const ALL_STATE_PARTS: ReadonlySet<StatePart> = new Set(['addresses', 'ro
  * read (the event watcher triggers one).
  */
 export async function readKernelState(
-  sock: RtnlSocket,
+  sock: RtnlRequester,
   parts: ReadonlySet<StatePart> = ALL_STATE_PARTS,
   routeFilters: readonly RouteFilter[] = [{}],
 ): Promise<KernelState> {

@@ -9,14 +9,24 @@
 // everything. The receive buffer is sized explicitly, the requests in flight are capped (each
 // unanswered request holds room for its reply), and every listener is guarded.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { getSystemErrorName } from 'node:util';
-import { putU16, putU32 } from './bytes.js';
-import koffi from './ffi.js';
+import { libc } from './libc.js';
+import {
+  batchDatagram,
+  BATCH_MAX_BYTES,
+  BATCH_MAX_MESSAGES,
+  decodeError,
+  nextChunk,
+  NLM_F_DUMP_INTR,
+  NetlinkError,
+  refusal,
+  type BatchRequest,
+  type NetlinkMessage,
+  type RtnlRequester,
+} from './wire.js';
 // The package's modules one by one: its index also loads the generic netlink, nl80211 and
 // WireGuard families (~30 ms and ~7 MiB per process, for nothing we use).
 import { Flags, FlagsGet, MessageType as NlMessageType, Protocol } from 'netlink/dist/constants.js';
 import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
-import { readS32, parseAttributes, type NetlinkMessage } from 'netlink/dist/structs.js';
 
 /** Replies to requests on the request socket: 1 MiB holds far more than 64 acks or a dump chunk. */
 export const REQUEST_RECEIVE_BUFFER_BYTES = 1 << 20;
@@ -24,13 +34,7 @@ export const REQUEST_RECEIVE_BUFFER_BYTES = 1 << 20;
 export const EVENT_RECEIVE_BUFFER_BYTES = 8 << 20;
 /** Requests in flight: enough to pipeline thousands of writes, few enough that acks never overflow. */
 export const DEFAULT_MAX_IN_FLIGHT = 64;
-/**
- * Messages per datagram in a batch. Only failures are answered, so at most this many error
- * replies (about 1 KiB each as the kernel counts them) wait in the receive buffer at once.
- */
-export const BATCH_MAX_MESSAGES = 256;
-/** Bytes per batch datagram, well below the default send buffer (net.core.wmem_default). */
-export const BATCH_MAX_BYTES = 64 << 10;
+export { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, NetlinkError };
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 const SOL_SOCKET = 1;
@@ -45,22 +49,6 @@ const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 const NETLINK_GET_STRICT_CHK = 12;
 const AF_NETLINK = 16;
-const NLM_F_ACK_TLVS = 0x200;
-const NLM_F_DUMP_INTR = 0x10;
-const NLMSGERR_ATTR_MSG = 1;
-
-/** A request the kernel refused, or that got no answer. `code` is the errno name (EEXIST, ENODEV, …). */
-export class NetlinkError extends Error {
-  constructor(
-    readonly code: string,
-    /** the kernel's own explanation (extended ack), when it gave one */
-    readonly kernelMessage: string | undefined,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'NetlinkError';
-  }
-}
 
 export interface RtnlSocketOptions {
   /** SO_RCVBUF in bytes; SO_RCVBUFFORCE is tried first (needs CAP_NET_ADMIN) so rmem_max does not cap it */
@@ -77,30 +65,12 @@ export interface RtnlSocketOptions {
   onError?: (error: Error) => void;
 }
 
-/** One request of a batch: a message type, its payload, and NLM_F_* flags besides REQUEST and ACK. */
-export interface BatchRequest {
-  type: number;
-  payload: Uint8Array[];
-  flags: number;
-}
-
 /** The batch whose replies are awaited: error replies are matched to requests by sequence number. */
 interface PendingChunk {
   firstSeq: number;
   count: number;
   errors: (NetlinkError | undefined)[];
   done: (failure?: NetlinkError) => void;
-}
-
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLMSG_HEADER_BYTES = 16;
-
-/** A request's nlmsg_len: the header and its payload, without the padding after it. */
-function messageLength(request: BatchRequest): number {
-  let length = NLMSG_HEADER_BYTES;
-  for (const part of request.payload) length += part.length;
-  return length;
 }
 
 interface Job {
@@ -137,24 +107,6 @@ function descriptorOf(port: number): number | undefined {
   return undefined;
 }
 
-interface Libc {
-  getsockname: (fd: number, address: Buffer, length: Buffer) => number;
-  setsockopt: (fd: number, level: number, name: number, value: Buffer, length: number) => number;
-  getsockopt: (fd: number, level: number, name: number, value: Buffer, length: Buffer) => number;
-}
-let libcFunctions: Libc | undefined;
-function libc(): Libc {
-  if (!libcFunctions) {
-    const lib = koffi.load('libc.so.6');
-    libcFunctions = {
-      getsockname: lib.func('int getsockname(int fd, void *addr, void *len)') as Libc['getsockname'],
-      setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)') as Libc['setsockopt'],
-      getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *value, void *len)') as Libc['getsockopt'],
-    };
-  }
-  return libcFunctions;
-}
-
 function setIntOption(fd: number, level: number, name: number, value: number): boolean {
   const buffer = Buffer.alloc(4);
   buffer.writeInt32LE(value);
@@ -170,35 +122,7 @@ function dropCount(fd: number): number | undefined {
   return info.readUInt32LE(4 * SK_MEMINFO_DROPS);
 }
 
-function errnoName(errno: number): string {
-  try {
-    return getSystemErrorName(-Math.abs(errno));
-  } catch {
-    return `errno ${errno}`;
-  }
-}
-
-/** Decodes an NLMSG_ERROR payload: 0 for an ack, else the errno name and the extended-ack text. */
-function decodeError(message: NetlinkMessage): { errno: number; code: string; kernelMessage?: string } {
-  const errno = -readS32.call(message.data, 0);
-  if (errno === 0) return { errno, code: 'OK' };
-  let kernelMessage: string | undefined;
-  if (message.flags & NLM_F_ACK_TLVS && message.data.length >= 20) {
-    // with NETLINK_CAP_ACK only the 16-byte header of our request is echoed back
-    const requestLength = message.flags & 0x100 /* NLM_F_CAPPED */ ? 16 : message.data.readUInt32LE(4);
-    const tlvs = message.data.subarray(4 + ((requestLength + 3) & ~3));
-    try {
-      parseAttributes(tlvs, (attribute) => {
-        if (attribute.type === NLMSGERR_ATTR_MSG) kernelMessage = attribute.data.toString('utf8').replace(/\0+$/, '');
-      });
-    } catch {
-      /* a malformed TLV only costs us the explanation */
-    }
-  }
-  return { errno, code: errnoName(errno), kernelMessage };
-}
-
-export class RtnlSocket {
+export class RtnlSocket implements RtnlRequester {
   /** the receive buffer the kernel granted (it reports twice the requested size, as it counts overhead) */
   readonly receiveBufferBytes: number;
   private readonly socket: NetlinkSocket;
@@ -303,17 +227,8 @@ export class RtnlSocket {
 
   private async sendChunks(requests: readonly BatchRequest[]): Promise<(NetlinkError | undefined)[]> {
     const results: (NetlinkError | undefined)[] = [];
-    let start = 0;
-    while (start < requests.length) {
-      let end = start;
-      let bytes = 0;
-      while (end < requests.length && end - start < BATCH_MAX_MESSAGES) {
-        const length = messageLength(requests[end]!);
-        const padding = (4 - (length % 4)) % 4; // the next message starts 4-byte aligned (NLMSG_ALIGN)
-        if (end > start && bytes + length + padding > BATCH_MAX_BYTES) break;
-        bytes += length + padding;
-        end++;
-      }
+    for (let start = 0; start < requests.length; ) {
+      const { end, bytes } = nextChunk(requests, start);
       const failure = await this.sendChunk(requests, start, end, bytes, results);
       if (failure) {
         while (results.length < requests.length) results.push(failure);
@@ -333,29 +248,8 @@ export class RtnlSocket {
     results: (NetlinkError | undefined)[],
   ): Promise<NetlinkError | undefined> {
     if (this.closed) return Promise.resolve(new NetlinkError('ECLOSED', undefined, 'netlink socket is closed'));
-    // One zeroed buffer (the padding stays zero), each message's header written in place with
-    // sequence numbers from the package's counter, so they never collide.
-    const datagram = Buffer.alloc(bytes);
-    let seq = 0;
-    let firstSeq = 0;
-    let offset = 0;
-    for (let index = start; index < end; index++) {
-      const request = requests[index]!;
-      const length = messageLength(request);
-      seq = this.socket.generateSeq();
-      if (index === start) firstSeq = seq;
-      putU32(datagram, offset, length);
-      putU16(datagram, offset + 4, request.type);
-      putU16(datagram, offset + 6, request.flags | NLM_F_REQUEST | (index === end - 1 ? NLM_F_ACK : 0));
-      putU32(datagram, offset + 8, seq);
-      // bytes 12-15, the port id: 0, the kernel fills it in
-      let at = offset + NLMSG_HEADER_BYTES;
-      for (const piece of request.payload) {
-        datagram.set(piece, at);
-        at += piece.length;
-      }
-      offset += (length + 3) & ~3;
-    }
+    // sequence numbers from the package's counter, so they never collide with its own requests
+    const { datagram, firstSeq, lastSeq: seq } = batchDatagram(requests, start, end, bytes, () => this.socket.generateSeq());
     if (seq < firstSeq) {
       // the counter wrapped inside this datagram: replies could not be told apart by range
       return Promise.resolve(new NetlinkError('EIO', undefined, 'netlink sequence numbers wrapped inside a batch'));
@@ -402,10 +296,7 @@ export class RtnlSocket {
     const index = message.seq - chunk.firstSeq;
     if (index < 0 || index >= chunk.count) return false;
     const { errno, code, kernelMessage } = decodeError(message);
-    if (errno !== 0) {
-      const because = kernelMessage ? ` (${kernelMessage})` : '';
-      chunk.errors[index] = new NetlinkError(code, kernelMessage, `kernel refused the request: ${code}${because}`);
-    }
+    if (errno !== 0) chunk.errors[index] = refusal(code, kernelMessage);
     if (index === chunk.count - 1) chunk.done();
     return true;
   }
@@ -464,8 +355,7 @@ export class RtnlSocket {
                 if (last && last.type === NlMessageType.ERROR) {
                   const { errno, code, kernelMessage } = decodeError(last);
                   if (errno !== 0) {
-                    const because = kernelMessage ? ` (${kernelMessage})` : '';
-                    finish(() => reject(new NetlinkError(code, kernelMessage, `kernel refused the request: ${code}${because}`)));
+                    finish(() => reject(refusal(code, kernelMessage)));
                     return;
                   }
                   finish(() => resolve(messages.slice(0, -1)));

@@ -20,7 +20,7 @@ import {
 } from './messages.js';
 import { putU8, putU32 } from './bytes.js';
 import { readLinks, readRoutes } from './read.js';
-import { NetlinkError, type BatchRequest, type RtnlSocket } from './socket.js';
+import { NetlinkError, type BatchRequest, type RtnlRequester } from './wire.js';
 import type { ObservedLink, ObservedRoute } from './types.js';
 
 export type Outcome = 'applied' | 'already' | 'failed';
@@ -99,7 +99,7 @@ function outcomeOf(op: Operation, preparation: Prepared, error: NetlinkError | u
 }
 
 interface Context {
-  sock: RtnlSocket;
+  sock: RtnlRequester;
   linkIndexByName: ReadonlyMap<string, number>;
   /** present while executing a segment of route operations */
   routes?: ObservedRoute[];
@@ -312,7 +312,7 @@ function objectKind(op: Operation): string {
  * `linkIndexByName` maps interface names to ifindexes; when absent the links are read once.
  */
 export async function executeOperations(
-  sock: RtnlSocket,
+  sock: RtnlRequester,
   ops: readonly Operation[],
   linkIndexByName?: ReadonlyMap<string, number>,
 ): Promise<OperationResult[]> {
@@ -353,7 +353,7 @@ export async function executeOperations(
 }
 
 export async function executeOperation(
-  sock: RtnlSocket,
+  sock: RtnlRequester,
   op: Operation,
   linkIndexByName?: ReadonlyMap<string, number>,
 ): Promise<OperationResult> {

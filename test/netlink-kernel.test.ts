@@ -1,13 +1,19 @@
 // netlink/ against a real kernel: every operation kind, idempotent re-application, IFA_PROTO,
 // readKernelState against `ip`, kernel errors as values, and 2,048 pipelined addresses.
-// Each test runs netlink/ inside its own namespace (test/lib/netlink-runner.ts).
-import test from 'ava';
+// Each test runs netlink/ inside its own namespace (test/lib/netlink-runner.ts), once over each
+// socket: the agent's (netlink/socket.ts) and the helper's (netlink/sync-socket.ts).
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createNamespace, ip, ipBatch, kernelDump, settledKernelDump, waitFor } from './lib/netns.js';
-import { startRunner } from './lib/netlink-client.js';
+import { startRunner, type RunnerSocket } from './lib/netlink-client.js';
 import type { Operation } from '../protocol/operations.js';
 import type { OperationResult } from '../netlink/write.js';
 import type { KernelState } from '../netlink/types.js';
+
+/** Registers `body` as one test per socket kind. */
+function eachSocket(title: string, body: (t: ExecutionContext, socket: RunnerSocket) => Promise<void>): void {
+  for (const socket of ['agent', 'helper'] as const) test(`${title} (the ${socket}'s socket)`, (t) => body(t, socket));
+}
 
 /** A namespace with a veth pair made entirely inside it: eth1 (down) and its peer eth1p (up). */
 function namespaceWithNic(t: Parameters<typeof createNamespace>[0], purpose: string): string {
@@ -89,9 +95,9 @@ print(json.dumps(out))
   return new Map(Object.entries(JSON.parse(output) as Record<string, number | null>));
 }
 
-test('every operation kind is applied and shows in ip; applying again reports already and changes nothing', async (t) => {
+eachSocket('every operation kind is applied and shows in ip; applying again reports already and changes nothing', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlops');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
 
   const first = await runner.send<OperationResult[]>({ cmd: 'apply', ops: CONFIGURE });
   t.deepEqual(outcomes(first), CONFIGURE.map(() => 'applied'), JSON.stringify(first));
@@ -136,9 +142,9 @@ test('every operation kind is applied and shows in ip; applying again reports al
   t.is(kernelDump(ns), afterRemoval);
 });
 
-test('a changed route is replaced in place, and a link already as asked is left alone', async (t) => {
+eachSocket('a changed route is replaced in place, and a link already as asked is left alone', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlrepl');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   const setup: Operation[] = [
     { kind: 'link.set', link: 'eth1', up: true },
     { kind: 'address.add', link: 'eth1', address: '10.4.1.5/24', noPrefixRoute: false },
@@ -160,9 +166,9 @@ test('a changed route is replaced in place, and a link already as asked is left 
   t.deepEqual(outcomes(linkAgain), ['already']);
 });
 
-test('addresses we add carry IFA_PROTO 201, addresses added by others carry none', async (t) => {
+eachSocket('addresses we add carry IFA_PROTO 201, addresses added by others carry none', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlproto');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   ip(ns, 'addr', 'add', '10.9.9.9/24', 'dev', 'eth1');
   const ops: Operation[] = [
     { kind: 'address.add', link: 'eth1', address: '10.4.1.5/24', noPrefixRoute: true },
@@ -211,9 +217,9 @@ interface IpRuleJson {
 const TABLE_NAMES: Record<string, number> = { local: 255, main: 254, default: 253 };
 const tableNumber = (name: string | undefined) => (name === undefined ? 254 : (TABLE_NAMES[name] ?? Number(name)));
 
-test('readKernelState reports the links, addresses, routes and rules that ip shows', async (t) => {
+eachSocket('readKernelState reports the links, addresses, routes and rules that ip shows', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlread');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   ipBatch(ns, [
     'link set eth1 up mtu 1450',
     'addr add 10.4.1.5/24 dev eth1 noprefixroute',
@@ -294,9 +300,9 @@ test('readKernelState reports the links, addresses, routes and rules that ip sho
   t.is(state.rules.find((r) => r.priority === 30100)?.suppressPrefixLength, undefined);
 });
 
-test('kernel refusals are failed outcomes with the errno name and a readable reason', async (t) => {
+eachSocket('kernel refusals are failed outcomes with the errno name and a readable reason', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlfail');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   const ops: Operation[] = [
     { kind: 'link.set', link: 'eth1', up: true },
     { kind: 'address.add', link: 'eth9', address: '10.4.1.5/24', noPrefixRoute: true },
@@ -322,9 +328,9 @@ test('kernel refusals are failed outcomes with the errno name and a readable rea
   t.is(ip(ns, 'route', 'show', 'table', '10001'), '10.4.1.0/24 dev eth1 proto 201 scope link \n');
 });
 
-test('2,048 addresses are applied pipelined, all present with our protocol, and re-applying reports already', async (t) => {
+eachSocket('2,048 addresses are applied pipelined, all present with our protocol, and re-applying reports already', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlmany');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   const ops: Operation[] = [{ kind: 'link.set', link: 'eth1', up: true }];
   for (let i = 0; i < 2048; i++) {
     ops.push({ kind: 'address.add', link: 'eth1', address: `10.20.${i >> 8}.${i & 0xff}/16`, noPrefixRoute: true });
@@ -341,9 +347,9 @@ test('2,048 addresses are applied pipelined, all present with our protocol, and 
   t.deepEqual([...new Set(outcomes(again))], ['already']);
 });
 
-test('in a batch of many datagrams, each kernel refusal is reported on exactly its own operation', async (t) => {
+eachSocket('in a batch of many datagrams, each kernel refusal is reported on exactly its own operation', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlbatch');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   // 600 adds span three datagrams (BATCH_MAX_MESSAGES = 256); the positions already present sit
   // at the first, last and boundary messages, where an off-by-one would show
   const present = [0, 1, 255, 256, 257, 511, 512, 599];
@@ -397,17 +403,17 @@ function namespaceWithMixedRoutes(t: Parameters<typeof createNamespace>[0], purp
   return ns;
 }
 
-test('a route dump filtered by protocol is filtered by the kernel: only our routes come back', async (t) => {
+eachSocket('a route dump filtered by protocol is filtered by the kernel: only our routes come back', async (t, socket) => {
   const ns = namespaceWithMixedRoutes(t, 'nlfilter');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   const unfiltered = await runner.send<number[]>({ cmd: 'route-dump', protocol: 0 });
   t.true(unfiltered.some((protocol) => protocol !== 201), 'without a filter other protocols come back');
   t.deepEqual(await runner.send<number[]>({ cmd: 'route-dump', protocol: 201 }), [201, 201]);
 });
 
-test('route dumps filtered by protocol and by table: only those routes, each listed once, none of the local table', async (t) => {
+eachSocket('route dumps filtered by protocol and by table: only those routes, each listed once, none of the local table', async (t, socket) => {
   const ns = namespaceWithMixedRoutes(t, 'nltable');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   const state = await runner.send<KernelState>({ cmd: 'read', routeFilters: [{ protocol: 201 }, { table: 254 }] });
   const seen = state.routes.filter((r) => r.family === 'inet').map((r) => `${r.table} ${r.destination} ${r.protocol}`).sort();
   // 10.43.0.0/24, ours in main, matches both filters and is listed once
@@ -420,9 +426,9 @@ test('route dumps filtered by protocol and by table: only those routes, each lis
   t.true(all.routes.some((r) => r.destination === '10.42.0.0/24'));
 });
 
-test('a batch keeps messages of unaligned length apart: each starts 4-byte aligned', async (t) => {
+eachSocket('a batch keeps messages of unaligned length apart: each starts 4-byte aligned', async (t, socket) => {
   const ns = namespaceWithNic(t, 'nlalign');
-  const runner = startRunner(t, ns);
+  const runner = startRunner(t, ns, socket);
   ip(ns, 'link', 'set', 'eth1', 'up');
   const ifindex = Number(/^(\d+):/.exec(ip(ns, '-o', 'link', 'show', 'dev', 'eth1'))![1]);
   const addresses = ['10.50.0.1', '10.50.0.2', '10.50.0.3'];

@@ -14,8 +14,11 @@ export interface NetlinkRunner {
   process: ChildProcess;
 }
 
-export function startRunner(t: Teardown, ns: string): NetlinkRunner {
-  const child = nsSpawn(ns, process.execPath, ['--import=tsx', runnerPath], {
+/** Which socket the runner requests with: the agent's (netlink/socket.ts) or the helper's (netlink/sync-socket.ts). */
+export type RunnerSocket = 'agent' | 'helper';
+
+export function startRunner(t: Teardown, ns: string, socket: RunnerSocket = 'agent'): NetlinkRunner {
+  const child = nsSpawn(ns, process.execPath, ['--import=tsx', runnerPath, socket], {
     cwd: repoRoot,
     stdio: ['pipe', 'pipe', 'pipe'],
   });

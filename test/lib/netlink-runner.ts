@@ -1,5 +1,6 @@
 // A process that drives netlink/ from inside a network namespace for the netlink tests:
-// started with `ip netns exec NS node --import=tsx netlink-runner.ts`, it reads one JSON
+// started with `ip netns exec NS node --import=tsx netlink-runner.ts [agent|helper]` (which
+// socket its requests go through: netlink/socket.ts or netlink/sync-socket.ts), it reads one JSON
 // command per line on stdin and answers one JSON line per command on stdout (events and
 // overflows are counted, and reported on request). The test process itself stays in the
 // host namespace and never opens a netlink socket there.
@@ -9,6 +10,7 @@ import { watchKernel, type KernelWatch } from '../../netlink/events.js';
 import { RTM } from '../../netlink/messages.js';
 import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../../netlink/read.js';
 import { RtnlSocket } from '../../netlink/socket.js';
+import { SyncRtnlSocket } from '../../netlink/sync-socket.js';
 import { executeOperations } from '../../netlink/write.js';
 import type { Operation } from '../../protocol/operations.js';
 
@@ -22,7 +24,8 @@ export type RunnerCommand =
   | { id: number; cmd: 'busy-until'; path: string; maxIterations: number }
   | { id: number; cmd: 'exit' };
 
-const sock = new RtnlSocket({ onError: (error) => process.stderr.write(`socket error: ${error.message}\n`) });
+const sock =
+  process.argv[2] === 'helper' ? new SyncRtnlSocket() : new RtnlSocket({ onError: (error) => process.stderr.write(`socket error: ${error.message}\n`) });
 let watch: KernelWatch | undefined;
 const stats = { events: 0, overflows: 0, errors: 0, receiveBufferBytes: 0 };
 

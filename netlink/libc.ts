@@ -1,0 +1,37 @@
+// The socket system calls netlink/ makes through koffi (netlink/ffi.ts), declared once and
+// bound on first use: socket.ts adjusts the `netlink` package's socket with them, sync-socket.ts
+// does all its work with them. koffi.errno() holds the errno of the last call.
+import koffi from './ffi.js';
+
+export interface Libc {
+  socket: (domain: number, type: number, protocol: number) => number;
+  bind: (fd: number, address: Buffer, length: number) => number;
+  getsockname: (fd: number, address: Buffer, length: Buffer) => number;
+  setsockopt: (fd: number, level: number, name: number, value: Buffer, length: number) => number;
+  getsockopt: (fd: number, level: number, name: number, value: Buffer, length: Buffer) => number;
+  send: (fd: number, buffer: Buffer, length: number, flags: number) => number;
+  recvfrom: (fd: number, buffer: Buffer, length: number, flags: number, from: Buffer, fromLength: number[]) => number;
+  close: (fd: number) => number;
+}
+
+let functions: Libc | undefined;
+
+export function libc(): Libc {
+  if (!functions) {
+    const lib = koffi.load('libc.so.6');
+    functions = {
+      socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
+      bind: lib.func('int bind(int fd, void *addr, uint32_t len)') as Libc['bind'],
+      getsockname: lib.func('int getsockname(int fd, void *addr, void *len)') as Libc['getsockname'],
+      setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)') as Libc['setsockopt'],
+      getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *value, void *len)') as Libc['getsockopt'],
+      send: lib.func('long send(int fd, void *buf, size_t len, int flags)') as Libc['send'],
+      recvfrom: lib.func('long recvfrom(int fd, void *buf, size_t len, int flags, void *from, _Inout_ uint32_t *fromlen)') as Libc['recvfrom'],
+      close: lib.func('int close(int fd)') as Libc['close'],
+    };
+  }
+  return functions;
+}
+
+/** The errno of the last call through koffi. */
+export const lastErrno = (): number => koffi.errno();
