@@ -43,15 +43,37 @@ export class KernelWatch {
     createInterface({ input: child.stdout }).on('line', (line) => watch.noteLine(line));
     createInterface({ input: child.stderr }).on('line', (line) => void watch.errors.push(line));
     // subscribed once a rule added and deleted now shows up, twice
+    await watch.probe(ns, 'saw no change');
+    return watch;
+  }
+
+  /**
+   * Resolves once the monitor has reported every change made before the call: the kernel reports
+   * changes in order, so a probe rule's addition and deletion come after all of them.
+   */
+  async caughtUp(ns: string): Promise<void> {
+    await this.probe(ns, 'did not catch up');
+  }
+
+  /**
+   * Starts counting afresh, once caughtUp(): a burst faster than the monitor reads (`ip -batch`)
+   * overruns its receive buffer, and the counts miss what it lost.
+   */
+  resetCounts(): void {
+    this.net.ADDR = this.net.ROUTE = this.net.RULE = 0;
+    this.errors.length = 0;
+  }
+
+  private async probe(ns: string, failure: string): Promise<void> {
     const deadline = performance.now() + 5_000;
-    while (watch.probeLines < 2) {
-      if (performance.now() > deadline) throw new Error(`ip monitor in ${ns} saw no change within 5 s${watch.errors.length ? `: ${watch.errors.join('; ')}` : ''}`);
-      watch.probeLines = 0;
+    this.probeLines = 0;
+    while (this.probeLines < 2) {
+      if (performance.now() > deadline) throw new Error(`ip monitor in ${ns} ${failure} within 5 s${this.errors.length ? `: ${this.errors.join('; ')}` : ''}`);
+      this.probeLines = 0;
       execFileSync('ip', ['-n', ns, 'rule', 'add', ...PROBE_RULE]);
       execFileSync('ip', ['-n', ns, 'rule', 'del', ...PROBE_RULE]);
       await sleep(50);
     }
-    return watch;
   }
 
   /** Net changes of this kind seen since the watch started. */

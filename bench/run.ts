@@ -75,8 +75,15 @@ export interface SizeResult {
   coldConvergeMs: Spread;
   /** the helper's own time for the apply request(s) of the cold converge, from its audit lines */
   helperApplyMs: Spread;
+  /**
+   * `ip -batch` with the bench's `ip monitor` listening, as it listens during the converge: the
+   * kernel builds and delivers a notification per change for every listener (~25% of the floor
+   * at L), so the converge is compared with the floor under the same load
+   */
   floorMs: Spread;
-  /** converge / floor per run, measured in the same namespaces */
+  /** the same `ip -batch` with nothing listening */
+  floorNoListenerMs: Spread;
+  /** converge / floor (floorMs) per run, measured in the same namespaces */
   converge_over_floor: Spread;
   /** agentCpuMsPerCycle excludes observerCpuMsPerCycle: the status polls and idle timers over the same time, measured without refreshes */
   refresh: { cycles: number; netlinkWrites: number; applyRequests: number; agentCpuMsPerCycle: number; observerCpuMsPerCycle: number };
@@ -361,6 +368,13 @@ export function floorCommands(scenario: Scenario, tableBase = 10000): { apply: s
   return { apply, undo };
 }
 
+/** Runs the floor's undo file and checks that the namespace is back at `before`. */
+async function undoFloor(ns: string, undoFile: string, before: Counts): Promise<void> {
+  ipBatchMs(ns, undoFile, true);
+  const after = await kernelCounts(ns);
+  if (!sameCounts(before, after)) throw new Error(`undoing the floor left ${JSON.stringify(after)}, not ${JSON.stringify(before)}`);
+}
+
 function ipBatchMs(ns: string, file: string, force = false): number {
   const start = performance.now();
   const result = spawnSync('ip', ['-n', ns, ...(force ? ['-force'] : []), '-batch', file], { encoding: 'utf8' });
@@ -403,6 +417,7 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
   const converge: number[] = [];
   const helperApply: number[] = [];
   const floorMs: number[] = [];
+  const floorQuietMs: number[] = [];
   const ratio: number[] = [];
   let objects = { addresses: 0, routes: 0, rules: 0 };
   let result: SteadyFigures | undefined;
@@ -416,22 +431,28 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
       writeFileSync(applyFile, floor.apply.join('\n') + '\n');
       writeFileSync(undoFile, floor.undo.join('\n') + '\n');
 
-      // the floor, then back to the DHCP-only start
+      // the floor, then back to the DHCP-only start: first with nothing listening, then with the
+      // monitor that watches the converge (its notifications are part of the kernel's work)
       const before = await kernelCounts(env.vm);
-      const floorTime = ipBatchMs(env.vm, applyFile);
+      const floorQuietTime = ipBatchMs(env.vm, applyFile);
       const expected = await kernelCounts(env.vm);
-      ipBatchMs(env.vm, undoFile, true);
-      const after = await kernelCounts(env.vm);
-      if (!sameCounts(before, after)) throw new Error(`undoing the floor left ${JSON.stringify(after)}, not ${JSON.stringify(before)}`);
+      await undoFloor(env.vm, undoFile, before);
+      const watch = await KernelWatch.start(cleanup, env.vm);
+      const floorTime = ipBatchMs(env.vm, applyFile);
+      await undoFloor(env.vm, undoFile, before);
+      // the converge starts once the monitor has reported every change of the floor and its
+      // undoing, counting afresh (the floor's burst can overrun the monitor's buffer)
+      await watch.caughtUp(env.vm);
+      watch.resetCounts();
       objects = { addresses: expected.addresses - before.addresses, routes: expected.routes - before.routes, rules: expected.rules - before.rules };
 
       // cold converge as at boot: nothing running but the socket; the agent and the helper
       // start together (cloud-network.service Wants= the helper's service)
-      env.writeConfig({ logLevel: 'Info', refreshTimer: '300s' });
+      env.writeConfig({ refreshTimer: '300s', ...(process.env.BENCH_TIMELINE ? { logLevel: 'Debug', logFormat: 'json' } : { logLevel: 'Info' }) });
       const helper = startActivatedHelper(cleanup, env);
       await waitUntil(() => helper.lines.includes('listening'), 10_000, 'the socket activator');
-      const watch = await KernelWatch.start(cleanup, env.vm);
       const start = performance.now();
+      const startWall = Date.now();
       helper.startNow();
       const agent = startAgent(cleanup, env);
       let seen: number;
@@ -443,12 +464,14 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
       const ms = seen - start;
       converge.push(ms);
       floorMs.push(floorTime);
+      floorQuietMs.push(floorQuietTime);
       ratio.push(ms / floorTime);
       const missing = missingFromKernel(env);
       if (missing.length > 0) throw new Error(`the counts matched but ${missing.slice(0, 5).join(', ')} is missing`);
       await sleep(300);
       helperApply.push(applyAudits(helper.lines).reduce((sum, a) => sum + a.durationMs, 0));
       log(`  ${size} run ${rep + 1}: converge ${ms.toFixed(0)} ms, floor ${floorTime.toFixed(1)} ms, helper apply ${helperApply.at(-1)!.toFixed(0)} ms`);
+      if (process.env.BENCH_TIMELINE) log(timeline(startWall, ms, { agent: agent.lines, helper: helper.lines }));
 
       if (watch.errors.length > 0) log(`  ${size} run ${rep + 1}: ip monitor reported ${watch.errors.join('; ')} (the slow poll decided)`);
       if (rep === options.repetitions - 1) result = await steadyState(env, watch, scenario, agent, helper, cleanup, options, size);
@@ -464,9 +487,31 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
     coldConvergeMs: spread(converge),
     helperApplyMs: spread(helperApply),
     floorMs: spread(floorMs),
+    floorNoListenerMs: spread(floorQuietMs),
     converge_over_floor: spread(ratio),
     ...result!,
   };
+}
+
+/**
+ * BENCH_TIMELINE=1: the agent's (at debug level) and the helper's log lines of a cold converge on
+ * one time axis, milliseconds from the agent's spawn (log times have millisecond resolution).
+ */
+function timeline(startWall: number, convergeMs: number, programs: Record<string, string[]>): string {
+  const entries: { at: number; line: string }[] = [{ at: Math.round(convergeMs), line: 'bench: the whole plan is in the kernel' }];
+  for (const [program, lines] of Object.entries(programs)) {
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const record = JSON.parse(line) as { time: string; msg: string };
+        entries.push({ at: Date.parse(record.time) - startWall, line: `${program}: ${record.msg}` });
+      } catch {
+        // not a log record
+      }
+    }
+  }
+  entries.sort((a, b) => a.at - b.at);
+  return entries.filter((e) => e.at <= convergeMs + 50).map((e) => `    ${String(e.at).padStart(5)} ms  ${e.line}`).join('\n');
 }
 
 /** Everything after the cold converge, on the last run's namespaces. */
@@ -750,7 +795,8 @@ export function formatTable(results: BenchResults): string {
   add('objects (addr/route/rule)', (s) => `${s.objects.addresses}/${s.objects.routes}/${s.objects.rules}`);
   add('cold converge ms', (s) => fmt(s.coldConvergeMs));
   add('  of which helper apply ms', (s) => fmt(s.helperApplyMs));
-  add('ip -batch floor ms', (s) => fmt(s.floorMs, 1));
+  add('ip -batch floor ms (ip monitor on)', (s) => fmt(s.floorMs, 1));
+  add('  with nothing listening', (s) => fmt(s.floorNoListenerMs, 1));
   add('converge / floor', (s) => fmt(s.converge_over_floor, 1));
   add('refresh: netlink writes', (s) => `${s.refresh.netlinkWrites} in ${s.refresh.cycles} (${s.refresh.applyRequests} apply)`);
   add('refresh: agent CPU ms/cycle', (s) => `${s.refresh.agentCpuMsPerCycle.toFixed(1)} (+${s.refresh.observerCpuMsPerCycle.toFixed(1)} polls/idle)`);

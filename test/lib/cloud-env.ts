@@ -42,6 +42,8 @@ export interface AgentSettings {
   refreshTimer?: string;
   supplementary?: string[];
   logLevel?: string;
+  /** LogFormat=: "text" (the default) or "json" */
+  logFormat?: string;
   listen?: string;
 }
 
@@ -206,6 +208,7 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
           '[System]',
           `Provider = "${scenario.provider}"`,
           `LogLevel = "${settings.logLevel ?? 'Debug'}"`,
+          ...(settings.logFormat ? [`LogFormat = "${settings.logFormat}"`] : []),
           `RefreshTimer = "${settings.refreshTimer ?? '300s'}"`,
           `HelperSocket = "${helperSocket}"`,
           `StateDir = "${stateDir}"`,
