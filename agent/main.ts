@@ -242,7 +242,8 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   });
   // The REST API loads once the first reconcile has handed its plan to the helper, or has ended
   // without one: koa and its dependencies (~40–60 ms of loading, the daemon's alone: `--once`,
-  // the boot-time first reconcile, never loads them) then load while the helper works rather
+  // the boot-time first reconcile, never loads them; the build puts them in a file of their own,
+  // dist/agent/api.js, tools/build.mjs) then load while the helper works rather
   // than between the metadata's arrival and the plan (bench/README.md, item 30). A first
   // reconcile that takes longer (the metadata service down, retried) holds the API back for
   // API_START_DEADLINE_MS at most.
