@@ -11,7 +11,7 @@ import type { KernelAccess, WriteResult } from './kernel.js';
 import { KernelPicture } from './kernel-picture.js';
 import type { AddressLedger } from './ledger.js';
 import { addressText, checkOperation, ownsAddress, type PolicyConfig } from './policy.js';
-import { recordApplied } from './state-after.js';
+import { recordApplied, recordRuleAdded } from './state-after.js';
 
 export interface ApplierOptions {
   kernel: KernelAccess;
@@ -81,6 +81,9 @@ export class Applier {
         const verdict = checkOperation(op, state, ledger, policy);
         if (verdict.decision === 'allow') {
           approved.push({ index, op });
+          // rules go to the kernel without its duplicate check (write.ts): the same rule later in
+          // this run must find this one in the picture (if the add fails, the next run re-reads)
+          if (verdict.rule) recordRuleAdded(state, verdict.rule);
           if (op.kind === 'address.add') {
             const address = canonicalPrefix(op.address)!;
             if (!ledger.has(op.link, address) && !ours.has(`${op.link} ${address}`)) recorded.push({ link: op.link, address });
@@ -121,7 +124,7 @@ export class Applier {
         const result = written[i] ?? { outcome: 'failed', reason: 'the kernel layer returned no result' };
         results[index] = { index, kind: op.kind, outcome: result.outcome, ...(result.reason ? { reason: result.reason } : {}) };
         // the picture of the kernel only matters to judge a later run
-        if (result.outcome === 'applied' && end < operations.length) recordApplied(state, op);
+        if (result.outcome === 'applied' && end < operations.length && op.kind !== 'rule.add') recordApplied(state, op);
         if (result.outcome === 'failed') surprised = true;
         if (op.kind === 'address.add' && result.outcome !== 'applied') {
           const address = canonicalPrefix(op.address)!;

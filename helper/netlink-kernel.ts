@@ -21,7 +21,8 @@ export class NetlinkKernel implements KernelAccess {
   }
 
   async execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>): Promise<WriteResult[]> {
-    const results = await executeOperations(this.sock, operations, linkIndexByName);
+    // the applier has judged every rule.add absent against its read (policy.ts)
+    const results = await executeOperations(this.sock, operations, linkIndexByName, { rulesCheckedAbsent: true });
     return results.map((r) => ({ outcome: r.outcome, ...(r.reason ? { reason: r.reason } : {}) }));
   }
 

@@ -45,8 +45,8 @@ export interface LedgerView {
 }
 
 export type Verdict =
-  /** carry it out */
-  | { decision: 'allow' }
+  /** carry it out; for a rule.add, the rule as the kernel will report it (applier.ts records it) */
+  | { decision: 'allow'; rule?: RuleShape }
   /** do nothing and say so: the kernel already is as asked (e.g. removing what is absent) */
   | { decision: 'already'; reason: string }
   | { decision: 'refuse'; reason: string };
@@ -205,51 +205,63 @@ function checkRouteRemove(op: RouteRemove, state: KernelPicture, config: PolicyC
 
 type RuleOp = RuleAdd | RuleRemove;
 
-/** The rule shapes the helper accepts; returns the refusal reason or undefined. */
-function ruleShapeProblem(op: RuleOp, config: PolicyConfig): string | undefined {
+/**
+ * The rule `op` describes, with its selector canonical as the kernel reports it (10.0.0.5/32),
+ * or why the helper does not accept a rule of that shape.
+ */
+function checkRuleShape(op: RuleOp, config: PolicyConfig): { problem: string } | { shape: RuleShape } {
   if (!inRange(op.priority, config.priorities)) {
-    return `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}`;
+    return { problem: `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}` };
   }
   const selectors = [op.from !== undefined, op.to !== undefined, op.suppressPrefixLength !== undefined].filter(Boolean).length;
-  if (selectors !== 1) return `a rule needs exactly one of from, to or suppressPrefixLength (got ${selectors})`;
+  if (selectors !== 1) return { problem: `a rule needs exactly one of from, to or suppressPrefixLength (got ${selectors})` };
+  const shape: RuleShape = { family: op.family, priority: op.priority, table: op.table, from: undefined, to: undefined, suppressPrefixLength: op.suppressPrefixLength };
   if (op.suppressPrefixLength !== undefined) {
     if (op.suppressPrefixLength !== 0 || op.table !== MAIN_TABLE) {
-      return `the only suppress_prefixlength rule accepted is "lookup main suppress_prefixlength 0" (table 254, 0); got table ${op.table}, ${op.suppressPrefixLength}`;
+      return { problem: `the only suppress_prefixlength rule accepted is "lookup main suppress_prefixlength 0" (table 254, 0); got table ${op.table}, ${op.suppressPrefixLength}` };
     }
-    return undefined;
+    return { shape };
   }
   const selector = (op.from ?? op.to)!;
   const range = checkRoutedRange(selector);
-  if (!range.ok) return `rule ${op.from !== undefined ? 'from' : 'to'}: ${range.reason}`;
-  if (range.value.family !== op.family) return `rule selector ${selector} is not of family ${op.family}`;
+  if (!range.ok) return { problem: `rule ${op.from !== undefined ? 'from' : 'to'}: ${range.reason}` };
+  if (range.value.family !== op.family) return { problem: `rule selector ${selector} is not of family ${op.family}` };
   if (!inRange(op.table, config.tables)) {
-    return `a from/to rule may only point at a managed table (${config.tables.first}–${config.tables.last}), not table ${op.table}`;
+    return { problem: `a from/to rule may only point at a managed table (${config.tables.first}–${config.tables.last}), not table ${op.table}` };
   }
-  return undefined;
+  const canonical = `${formatIp(range.value)}/${range.value.prefixLength}`;
+  if (op.from !== undefined) shape.from = canonical;
+  else shape.to = canonical;
+  return { shape };
 }
 
-function canonicalSelector(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const range = checkRoutedRange(text);
-  return range.ok ? `${formatIp(range.value)}/${range.value.prefixLength}` : text;
-}
-
-/** The rule `op` describes, with its selector canonical as the kernel reports it (10.0.0.5/32). */
+/** The rule `op` describes, selector canonical where it parses (state-after.ts; the tests). */
 export function ruleShape(op: RuleOp): RuleShape {
-  return {
-    family: op.family,
-    priority: op.priority,
-    table: op.table,
-    from: canonicalSelector(op.from),
-    to: canonicalSelector(op.to),
-    suppressPrefixLength: op.suppressPrefixLength,
+  const canonical = (text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const range = checkRoutedRange(text);
+    return range.ok ? `${formatIp(range.value)}/${range.value.prefixLength}` : text;
   };
+  return { family: op.family, priority: op.priority, table: op.table, from: canonical(op.from), to: canonical(op.to), suppressPrefixLength: op.suppressPrefixLength };
+}
+
+/**
+ * A rule is added only when no rule of the same shape exists, of any protocol, as the kernel's
+ * own duplicate check (NLM_F_EXCL) would answer: the helper adds rules without it (write.ts,
+ * rulesCheckedAbsent). A rule that also selects on something else (iif, fwmark, …) is another rule.
+ */
+function checkRuleAdd(op: RuleAdd, state: KernelPicture, config: PolicyConfig): Verdict {
+  const checked = checkRuleShape(op, config);
+  if ('problem' in checked) return refuse(checked.problem);
+  const existing = state.rulesLike(checked.shape).find((rule) => !rule.otherSelectors);
+  if (existing) return already(`the rule exists at priority ${op.priority}, protocol ${protocolName(existing.protocol)}`);
+  return { decision: 'allow', rule: checked.shape };
 }
 
 function checkRuleRemove(op: RuleRemove, state: KernelPicture, config: PolicyConfig): Verdict {
-  const problem = ruleShapeProblem(op, config);
-  if (problem) return refuse(problem);
-  const matches = state.rulesLike(ruleShape(op));
+  const checked = checkRuleShape(op, config);
+  if ('problem' in checked) return refuse(checked.problem);
+  const matches = state.rulesLike(checked.shape);
   if (matches.length === 0) return already(`there is no such rule at priority ${op.priority}`);
   if (!matches.some((r) => r.protocol === RTPROT_CLOUD_NETWORK)) {
     return refuse(`the rule at priority ${op.priority} belongs to protocol ${protocolName(matches[0]!.protocol)}, not cloud-network; it is left alone`);
@@ -277,10 +289,8 @@ export function checkOperation(op: Operation, state: KernelPicture, ledger: Ledg
       return checkRouteReplace(op, state, config);
     case 'route.remove':
       return checkRouteRemove(op, state, config);
-    case 'rule.add': {
-      const problem = ruleShapeProblem(op, config);
-      return problem ? refuse(problem) : allow;
-    }
+    case 'rule.add':
+      return checkRuleAdd(op, state, config);
     case 'rule.remove':
       return checkRuleRemove(op, state, config);
     case 'link.set':

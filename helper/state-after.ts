@@ -3,7 +3,7 @@
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { formatIp, parseIp, parsePrefix } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
-import type { KernelPicture } from './kernel-picture.js';
+import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import { ruleShape } from './policy.js';
 
 const canonical = (text: string) => {
@@ -63,20 +63,9 @@ export function recordApplied(state: KernelPicture, op: Operation): void {
       state.removeRoutes(op.table, d.family, `${d.address}/${d.prefixLength}`, (r) => r.type === op.type && r.ifindex === link.index);
       return;
     }
-    case 'rule.add': {
-      const shape = ruleShape(op);
-      state.addRule({
-        family: shape.family,
-        priority: shape.priority,
-        table: shape.table,
-        ...(shape.from !== undefined ? { from: shape.from } : {}),
-        ...(shape.to !== undefined ? { to: shape.to } : {}),
-        ...(shape.suppressPrefixLength !== undefined ? { suppressPrefixLength: shape.suppressPrefixLength } : {}),
-        protocol: RTPROT_CLOUD_NETWORK,
-        action: 'lookup',
-      });
+    case 'rule.add':
+      recordRuleAdded(state, ruleShape(op));
       return;
-    }
     case 'rule.remove':
       state.removeOurRule(ruleShape(op));
       return;
@@ -86,4 +75,18 @@ export function recordApplied(state: KernelPicture, op: Operation): void {
       if (op.mtu !== undefined) link.mtu = op.mtu;
       return;
   }
+}
+
+/** A rule cloud-network added, as the kernel now reports it. */
+export function recordRuleAdded(state: KernelPicture, shape: RuleShape): void {
+  state.addRule({
+    family: shape.family,
+    priority: shape.priority,
+    table: shape.table,
+    ...(shape.from !== undefined ? { from: shape.from } : {}),
+    ...(shape.to !== undefined ? { to: shape.to } : {}),
+    ...(shape.suppressPrefixLength !== undefined ? { suppressPrefixLength: shape.suppressPrefixLength } : {}),
+    protocol: RTPROT_CLOUD_NETWORK,
+    action: 'lookup',
+  });
 }

@@ -78,8 +78,12 @@ const NLA_TYPE_MASK = 0x3fff; // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 const valueAt = new Int32Array(INDEXED_TYPES);
 const valueLength = new Int32Array(INDEXED_TYPES);
 
+/** the last indexAttributes() met an attribute type too large to index */
+let unindexedSeen = false;
+
 function indexAttributes(data: Buffer, headerLength: number): void {
   valueAt.fill(-1);
+  unindexedSeen = false;
   let offset = headerLength;
   while (offset + 4 <= data.length) {
     const length = data[offset]! | (data[offset + 1]! << 8);
@@ -88,7 +92,7 @@ function indexAttributes(data: Buffer, headerLength: number): void {
     if (type < INDEXED_TYPES) {
       valueAt[type] = offset + 4;
       valueLength[type] = length - 4;
-    }
+    } else unindexedSeen = true;
     offset += (length + 3) & ~3;
   }
 }
@@ -196,6 +200,20 @@ export function decodeRoute(data: Buffer): ObservedRoute | undefined {
   return route;
 }
 
+/** The rule attributes the kernel reports for a rule made only of what cloud-network uses. */
+const PLAIN_RULE_ATTRIBUTES = new Set<number>([FRA.DST, FRA.SRC, FRA.PRIORITY, FRA.SUPPRESS_PREFIXLEN, FRA.TABLE, FRA.PROTOCOL]);
+
+/**
+ * Whether the indexed rule (indexAttributes) selects on or does anything beyond cloud-network's
+ * from/to/priority/table/suppress_prefixlength lookup: a tos, inverted, an iif or oif, a fwmark,
+ * a uid range, ports, another action. The kernel reports those only when they are set.
+ */
+function hasOtherSelectors(data: Buffer): boolean {
+  if (data[3] !== 0 || data.readUInt32LE(8) !== 0 || data[7] !== FR_ACT_TO_TBL || unindexedSeen) return true;
+  for (let type = 1; type < INDEXED_TYPES; type++) if (valueAt[type]! >= 0 && !PLAIN_RULE_ATTRIBUTES.has(type)) return true;
+  return false;
+}
+
 export function decodeRule(data: Buffer): ObservedRule | undefined {
   const family = familyName(data.readUInt8(0));
   if (!family) return undefined;
@@ -215,6 +233,7 @@ export function decodeRule(data: Buffer): ObservedRule | undefined {
   if (to) rule.to = `${to}/${dstLength}`;
   const suppress = indexedU32(data, FRA.SUPPRESS_PREFIXLEN);
   if (suppress !== undefined && suppress !== SUPPRESS_PREFIXLEN_UNSET) rule.suppressPrefixLength = suppress;
+  if (hasOtherSelectors(data)) rule.otherSelectors = true;
   return rule;
 }
 

@@ -60,6 +60,12 @@ export interface ObservedRule {
   protocol: number;
   /** 'lookup' for FR_ACT_TO_TBL; other actions are observed but never managed */
   action: 'lookup' | 'other';
+  /**
+   * Set when the rule also selects on, or does, something cloud-network's rules never do (tos,
+   * not, iif/oif, fwmark, uidrange, ports, another action): it is then not the rule
+   * cloud-network would add, even where family, priority, table and from/to are the same.
+   */
+  otherSelectors?: true;
 }
 
 export interface KernelState {

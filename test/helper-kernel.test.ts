@@ -133,3 +133,20 @@ test('an address the ledger lists but that now has a lifetime is never removed',
   t.regex(results[0]?.reason ?? '', /lifetime/);
   t.is(kernelDump(ns), before);
 });
+
+test('rules are added without duplicates: one already there of any protocol counts, one that also selects on iif does not', async (t) => {
+  const { ns, client } = await setUp(t);
+  // an administrator's rules: the same as ours but proto static, and one that also matches iif
+  ip(ns, 'rule', 'add', 'priority', '30200', 'from', '10.4.1.6', 'lookup', '10001', 'proto', 'static');
+  ip(ns, 'rule', 'add', 'priority', '30200', 'from', '10.4.1.7', 'iif', 'eth1', 'lookup', '10001');
+  const rule = (from: string): Operation => ({ kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet', from });
+  const result = await client.apply([rule('10.4.1.5/32'), rule('10.4.1.5/32'), rule('10.4.1.6/32'), rule('10.4.1.7/32')]);
+  t.deepEqual(result.results.map((r) => r.outcome), ['applied', 'already', 'already', 'applied'], JSON.stringify(result.results));
+  const rules = ip(ns, 'rule', 'show', 'priority', '30200').trim().split('\n');
+  t.deepEqual(rules.sort(), [
+    '30200:\tfrom 10.4.1.5 lookup 10001 proto 201',
+    '30200:\tfrom 10.4.1.6 lookup 10001 proto static',
+    '30200:\tfrom 10.4.1.7 iif eth1 lookup 10001',
+    '30200:\tfrom 10.4.1.7 lookup 10001 proto 201',
+  ]);
+});

@@ -33,6 +33,8 @@ function state(): KernelState {
     rules: [
       { family: 'inet', priority: 30_100, table: 10_001, to: '10.4.1.5/32', protocol: 201, action: 'lookup' },
       { family: 'inet', priority: 30_200, table: 10_001, from: '10.4.1.9/32', protocol: 0, action: 'lookup' },
+      // the same selector, but only for packets arriving on eth1 (iif): another rule
+      { family: 'inet', priority: 30_200, table: 10_001, from: '10.4.1.10/32', protocol: 0, action: 'lookup', otherSelectors: true },
     ],
   };
 }
@@ -167,6 +169,16 @@ test('the suppress_prefixlength rule is exactly "lookup main suppress_prefixleng
   t.is(decide(rule({ priority: 30_000, table: 254, suppressPrefixLength: 0 })).decision, 'allow');
   refused(t, rule({ priority: 30_000, table: 254, suppressPrefixLength: 8 }), /only suppress_prefixlength rule/);
   refused(t, rule({ priority: 30_000, table: 10_001, suppressPrefixLength: 0 }), /only suppress_prefixlength rule/);
+});
+
+test('a rule is added only when no rule of its shape exists, of any protocol; one with more selectors is another rule', (t) => {
+  // the helper adds rules without the kernel's own duplicate check (NLM_F_EXCL)
+  const ours = decide(rule({ priority: 30_100, to: '10.4.1.5/32' }));
+  t.is(ours.decision, 'already');
+  if (ours.decision === 'already') t.regex(ours.reason, /exists at priority 30100, protocol cloud-network/);
+  t.is(decide(rule({ from: '10.4.1.9/32' })).decision, 'already');
+  t.is(decide(rule({ from: '10.4.1.10/32' })).decision, 'allow');
+  t.is(decide(rule({ priority: 30_201, from: '10.4.1.9/32' })).decision, 'allow');
 });
 
 test('only our own rules are removed', (t) => {

@@ -70,7 +70,16 @@ test('a rule: selectors with their lengths, protocol, suppress_prefixlength unse
   const suppress = decodeRule(message(new RequestBuilder(header(12, { 0: 2, 4: 254, 7: 1 })).u32(FRA.PRIORITY, 30000).u32(FRA.SUPPRESS_PREFIXLEN, 0)));
   t.deepEqual(suppress, { family: 'inet', priority: 30000, table: 254, protocol: 0, action: 'lookup', suppressPrefixLength: 0 });
   const to = decodeRule(message(new RequestBuilder(header(12, { 0: 2, 1: 24, 7: 2 })).u32(FRA.PRIORITY, 5).bytes(FRA.DST, bytes(10, 9, 0, 0))));
-  t.deepEqual(to, { family: 'inet', priority: 5, table: 0, protocol: 0, action: 'other', to: '10.9.0.0/24' });
+  t.deepEqual(to, { family: 'inet', priority: 5, table: 0, protocol: 0, action: 'other', to: '10.9.0.0/24', otherSelectors: true });
+});
+
+test('a rule that selects on more than cloud-network uses (iif, tos, not) is marked as such', (t) => {
+  const plain = () => new RequestBuilder(header(12, { 0: 2, 2: 32, 7: 1 })).u32(FRA.PRIORITY, 30200).u32(FRA.TABLE, 10001).bytes(FRA.SRC, bytes(10, 0, 1, 7));
+  t.is(decodeRule(message(plain()))!.otherSelectors, undefined);
+  t.is(decodeRule(message(plain().bytes(3 /* FRA_IIFNAME */, new TextEncoder().encode('eth1\0'))))!.otherSelectors, true);
+  t.is(decodeRule(message(new RequestBuilder(header(12, { 0: 2, 2: 32, 3: 0x10, 7: 1 })).u32(FRA.PRIORITY, 30200).bytes(FRA.SRC, bytes(10, 0, 1, 7))))!.otherSelectors, true);
+  const inverted = header(12, { 0: 2, 2: 32, 7: 1, 8: 2 /* FIB_RULE_INVERT */ });
+  t.is(decodeRule(message(new RequestBuilder(inverted).u32(FRA.PRIORITY, 30200).bytes(FRA.SRC, bytes(10, 0, 1, 7))))!.otherSelectors, true);
 });
 
 test('attributes: nested and byte-order flags are masked, unknown types skipped, the last of a type wins, a truncated one ends the list', (t) => {
@@ -83,7 +92,8 @@ test('attributes: nested and byte-order flags are masked, unknown types skipped,
         .u32(FRA.PRIORITY, 2),
     ),
   );
-  t.deepEqual(rule, { family: 'inet', priority: 2, table: 10001, protocol: 0, action: 'lookup' });
+  // an attribute this decoder does not know could select on anything: not a plain rule
+  t.deepEqual(rule, { family: 'inet', priority: 2, table: 10001, protocol: 0, action: 'lookup', otherSelectors: true });
 
   const whole = message(new RequestBuilder(header(12, { 0: 2, 7: 1 })).u32(FRA.PRIORITY, 3).u32(FRA.TABLE, 10005));
   const truncated = Buffer.from(whole.subarray(0, whole.length - 2)); // the table attribute cut short
