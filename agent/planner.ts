@@ -257,15 +257,22 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
     }
   });
 
-  // The suppress rule goes first, per family that has policy rules.
+  // The suppress rule, per family that has policy rules.
   for (const family of ['inet', 'inet6'] as const) {
     if (ruleFamilies.has(family)) {
       addRule({ kind: 'rule.add', priority: RULE_PRIORITY.suppressMain, table: MAIN_TABLE, family, suppressPrefixLength: 0 });
     }
   }
 
-  // suppress rule first, then to/from rules in priority order
-  const sortedRules = [...desiredRules.entries()].sort(([, a], [, b]) => a.priority - b.priority);
+  // Added highest priority number first (from, to, then the suppress rule). The kernel keeps its
+  // rules in a list ordered by priority and walks it on every insertion up to the first rule with
+  // a higher number: added in ascending order, each of 2,048 from rules would walk past all 1,536
+  // to rules and every from rule before it; in descending order it stops at the first to rule.
+  // Half the kernel's time for the rules of an apply at 2,048 IPs (bench/README.md, item 33). Until
+  // the apply ends, the order does not matter to traffic: the rules select only secondary IPs,
+  // which nothing uses before they are there, and the suppress rule lets main's more specific
+  // routes win, which is main's behaviour without any rule.
+  const sortedRules = [...desiredRules.entries()].sort(([, a], [, b]) => b.priority - a.priority);
   return { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules };
 }
 

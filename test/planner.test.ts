@@ -75,11 +75,12 @@ test('from a DHCP-only start, every secondary IP gets its address, table and rul
     'add address 10.4.1.6/24 dev eth1 noprefixroute',
     'replace route 10.4.1.0/24 dev eth1 table 10001 scope link',
     'replace route 0.0.0.0/0 via 10.4.1.1 dev eth1 table 10001 scope universe',
-    'add inet rule priority 30000 from all lookup main suppress_prefixlength 0',
-    'add inet rule priority 30100 to 10.4.1.5/32 lookup 10001',
-    'add inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
+    // highest priority number first: the kernel's insertions then stop early (planner.ts)
     'add inet rule priority 30200 from 10.4.1.5/32 lookup 10001',
     'add inet rule priority 30200 from 10.4.1.6/32 lookup 10001',
+    'add inet rule priority 30100 to 10.4.1.5/32 lookup 10001',
+    'add inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
+    'add inet rule priority 30000 from all lookup main suppress_prefixlength 0',
   ]);
   t.is(result.nics[1]!.table, 10001);
   t.is(result.nics[0]!.table, undefined);

@@ -52,7 +52,10 @@ export function applied(state: KernelState, ops: Operation[]): KernelState {
         break;
       case 'rule.add': {
         const { kind: _kind, ...rule } = op;
-        next.rules.push({ ...rule, protocol: RTPROT_CLOUD_NETWORK, action: 'lookup' });
+        // where the kernel puts it: after the last rule whose priority is not higher (dumps list rules in that order)
+        let at = next.rules.length;
+        while (at > 0 && next.rules[at - 1]!.priority > rule.priority) at--;
+        next.rules.splice(at, 0, { ...rule, protocol: RTPROT_CLOUD_NETWORK, action: 'lookup' });
         break;
       }
       case 'rule.remove':
