@@ -15,6 +15,8 @@ import type { TeardownStack } from '../test/lib/teardown-stack.js';
 
 export type EventKind = 'ADDR' | 'ROUTE' | 'RULE';
 
+const MONITOR_RECEIVE_BUFFER_BYTES = 8 << 20;
+
 /** How often a check runs when no event has woken it. */
 export const FALLBACK_CHECK_MS = 250;
 
@@ -35,9 +37,11 @@ export class KernelWatch {
 
   private constructor(private readonly stopMonitor: () => void) {}
 
-  /** Starts `ip -o monitor label address route rule` in `ns`; resolves once it sees the kernel's changes. */
+  /** Starts `ip -rcvbuf 8M -o monitor label address route rule` in `ns`; resolves once it sees the kernel's changes. */
   static async start(cleanup: TeardownStack, ns: string): Promise<KernelWatch> {
-    const child = spawn('ip', ['-n', ns, '-o', 'monitor', 'label', 'address', 'route', 'rule'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // an 8 MiB receive buffer (capped by net.core.rmem_max): with ip's default 1 MiB, the burst of
+    // an apply at L overran it, and the converge was then decided by the slow poll
+    const child = spawn('ip', ['-n', ns, '-rcvbuf', String(MONITOR_RECEIVE_BUFFER_BYTES), '-o', 'monitor', 'label', 'address', 'route', 'rule'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const watch = new KernelWatch(() => void child.kill('SIGKILL'));
     cleanup.teardown(() => watch.stop());
     createInterface({ input: child.stdout }).on('line', (line) => watch.noteLine(line));
