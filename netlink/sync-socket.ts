@@ -66,7 +66,6 @@ export interface SyncRtnlSocketOptions {
 export class SyncRtnlSocket implements RtnlRequester {
   private fd: number;
   private seq = 0;
-  private readonly receiveBuffer = Buffer.allocUnsafe(RECEIVE_CHUNK_BYTES);
   private readonly from = Buffer.alloc(SOCKADDR_NL_BYTES);
 
   /** Opens and binds the socket; throws a NetlinkError when the kernel refuses. */
@@ -193,7 +192,9 @@ export class SyncRtnlSocket implements RtnlRequester {
     if (this.fd < 0) throw new NetlinkError('ECLOSED', undefined, 'netlink socket is closed');
     for (;;) {
       const fromLength = [SOCKADDR_NL_BYTES];
-      const length = libc().recvfrom(this.fd, this.receiveBuffer, this.receiveBuffer.length, MSG_TRUNC, this.from, fromLength);
+      // a buffer per datagram rather than one for the socket's life: an idle helper keeps none
+      const buffer = Buffer.allocUnsafe(RECEIVE_CHUNK_BYTES);
+      const length = libc().recvfrom(this.fd, buffer, buffer.length, MSG_TRUNC, this.from, fromLength);
       if (length < 0) {
         const errno = lastErrno();
         if (errno === EINTR) continue;
@@ -205,10 +206,10 @@ export class SyncRtnlSocket implements RtnlRequester {
       }
       // only the kernel (port 0) answers requests; another process holding CAP_NET_ADMIN could write to our port
       if (this.from.readUInt32LE(4) !== 0) continue;
-      if (length > this.receiveBuffer.length) {
-        throw new NetlinkError('EMSGSIZE', undefined, `netlink answer of ${length} bytes exceeds the ${this.receiveBuffer.length}-byte receive buffer`);
+      if (length > buffer.length) {
+        throw new NetlinkError('EMSGSIZE', undefined, `netlink answer of ${length} bytes exceeds the ${buffer.length}-byte receive buffer`);
       }
-      return parseMessages(this.receiveBuffer, length);
+      return parseMessages(buffer, length);
     }
   }
 }

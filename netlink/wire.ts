@@ -140,7 +140,7 @@ export function parseMessages(buffer: Buffer, length: number): NetlinkMessage[] 
       flags: buffer.readUInt16LE(offset + 6),
       seq: buffer.readUInt32LE(offset + 8),
       port: buffer.readUInt32LE(offset + 12),
-      // a copy: the receive buffer is reused
+      // a copy: a message may outlive the receive buffer's other 64 KiB
       data: Buffer.from(buffer.subarray(offset + NLMSG_HEADER_BYTES, offset + size)),
     });
     offset += (size + 3) & ~3;
