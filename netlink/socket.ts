@@ -12,8 +12,6 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { libc } from './libc.js';
 import {
   batchDatagram,
-  BATCH_MAX_BYTES,
-  BATCH_MAX_MESSAGES,
   decodeError,
   nextChunk,
   NLM_F_DUMP_INTR,
@@ -34,7 +32,6 @@ export const REQUEST_RECEIVE_BUFFER_BYTES = 1 << 20;
 export const EVENT_RECEIVE_BUFFER_BYTES = 8 << 20;
 /** Requests in flight: enough to pipeline thousands of writes, few enough that acks never overflow. */
 export const DEFAULT_MAX_IN_FLIGHT = 64;
-export { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, NetlinkError };
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 const SOL_SOCKET = 1;
