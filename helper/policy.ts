@@ -10,7 +10,7 @@
 // - removal touches only objects cloud-network owns: routes and rules with its protocol
 //   number, addresses with its IFA_PROTO or in its ledger, never an address with a lifetime.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp } from '../protocol/ip.js';
+import { formatIp, type ParsedPrefix } from '../protocol/ip.js';
 import type {
   AddressAdd,
   AddressRemove,
@@ -205,6 +205,9 @@ function checkRouteRemove(op: RouteRemove, state: KernelPicture, config: PolicyC
 
 type RuleOp = RuleAdd | RuleRemove;
 
+/** A range as the kernel reports a rule's selector: 10.0.0.5/32. */
+const rangeText = (range: ParsedPrefix) => `${formatIp(range)}/${range.prefixLength}`;
+
 /**
  * The rule `op` describes, with its selector canonical as the kernel reports it (10.0.0.5/32),
  * or why the helper does not accept a rule of that shape.
@@ -229,9 +232,8 @@ function checkRuleShape(op: RuleOp, config: PolicyConfig): { problem: string } |
   if (!inRange(op.table, config.tables)) {
     return { problem: `a from/to rule may only point at a managed table (${config.tables.first}–${config.tables.last}), not table ${op.table}` };
   }
-  const canonical = `${formatIp(range.value)}/${range.value.prefixLength}`;
-  if (op.from !== undefined) shape.from = canonical;
-  else shape.to = canonical;
+  if (op.from !== undefined) shape.from = rangeText(range.value);
+  else shape.to = rangeText(range.value);
   return { shape };
 }
 
@@ -240,7 +242,7 @@ export function ruleShape(op: RuleOp): RuleShape {
   const canonical = (text: string | undefined) => {
     if (text === undefined) return undefined;
     const range = checkRoutedRange(text);
-    return range.ok ? `${formatIp(range.value)}/${range.value.prefixLength}` : text;
+    return range.ok ? rangeText(range.value) : text;
   };
   return { family: op.family, priority: op.priority, table: op.table, from: canonical(op.from), to: canonical(op.to), suppressPrefixLength: op.suppressPrefixLength };
 }
