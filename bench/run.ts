@@ -77,8 +77,8 @@ export interface SizeResult {
   helperApplyMs: Spread;
   /**
    * `ip -batch` with the bench's `ip monitor` listening, as it listens during the converge: the
-   * kernel builds and delivers a notification per change for every listener (~25% of the floor
-   * at L), so the converge is compared with the floor under the same load
+   * kernel builds and delivers a notification per change for every listener, so the converge is
+   * compared with the floor under the same load
    */
   floorMs: Spread;
   /** the same `ip -batch` with nothing listening */
@@ -417,7 +417,7 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
   const converge: number[] = [];
   const helperApply: number[] = [];
   const floorMs: number[] = [];
-  const floorQuietMs: number[] = [];
+  const floorNoListener: number[] = [];
   const ratio: number[] = [];
   let objects = { addresses: 0, routes: 0, rules: 0 };
   let result: SteadyFigures | undefined;
@@ -434,7 +434,7 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
       // the floor, then back to the DHCP-only start: first with nothing listening, then with the
       // monitor that watches the converge (its notifications are part of the kernel's work)
       const before = await kernelCounts(env.vm);
-      const floorQuietTime = ipBatchMs(env.vm, applyFile);
+      const floorNoListenerTime = ipBatchMs(env.vm, applyFile);
       const expected = await kernelCounts(env.vm);
       await undoFloor(env.vm, undoFile, before);
       const watch = await KernelWatch.start(cleanup, env.vm);
@@ -464,7 +464,7 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
       const ms = seen - start;
       converge.push(ms);
       floorMs.push(floorTime);
-      floorQuietMs.push(floorQuietTime);
+      floorNoListener.push(floorNoListenerTime);
       ratio.push(ms / floorTime);
       const missing = missingFromKernel(env);
       if (missing.length > 0) throw new Error(`the counts matched but ${missing.slice(0, 5).join(', ')} is missing`);
@@ -487,7 +487,7 @@ async function benchSize(size: SizeName, options: Required<Omit<BenchOptions, 's
     coldConvergeMs: spread(converge),
     helperApplyMs: spread(helperApply),
     floorMs: spread(floorMs),
-    floorNoListenerMs: spread(floorQuietMs),
+    floorNoListenerMs: spread(floorNoListener),
     converge_over_floor: spread(ratio),
     ...result!,
   };
