@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 export type LevelName = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /** bunyan's numbers for the levels */
-export const LEVELS: Record<LevelName, number> = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const LEVELS: Record<LevelName, number> = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 
 type Fields = Record<string, unknown>;
 

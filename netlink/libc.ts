@@ -1,6 +1,7 @@
 // The socket system calls netlink/ makes through koffi (netlink/ffi.ts), declared once and
 // bound on first use: socket.ts adjusts the `netlink` package's socket with them, sync-socket.ts
-// does all its work with them. koffi.errno() holds the errno of the last call.
+// does all its work with them. koffi.errno() holds the errno of the last call. And the options
+// both sockets set on a request socket.
 import koffi from './ffi.js';
 
 export interface Libc {
@@ -35,3 +36,31 @@ export function libc(): Libc {
 
 /** The errno of the last call through koffi. */
 export const lastErrno = (): number => koffi.errno();
+
+export const SOL_SOCKET = 1;
+export const SOL_NETLINK = 270;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const NETLINK_GET_STRICT_CHK = 12;
+
+/** setsockopt with an int value; false when the kernel refused it. */
+export function setIntOption(fd: number, level: number, name: number, value: number): boolean {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32LE(value);
+  return libc().setsockopt(fd, level, name, buffer, 4) === 0;
+}
+
+/**
+ * What both sockets set on the socket they send requests on: the receive buffer
+ * (SO_RCVBUFFORCE, which needs CAP_NET_ADMIN, else SO_RCVBUF, capped by net.core.rmem_max);
+ * smaller acks (errors echo only our request's header) with the kernel's reason as text; dump
+ * requests checked strictly, so that their header fields filter (e.g. rtm_protocol).
+ */
+export function setRequestOptions(fd: number, receiveBufferBytes: number): void {
+  if (!setIntOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, receiveBufferBytes)) setIntOption(fd, SOL_SOCKET, SO_RCVBUF, receiveBufferBytes);
+  setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+  setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+  setIntOption(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+}

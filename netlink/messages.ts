@@ -78,11 +78,13 @@ const NLA_TYPE_MASK = 0x3fff; // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 const valueAt = new Int32Array(INDEXED_TYPES);
 const valueLength = new Int32Array(INDEXED_TYPES);
 
-/** the last indexAttributes() met an attribute type too large to index */
+/** the attribute types the last indexAttributes() met, one bit each; and whether one was too large to index */
+let presentTypes = 0;
 let unindexedSeen = false;
 
 function indexAttributes(data: Buffer, headerLength: number): void {
   valueAt.fill(-1);
+  presentTypes = 0;
   unindexedSeen = false;
   let offset = headerLength;
   while (offset + 4 <= data.length) {
@@ -92,6 +94,7 @@ function indexAttributes(data: Buffer, headerLength: number): void {
     if (type < INDEXED_TYPES) {
       valueAt[type] = offset + 4;
       valueLength[type] = length - 4;
+      presentTypes |= 1 << type;
     } else unindexedSeen = true;
     offset += (length + 3) & ~3;
   }
@@ -200,8 +203,8 @@ export function decodeRoute(data: Buffer): ObservedRoute | undefined {
   return route;
 }
 
-/** The rule attributes the kernel reports for a rule made only of what cloud-network uses. */
-const PLAIN_RULE_ATTRIBUTES = new Set<number>([FRA.DST, FRA.SRC, FRA.PRIORITY, FRA.SUPPRESS_PREFIXLEN, FRA.TABLE, FRA.PROTOCOL]);
+/** The rule attributes the kernel reports for a rule made only of what cloud-network uses (and FRA_UNSPEC), one bit each. */
+const PLAIN_RULE_ATTRIBUTES = [0, FRA.DST, FRA.SRC, FRA.PRIORITY, FRA.SUPPRESS_PREFIXLEN, FRA.TABLE, FRA.PROTOCOL].reduce((bits, type) => bits | (1 << type), 0);
 
 /**
  * Whether the indexed rule (indexAttributes) selects on or does anything beyond cloud-network's
@@ -209,9 +212,7 @@ const PLAIN_RULE_ATTRIBUTES = new Set<number>([FRA.DST, FRA.SRC, FRA.PRIORITY, F
  * a uid range, ports, another action. The kernel reports those only when they are set.
  */
 function hasOtherSelectors(data: Buffer): boolean {
-  if (data[3] !== 0 || data.readUInt32LE(8) !== 0 || data[7] !== FR_ACT_TO_TBL || unindexedSeen) return true;
-  for (let type = 1; type < INDEXED_TYPES; type++) if (valueAt[type]! >= 0 && !PLAIN_RULE_ATTRIBUTES.has(type)) return true;
-  return false;
+  return data[3] !== 0 || data.readUInt32LE(8) !== 0 || data[7] !== FR_ACT_TO_TBL || unindexedSeen || (presentTypes & ~PLAIN_RULE_ATTRIBUTES) !== 0;
 }
 
 export function decodeRule(data: Buffer): ObservedRule | undefined {

@@ -9,7 +9,7 @@
 // everything. The receive buffer is sized explicitly, the requests in flight are capped (each
 // unanswered request holds room for its reply), and every listener is guarded.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { libc } from './libc.js';
+import { libc, setIntOption, setRequestOptions, SOL_NETLINK, SOL_SOCKET } from './libc.js';
 import {
   batchDatagram,
   decodeError,
@@ -34,17 +34,10 @@ export const EVENT_RECEIVE_BUFFER_BYTES = 8 << 20;
 export const DEFAULT_MAX_IN_FLIGHT = 64;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-const SO_RCVBUFFORCE = 33;
-const SOL_NETLINK = 270;
 const SO_MEMINFO = 55;
 const SK_MEMINFO_DROPS = 8;
 const SK_MEMINFO_VARS = 9;
 const NETLINK_NO_ENOBUFS = 5;
-const NETLINK_CAP_ACK = 10;
-const NETLINK_EXT_ACK = 11;
-const NETLINK_GET_STRICT_CHK = 12;
 const AF_NETLINK = 16;
 
 export interface RtnlSocketOptions {
@@ -104,12 +97,6 @@ function descriptorOf(port: number): number | undefined {
   return undefined;
 }
 
-function setIntOption(fd: number, level: number, name: number, value: number): boolean {
-  const buffer = Buffer.alloc(4);
-  buffer.writeInt32LE(value);
-  return libc().setsockopt(fd, level, name, buffer, 4) === 0;
-}
-
 /** Messages the kernel dropped because the receive buffer was full; undefined if unknown. */
 function dropCount(fd: number): number | undefined {
   const info = Buffer.alloc(4 * SK_MEMINFO_VARS);
@@ -156,24 +143,16 @@ export class RtnlSocket implements RtnlRequester {
     const wanted = options.receiveBufferBytes ?? REQUEST_RECEIVE_BUFFER_BYTES;
     const fd = descriptorOf(this.socket.address().port);
     this.fd = fd;
-    let forced = false;
     if (fd !== undefined) {
       // see the top of this file: ENOBUFS would abort the process inside the package
       if (!setIntOption(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)) {
         this.report(new Error('netlink: cannot set NETLINK_NO_ENOBUFS; a receive buffer overflow may abort the process'));
       }
       this.drops = dropCount(fd) ?? 0;
-      forced = setIntOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, wanted);
-      // smaller acks: errors echo only our request's header; and the kernel's reason as text
-      setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-      setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-      // dump requests are checked strictly and their header fields filter (e.g. rtm_protocol)
-      setIntOption(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
-    }
-    if (!forced) {
-      // unprivileged: SO_RCVBUF, capped by net.core.rmem_max
-      if (fd !== undefined) setIntOption(fd, SOL_SOCKET, SO_RCVBUF, wanted);
-      else this.socket.setRecvBufferSize(wanted);
+      setRequestOptions(fd, wanted);
+    } else {
+      // the package's own call: SO_RCVBUF, capped by net.core.rmem_max
+      this.socket.setRecvBufferSize(wanted);
     }
     this.receiveBufferBytes = this.socket.getRecvBufferSize();
     for (const group of options.groups ?? []) this.socket.addMembership(group);

@@ -9,7 +9,7 @@
 // Nothing here can stall for long: SO_RCVTIMEO bounds every receive (a reply that never comes is
 // ETIMEDOUT, as in socket.ts), and a receive buffer overflow is reported by the kernel as ENOBUFS,
 // which fails the requests whose answers may be lost.
-import { lastErrno, libc } from './libc.js';
+import { lastErrno, libc, setRequestOptions, SOL_SOCKET } from './libc.js';
 import {
   batchDatagram,
   decodeError,
@@ -32,14 +32,7 @@ const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
 const SO_RCVTIMEO = 20;
-const SO_RCVBUFFORCE = 33;
-const SOL_NETLINK = 270;
-const NETLINK_CAP_ACK = 10;
-const NETLINK_EXT_ACK = 11;
-const NETLINK_GET_STRICT_CHK = 12;
 const MSG_TRUNC = 0x20;
 const EINTR = 4;
 const EAGAIN = 11;
@@ -74,13 +67,7 @@ export class SyncRtnlSocket implements RtnlRequester {
     const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw systemError('socket()');
     this.fd = fd;
-    const wanted = options.receiveBufferBytes ?? SYNC_RECEIVE_BUFFER_BYTES;
-    if (!this.setInt(SOL_SOCKET, SO_RCVBUFFORCE, wanted)) this.setInt(SOL_SOCKET, SO_RCVBUF, wanted);
-    // smaller acks: errors echo only our request's header; and the kernel's reason as text
-    this.setInt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
-    this.setInt(SOL_NETLINK, NETLINK_EXT_ACK, 1);
-    // dump requests are checked strictly and their header fields filter (e.g. rtm_protocol)
-    this.setInt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+    setRequestOptions(fd, options.receiveBufferBytes ?? SYNC_RECEIVE_BUFFER_BYTES);
     const timeoutMs = options.requestTimeoutMs ?? SYNC_REQUEST_TIMEOUT_MS;
     const timeout = Buffer.alloc(16); // struct timeval: seconds, microseconds
     timeout.writeBigInt64LE(BigInt(Math.floor(timeoutMs / 1000)), 0);
@@ -134,7 +121,6 @@ export class SyncRtnlSocket implements RtnlRequester {
       const { end, bytes } = nextChunk(requests, start);
       const count = end - start;
       try {
-        if (this.fd < 0) throw new NetlinkError('ECLOSED', undefined, 'netlink socket is closed');
         if (this.seq + count > 0xffff_fff0) this.seq = 0; // sequence numbers of a datagram must not wrap
         const { datagram, firstSeq } = batchDatagram(requests, start, end, bytes, () => this.nextSeq());
         this.send(datagram);
@@ -168,12 +154,6 @@ export class SyncRtnlSocket implements RtnlRequester {
   private nextSeq(): number {
     this.seq = this.seq >= 0xffff_fff0 ? 1 : this.seq + 1;
     return this.seq;
-  }
-
-  private setInt(level: number, name: number, value: number): boolean {
-    const buffer = Buffer.alloc(4);
-    buffer.writeInt32LE(value);
-    return libc().setsockopt(this.fd, level, name, buffer, 4) === 0;
   }
 
   private send(datagram: Buffer): void {

@@ -121,9 +121,7 @@ export function batchDatagram(requests: readonly BatchRequest[], start: number, 
 
 /** One request (a dump, a single change) as its own datagram. */
 export function requestDatagram(type: number, payload: Uint8Array[], flags: number, seq: number): Buffer {
-  let length = NLMSG_HEADER_BYTES;
-  for (const part of payload) length += part.length;
-  const datagram = Buffer.alloc(length);
+  const datagram = Buffer.alloc(messageLength({ type, payload, flags }));
   putMessage(datagram, 0, type, payload, flags, seq);
   return datagram;
 }
