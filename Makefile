@@ -17,7 +17,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # each program as one bundle (tools/build.mjs); types are checked by `make typecheck`
-dist/.built: node_modules/.installed tools/build.mjs $(shell find protocol helper agent cnctl netlink -name '*.ts' 2>/dev/null)
+dist/.built: node_modules/.installed tools/build.mjs tools/params-checks.mjs $(shell find protocol helper agent cnctl netlink -name '*.ts' 2>/dev/null)
 	node tools/build.mjs
 	touch $@
 

@@ -2,10 +2,10 @@
 // from which both the TypeScript types and the helper's runtime validators come.
 // See protocol/README.md for the framing and the semantics of each method.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_OPERATIONS_PER_REQUEST } from './names.js';
 import { IpPrefix, LinkName, Operation } from './operations.js';
 
-/** Most operations one `apply` may carry (the L benchmark needs ~2,048 × 3). */
-export const MAX_OPERATIONS_PER_REQUEST = 10_000;
+export { MAX_OPERATIONS_PER_REQUEST };
 
 export const ApplyParams = Type.Object(
   {

@@ -2,6 +2,7 @@
 // Each schema is the single declaration of an operation: the TypeScript type is derived
 // from it (Static<>), and the helper validates every request against it at runtime.
 import { Type, type Static } from '@sinclair/typebox';
+import { OPERATION_KINDS } from './names.js';
 
 /** Interface names as the kernel allows them: 1–15 bytes, no '/', no whitespace, not "." or "..". */
 export const LinkName = Type.String({
@@ -124,12 +125,4 @@ export type LinkSet = Static<typeof LinkSet>;
 export type Operation = Static<typeof Operation>;
 export type OperationKind = Operation['kind'];
 
-export const OPERATION_KINDS: readonly OperationKind[] = [
-  'address.add',
-  'address.remove',
-  'route.replace',
-  'route.remove',
-  'rule.add',
-  'rule.remove',
-  'link.set',
-];
+export { OPERATION_KINDS };

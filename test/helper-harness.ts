@@ -27,6 +27,8 @@ export interface HelperStart {
   uid?: number;
   /** listen here instead of a fresh path (to restart a helper in place) */
   socketPath?: string;
+  /** run the bundle `make build` wrote (dist/helper/main.js) under --jitless, as the unit does, instead of the sources */
+  built?: boolean;
 }
 
 export function uniqueDir(t: Teardown, uid?: number): string {
@@ -43,7 +45,7 @@ export async function startHelper(t: Teardown, ns: string, options: HelperStart 
   const ledgerPath = `${dir}/ledger.json`;
   const child = spawn(
     'ip',
-    ['netns', 'exec', ns, ...(options.wrapper ?? []), process.execPath, '--import=tsx', 'helper/main.ts', '--socket', socketPath, '--ledger', ledgerPath, ...(options.args ?? [])],
+    ['netns', 'exec', ns, ...(options.wrapper ?? []), process.execPath, ...(options.built ? ['--jitless', 'dist/helper/main.js'] : ['--import=tsx', 'helper/main.ts']), '--socket', socketPath, '--ledger', ledgerPath, ...(options.args ?? [])],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

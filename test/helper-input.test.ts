@@ -10,10 +10,10 @@ import { addNics, exchange, startHelper, type RunningHelper } from './helper-har
 
 const INFO = JSON.stringify({ jsonrpc: '2.0', id: 'ok', method: 'info' }) + '\n';
 
-async function setUp(t: import('ava').ExecutionContext): Promise<{ ns: string; helper: RunningHelper }> {
+async function setUp(t: import('ava').ExecutionContext, built = false): Promise<{ ns: string; helper: RunningHelper }> {
   const ns = createNamespace(t, 'input');
   addNics(ns);
-  return { ns, helper: await startHelper(t, ns) };
+  return { ns, helper: await startHelper(t, ns, { built }) };
 }
 
 async function stillServes(t: import('ava').ExecutionContext, helper: RunningHelper) {
@@ -30,22 +30,29 @@ test('malformed JSON gets -32700 and the same connection answers the next reques
   t.false(closed);
 });
 
-test('unknown methods get -32601 and invalid params -32602 naming the field', async (t) => {
-  const { helper } = await setUp(t);
-  const requests = [
-    { jsonrpc: '2.0', id: 1, method: 'shell', params: {} },
-    { jsonrpc: '2.0', id: 2, method: '__proto__' },
-    { jsonrpc: '2.0', id: 3, method: 'apply', params: { operations: [{ kind: 'address.add', link: 'eth1', address: 'x', noPrefixRoute: true }] } },
-    { jsonrpc: '2.0', id: 4, method: 'apply', params: { operations: [], extra: 1 } },
-    [{ jsonrpc: '2.0', id: 5, method: 'info' }],
-  ];
-  const { lines } = await exchange(helper.socketPath, requests.map((r) => JSON.stringify(r)).join('\n') + '\n', 5);
-  t.regex(lines[0]!, /"id":1,"error":\{"code":-32601/);
-  t.regex(lines[1]!, /"id":2,"error":\{"code":-32601/);
-  t.regex(lines[2]!, /"id":3,"error":\{"code":-32602,"message":"invalid params: \/operations\/0/);
-  t.regex(lines[3]!, /"id":4,"error":\{"code":-32602/);
-  t.regex(lines[4]!, /"code":-32600,"message":"invalid request: batches are not accepted/);
-});
+// The bundle (`built`) checks params with functions generated at build time and loads what
+// explains an invalid request from a file of its own (tools/build.mjs): both must answer alike.
+for (const built of [false, true]) {
+  test(`unknown methods get -32601 and invalid params -32602 naming the field (${built ? 'the built bundle' : 'the sources'})`, async (t) => {
+    const { ns, helper } = await setUp(t, built);
+    const requests = [
+      { jsonrpc: '2.0', id: 1, method: 'shell', params: {} },
+      { jsonrpc: '2.0', id: 2, method: '__proto__' },
+      { jsonrpc: '2.0', id: 3, method: 'apply', params: { operations: [{ kind: 'address.add', link: 'eth1', address: 'x', noPrefixRoute: true }] } },
+      { jsonrpc: '2.0', id: 4, method: 'apply', params: { operations: [], extra: 1 } },
+      [{ jsonrpc: '2.0', id: 5, method: 'info' }],
+      { jsonrpc: '2.0', id: 6, method: 'apply', params: { operations: [{ kind: 'address.add', link: 'eth1', address: '10.9.0.5/24', noPrefixRoute: true }] } },
+    ];
+    const { lines } = await exchange(helper.socketPath, requests.map((r) => JSON.stringify(r)).join('\n') + '\n', 6);
+    t.regex(lines[0]!, /"id":1,"error":\{"code":-32601/);
+    t.regex(lines[1]!, /"id":2,"error":\{"code":-32601/);
+    t.regex(lines[2]!, /"id":3,"error":\{"code":-32602,"message":"invalid params: \/operations\/0\/address: /);
+    t.regex(lines[3]!, /"id":4,"error":\{"code":-32602,"message":"invalid params: \/extra: /);
+    t.regex(lines[4]!, /"code":-32600,"message":"invalid request: batches are not accepted/);
+    t.regex(lines[5]!, /"id":6,"result":\{"results":\[\{"index":0,"kind":"address.add","outcome":"applied"/);
+    t.regex(ip(ns, '-4', '-o', 'addr', 'show', 'dev', 'eth1'), / 10\.9\.0\.5\/24 /);
+  });
+}
 
 test('an oversized message gets an error, then the connection is closed; the helper serves the next one', async (t) => {
   const { helper } = await setUp(t);
