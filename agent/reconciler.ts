@@ -220,10 +220,14 @@ export class Reconciler {
     // the fetch. A converged agent has the ledger, so a no-change refresh still wakes nothing.
     const ownedEarly = this.owned || this.converged !== undefined ? undefined : settle(this.options.helper.ownedAddresses());
     let applying = false;
+    // where the reconcile's time went, for its debug line (BENCH_TIMELINE in bench/run.ts reads it)
+    const took = { metadataMs: 0, kernelReadMs: 0, planMs: 0 };
     try {
       if (refetch || !this.snapshot) {
         try {
+          const started = performance.now();
           const snapshot = await this.options.source.fetch();
+          took.metadataMs = Math.round(performance.now() - started);
           this.snapshot = snapshot;
           this.status.metadataError = undefined;
           this.status.lastMetadataSuccess = new Date().toISOString();
@@ -267,11 +271,15 @@ export class Reconciler {
         this.status.helperReachable = true;
       }
       this.kernelUnchanged = true; // events from here on clear it
+      const readStarted = performance.now();
       const kernel = await this.options.kernel.read();
+      took.kernelReadMs = Math.round(performance.now() - readStarted);
       // The read's last dump was decoded in this turn of the event loop and planning is the
       // next ~20-30 ms at 2,048 IPs: let the API requests that arrived meanwhile go first.
       await nextTurn();
+      const planStarted = performance.now();
       const result = plan(snapshot.model, this.config, kernel, this.owned);
+      took.planMs = Math.round(performance.now() - planStarted);
       this.lastPlan = result;
       for (const nic of result.nics) {
         if (nic.problem) log.debug(`NIC ${nic.mac}: ${nic.problem}`);
@@ -286,7 +294,7 @@ export class Reconciler {
         return this.succeeded();
       }
 
-      log.debug({ trigger, operations: result.operations.length }, 'applying plan');
+      log.debug({ trigger, operations: result.operations.length, ...took }, 'applying plan');
       let applied: ApplyResult;
       applying = true;
       this.options.beforeApply?.();

@@ -503,8 +503,13 @@ function timeline(startWall: number, convergeMs: number, programs: Record<string
     for (const line of lines) {
       if (!line.startsWith('{')) continue;
       try {
-        const record = JSON.parse(line) as { time: string; msg: string };
-        entries.push({ at: Date.parse(record.time) - startWall, line: `${program}: ${record.msg}` });
+        const record = JSON.parse(line) as Record<string, unknown> & { time: string; msg: string };
+        // one line per object the apply changed: the bench's own line says when all are there
+        if (record.msg.startsWith('Successfully ')) continue;
+        // durations a record carries (the agent's 'applying plan': metadataMs, kernelReadMs, planMs)
+        const durations = Object.entries(record).filter(([key, value]) => key.endsWith('Ms') && typeof value === 'number');
+        const detail = durations.length > 0 ? ` (${durations.map(([key, value]) => `${key} ${value}`).join(', ')})` : '';
+        entries.push({ at: Date.parse(record.time) - startWall, line: `${program}: ${record.msg}${detail}` });
       } catch {
         // not a log record
       }
