@@ -10,33 +10,26 @@ export interface ParsedIp {
 }
 
 /**
- * Dotted-quad IPv4 as node:net's isIPv4 accepts it (four decimal parts 0-255, no leading zeros),
- * read character by character: the planner and the helper parse every address of a plan several
- * times, and the helper runs --jitless, where isIPv4's regular expression is interpreted.
+ * Dotted-quad IPv4 as node:net's isIPv4 accepts it (four decimal parts 0-255, no leading zeros).
+ * The planner and the helper parse every address of a plan several times, and the helper runs
+ * --jitless, where isIPv4's regular expression is interpreted, and so is a loop over the
+ * characters; split() and the number conversions are built-ins, which run as machine code even
+ * then: 40 % less time than the character loop under --jitless (bench/README.md, item 37). A part
+ * is valid when it is the text of its own value: that rejects leading zeros, signs, spaces,
+ * exponents, hex and empty parts.
  */
 function parseIPv4(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
   const bytes = new Uint8Array(4);
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : DOT; // the end closes the last part
-    if (c === DOT) {
-      if (digits === 0 || part === 4) return undefined;
-      bytes[part++] = value;
-      value = 0;
-      digits = 0;
-    } else if (c >= ZERO && c <= NINE) {
-      if (digits === 1 && value === 0) return undefined; // a leading zero
-      value = value * 10 + (c - ZERO);
-      if (++digits > 3 || value > 255) return undefined;
-    } else {
-      return undefined;
-    }
+  for (let i = 0; i < 4; i++) {
+    const part = parts[i]!;
+    const value = +part;
+    if (!(value >= 0 && value <= 255) || `${value}` !== part) return undefined;
+    bytes[i] = value;
   }
-  return part === 4 ? bytes : undefined;
+  return bytes;
 }
-const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
 

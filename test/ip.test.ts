@@ -62,7 +62,8 @@ test('IPv4 parsing accepts exactly what node:net isIPv4 accepts, with the same b
     '0.0.0.0', '255.255.255.255', '10.0.0.1', '1.2.3.4', '01.2.3.4', '1.2.3.04', '1.2.3.00', '256.1.1.1', '1.2.3.255',
     '1.2.3.256', '1.2.3', '1.2.3.4.5', '1.2.3.4.', '.1.2.3.4', '1..2.3', '', '.', '1', '1.2.3.4 ', ' 1.2.3.4', '+1.2.3.4',
     '-1.2.3.4', '1.2.3.4/24', '1.2.3.a', '1e2.1.1.1', '1000.1.1.1', '100.200.250.199', '249.250.251.252', '0x1.2.3.4',
-    '::1', '::ffff:1.2.3.4', '١.٢.٣.٤',
+    '::1', '::ffff:1.2.3.4', '١.٢.٣.٤', '1.2.3.-4', '1.2.-0.4', '1.2.3.4.0', '1.2.3.4e0', '1.2.3.0x4', '1.2.3.\u00a04', '1.2.3.4\n',
+    '1.2.3.Infinity', '1.2.3.NaN', '1.2.3.4.', '1.2.3.255.5', '1.2.3.25 5', '1.2.3.0.5',
   ];
   // and random dotted strings: 3 to 5 parts of 0 to 4 digits, some with a stray character
   let seed = 7;
@@ -79,7 +80,7 @@ test('IPv4 parsing accepts exactly what node:net isIPv4 accepts, with the same b
     let text = parts.join('.');
     if (random(8) === 0) {
       const at = random(text.length + 1);
-      text = text.slice(0, at) + ' x:/-+'[random(6)] + text.slice(at);
+      text = text.slice(0, at) + ' x:/-+e\t'[random(8)] + text.slice(at);
     }
     tricky.push(text);
   }
