@@ -2,6 +2,8 @@
 import test from 'ava';
 import { KernelPicture } from '../helper/kernel-picture.js';
 import { checkOperation, type LedgerView, type PolicyConfig } from '../helper/policy.js';
+import { unicastProblem } from '../helper/unicast.js';
+import { parseIp } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { KernelState } from '../netlink/types.js';
 
@@ -79,6 +81,27 @@ test('addresses that are not unicast are refused', (t) => {
   ] as const) {
     refused(t, addAddress('eth1', address), why);
   }
+});
+
+test('every IPv4 first byte, and the edges of the IPv6 ranges, are judged as the reserved ranges say', (t) => {
+  // unicast.ts looks up the ranges by an address's first byte; the oracle here is the ranges' text
+  for (let first = 0; first < 256; first++) {
+    for (const second of [0, 1, 253, 254, 255]) {
+      const ip = parseIp(`${first}.${second}.7.9`)!;
+      const reserved = first === 0 || first === 127 || (first === 169 && second === 254) || first >= 224;
+      t.is(unicastProblem(ip) !== undefined, reserved, `${first}.${second}.7.9`);
+    }
+  }
+  for (const [text, reserved] of [
+    ['::', true], ['::1', true], ['::2', false], ['::ffff:0:1', true], ['::fffe:0:1', false], ['100::1', false],
+    ['fe7f:ffff::1', false], ['fe80::1', true], ['febf:ffff::1', true], ['fec0::1', false], ['feff::1', false],
+    ['ff00::1', true], ['ff02::1', true], ['fd00::1', false], ['2001:db8::1', false],
+  ] as const) {
+    t.is(unicastProblem(parseIp(text)!) !== undefined, reserved, text);
+  }
+  // an IPv6 gateway may be link-local, and nothing else changes for it
+  t.is(unicastProblem(parseIp('fe80::1')!, true), undefined);
+  t.regex(unicastProblem(parseIp('ff02::1')!, true) ?? '', /multicast/);
 });
 
 test('prefix lengths outside IPv4 8–32 and IPv6 48–128 are refused', (t) => {
