@@ -57,7 +57,8 @@ const apiApart = {
 // instead of compiling them from the schemas at every start; the schemas and typebox then stay
 // out of its bundle. What explains an invalid request (protocol/explain.ts, with typebox) is its
 // own file beside it, dist/helper/explain.js, which protocol/validate.ts requires on the first
-// invalid request: ~230 KiB the helper no longer reads at start, and ~0.3 MiB of its RSS.
+// invalid request: ~240 KiB the helper no longer reads at start, and ~1 MiB of its RSS
+// (bench/README.md, item 36).
 const checksSource = await paramsChecksModule(root);
 const paramsChecksAtBuild = {
   name: 'params-checks-at-build',
