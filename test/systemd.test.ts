@@ -207,4 +207,14 @@ test('the installed helper applies operations under MemoryDenyWriteExecute with 
   })) as { result?: { results: { outcome: string }[] }; error?: unknown };
   t.deepEqual(answer.result?.results.map((r) => r.outcome), ['applied'], `${JSON.stringify(answer)}\n${stderr}`);
   t.regex(execFileSync('ip', ['-n', ns, '-4', 'addr', 'show', 'dev', 'eth1'], { encoding: 'utf8' }), /inet 10\.77\.0\.5\/24 /);
+  // an invalid request: the installed helper loads what words the refusal (dist/helper/explain.js,
+  // which compiles typebox's checkers) only now, under the same restriction
+  const refused = (await ask(socketPath, {
+    jsonrpc: '2.0',
+    id: 8,
+    method: 'apply',
+    params: { operations: [{ kind: 'address.add', link: 'eth1', address: '10.77.0.6', noPrefixRoute: true }] },
+  })) as { error?: { code: number; message: string } };
+  t.is(refused.error?.code, -32602, `${JSON.stringify(refused)}\n${stderr}`);
+  t.regex(refused.error?.message ?? '', /^invalid params: \/operations\/0\/address: /);
 });
