@@ -55,9 +55,6 @@ export class HelperClient {
   private lastBreak?: string;
   private readonly idleCloseMs: number;
   private inFlight = 0;
-  /** writes not yet handed to the kernel, and who waits for them (flushed()) */
-  private unwritten = 0;
-  private flushWaiters: (() => void)[] = [];
   private idleTimer?: NodeJS.Timeout;
 
   constructor(options: HelperClientOptions = {}) {
@@ -106,23 +103,6 @@ export class HelperClient {
     }
   }
 
-  /**
-   * Resolves once the requests written so far have left for the helper's socket (or failed to).
-   * A large request (an apply at 2,048 IPs is ~0.5 MB) is written in pieces as the helper reads,
-   * each piece by the event loop: work that holds the loop would hold the rest of it back.
-   */
-  flushed(): Promise<void> {
-    if (this.unwritten === 0) return Promise.resolve();
-    return new Promise((resolve) => this.flushWaiters.push(resolve));
-  }
-
-  private written(): void {
-    if (--this.unwritten > 0) return;
-    const waiters = this.flushWaiters;
-    this.flushWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
   apply(operations: Operation[]): Promise<ApplyResult> {
     return this.request('apply', { operations });
   }
@@ -162,9 +142,7 @@ export class HelperClient {
     const socket = await this.connecting;
     const rpc = new JSONRPCClient((payload) => {
       if (socket.destroyed) throw new HelperUnreachableError(this.socketPath, 'ECONNRESET');
-      // the callback runs once the line is with the kernel, or with the error if it never will be
-      this.unwritten++;
-      socket.write(JSON.stringify(payload) + '\n', () => this.written());
+      socket.write(JSON.stringify(payload) + '\n');
     });
     const splitter = new LineSplitter(MAX_MESSAGE_BYTES);
     socket.on('data', (data: Buffer) => {

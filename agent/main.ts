@@ -153,7 +153,7 @@ async function cleanup(rt: Runtime): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'beforeApply' | 'afterApply'>): Reconciler {
+function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'afterApply'>): Reconciler {
   return new Reconciler({
     kernelWatched: daemonHooks?.kernelEvents !== undefined,
     ...daemonHooks,
@@ -186,11 +186,8 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   const kernelEvents = { pause: () => daemon.pauseKernelEvents(), resume: () => daemon.resumeKernelEvents() };
   // gives back the heap an apply grew, once applies stop (--expose-gc in the unit)
   const idleGc = new IdleCollector(collectAndTrim(exposedGc(), loadMallocTrim()));
-  let planSent = () => {};
-  const firstPlanSent = new Promise<void>((resolve) => (planSent = resolve));
   const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir), {
     kernelEvents,
-    beforeApply: () => planSent(),
     afterApply: () => idleGc.noteWork(),
   });
   rt.metrics.observe(() => reconciler.status, VERSION);
@@ -240,20 +237,17 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  // The REST API loads once the first reconcile has handed its plan to the helper, or has ended
-  // without one: koa and its dependencies (~40–60 ms of loading, the daemon's alone: `--once`,
-  // the boot-time first reconcile, never loads them; the build puts them in a file of their own,
-  // dist/agent/api.js, tools/build.mjs) then load while the helper works rather
-  // than between the metadata's arrival and the plan (bench/README.md, item 30). A first
-  // reconcile that takes longer (the metadata service down, retried) holds the API back for
-  // API_START_DEADLINE_MS at most.
+  // The REST API loads once the first reconcile has ended: koa and its dependencies (~40–60 ms
+  // of loading, the daemon's alone: `--once`, the boot-time first reconcile, never loads them; the
+  // build puts them in a file of their own, dist/agent/api.js, tools/build.mjs) take no CPU from
+  // the metadata, the plan (item 30) or the helper's apply: loading them while the helper worked,
+  // on two CPUs that also carry the kernel's change notifications, made its apply at 2,048 IPs
+  // ~8 ms longer (bench/README.md, item 40). A first reconcile that takes longer (the metadata
+  // service down and retried, a slow apply) holds the API back for API_START_DEADLINE_MS at most.
   await daemon.start();
   let deadline: NodeJS.Timeout | undefined;
   const deadlinePassed = new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)));
-  await Promise.race([daemon.firstReconcile, firstPlanSent, deadlinePassed]);
-  // the whole request leaves for the helper's socket before the loading takes the event loop
-  await new Promise((resolve) => setImmediate(resolve));
-  await Promise.race([rt.helper.flushed(), deadlinePassed]);
+  await Promise.race([daemon.firstReconcile, deadlinePassed]);
   clearTimeout(deadline);
   rt.log.debug('loading the REST API');
   try {

@@ -89,8 +89,6 @@ export interface ReconcilerOptions {
    * no events, the read after the apply sees them and anything else changed meanwhile.
    */
   kernelEvents?: { pause(): void; resume(): void };
-  /** Called when a reconcile is about to send the helper a plan. */
-  beforeApply?: () => void;
   /**
    * Called when a reconcile that sent the helper a plan has ended, however the apply went: the
    * allocation-heavy kind (at 2,048 IPs the request, the results and a log line per operation).
@@ -297,7 +295,6 @@ export class Reconciler {
       log.debug({ trigger, operations: result.operations.length, ...took }, 'applying plan');
       let applied: ApplyResult;
       applying = true;
-      this.options.beforeApply?.();
       this.options.kernelEvents?.pause();
       try {
         applied = await this.options.helper.apply(result.operations);

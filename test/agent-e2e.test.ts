@@ -189,7 +189,7 @@ function apiGet(env: { vmExec(command: string, args: string[]): string }, path: 
   return body ? JSON.parse(body) : undefined;
 }
 
-test.serial('the REST API loads after the first reconcile has handed its plan to the helper', async (t) => {
+test.serial('the REST API loads once the first reconcile has ended, the helper\'s apply and its outcome included', async (t) => {
   const env = await createCloudEnv(t, builtinScenario('azure'));
   const helper = env.startHelper();
   await waitFor(() => helper.output().includes(' listening"'), 'the helper to listen');
@@ -197,10 +197,11 @@ test.serial('the REST API loads after the first reconcile has handed its plan to
   const agent = env.startAgent();
   await waitFor(() => agent.output().includes('REST API on 127.0.0.1:5209'), 'the REST API to be served');
   const output = agent.output();
-  const planSent = output.indexOf('applying plan');
-  t.true(planSent !== -1, output);
+  // the apply's outcome is logged, one line per object, once the helper has answered
+  const applied = output.lastIndexOf('Successfully added');
+  t.true(output.indexOf('applying plan') !== -1 && applied !== -1, output);
   const loading = output.indexOf('loading the REST API');
-  t.true(loading !== -1 && planSent < loading, output);
+  t.true(loading !== -1 && applied < loading, output);
   await waitConverged(env);
 });
 
