@@ -11,6 +11,7 @@ import { KernelPicture } from '../helper/kernel-picture.js';
 import { checkOperation } from '../helper/policy.js';
 import { recordApplied } from '../helper/state-after.js';
 import type { Operation, RuleAdd } from '../protocol/operations.js';
+import { rememberingParsePrefix } from '../protocol/ip.js';
 import type { KernelState } from '../netlink/types.js';
 
 const NICS = 8;
@@ -37,16 +38,19 @@ const judged: number[] = [];
 const encoded: number[] = [];
 const judgedRemovals: number[] = [];
 for (let round = 0; round < 9; round++) {
+  // as helper/applier.ts does: one parser per request, remembering each address for the encoder
+  const parse = rememberingParsePrefix();
   const t0 = performance.now();
   for (const op of operations) {
-    if (checkOperation(op, state, ledger, policy).decision !== 'allow') throw new Error(`refused: ${JSON.stringify(op)}`);
+    if (checkOperation(op, state, ledger, policy, parse).decision !== 'allow') throw new Error(`refused: ${JSON.stringify(op)}`);
   }
   const t1 = performance.now();
-  const results = await executeOperations(socket, operations, indexes);
+  const results = await executeOperations(socket, operations, indexes, { parsePrefix: parse });
   const t2 = performance.now();
   if (results.some((r) => r.outcome !== 'applied')) throw new Error('an operation was not encoded');
+  const parseRemovals = rememberingParsePrefix();
   for (const op of removals) {
-    if (checkOperation(op, full, ledger, policy).decision !== 'allow') throw new Error(`refused: ${JSON.stringify(op)}`);
+    if (checkOperation(op, full, ledger, policy, parseRemovals).decision !== 'allow') throw new Error(`refused: ${JSON.stringify(op)}`);
   }
   const t3 = performance.now();
   judged.push(t1 - t0);

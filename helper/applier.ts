@@ -2,7 +2,7 @@
 // the kernel and carries out the allowed ones in order; `ownedAddresses` reconciles the ledger
 // with the kernel. The server runs these one at a time.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { canonicalPrefix } from '../protocol/ip.js';
+import { formatIp, rememberingParsePrefix, type PrefixParser } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, HelperInfoResult, OperationResult, OwnedAddressesResult } from '../protocol/methods.js';
 import type { ObservedAddress } from '../netlink/types.js';
@@ -21,6 +21,12 @@ export interface ApplierOptions {
 }
 
 const isRemoval = (op: Operation) => op.kind.endsWith('.remove');
+
+/** The canonical "address/length" of an operation's address, which the policy has accepted. */
+function canonicalAddress(parse: PrefixParser, text: string): string {
+  const p = parse(text)!;
+  return `${formatIp(p)}/${p.prefixLength}`;
+}
 
 /** What judging `operations` looks at besides the links: at 2,048 IPs a full read costs far more than a repair. */
 function partsFor(operations: readonly Operation[]): Set<StatePart> {
@@ -64,6 +70,8 @@ export class Applier {
    */
   async apply(operations: Operation[]): Promise<ApplyResult> {
     const { kernel, ledger, policy } = this.options;
+    // each address is parsed once, when judged, for the whole request
+    const parse = rememberingParsePrefix();
     const parts = partsFor(operations);
     let state = await this.readKernel(parts);
     await this.forgetVanished(state);
@@ -78,14 +86,14 @@ export class Applier {
       const ours = run.some((op) => op.kind === 'address.add') ? addressKeys(state, (a) => a.protocol === RTPROT_CLOUD_NETWORK) : new Set<string>();
       for (const [offset, op] of run.entries()) {
         const index = start + offset;
-        const verdict = checkOperation(op, state, ledger, policy);
+        const verdict = checkOperation(op, state, ledger, policy, parse);
         if (verdict.decision === 'allow') {
           approved.push({ index, op });
           // rules go to the kernel without its duplicate check (write.ts): the same rule later in
           // this run must find this one in the picture (if the add fails, the next run re-reads)
           if (verdict.rule) recordRuleAdded(state, verdict.rule);
           if (op.kind === 'address.add') {
-            const address = canonicalPrefix(op.address)!;
+            const address = canonicalAddress(parse, op.address);
             if (!ledger.has(op.link, address) && !ours.has(`${op.link} ${address}`)) recorded.push({ link: op.link, address });
           }
         } else {
@@ -111,6 +119,7 @@ export class Applier {
         written = await kernel.execute(
           toExecute.map(({ op }) => op),
           new Map(state.links.map((l) => [l.name, l.index])),
+          parse,
         );
       } catch (error) {
         written = toExecute.map(() => ({ outcome: 'failed', reason: `the kernel request failed: ${(error as Error).message}` }));
@@ -124,17 +133,17 @@ export class Applier {
         const result = written[i] ?? { outcome: 'failed', reason: 'the kernel layer returned no result' };
         results[index] = { index, kind: op.kind, outcome: result.outcome, ...(result.reason ? { reason: result.reason } : {}) };
         // the picture of the kernel only matters to judge a later run
-        if (result.outcome === 'applied' && end < operations.length && op.kind !== 'rule.add') recordApplied(state, op);
+        if (result.outcome === 'applied' && end < operations.length && op.kind !== 'rule.add') recordApplied(state, op, parse);
         if (result.outcome === 'failed') surprised = true;
         if (op.kind === 'address.add' && result.outcome !== 'applied') {
-          const address = canonicalPrefix(op.address)!;
+          const address = canonicalAddress(parse, op.address);
           // not ours after all: it failed, or someone else added it since we looked
           if (recordedKeys.has(`${op.link} ${address}`)) {
             notOurs.push({ link: op.link, address });
             surprised = true;
           }
         }
-        if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalPrefix(op.address)! });
+        if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalAddress(parse, op.address) });
       }
       await ledger.remove(...notOurs, ...removed).catch(() => undefined);
       start = end;

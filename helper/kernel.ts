@@ -1,6 +1,7 @@
 // What the helper needs from the kernel: a read of the network state (the parts asked for), and the execution
 // of already-approved operations. The helper's policy and server depend only on this
 // interface; netlink-kernel.ts implements it with netlink/.
+import type { PrefixParser } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { KernelState } from '../netlink/types.js';
 import type { StatePart } from '../netlink/read.js';
@@ -15,7 +16,10 @@ export interface WriteResult {
 export interface KernelAccess {
   /** The links and the parts asked for (default all); a part not asked for is an empty list. */
   read(parts?: ReadonlySet<StatePart>): Promise<KernelState>;
-  /** Executes `operations` in order (batched: a few datagrams); one result per operation, in order. */
-  execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>): Promise<WriteResult[]>;
+  /**
+   * Executes `operations` in order (batched: a few datagrams); one result per operation, in order.
+   * `parse` reads their addresses, as judging them did (default parsePrefix).
+   */
+  execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>, parse?: PrefixParser): Promise<WriteResult[]>;
   close(): void;
 }

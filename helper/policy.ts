@@ -10,7 +10,7 @@
 // - removal touches only objects cloud-network owns: routes and rules with its protocol
 //   number, addresses with its IFA_PROTO or in its ledger, never an address with a lifetime.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp, type ParsedPrefix } from '../protocol/ip.js';
+import { formatIp, parsePrefix, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
 import type {
   AddressAdd,
   AddressRemove,
@@ -98,11 +98,11 @@ export function ownsAddress(a: ObservedAddress, linkName: string, ledger: Ledger
   return ledger.has(linkName, addressText(a));
 }
 
-function checkAddressAdd(op: AddressAdd, state: KernelPicture, ledger: LedgerView, config: PolicyConfig): Verdict {
+function checkAddressAdd(op: AddressAdd, state: KernelPicture, ledger: LedgerView, config: PolicyConfig, parse: PrefixParser): Verdict {
   const link = state.link(op.link);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
-  const address = checkInterfaceAddress(op.address);
+  const address = checkInterfaceAddress(op.address, parse);
   if (!address.ok) return refuse(address.reason);
   const ip = formatIp(address.value);
   for (const a of state.addressesOf(link!.index, ip)) {
@@ -115,12 +115,12 @@ function checkAddressAdd(op: AddressAdd, state: KernelPicture, ledger: LedgerVie
   return allow;
 }
 
-function checkAddressRemove(op: AddressRemove, state: KernelPicture, ledger: LedgerView, config: PolicyConfig): Verdict {
+function checkAddressRemove(op: AddressRemove, state: KernelPicture, ledger: LedgerView, config: PolicyConfig, parse: PrefixParser): Verdict {
   const link = state.link(op.link);
   if (!link) return already(`there is no interface named ${op.link}, so no address on it`);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
-  const address = checkInterfaceAddress(op.address);
+  const address = checkInterfaceAddress(op.address, parse);
   if (!address.ok) return refuse(address.reason);
   const ip = formatIp(address.value);
   const text = `${ip}/${address.value.prefixLength}`;
@@ -136,7 +136,7 @@ function checkAddressRemove(op: AddressRemove, state: KernelPicture, ledger: Led
   return allow;
 }
 
-function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: PolicyConfig): Verdict {
+function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: PolicyConfig, parse: PrefixParser): Verdict {
   const link = state.link(op.link);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
@@ -146,7 +146,7 @@ function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: Polic
     if (op.scope !== 'host') return refuse(`a local route to ${op.destination} must have scope host, not ${op.scope}`);
     if (op.gateway !== undefined) return refuse(`a local route to ${op.destination} cannot have a gateway`);
     if (op.source !== undefined) return refuse(`a local route to ${op.destination} cannot carry a preferred source`);
-    const range = checkRoutedRange(op.destination);
+    const range = checkRoutedRange(op.destination, parse);
     if (!range.ok) return refuse(`local route: ${range.reason}`);
     destination = range.value;
   } else {
@@ -155,7 +155,7 @@ function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: Polic
     }
     if (op.type !== 'unicast') return refuse(`only unicast routes go into managed tables; local routes belong in the local table (255)`);
     if (op.scope === 'host') return refuse(`a unicast route to ${op.destination} cannot have scope host`);
-    const checked = checkDestination(op.destination);
+    const checked = checkDestination(op.destination, parse);
     if (!checked.ok) return refuse(checked.reason);
     destination = checked.value;
     if (op.gateway !== undefined) {
@@ -179,15 +179,15 @@ function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: Polic
   return allow;
 }
 
-function checkRouteRemove(op: RouteRemove, state: KernelPicture, config: PolicyConfig): Verdict {
+function checkRouteRemove(op: RouteRemove, state: KernelPicture, config: PolicyConfig, parse: PrefixParser): Verdict {
   if (op.table === LOCAL_TABLE) {
     if (op.type !== 'local') return refuse(`only local routes are removed from the local table (255); got a ${op.type} route to ${op.destination}`);
-    const range = checkRoutedRange(op.destination);
+    const range = checkRoutedRange(op.destination, parse);
     if (!range.ok) return refuse(`local route: ${range.reason}`);
   } else if (!inRange(op.table, config.tables)) {
     return refuse(`table ${op.table} is outside the managed tables ${config.tables.first}–${config.tables.last} (and is not the local table)`);
   }
-  const destination = checkDestination(op.destination);
+  const destination = checkDestination(op.destination, parse);
   if (!destination.ok) return refuse(destination.reason);
   const link = state.link(op.link);
   if (!link) return already(`there is no interface named ${op.link}, so no route through it`);
@@ -212,7 +212,7 @@ const rangeText = (range: ParsedPrefix) => `${formatIp(range)}/${range.prefixLen
  * The rule `op` describes, with its selector canonical as the kernel reports it (10.0.0.5/32),
  * or why the helper does not accept a rule of that shape.
  */
-function checkRuleShape(op: RuleOp, config: PolicyConfig): { problem: string } | { shape: RuleShape } {
+function checkRuleShape(op: RuleOp, config: PolicyConfig, parse: PrefixParser): { problem: string } | { shape: RuleShape } {
   if (!inRange(op.priority, config.priorities)) {
     return { problem: `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}` };
   }
@@ -226,7 +226,7 @@ function checkRuleShape(op: RuleOp, config: PolicyConfig): { problem: string } |
     return { shape };
   }
   const selector = (op.from ?? op.to)!;
-  const range = checkRoutedRange(selector);
+  const range = checkRoutedRange(selector, parse);
   if (!range.ok) return { problem: `rule ${op.from !== undefined ? 'from' : 'to'}: ${range.reason}` };
   if (range.value.family !== op.family) return { problem: `rule selector ${selector} is not of family ${op.family}` };
   if (!inRange(op.table, config.tables)) {
@@ -238,10 +238,10 @@ function checkRuleShape(op: RuleOp, config: PolicyConfig): { problem: string } |
 }
 
 /** The rule `op` describes, selector canonical where it parses (state-after.ts; the tests). */
-export function ruleShape(op: RuleOp): RuleShape {
+export function ruleShape(op: RuleOp, parse: PrefixParser = parsePrefix): RuleShape {
   const canonical = (text: string | undefined) => {
     if (text === undefined) return undefined;
-    const range = checkRoutedRange(text);
+    const range = checkRoutedRange(text, parse);
     return range.ok ? rangeText(range.value) : text;
   };
   return { family: op.family, priority: op.priority, table: op.table, from: canonical(op.from), to: canonical(op.to), suppressPrefixLength: op.suppressPrefixLength };
@@ -252,16 +252,16 @@ export function ruleShape(op: RuleOp): RuleShape {
  * own duplicate check (NLM_F_EXCL) would answer: the helper adds rules without it (write.ts,
  * rulesCheckedAbsent). A rule that also selects on something else (iif, fwmark, …) is another rule.
  */
-function checkRuleAdd(op: RuleAdd, state: KernelPicture, config: PolicyConfig): Verdict {
-  const checked = checkRuleShape(op, config);
+function checkRuleAdd(op: RuleAdd, state: KernelPicture, config: PolicyConfig, parse: PrefixParser): Verdict {
+  const checked = checkRuleShape(op, config, parse);
   if ('problem' in checked) return refuse(checked.problem);
   const existing = state.rulesLike(checked.shape).find((rule) => !rule.otherSelectors);
   if (existing) return already(`the rule exists at priority ${op.priority}, protocol ${protocolName(existing.protocol)}`);
   return { decision: 'allow', rule: checked.shape };
 }
 
-function checkRuleRemove(op: RuleRemove, state: KernelPicture, config: PolicyConfig): Verdict {
-  const checked = checkRuleShape(op, config);
+function checkRuleRemove(op: RuleRemove, state: KernelPicture, config: PolicyConfig, parse: PrefixParser): Verdict {
+  const checked = checkRuleShape(op, config, parse);
   if ('problem' in checked) return refuse(checked.problem);
   const matches = state.rulesLike(checked.shape);
   if (matches.length === 0) return already(`there is no such rule at priority ${op.priority}`);
@@ -280,21 +280,24 @@ function checkLinkSet(op: LinkSet, state: KernelPicture, config: PolicyConfig): 
   return allow;
 }
 
-/** Decides one operation against the kernel's state. */
-export function checkOperation(op: Operation, state: KernelPicture, ledger: LedgerView, config: PolicyConfig): Verdict {
+/**
+ * Decides one operation against the kernel's state. `parse` reads its addresses and ranges: the
+ * applier's remembers them for the rest of the request (rememberingParsePrefix).
+ */
+export function checkOperation(op: Operation, state: KernelPicture, ledger: LedgerView, config: PolicyConfig, parse: PrefixParser = parsePrefix): Verdict {
   switch (op.kind) {
     case 'address.add':
-      return checkAddressAdd(op, state, ledger, config);
+      return checkAddressAdd(op, state, ledger, config, parse);
     case 'address.remove':
-      return checkAddressRemove(op, state, ledger, config);
+      return checkAddressRemove(op, state, ledger, config, parse);
     case 'route.replace':
-      return checkRouteReplace(op, state, config);
+      return checkRouteReplace(op, state, config, parse);
     case 'route.remove':
-      return checkRouteRemove(op, state, config);
+      return checkRouteRemove(op, state, config, parse);
     case 'rule.add':
-      return checkRuleAdd(op, state, config);
+      return checkRuleAdd(op, state, config, parse);
     case 'rule.remove':
-      return checkRuleRemove(op, state, config);
+      return checkRuleRemove(op, state, config, parse);
     case 'link.set':
       return checkLinkSet(op, state, config);
   }

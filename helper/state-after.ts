@@ -1,18 +1,17 @@
 // The kernel state after an operation succeeded, so the rest of a request is judged against
 // what the kernel now holds without dumping everything again after every operation.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp, parseIp, parsePrefix } from '../protocol/ip.js';
+import { formatIp, parseIp, parsePrefix, type PrefixParser } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import { ruleShape } from './policy.js';
 
-const canonical = (text: string) => {
-  const p = parsePrefix(text);
-  return p ? { family: p.family, address: formatIp(p), prefixLength: p.prefixLength } : undefined;
-};
-
-/** Updates `state` in place to what the kernel holds after `op` was applied. */
-export function recordApplied(state: KernelPicture, op: Operation): void {
+/** Updates `state` in place to what the kernel holds after `op` was applied; `parse` reads its addresses. */
+export function recordApplied(state: KernelPicture, op: Operation, parse: PrefixParser = parsePrefix): void {
+  const canonical = (text: string) => {
+    const p = parse(text);
+    return p ? { family: p.family, address: formatIp(p), prefixLength: p.prefixLength } : undefined;
+  };
   const link = 'link' in op ? state.link(op.link) : undefined;
   switch (op.kind) {
     case 'address.add': {
@@ -64,10 +63,10 @@ export function recordApplied(state: KernelPicture, op: Operation): void {
       return;
     }
     case 'rule.add':
-      recordRuleAdded(state, ruleShape(op));
+      recordRuleAdded(state, ruleShape(op, parse));
       return;
     case 'rule.remove':
-      state.removeOurRule(ruleShape(op));
+      state.removeOurRule(ruleShape(op, parse));
       return;
     case 'link.set':
       if (!link) return;

@@ -1,6 +1,6 @@
 // Which addresses the helper accepts, as plain checks on parsed addresses. Each returns the
 // reason an address is unusable, or undefined when it is fine.
-import { allHostBitsSet, formatIp, hasHostBits, networkOf, parseIp, parsePrefix, prefixContains, type ParsedIp, type ParsedPrefix } from '../protocol/ip.js';
+import { allHostBitsSet, formatIp, hasHostBits, networkOf, parseIp, parsePrefix, prefixContains, type ParsedIp, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
 
 interface Reserved {
   family: 'inet' | 'inet6';
@@ -65,8 +65,8 @@ function lengthProblem(p: ParsedPrefix, text: string): string | undefined {
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** An interface address such as 10.4.0.5/24: unicast, a sane prefix, not the subnet's network or broadcast address. */
-export function checkInterfaceAddress(text: string): Checked<ParsedPrefix> {
-  const p = parsePrefix(text);
+export function checkInterfaceAddress(text: string, parse: PrefixParser = parsePrefix): Checked<ParsedPrefix> {
+  const p = parse(text);
   if (!p) return { ok: false, reason: `${text} is not an address with a prefix length` };
   const problem = unicastProblem(p) ?? lengthProblem(p, text);
   if (problem) return { ok: false, reason: problem };
@@ -81,8 +81,8 @@ export function checkInterfaceAddress(text: string): Checked<ParsedPrefix> {
  * A routed range (GCP alias range, forwarded IP, EC2 prefix delegation) or a host address, as
  * used by local routes and by rule selectors: a network (no host bits), unicast, never /0.
  */
-export function checkRoutedRange(text: string): Checked<ParsedPrefix> {
-  const p = parsePrefix(text);
+export function checkRoutedRange(text: string, parse: PrefixParser = parsePrefix): Checked<ParsedPrefix> {
+  const p = parse(text);
   if (!p) return { ok: false, reason: `${text} is not an address with a prefix length` };
   if (p.prefixLength === 0) return { ok: false, reason: `${text} would match every address; only host addresses and routed ranges are accepted` };
   const problem = unicastProblem(p) ?? lengthProblem(p, text);
@@ -94,8 +94,8 @@ export function checkRoutedRange(text: string): Checked<ParsedPrefix> {
 }
 
 /** A route destination in a managed table: any network, /0 included, but without host bits. */
-export function checkDestination(text: string): Checked<ParsedPrefix> {
-  const p = parsePrefix(text);
+export function checkDestination(text: string, parse: PrefixParser = parsePrefix): Checked<ParsedPrefix> {
+  const p = parse(text);
   if (!p) return { ok: false, reason: `${text} is not an address with a prefix length` };
   if (hasHostBits(p)) {
     return { ok: false, reason: `${text} has host bits set; the network is ${formatIp(networkOf(p, p.prefixLength))}/${p.prefixLength}` };

@@ -3,7 +3,7 @@
 // whether it changed the kernel ('applied'), found it already so ('already'), or failed.
 import type { AddressAdd, AddressRemove, LinkSet, Operation, RouteRemove, RouteReplace, RuleAdd, RuleRemove } from '../protocol/operations.js';
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { canonicalIp, formatIp, networkOf, parseIp, parsePrefix, type ParsedPrefix } from '../protocol/ip.js';
+import { canonicalIp, formatIp, networkOf, parseIp, parsePrefix, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
 import {
   familyNumber,
   FR_ACT_TO_TBL,
@@ -18,7 +18,6 @@ import {
   RTM,
   SCOPE_NUMBER,
 } from './messages.js';
-import { putU8, putU32 } from './bytes.js';
 import { readLinks, readRoutes } from './read.js';
 import { NetlinkError, type BatchRequest, type RtnlRequester } from './wire.js';
 import type { ObservedLink, ObservedRoute } from './types.js';
@@ -108,6 +107,8 @@ export interface ExecuteOptions {
    * exists is reported as already there.
    */
   rulesCheckedAbsent?: boolean;
+  /** reads the operations' addresses and ranges (default parsePrefix): the helper's has parsed them already while judging */
+  parsePrefix?: PrefixParser;
 }
 
 interface Context {
@@ -125,30 +126,27 @@ function linkIndex(context: Context, op: Operation & { link: string }): number |
   return index ?? failed(op, 'ENODEV', `no interface named ${op.link}`);
 }
 
-function prefixOf(op: Operation, text: string): ParsedPrefix | OperationResult {
-  return parsePrefix(text) ?? failed(op, 'EINVAL', `${text} is not an address with a prefix length`);
+function prefixOf(context: Context, op: Operation, text: string): ParsedPrefix | OperationResult {
+  return (context.options.parsePrefix ?? parsePrefix)(text) ?? failed(op, 'EINVAL', `${text} is not an address with a prefix length`);
 }
 
 function isResult(value: unknown): value is OperationResult {
   return typeof value === 'object' && value !== null && 'outcome' in value;
 }
 
-function addressHeader(prefix: ParsedPrefix, index: number): Uint8Array {
-  const header = new Uint8Array(8);
-  putU8(header, 0, familyNumber(prefix.family));
-  putU8(header, 1, prefix.prefixLength);
-  putU32(header, 4, index);
-  return header;
+/** An ifaddrmsg: family, prefix length, the link's index; flags and scope 0. */
+function addressBuilder(prefix: ParsedPrefix, index: number): RequestBuilder {
+  return new RequestBuilder(8).headerU8(0, familyNumber(prefix.family)).headerU8(1, prefix.prefixLength).headerU32(4, index);
 }
 
 function addAddress(context: Context, op: AddressAdd): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
-  const prefix = prefixOf(op, op.address);
+  const prefix = prefixOf(context, op, op.address);
   if (isResult(prefix)) return prefix;
   // permanent (no IFA_CACHEINFO), scope global. IFA_PROTO marks it ours; kernels before 5.18
   // parse address requests leniently and ignore the unknown attribute, so no fallback is needed.
-  const payload = new RequestBuilder(addressHeader(prefix, index))
+  const payload = addressBuilder(prefix, index)
     .bytes(IFA.LOCAL, prefix.bytes)
     .u32(IFA.FLAGS, op.noPrefixRoute ? IFA_F_NOPREFIXROUTE : 0)
     .u8(IFA.PROTO, RTPROT_CLOUD_NETWORK)
@@ -159,26 +157,23 @@ function addAddress(context: Context, op: AddressAdd): Preparation {
 function removeAddress(context: Context, op: AddressRemove): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
-  const prefix = prefixOf(op, op.address);
+  const prefix = prefixOf(context, op, op.address);
   if (isResult(prefix)) return prefix;
-  const payload = new RequestBuilder(addressHeader(prefix, index)).bytes(IFA.LOCAL, prefix.bytes).build();
+  const payload = addressBuilder(prefix, index).bytes(IFA.LOCAL, prefix.bytes).build();
   return prepared(RTM.DELADDR, payload, 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
 }
 
-function routeHeader(destination: ParsedPrefix, table: number, protocol: number, scope: number, type: number): Uint8Array {
-  const header = new Uint8Array(12);
-  putU8(header, 0, familyNumber(destination.family));
-  putU8(header, 1, destination.prefixLength);
-  // like iproute2: tables above 255 only fit in RTA_TABLE
-  putU8(header, 4, table <= 255 ? table : RT_TABLE_UNSPEC);
-  putU8(header, 5, protocol);
-  putU8(header, 6, scope);
-  putU8(header, 7, type);
-  return header;
-}
-
-function routeBuilder(header: Uint8Array, destination: ParsedPrefix, table: number, index: number): RequestBuilder {
-  const builder = new RequestBuilder(header).u32(RTA.TABLE, table);
+/** An rtmsg (family, destination length, table, protocol, scope, type) and the attributes every route request has. */
+function routeBuilder(destination: ParsedPrefix, table: number, protocol: number, scope: number, type: number, index: number): RequestBuilder {
+  const builder = new RequestBuilder(12)
+    .headerU8(0, familyNumber(destination.family))
+    .headerU8(1, destination.prefixLength)
+    // like iproute2: tables above 255 only fit in RTA_TABLE
+    .headerU8(4, table <= 255 ? table : RT_TABLE_UNSPEC)
+    .headerU8(5, protocol)
+    .headerU8(6, scope)
+    .headerU8(7, type)
+    .u32(RTA.TABLE, table);
   if (destination.prefixLength > 0) builder.bytes(RTA.DST, networkOf(destination, destination.prefixLength).bytes);
   return builder.u32(RTA.OIF, index);
 }
@@ -202,16 +197,11 @@ function sameRoute(route: ObservedRoute, op: RouteReplace, destination: string, 
 function replaceRoute(context: Context, op: RouteReplace): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
-  const destination = prefixOf(op, op.destination);
+  const destination = prefixOf(context, op, op.destination);
   if (isResult(destination)) return destination;
   const network = `${formatIp(networkOf(destination, destination.prefixLength))}/${destination.prefixLength}`;
   if (context.routes?.some((route) => sameRoute(route, op, network, index))) return { outcome: 'already' };
-  const builder = routeBuilder(
-    routeHeader(destination, op.table, RTPROT_CLOUD_NETWORK, SCOPE_NUMBER[op.scope], ROUTE_TYPE_NUMBER[op.type]),
-    destination,
-    op.table,
-    index,
-  );
+  const builder = routeBuilder(destination, op.table, RTPROT_CLOUD_NETWORK, SCOPE_NUMBER[op.scope], ROUTE_TYPE_NUMBER[op.type], index);
   for (const [attribute, text] of [
     [RTA.GATEWAY, op.gateway],
     [RTA.PREFSRC, op.source],
@@ -229,47 +219,52 @@ function replaceRoute(context: Context, op: RouteReplace): Preparation {
 function removeRoute(context: Context, op: RouteRemove): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
-  const destination = prefixOf(op, op.destination);
+  const destination = prefixOf(context, op, op.destination);
   if (isResult(destination)) return destination;
   // protocol 0 and scope nowhere match any: ownership is the helper's decision, not the kernel's
-  const header = routeHeader(destination, op.table, 0, RT_SCOPE_NOWHERE, ROUTE_TYPE_NUMBER[op.type]);
-  const payload = routeBuilder(header, destination, op.table, index).build();
+  const payload = routeBuilder(destination, op.table, 0, RT_SCOPE_NOWHERE, ROUTE_TYPE_NUMBER[op.type], index).build();
   return prepared(RTM.DELROUTE, payload, 0, ['ESRCH', 'ENOENT']);
 }
 
-function ruleRequest(op: RuleAdd | RuleRemove, withProtocol: boolean): Uint8Array[] | OperationResult {
-  const family = op.family;
-  const from = op.from === undefined ? undefined : prefixOf(op, op.from);
-  const to = op.to === undefined ? undefined : prefixOf(op, op.to);
-  for (const prefix of [from, to]) {
-    if (isResult(prefix)) return prefix;
-    if (prefix && prefix.family !== family) return failed(op, 'EINVAL', `${formatIp(prefix)} is not in family ${family}`);
-  }
-  const header = new Uint8Array(12);
-  putU8(header, 0, familyNumber(family));
-  putU8(header, 1, (to as ParsedPrefix | undefined)?.prefixLength ?? 0);
-  putU8(header, 2, (from as ParsedPrefix | undefined)?.prefixLength ?? 0);
-  putU8(header, 4, op.table <= 255 ? op.table : RT_TABLE_UNSPEC);
-  putU8(header, 7, FR_ACT_TO_TBL);
-  const builder = new RequestBuilder(header).u32(FRA.PRIORITY, op.priority).u32(FRA.TABLE, op.table);
-  if (from) builder.bytes(FRA.SRC, (from as ParsedPrefix).bytes);
-  if (to) builder.bytes(FRA.DST, (to as ParsedPrefix).bytes);
+/** A rule's selector: a prefix of the rule's own family. */
+function selectorOf(context: Context, op: RuleAdd | RuleRemove, text: string): ParsedPrefix | OperationResult {
+  const prefix = prefixOf(context, op, text);
+  if (isResult(prefix) || prefix.family === op.family) return prefix;
+  return failed(op, 'EINVAL', `${formatIp(prefix)} is not in family ${op.family}`);
+}
+
+function ruleRequest(context: Context, op: RuleAdd | RuleRemove, withProtocol: boolean): Uint8Array[] | OperationResult {
+  const from = op.from === undefined ? undefined : selectorOf(context, op, op.from);
+  if (isResult(from)) return from;
+  const to = op.to === undefined ? undefined : selectorOf(context, op, op.to);
+  if (isResult(to)) return to;
+  // a fib_rule_hdr: family, destination and source lengths, table, action
+  const builder = new RequestBuilder(12)
+    .headerU8(0, familyNumber(op.family))
+    .headerU8(1, to?.prefixLength ?? 0)
+    .headerU8(2, from?.prefixLength ?? 0)
+    .headerU8(4, op.table <= 255 ? op.table : RT_TABLE_UNSPEC)
+    .headerU8(7, FR_ACT_TO_TBL)
+    .u32(FRA.PRIORITY, op.priority)
+    .u32(FRA.TABLE, op.table);
+  if (from) builder.bytes(FRA.SRC, from.bytes);
+  if (to) builder.bytes(FRA.DST, to.bytes);
   if (op.suppressPrefixLength !== undefined) builder.u32(FRA.SUPPRESS_PREFIXLEN, op.suppressPrefixLength);
   if (withProtocol) builder.u8(FRA.PROTOCOL, RTPROT_CLOUD_NETWORK);
   return builder.build();
 }
 
-function addRule(op: RuleAdd, options: ExecuteOptions): Preparation {
-  const payload = ruleRequest(op, true);
+function addRule(context: Context, op: RuleAdd): Preparation {
+  const payload = ruleRequest(context, op, true);
   if (isResult(payload)) return payload;
   // without NLM_F_EXCL the kernel happily adds a duplicate rule: only when the caller ruled that out
-  if (options.rulesCheckedAbsent) return prepared(RTM.NEWRULE, payload, NLM_F.CREATE, []);
+  if (context.options.rulesCheckedAbsent) return prepared(RTM.NEWRULE, payload, NLM_F.CREATE, []);
   return prepared(RTM.NEWRULE, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
 }
 
-function removeRule(op: RuleRemove): Preparation {
+function removeRule(context: Context, op: RuleRemove): Preparation {
   // no FRA_PROTOCOL: the kernel would then match it, and ownership is the helper's decision
-  const payload = ruleRequest(op, false);
+  const payload = ruleRequest(context, op, false);
   if (isResult(payload)) return payload;
   return prepared(RTM.DELRULE, payload, 0, ['ENOENT']);
 }
@@ -304,9 +299,9 @@ function prepare(context: Context, op: Operation): Preparation {
     case 'route.remove':
       return removeRoute(context, op);
     case 'rule.add':
-      return addRule(op, context.options);
+      return addRule(context, op);
     case 'rule.remove':
-      return removeRule(op);
+      return removeRule(context, op);
     case 'link.set':
       return setLink(context, op);
   }

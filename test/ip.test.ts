@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isIPv4 } from 'node:net';
-import { allHostBitsSet, canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, hasHostBits, networkOf, parsePrefix, prefixContains, parseIp } from '../protocol/ip.js';
+import { allHostBitsSet, canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, hasHostBits, networkOf, parsePrefix, prefixContains, parseIp, rememberingParsePrefix } from '../protocol/ip.js';
 
 test('IPv6 text is canonicalised as RFC 5952 says', (t) => {
   t.is(canonicalIp('2001:DB8:0:0:0:0:0:1'), '2001:db8::1');
@@ -142,4 +142,18 @@ test('prefix lengths: one to three digits, at most the family\'s bits', (t) => {
   for (const bad of ['10.0.0.1/', '10.0.0.1/33', '10.0.0.1/0024', '10.0.0.1/2a', '10.0.0.1/-1', '10.0.0.1/ 24', '10.0.0.1', '/24', '2001:db8::1/129', '10.0.0.1/24/1']) {
     t.is(parsePrefix(bad), undefined, bad);
   }
+});
+
+test('rememberingParsePrefix answers as parsePrefix, once per text: the same object when asked again', (t) => {
+  const parse = rememberingParsePrefix();
+  const texts = ['10.0.0.5/24', '10.0.0.5/24', 'fd00::1/64', 'FD00:0::1/64', '10.0.0.256/24', '10.0.0.256/24', '10.0.0.5', '10.0.0.5/33', ''];
+  const first = new Map<string, ReturnType<typeof parse>>();
+  for (const text of texts) {
+    const answer = parse(text);
+    t.deepEqual(answer, parsePrefix(text), text);
+    if (first.has(text)) t.is(answer, first.get(text), `${text}: remembered`);
+    first.set(text, answer);
+  }
+  // another request's parser has its own answers
+  t.not(rememberingParsePrefix()('10.0.0.5/24'), parse('10.0.0.5/24'));
 });
