@@ -285,6 +285,51 @@ test('the secret filter drops secret-looking keys in any spelling, PEM private k
   );
 });
 
+test('the secret filter shares what it keeps unchanged, never changes its input, and drops what a full copy drops', (t) => {
+  // the filter as a plain copy of everything kept: what withoutSecrets must answer, shared or not
+  const copyWithout = (value: unknown): unknown => {
+    if (typeof value === 'string') return value.includes('PRIVATE KEY-----') ? undefined : value;
+    if (Array.isArray(value)) return value.map(copyWithout).filter((v) => v !== undefined);
+    if (value === null || typeof value !== 'object') return value;
+    const object = value as Record<string, unknown>;
+    const named = typeof object.name === 'string' && /token|secret|password/i.test(object.name);
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(object)) {
+      if (/token|secret|password/i.test(key) || (named && key === 'value')) continue;
+      const kept = copyWithout(child);
+      if (kept !== undefined) out[key] = kept;
+    }
+    return out;
+  };
+  const pem = '-----BEGIN PRIVATE KEY-----\nx';
+  const leaves = ['plain', 'ok', pem, 7, null, true];
+  const keys = ['name', 'value', 'address', 'token', 'adminPassword', 'items', 'x'];
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const build = (depth: number): unknown => {
+    const kind = depth === 0 ? 0 : random(3);
+    if (kind === 0) return leaves[random(leaves.length)];
+    if (kind === 1) return Array.from({ length: random(4) }, () => build(depth - 1));
+    const object: Record<string, unknown> = {};
+    for (let i = random(4); i > 0; i--) object[keys[random(keys.length)]!] = random(3) === 0 ? ['token', 'api', 'db-password'][random(3)] : build(depth - 1);
+    return object;
+  };
+  for (let round = 0; round < 300; round++) {
+    const document = build(4);
+    const before = structuredClone(document);
+    const filtered = withoutSecrets(document);
+    t.deepEqual(filtered, copyWithout(document), `document ${JSON.stringify(before)}`);
+    t.deepEqual(document, before, 'the input is unchanged');
+  }
+  const clean = { interface: [{ ipv4: { ipAddress: [{ privateIpAddress: '10.0.0.4' }] } }] };
+  const document = { network: clean, compute: { userData: 'c2VjcmV0', name: 'vm' } };
+  const filtered = withoutSecrets(document) as typeof document;
+  t.is(filtered.network, clean, 'a subtree with nothing to remove is the same object');
+  t.not(filtered.compute, document.compute);
+  t.deepEqual(filtered.compute, { name: 'vm' } as typeof document.compute);
+  t.is(withoutSecrets(clean), clean);
+});
+
 test('other methods answer 405 with Allow: GET, HEAD, on known and unknown paths', async (t) => {
   const api = await serve(t, new FakeView(fixture('azure')).converge());
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {

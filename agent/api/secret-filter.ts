@@ -31,29 +31,62 @@ const SECRET_KEY = new RegExp(
 const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 export function looksSecret(key: string): boolean {
-  return SECRET_KEY.test(key.replace(/[-_\s.]/g, ''));
+  let answer = knownKeys.get(key);
+  if (answer === undefined) {
+    answer = SECRET_KEY.test(key.replace(/[-_\s.]/g, ''));
+    if (knownKeys.size >= MAX_KNOWN_KEYS) knownKeys.clear();
+    knownKeys.set(key, answer);
+  }
+  return answer;
 }
 
 /**
- * A copy of `value` without secret-looking keys, private keys in PEM form, and the value of
- * name/value pairs whose name looks secret (Azure tagsList: {"name":"dbPassword","value":…}).
+ * looksSecret's answers: a document repeats its keys (privateIpAddress 2,048 times at 2,048 IPs),
+ * and normalising and matching each one took a third of the filter. Bounded: a document with
+ * more distinct keys than this starts the memory afresh.
+ */
+const knownKeys = new Map<string, boolean>();
+const MAX_KNOWN_KEYS = 1_000;
+
+/**
+ * `value` without secret-looking keys, private keys in PEM form, and the value of name/value
+ * pairs whose name looks secret (Azure tagsList: {"name":"dbPassword","value":…}). What holds
+ * nothing to remove is returned as it is, not copied: at 2,048 IPs the copy of every address
+ * entry was most of the filter's time, on the way to the first plan. Nothing changes a
+ * document after it is parsed, so the sharing is safe.
  */
 export function withoutSecrets(value: unknown): unknown {
   if (typeof value === 'string') return PEM_PRIVATE_KEY.test(value) ? undefined : value;
   if (Array.isArray(value)) {
-    return value.map(withoutSecrets).filter((v) => v !== undefined);
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const filtered = withoutSecrets(value[i]);
+      if (copy) {
+        if (filtered !== undefined) copy.push(filtered);
+      } else if (filtered !== value[i]) {
+        copy = value.slice(0, i);
+        if (filtered !== undefined) copy.push(filtered);
+      }
+    }
+    return copy ?? value;
   }
   if (value !== null && typeof value === 'object') {
-    const name = (value as Record<string, unknown>).name;
+    const object = value as Record<string, unknown>;
+    const name = object.name;
     const namedSecret = typeof name === 'string' && looksSecret(name);
-    const result: Record<string, unknown> = {};
-    for (const [key, child] of Object.entries(value)) {
-      if (looksSecret(key)) continue;
-      if (namedSecret && key === 'value') continue;
-      const filtered = withoutSecrets(child);
-      if (filtered !== undefined) result[key] = filtered;
+    const keys = Object.keys(object);
+    let copy: Record<string, unknown> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const child = object[key];
+      const filtered = looksSecret(key) || (namedSecret && key === 'value') ? undefined : withoutSecrets(child);
+      if (!copy && filtered !== child) {
+        copy = {};
+        for (let j = 0; j < i; j++) copy[keys[j]!] = object[keys[j]!];
+      }
+      if (copy && filtered !== undefined) copy[key] = filtered;
     }
-    return result;
+    return copy ?? value;
   }
   return value;
 }
