@@ -198,3 +198,15 @@ test('CLOUD_NETWORK_IMDS_URL points the providers at another metadata address', 
   t.is(snapshot.model.nics.length, 3);
   t.is(server.requests.length, 1);
 });
+
+test('addresses come out in canonical text: surrounding spaces dropped, IPv6 lower-case and compressed', (t) => {
+  const doc = fixture();
+  const first = doc.network.interface[0]!;
+  first.ipv4.ipAddress[1].privateIpAddress = ' 10.4.0.10 ';
+  first.ipv4.ipAddress[0].publicIpAddress = '20.61.15.7 ';
+  first.ipv6.ipAddress[0].privateIpAddress = 'ACE:CAB:DECA:0:0:0:0:4';
+  const nic = parseAzureDocument(JSON.stringify(doc), first.macAddress).model.nics.find((n) => n.primary)!;
+  t.deepEqual(nic.ipv4.map((a) => a.address), ['10.4.0.4', '10.4.0.10']);
+  t.deepEqual(nic.publicIpv4, ['20.61.15.7']);
+  t.deepEqual(nic.ipv6.map((a) => a.address), ['ace:cab:deca::4']);
+});

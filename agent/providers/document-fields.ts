@@ -1,6 +1,6 @@
 // Reading fields of a metadata document with checks, so that every provider reports a missing
 // or wrong field the same way: the provider, the field path and the NIC, as a MetadataError.
-import { canonicalIp, parseIp } from '../../protocol/ip.js';
+import { formatIp, parseIp, type ParsedIp } from '../../protocol/ip.js';
 import type { ProviderName } from '../model.js';
 import { documentError } from '../metadata/errors.js';
 
@@ -56,12 +56,17 @@ export class DocumentReader {
 
   /** A canonical IPv4 or IPv6 address of the given family. */
   ip(value: unknown, field: string, family: 'inet' | 'inet6'): string {
+    return formatIp(this.parsedIp(value, field, family));
+  }
+
+  /** An IPv4 or IPv6 address of the given family, parsed (for a caller that also needs its bytes). */
+  parsedIp(value: unknown, field: string, family: 'inet' | 'inet6'): ParsedIp {
     const text = this.string(value, field).trim();
     const parsed = parseIp(text);
     if (!parsed || parsed.family !== family) {
       this.malformed(field, `${JSON.stringify(text)} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
     }
-    return canonicalIp(text)!;
+    return parsed;
   }
 
   /** A prefix length given as a number or as digits in a string (Azure sends "24"). */
