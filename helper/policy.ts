@@ -216,7 +216,8 @@ function checkRuleShape(op: RuleOp, config: PolicyConfig, parse: PrefixParser): 
   if (!inRange(op.priority, config.priorities)) {
     return { problem: `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}` };
   }
-  const selectors = [op.from !== undefined, op.to !== undefined, op.suppressPrefixLength !== undefined].filter(Boolean).length;
+  // counted without an array: this runs for each of an apply's ~3,600 rules, under --jitless
+  const selectors = (op.from !== undefined ? 1 : 0) + (op.to !== undefined ? 1 : 0) + (op.suppressPrefixLength !== undefined ? 1 : 0);
   if (selectors !== 1) return { problem: `a rule needs exactly one of from, to or suppressPrefixLength (got ${selectors})` };
   const shape: RuleShape = { family: op.family, priority: op.priority, table: op.table, from: undefined, to: undefined, suppressPrefixLength: op.suppressPrefixLength };
   if (op.suppressPrefixLength !== undefined) {
