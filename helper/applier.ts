@@ -2,7 +2,7 @@
 // the kernel and carries out the allowed ones in order; `ownedAddresses` reconciles the ledger
 // with the kernel. The server runs these one at a time.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp, rememberingParsePrefix, type PrefixParser } from '../protocol/ip.js';
+import { canonicalPrefix, rememberingParsePrefix } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, HelperInfoResult, OperationResult, OwnedAddressesResult } from '../protocol/methods.js';
 import type { ObservedAddress } from '../netlink/types.js';
@@ -21,12 +21,6 @@ export interface ApplierOptions {
 }
 
 const isRemoval = (op: Operation) => op.kind.endsWith('.remove');
-
-/** The canonical "address/length" of an operation's address, which the policy has accepted. */
-function canonicalAddress(parse: PrefixParser, text: string): string {
-  const p = parse(text)!;
-  return `${formatIp(p)}/${p.prefixLength}`;
-}
 
 /** What judging `operations` looks at besides the links: at 2,048 IPs a full read costs far more than a repair. */
 function partsFor(operations: readonly Operation[]): Set<StatePart> {
@@ -93,7 +87,7 @@ export class Applier {
           // this run must find this one in the picture (if the add fails, the next run re-reads)
           if (verdict.rule) recordRuleAdded(state, verdict.rule);
           if (op.kind === 'address.add') {
-            const address = canonicalAddress(parse, op.address);
+            const address = canonicalPrefix(op.address, parse)!;
             if (!ledger.has(op.link, address) && !ours.has(`${op.link} ${address}`)) recorded.push({ link: op.link, address });
           }
         } else {
@@ -136,14 +130,14 @@ export class Applier {
         if (result.outcome === 'applied' && end < operations.length && op.kind !== 'rule.add') recordApplied(state, op, parse);
         if (result.outcome === 'failed') surprised = true;
         if (op.kind === 'address.add' && result.outcome !== 'applied') {
-          const address = canonicalAddress(parse, op.address);
+          const address = canonicalPrefix(op.address, parse)!;
           // not ours after all: it failed, or someone else added it since we looked
           if (recordedKeys.has(`${op.link} ${address}`)) {
             notOurs.push({ link: op.link, address });
             surprised = true;
           }
         }
-        if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalAddress(parse, op.address) });
+        if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalPrefix(op.address, parse)! });
       }
       await ledger.remove(...notOurs, ...removed).catch(() => undefined);
       start = end;

@@ -156,9 +156,9 @@ function hostBitsEqual(prefix: ParsedPrefix, fill: number): boolean {
   return true;
 }
 
-/** Canonical "address/length" text, keeping host bits (an interface address). */
-export function canonicalPrefix(text: string): string | undefined {
-  const parsed = parsePrefix(text);
+/** Canonical "address/length" text, keeping host bits (an interface address); `parse` reads it. */
+export function canonicalPrefix(text: string, parse: PrefixParser = parsePrefix): string | undefined {
+  const parsed = parse(text);
   return parsed && `${formatIp(parsed)}/${parsed.prefixLength}`;
 }
 
