@@ -19,12 +19,19 @@ export type SizeName = keyof typeof BENCH_SIZES;
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/PID/stat counts CPU time in 1/100 s
 const HELPER_IDLE_EXIT_S = 2;
 
+/** The PATH systemd gives a system service (its built-in default on a merged-/usr system). */
+const SERVICE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin';
+
 /**
- * The environment a systemd unit gives its program (`Environment=`: NODE_OPTIONS, e.g. the
- * helper's --jitless, and MALLOC_ARENA_MAX): the bench runs the programs as production does.
+ * The environment a systemd unit gives its program: systemd's PATH and the unit's
+ * `Environment=` (NODE_OPTIONS, e.g. the helper's --jitless, and MALLOC_ARENA_MAX), and nothing
+ * of the bench's own environment, as a service inherits nothing from the shell that started it.
+ * Inheriting it measured a different program start: this machine's shell sets
+ * NODE_EXTRA_CA_CERTS, and Node reads and parses that CA bundle before it runs any code, ~40 ms
+ * of every start (bench/README.md, item 45).
  */
 export function unitEnvironment(unit: string): Record<string, string> {
-  return environmentOf(readFileSync(join(REPO, 'systemd', unit), 'utf8'));
+  return { PATH: SERVICE_PATH, ...environmentOf(readFileSync(join(REPO, 'systemd', unit), 'utf8')) };
 }
 
 /**

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamespace } from './lib/netns.js';
-import { environmentOf, nodeOptionsOf } from '../bench/run.js';
+import { environmentOf, nodeOptionsOf, unitEnvironment } from '../bench/run.js';
 import { PREFIX, runInstalled, spawnInstalled, stageInstall, UNIT_DIR, type StagedInstall } from './lib/staged-install.js';
 
 // One install for the tests that only read it; the ones that change the tree make their own.
@@ -159,6 +159,22 @@ test('the environment of a unit: every Environment= line, several assignments pe
     NODE_OPTIONS: '--x --y',
     C: '',
   });
+});
+
+test('the bench runs each program with its unit’s environment and none of its own, as systemd does', (t) => {
+  const saved = process.env.NODE_EXTRA_CA_CERTS;
+  process.env.NODE_EXTRA_CA_CERTS = '/etc/ssl/certs/ca-certificates.crt';
+  try {
+    for (const name of ['cloud-network.service.in', 'cloud-network-helper.service.in']) {
+      const environment = unitEnvironment(name);
+      const fromUnit = environmentOf(readFileSync(join('systemd', name), 'utf8'));
+      t.deepEqual(Object.keys(environment).sort(), ['PATH', ...Object.keys(fromUnit)].sort(), name);
+      t.truthy(fromUnit.NODE_OPTIONS, `${name} sets NODE_OPTIONS, or this test compares nothing`);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+    else process.env.NODE_EXTRA_CA_CERTS = saved;
+  }
 });
 
 test('under each unit’s NODE_OPTIONS node exposes gc, which the agent and the helper use to give memory back after an apply', (t) => {
