@@ -177,6 +177,14 @@ test('the bench runs each program with its unit’s environment and none of its 
   }
 });
 
+test('each unit drops NODE_EXTRA_CA_CERTS, which would cost every start a CA bundle neither program uses', (t) => {
+  for (const name of ['cloud-network.service', 'cloud-network-helper.service']) {
+    const unit = readFileSync(shared.staged(`${UNIT_DIR}/${name}`), 'utf8');
+    const unset = [...unit.matchAll(/^UnsetEnvironment=(.*)$/gm)].flatMap(([, names]) => names!.trim().split(/\s+/));
+    t.true(unset.includes('NODE_EXTRA_CA_CERTS'), `${name}: UnsetEnvironment=${unset.join(' ')}`);
+  }
+});
+
 test('under each unit’s NODE_OPTIONS node exposes gc, which the agent and the helper use to give memory back after an apply', (t) => {
   for (const name of ['cloud-network.service', 'cloud-network-helper.service']) {
     const options = nodeOptionsOf(readFileSync(shared.staged(`${UNIT_DIR}/${name}`), 'utf8'));
