@@ -836,7 +836,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   if (!existsSync(join(REPO, 'dist', 'agent', 'main.js'))) throw new Error('dist/ is missing: run `make build` first');
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // L, where the converge target is, gets the most runs: on a noisy two-CPU machine one run
-  // in three can be 20 % off the others, and a median of three is then one of them
+  // in three can be 10-25 % off the other two, and a median of three is then one of those
   const defaults = { S: 5, M: 5, L: 7 } as const;
   const sizes: SizeResult[] = [];
   for (const size of options.sizes) {

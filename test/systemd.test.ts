@@ -167,7 +167,7 @@ test('the bench runs each program with its unit’s environment and none of its 
   try {
     for (const name of ['cloud-network.service.in', 'cloud-network-helper.service.in']) {
       const environment = unitEnvironment(name);
-      const fromUnit = environmentOf(readFileSync(join('systemd', name), 'utf8'));
+      const fromUnit = environmentOf(readFileSync(new URL(`../systemd/${name}`, import.meta.url), 'utf8'));
       t.deepEqual(Object.keys(environment).sort(), ['PATH', ...Object.keys(fromUnit)].sort(), name);
       t.truthy(fromUnit.NODE_OPTIONS, `${name} sets NODE_OPTIONS, or this test compares nothing`);
     }
