@@ -13,14 +13,7 @@ import { recordApplied } from '../helper/state-after.js';
 import type { Operation, RuleAdd } from '../protocol/operations.js';
 import { rememberingParsePrefix } from '../protocol/ip.js';
 import type { KernelState } from '../netlink/types.js';
-
-const NICS = 8;
-const links = Array.from({ length: NICS }, (_, n) => ({ index: 10 + n, name: `eth${n}`, mac: `00:0d:3a:00:00:0${n}`, up: true, mtu: 1500, loopback: false }));
-const host = (n: number, i: number) => `10.${n}.${i >> 6}.${(i & 63) + 4}`;
-const operations: Operation[] = [];
-for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'address.add', link: `eth${n}`, address: `${host(n, i)}/22`, noPrefixRoute: true });
-for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'rule.add', priority: 30000 + n, table: 10000 + n, family: 'inet', from: `${host(n, i)}/32` });
-for (let n = 0; n < NICS; n++) for (let i = 0; i < 192; i++) operations.push({ kind: 'rule.add', priority: 30100 + n, table: 10000 + n, family: 'inet', to: `${host(n, i)}/32` });
+import { links, operations, policy } from './l-operations.js';
 
 const state = new KernelPicture({ links, addresses: [], routes: [], rules: [] } satisfies KernelState);
 // the kernel after the apply, and the operations that take it all away again
@@ -30,7 +23,6 @@ const removals: Operation[] = operations.map((op) =>
   op.kind === 'address.add' ? { kind: 'address.remove', link: op.link, address: op.address } : { ...(op as RuleAdd), kind: 'rule.remove' },
 );
 const ledger = { has: () => false };
-const policy = { tables: { first: 10000, last: 19999 }, priorities: { first: 30000, last: 30999 }, deniedLinks: new Set<string>() };
 const socket = { batch: async (requests: readonly unknown[]) => requests.map(() => undefined) } as unknown as RtnlRequester;
 const indexes = new Map(links.map((l) => [l.name, l.index]));
 

@@ -3,6 +3,7 @@
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { formatIp, parseIp, parsePrefix, type PrefixParser } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
+import type { ObservedRule } from '../netlink/types.js';
 import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import { ruleShape } from './policy.js';
 
@@ -78,14 +79,10 @@ export function recordApplied(state: KernelPicture, op: Operation, parse: Prefix
 
 /** A rule cloud-network added, as the kernel now reports it. */
 export function recordRuleAdded(state: KernelPicture, shape: RuleShape): void {
-  state.addRule({
-    family: shape.family,
-    priority: shape.priority,
-    table: shape.table,
-    ...(shape.from !== undefined ? { from: shape.from } : {}),
-    ...(shape.to !== undefined ? { to: shape.to } : {}),
-    ...(shape.suppressPrefixLength !== undefined ? { suppressPrefixLength: shape.suppressPrefixLength } : {}),
-    protocol: RTPROT_CLOUD_NETWORK,
-    action: 'lookup',
-  });
+  // assigned rather than spread: ~3,600 times per apply at 2,048 IPs, under --jitless
+  const rule: ObservedRule = { family: shape.family, priority: shape.priority, table: shape.table, protocol: RTPROT_CLOUD_NETWORK, action: 'lookup' };
+  if (shape.from !== undefined) rule.from = shape.from;
+  if (shape.to !== undefined) rule.to = shape.to;
+  if (shape.suppressPrefixLength !== undefined) rule.suppressPrefixLength = shape.suppressPrefixLength;
+  state.addRule(rule);
 }
