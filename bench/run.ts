@@ -161,15 +161,19 @@ export function spread(samples: number[]): Spread {
 
 // ---------------------------------------------------------------- processes
 
-interface Service {
+export interface Service {
   pid(): number | undefined;
   output(): string;
   lines: string[];
   stop(): Promise<void>;
 }
 
-function spawnTracked(cleanup: TeardownStack, command: string, args: string[], environment: Record<string, string> = {}): Service & { exited: Promise<void>; tell(line: string): void } {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...environment } });
+/**
+ * Starts a program as a service with exactly `environment` (unitEnvironment(): what its unit
+ * gives it), none of the bench's own, and stops it at teardown.
+ */
+export function spawnTracked(cleanup: TeardownStack, command: string, args: string[], environment: Record<string, string>): Service & { exited: Promise<void>; tell(line: string): void } {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: environment });
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => lines.push(line));

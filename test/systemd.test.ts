@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamespace } from './lib/netns.js';
-import { environmentOf, nodeOptionsOf, unitEnvironment } from '../bench/run.js';
+import { environmentOf, nodeOptionsOf, spawnTracked, unitEnvironment } from '../bench/run.js';
+import { TeardownStack } from './lib/teardown-stack.js';
 import { PREFIX, runInstalled, spawnInstalled, stageInstall, UNIT_DIR, type StagedInstall } from './lib/staged-install.js';
 
 // One install for the tests that only read it; the ones that change the tree make their own.
@@ -161,17 +162,24 @@ test('the environment of a unit: every Environment= line, several assignments pe
   });
 });
 
-test('the bench runs each program with its unit’s environment and none of its own, as systemd does', (t) => {
+test('the bench starts each program with its unit’s environment and none of its own, as systemd does', async (t) => {
   const saved = process.env.NODE_EXTRA_CA_CERTS;
   process.env.NODE_EXTRA_CA_CERTS = '/etc/ssl/certs/ca-certificates.crt';
+  const cleanup = new TeardownStack();
   try {
     for (const name of ['cloud-network.service.in', 'cloud-network-helper.service.in']) {
-      const environment = unitEnvironment(name);
       const fromUnit = environmentOf(readFileSync(new URL(`../systemd/${name}`, import.meta.url), 'utf8'));
-      t.deepEqual(Object.keys(environment).sort(), ['PATH', ...Object.keys(fromUnit)].sort(), name);
       t.truthy(fromUnit.NODE_OPTIONS, `${name} sets NODE_OPTIONS, or this test compares nothing`);
+      // a real process started the way the bench starts the agent and the helper, telling what it got
+      const program = spawnTracked(cleanup, 'env', ['-0'], unitEnvironment(name));
+      await program.exited;
+      // `env -0` writes no newline: its one line comes when its output ends, which may follow its exit
+      for (let waited = 0; program.lines.length === 0 && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+      const got = Object.fromEntries(program.output().split('\0').filter(Boolean).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+      t.deepEqual(got, { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin', ...fromUnit }, name);
     }
   } finally {
+    await cleanup.run();
     if (saved === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
     else process.env.NODE_EXTRA_CA_CERTS = saved;
   }
