@@ -28,8 +28,13 @@ const model: MetadataModel = {
 };
 const empty: KernelState = {
   links: model.nics.map((nic, n) => ({ index: 2 + n, name: `eth${n}`, mac: nic.mac, up: true, mtu: 1500, loopback: false })),
-  // what DHCP configured: the primary IP of the primary NIC, with a lifetime
-  addresses: [{ ifindex: 2, family: 'inet', address: host(0, 0), prefixLength: 18, dynamic: true, noPrefixRoute: false, scope: 0 }],
+  addresses: [
+    // what DHCP configured: the primary IP of the primary NIC, with a lifetime
+    { ifindex: 2, family: 'inet', address: host(0, 0), prefixLength: 18, dynamic: true, noPrefixRoute: false, scope: 0 },
+    // and what the kernel gives every link, on an IPv4-only VM too: loopback, and IPv6 link-local addresses
+    { ifindex: 1, family: 'inet6', address: '::1', prefixLength: 128, dynamic: false, noPrefixRoute: false, scope: 254 },
+    ...model.nics.map((_, n) => ({ ifindex: 2 + n, family: 'inet6' as const, address: `fe80::20d:3aff:fe00:${n}`, prefixLength: 64, dynamic: false, noPrefixRoute: false, scope: 253 })),
+  ],
   routes: [{ table: 254, family: 'inet', destination: '0.0.0.0/0', protocol: 16, type: 'unicast', scope: 'universe', gateway: '10.0.0.1', ifindex: 2 }],
   rules: [],
 };

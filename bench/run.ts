@@ -62,7 +62,7 @@ function profileFlags(): string[] {
   if (!dir) return [];
   mkdirSync(dir, { recursive: true, mode: 0o1777 });
   chmodSync(dir, 0o1777); // the agent runs as cloud-network
-  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  return ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_CPU_PROF_INTERVAL ?? '1000', `--cpu-prof-dir=${dir}`];
 }
 
 export interface Spread {

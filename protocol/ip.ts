@@ -1,6 +1,5 @@
 // IP address text: parsing, canonical form and prefix arithmetic, for both sides.
 // node:net's isIP() validates but neither canonicalises IPv6 nor does prefix math.
-import { isIPv6 } from 'node:net';
 export type Family = 'inet' | 'inet6';
 
 export interface ParsedIp {
@@ -33,32 +32,75 @@ function parseIPv4(text: string): Uint8Array | undefined {
 const ZERO = 0x30;
 const NINE = 0x39;
 
+/** A group of IPv6 text: one to four hex digits, of either case. */
+function hexGroup(text: string): number | undefined {
+  if (text.length === 0 || text.length > 4) return undefined;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const lower = c | 0x20; // A-F to a-f
+    const digit = c >= ZERO && c <= NINE ? c - ZERO : lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+    if (digit === -1) return undefined;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+/**
+ * The groups of one side of IPv6 text ('' for none) into `bytes` from group `at`; the side that
+ * ends the address may end in a dotted quad, which fills two groups. The number of groups
+ * written, or -1 when the text is invalid or would pass the 8th group.
+ */
+function writeGroups(side: string, bytes: Uint8Array, at: number, endsAddress: boolean): number {
+  if (side === '') return 0;
+  const groups = side.split(':');
+  let written = 0;
+  for (let i = 0; i < groups.length; i++) {
+    const group = groups[i]!;
+    if (endsAddress && i === groups.length - 1 && group.includes('.')) {
+      const v4 = parseIPv4(group);
+      if (!v4 || at + written + 2 > 8) return -1;
+      bytes.set(v4, (at + written) * 2);
+      return written + 2;
+    }
+    const value = hexGroup(group);
+    if (value === undefined || at + written + 1 > 8) return -1;
+    bytes[(at + written) * 2] = value >> 8;
+    bytes[(at + written) * 2 + 1] = value & 0xff;
+    written++;
+  }
+  return written;
+}
+
+/**
+ * IPv6 text (RFC 4291 2.2): eight groups of one to four hex digits; at most one `::`, which
+ * stands for one or more zero groups; a dotted quad for the last two groups. It accepts what
+ * node:net's isIPv6 accepts but for a zone (`fe80::1%eth0`), which no address here may carry.
+ * Written out rather than isIPv6: compiling that regular expression took ~3 ms of the first
+ * plan of every agent, which meets IPv6 text in every kernel read (bench/README.md, item 49).
+ */
+function parseIPv6(text: string): Uint8Array | undefined {
+  if (text.length < 2 || text.length > 45) return undefined;
+  const bytes = new Uint8Array(16);
+  const gap = text.indexOf('::');
+  if (gap === -1) return writeGroups(text, bytes, 0, true) === 8 ? bytes : undefined;
+  if (text.indexOf('::', gap + 1) !== -1) return undefined; // a second gap, or ':::'
+  const head = text.slice(0, gap);
+  const tail = text.slice(gap + 2);
+  const tailBytes = new Uint8Array(16);
+  const before = writeGroups(head, bytes, 0, false);
+  const after = writeGroups(tail, tailBytes, 0, true);
+  // the gap stands for at least one group
+  if (before === -1 || after === -1 || before + after > 7) return undefined;
+  bytes.set(tailBytes.subarray(0, after * 2), 16 - after * 2);
+  return bytes;
+}
+
 export function parseIp(text: string): ParsedIp | undefined {
   const v4 = parseIPv4(text);
   if (v4) return { family: 'inet', bytes: v4 };
-  if (!isIPv6(text)) return undefined;
-  let head = text;
-  let tailV4: number[] = [];
-  // an embedded dotted quad (::ffff:1.2.3.4) stands for the last two groups
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.')) {
-    tailV4 = text.slice(lastColon + 1).split('.').map(Number);
-    head = text.slice(0, lastColon + 1) + '0:0';
-  }
-  const [left, right] = head.includes('::') ? head.split('::') : [head, undefined];
-  const groupsOf = (part: string | undefined) => (part ? part.split(':').filter((g) => g !== '') : []);
-  const leftGroups = groupsOf(left);
-  const rightGroups = groupsOf(right);
-  const missing = 8 - leftGroups.length - rightGroups.length;
-  const groups = [...leftGroups, ...Array<string>(right === undefined ? 0 : missing).fill('0'), ...rightGroups];
-  const bytes = new Uint8Array(16);
-  groups.forEach((group, i) => {
-    const value = parseInt(group, 16);
-    bytes[i * 2] = value >> 8;
-    bytes[i * 2 + 1] = value & 0xff;
-  });
-  if (tailV4.length === 4) bytes.set(tailV4, 12);
-  return { family: 'inet6', bytes };
+  const v6 = parseIPv6(text);
+  return v6 && { family: 'inet6', bytes: v6 };
 }
 
 export function formatIp(ip: ParsedIp): string {

@@ -1,6 +1,19 @@
 import test from 'ava';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { allHostBitsSet, canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, hasHostBits, networkOf, parsePrefix, prefixContains, parseIp, rememberingParsePrefix } from '../protocol/ip.js';
+
+
+/** A repeatable random integer below n (a linear congruential generator from `seed`). */
+function seededRandom(seed: number): (n: number) => number {
+  return (n) => Math.floor(((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000) * n);
+}
+
+/** `text`, one time in `oneIn`, with one of `characters` put at a random place. */
+function sometimesStray(text: string, random: (n: number) => number, oneIn: number, characters: string): string {
+  if (random(oneIn) !== 0) return text;
+  const at = random(text.length + 1);
+  return text.slice(0, at) + characters[random(characters.length)] + text.slice(at);
+}
 
 test('IPv6 text is canonicalised as RFC 5952 says', (t) => {
   t.is(canonicalIp('2001:DB8:0:0:0:0:0:1'), '2001:db8::1');
@@ -66,8 +79,7 @@ test('IPv4 parsing accepts exactly what node:net isIPv4 accepts, with the same b
     '1.2.3.Infinity', '1.2.3.NaN', '1.2.3.4.', '1.2.3.255.5', '1.2.3.25 5', '1.2.3.0.5',
   ];
   // and random dotted strings: 3 to 5 parts of 0 to 4 digits, some with a stray character
-  let seed = 7;
-  const random = (n: number) => Math.floor(((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000) * n);
+  const random = seededRandom(7);
   for (let n = 0; n < 20_000; n++) {
     const parts: string[] = [];
     const count = 3 + random(3);
@@ -77,12 +89,7 @@ test('IPv4 parsing accepts exactly what node:net isIPv4 accepts, with the same b
       for (let i = 0; i < length; i++) part += String(random(10));
       parts.push(part);
     }
-    let text = parts.join('.');
-    if (random(8) === 0) {
-      const at = random(text.length + 1);
-      text = text.slice(0, at) + ' x:/-+e\t'[random(8)] + text.slice(at);
-    }
-    tricky.push(text);
+    tricky.push(sometimesStray(parts.join('.'), random, 8, ' x:/-+e\t'));
   }
   let valid = 0;
   for (const text of tricky) {
@@ -96,6 +103,47 @@ test('IPv4 parsing accepts exactly what node:net isIPv4 accepts, with the same b
     }
   }
   t.true(valid > 100, `only ${valid} valid addresses among the samples`);
+});
+
+test('IPv6 parsing accepts what node:net isIPv6 accepts but zones, with the bytes the URL parser finds', (t) => {
+  const tricky = [
+    '::', '::1', '1::', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '1:2:3:4:5:6:7::8', '1:2:3:4:5:6:7:8:9',
+    '1:2:3:4:5:6:7', ':1:2:3:4:5:6:7', '1:2:3:4:5:6:7:', ':::', '1:::2', '1::2::3', '::ffff:1.2.3.4', '::1.2.3.4',
+    '1:2:3:4:5:6:1.2.3.4', '1:2:3:4:5:6:7:1.2.3.4', '1:2:3:4:5::1.2.3.4', '1:2:3:4:5:6::1.2.3.4', '::ffff:01.2.3.4',
+    '::ffff:1.2.3', '::ffff:1.2.3.256', '1.2.3.4::', '1.2.3.4::1', '::1.2.3.4:1', 'fe80::1%eth0', 'fe80::1%', '12345::',
+    '0000:0000:0000:0000:0000:0000:0000:0000', 'FFFF::', 'fffg::', 'ABCD:ef01::', ' ::1', '::1 ', '::\u0031', '[::1]', ':',
+    '', '1', '::-1', '::+1', '::0x1', '::١', '\u0011::', '2001:db8::/64', 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255',
+  ];
+  const random = seededRandom(11);
+  const HEX = '0123456789abcdefABCDEF';
+  for (let n = 0; n < 20_000; n++) {
+    const groups: string[] = [];
+    const count = 1 + random(9);
+    for (let g = 0; g < count; g++) {
+      const length = random(6) === 0 ? random(6) : 1 + random(4);
+      let group = '';
+      for (let i = 0; i < length; i++) group += HEX[random(HEX.length)];
+      groups.push(group);
+    }
+    if (random(4) === 0) groups[groups.length - 1] = Array.from({ length: 3 + random(3) }, () => String(random(300))).join('.');
+    let text = groups.join(':');
+    if (random(2) === 0) {
+      const at = random(groups.length + 1);
+      text = [...groups.slice(0, at), '', ...groups.slice(at)].join(':').replace(/^:(?!:)/, '::').replace(/(?<!:):$/, '::');
+    }
+    tricky.push(sometimesStray(text, random, 10, ' :.x/%g-'));
+  }
+  let valid = 0;
+  for (const text of tricky) {
+    const parsed = parseIp(text);
+    const expected = isIPv6(text) && !text.includes('%');
+    t.is(parsed?.family === 'inet6', expected, JSON.stringify(text));
+    if (!expected) continue;
+    valid++;
+    // the WHATWG URL parser is an independent IPv6 parser, and writes the canonical form too
+    t.is(`[${canonicalIp(text)}]`, new URL(`http://[${text}]/`).hostname, text);
+  }
+  t.true(valid > 2_000, `only ${valid} valid addresses among the samples`);
 });
 
 test('hasHostBits and allHostBitsSet agree with a bit-by-bit reference at every prefix length', (t) => {
