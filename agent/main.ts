@@ -74,7 +74,16 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);
-  const provider = createProvider(name, { ...clientSettings, primaryMac: () => primaryMacOf(kernel.last) });
+  // Azure's listing does not say which NIC is the primary (the one DHCP configured): the kernel does
+  const provider = createProvider(name, { ...clientSettings, primaryMac: async () => primaryMacOf(kernel.last ?? (await kernel.read())) });
+  // The first request leaves now, and the metadata service answers while the daemon sets itself
+  // up (the kernel watch, the reconciler, the helper's connection); the first fetch takes the
+  // answer, or its failure, as its own. --cleanup reads no metadata.
+  let early: Promise<ProviderSnapshot> | undefined;
+  if (command.mode !== 'cleanup') {
+    early = provider.fetch();
+    early.catch(() => undefined); // not unhandled: the first fetch awaits it and reports the failure
+  }
   const indexes = new NicIndexes(config.system.stateDir);
   let delivered: ProviderSnapshot | undefined;
   let stabilised: { from: ProviderSnapshot; to: ProviderSnapshot } | undefined;
@@ -84,10 +93,10 @@ async function setUp(command: CommandLine): Promise<Runtime> {
       delivered = snapshot;
     },
     async fetch() {
-      // the primary NIC is the one DHCP configured: Azure's listing does not say which it is
-      if (name === 'azure' && !kernel.last) await kernel.read();
+      const first = early;
+      early = undefined;
       // a change notification already brought the new document: no second request for it
-      const snapshot = delivered ?? (await provider.fetch());
+      const snapshot = delivered ?? (await (first ?? provider.fetch()));
       delivered = undefined;
       if (name !== 'azure') return snapshot;
       // Azure gives no NIC index: keep each MAC's table for as long as the VM runs. An unchanged

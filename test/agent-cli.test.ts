@@ -44,8 +44,11 @@ test.serial('--cleanup removes everything cloud-network made and nothing else', 
   ip(env.vm, 'rule', 'add', 'priority', '30150', 'from', '192.0.2.1', 'lookup', '10001'); // someone else's
   agent.kill('SIGTERM');
   t.is(await agent.exited, 0);
+  const requestsBefore = (await env.simStats()).requests;
   const result = await env.runAgent(['--cleanup']);
   t.is(result.code, 0, result.output);
+  // what cloud-network made is in the kernel and its ledger: cleanup asks the metadata nothing
+  t.is((await env.simStats()).requests, requestsBefore);
   const rules = ip(env.vm, 'rule', 'show');
   t.false(rules.includes('proto 201'), rules);
   t.true(rules.includes('from 192.0.2.1 lookup 10001'));
