@@ -5,13 +5,12 @@ import type { AddressAdd, AddressRemove, LinkSet, Operation, RouteRemove, RouteR
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { canonicalIp, formatIp, networkOf, parseIp, parsePrefix, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
 import {
+  addressPayload,
   familyNumber,
-  FR_ACT_TO_TBL,
-  FRA,
-  IFA,
   IFA_F_NOPREFIXROUTE,
   NLM_F,
   RequestBuilder,
+  rulePayload,
   ROUTE_TYPE_NUMBER,
   RT_TABLE_UNSPEC,
   RTA,
@@ -134,11 +133,6 @@ function isResult(value: unknown): value is OperationResult {
   return typeof value === 'object' && value !== null && 'outcome' in value;
 }
 
-/** An ifaddrmsg: family, prefix length, the link's index; flags and scope 0. */
-function addressBuilder(prefix: ParsedPrefix, index: number): RequestBuilder {
-  return new RequestBuilder(8).headerU8(0, familyNumber(prefix.family)).headerU8(1, prefix.prefixLength).headerU32(4, index);
-}
-
 function addAddress(context: Context, op: AddressAdd): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
@@ -146,12 +140,8 @@ function addAddress(context: Context, op: AddressAdd): Preparation {
   if (isResult(prefix)) return prefix;
   // permanent (no IFA_CACHEINFO), scope global. IFA_PROTO marks it ours; kernels before 5.18
   // parse address requests leniently and ignore the unknown attribute, so no fallback is needed.
-  const payload = addressBuilder(prefix, index)
-    .bytes(IFA.LOCAL, prefix.bytes)
-    .u32(IFA.FLAGS, op.noPrefixRoute ? IFA_F_NOPREFIXROUTE : 0)
-    .u8(IFA.PROTO, RTPROT_CLOUD_NETWORK)
-    .build();
-  return prepared(RTM.NEWADDR, payload, NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
+  const payload = addressPayload(prefix.family, prefix, index, { flags: op.noPrefixRoute ? IFA_F_NOPREFIXROUTE : 0, protocol: RTPROT_CLOUD_NETWORK });
+  return prepared(RTM.NEWADDR, [payload], NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
 }
 
 function removeAddress(context: Context, op: AddressRemove): Preparation {
@@ -159,8 +149,7 @@ function removeAddress(context: Context, op: AddressRemove): Preparation {
   if (isResult(index)) return index;
   const prefix = prefixOf(context, op, op.address);
   if (isResult(prefix)) return prefix;
-  const payload = addressBuilder(prefix, index).bytes(IFA.LOCAL, prefix.bytes).build();
-  return prepared(RTM.DELADDR, payload, 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
+  return prepared(RTM.DELADDR, [addressPayload(prefix.family, prefix, index)], 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
 }
 
 /** An rtmsg (family, destination length, table, protocol, scope, type) and the attributes every route request has. */
@@ -238,20 +227,7 @@ function ruleRequest(context: Context, op: RuleAdd | RuleRemove, withProtocol: b
   if (isResult(from)) return from;
   const to = op.to === undefined ? undefined : selectorOf(context, op, op.to);
   if (isResult(to)) return to;
-  // a fib_rule_hdr: family, destination and source lengths, table, action
-  const builder = new RequestBuilder(12)
-    .headerU8(0, familyNumber(op.family))
-    .headerU8(1, to?.prefixLength ?? 0)
-    .headerU8(2, from?.prefixLength ?? 0)
-    .headerU8(4, op.table <= 255 ? op.table : RT_TABLE_UNSPEC)
-    .headerU8(7, FR_ACT_TO_TBL)
-    .u32(FRA.PRIORITY, op.priority)
-    .u32(FRA.TABLE, op.table);
-  if (from) builder.bytes(FRA.SRC, from.bytes);
-  if (to) builder.bytes(FRA.DST, to.bytes);
-  if (op.suppressPrefixLength !== undefined) builder.u32(FRA.SUPPRESS_PREFIXLEN, op.suppressPrefixLength);
-  if (withProtocol) builder.u8(FRA.PROTOCOL, RTPROT_CLOUD_NETWORK);
-  return builder.build();
+  return [rulePayload(op.family, op.priority, op.table, from, to, op.suppressPrefixLength, withProtocol ? RTPROT_CLOUD_NETWORK : undefined)];
 }
 
 function addRule(context: Context, op: RuleAdd): Preparation {

@@ -1,8 +1,10 @@
-// netlink/bytes.ts writes what Buffer's little-endian writers write, and RequestBuilder lays
-// out a header and attributes as rtnetlink reads them.
+// netlink/bytes.ts writes what Buffer's little-endian writers write, RequestBuilder lays out a
+// header and attributes as rtnetlink reads them, and the address and rule payloads written
+// without it are what it would build.
 import test from 'ava';
 import { putU16, putU32, putU8 } from '../netlink/bytes.js';
-import { RequestBuilder } from '../netlink/messages.js';
+import { addressPayload, familyNumber, FR_ACT_TO_TBL, FRA, IFA, RequestBuilder, RT_TABLE_UNSPEC, rulePayload, type PrefixBytes } from '../netlink/messages.js';
+import { parsePrefix } from '../protocol/ip.js';
 
 const WIDTHS = [
   { name: 'u8', max: 0xff, ours: putU8, theirs: (b: Buffer, v: number, o: number) => b.writeUInt8(v, o) },
@@ -48,4 +50,66 @@ test('RequestBuilder: the header, then each attribute as length, type, value, ze
     const view = Buffer.from(grown!.buffer, grown!.byteOffset + at, 8);
     t.deepEqual([view.readUInt16LE(0), view.readUInt16LE(2), view.readUInt32LE(4)], [8, type, type * 1000], `attribute ${type}`);
   }
+});
+
+const prefix = (text: string): PrefixBytes & { family: 'inet' | 'inet6' } => parsePrefix(text)!;
+
+test('address payloads are what RequestBuilder builds: ifaddrmsg, IFA_LOCAL, and IFA_FLAGS and IFA_PROTO for an add', (t) => {
+  let cases = 0;
+  for (const text of ['10.4.0.5/24', '0.0.0.0/8', '255.255.255.255/32', '2001:db8::5/64', 'fd00:1:2:3:4:5:6:7/128']) {
+    const address = prefix(text);
+    for (const index of [1, 255, 256, 0x12345, 0x7fffffff]) {
+      const header = () => new RequestBuilder(8).headerU8(0, familyNumber(address.family)).headerU8(1, address.prefixLength).headerU32(4, index);
+      const [removal] = header().bytes(IFA.LOCAL, address.bytes).build();
+      t.deepEqual([...addressPayload(address.family, address, index)], [...removal!], `${text} on ${index}`);
+      for (const flags of [0, 0x200, 0xffffffff]) {
+        for (const protocol of [0, 201, 255]) {
+          const [added] = header().bytes(IFA.LOCAL, address.bytes).u32(IFA.FLAGS, flags).u8(IFA.PROTO, protocol).build();
+          t.deepEqual([...addressPayload(address.family, address, index, { flags, protocol })], [...added!], `${text} on ${index}, flags ${flags}, protocol ${protocol}`);
+          cases++;
+        }
+      }
+    }
+  }
+  t.is(cases, 225);
+});
+
+test('rule payloads are what RequestBuilder builds: fib_rule_hdr, then priority, table and each selector given', (t) => {
+  let cases = 0;
+  for (const [family, texts] of [
+    ['inet', [undefined, '10.4.0.5/32', '100.64.0.0/10']],
+    ['inet6', [undefined, '2001:db8::5/128', '2001:db8:1::/48']],
+  ] as const) {
+    for (const fromText of texts) {
+      for (const toText of texts) {
+        const from = fromText === undefined ? undefined : prefix(fromText);
+        const to = toText === undefined ? undefined : prefix(toText);
+        for (const table of [254, 255, 256, 10001, 0xfffffffe]) {
+          for (const priority of [0, 30100, 0xffffffff]) {
+            for (const suppress of [undefined, 0, 128]) {
+              for (const protocol of [undefined, 201]) {
+                const builder = new RequestBuilder(12)
+                  .headerU8(0, familyNumber(family))
+                  .headerU8(1, to?.prefixLength ?? 0)
+                  .headerU8(2, from?.prefixLength ?? 0)
+                  .headerU8(4, table <= 255 ? table : RT_TABLE_UNSPEC)
+                  .headerU8(7, FR_ACT_TO_TBL)
+                  .u32(FRA.PRIORITY, priority)
+                  .u32(FRA.TABLE, table);
+                if (from) builder.bytes(FRA.SRC, from.bytes);
+                if (to) builder.bytes(FRA.DST, to.bytes);
+                if (suppress !== undefined) builder.u32(FRA.SUPPRESS_PREFIXLEN, suppress);
+                if (protocol !== undefined) builder.u8(FRA.PROTOCOL, protocol);
+                const [expected] = builder.build();
+                const what = `${family} from ${fromText} to ${toText} table ${table} priority ${priority} suppress ${suppress} protocol ${protocol}`;
+                t.deepEqual([...rulePayload(family, priority, table, from, to, suppress, protocol)], [...expected!], what);
+                cases++;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  t.is(cases, 2 * 9 * 5 * 3 * 3 * 2);
 });
