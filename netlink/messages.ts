@@ -3,7 +3,7 @@
 // observed types. Decoded by hand because the `netlink` package drops attributes it does not
 // know (IFA_PROTO among them) instead of keeping them in `__unparsed`.
 import type { NetlinkMessage } from './wire.js';
-import { formatIp, type Family } from '../protocol/ip.js';
+import { formatIp, type Family, type ParsedPrefix } from '../protocol/ip.js';
 import { putU16, putU32, putU8 } from './bytes.js';
 import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';
 
@@ -271,12 +271,6 @@ export function decodeMessage(message: NetlinkMessage): (KernelObject & { action
   }
 }
 
-/** What a request carries of an address or a rule's selector: its bytes and prefix length. */
-export interface PrefixBytes {
-  bytes: Uint8Array;
-  prefixLength: number;
-}
-
 // The payloads of the two requests an apply sends by the thousand (2,048 addresses and 3,584
 // rules at 2,048 IPs), written with plain stores into a buffer of their exact size. Through
 // RequestBuilder each took ~30 calls (the header byte by byte, each attribute's header and
@@ -288,10 +282,10 @@ export interface PrefixBytes {
  * An ifaddrmsg (family, prefix length, the link's index; flags and scope 0) and IFA_LOCAL; for
  * an address added, also IFA_FLAGS (`flags`) and IFA_PROTO (`protocol`).
  */
-export function addressPayload(family: Family, address: PrefixBytes, index: number, added?: { flags: number; protocol: number }): Uint8Array {
+export function addressPayload(address: ParsedPrefix, index: number, added?: { flags: number; protocol: number }): Uint8Array {
   const bytes = address.bytes;
   const out = new Uint8Array(12 + bytes.length + (added ? 16 : 0));
-  out[0] = familyNumber(family);
+  out[0] = familyNumber(address.family);
   out[1] = address.prefixLength;
   putU32(out, 4, index);
   putU16(out, 8, 4 + bytes.length);
@@ -317,8 +311,8 @@ export function rulePayload(
   family: Family,
   priority: number,
   table: number,
-  from: PrefixBytes | undefined,
-  to: PrefixBytes | undefined,
+  from: ParsedPrefix | undefined,
+  to: ParsedPrefix | undefined,
   suppressPrefixLength: number | undefined,
   protocol: number | undefined,
 ): Uint8Array {

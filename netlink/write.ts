@@ -140,7 +140,7 @@ function addAddress(context: Context, op: AddressAdd): Preparation {
   if (isResult(prefix)) return prefix;
   // permanent (no IFA_CACHEINFO), scope global. IFA_PROTO marks it ours; kernels before 5.18
   // parse address requests leniently and ignore the unknown attribute, so no fallback is needed.
-  const payload = addressPayload(prefix.family, prefix, index, { flags: op.noPrefixRoute ? IFA_F_NOPREFIXROUTE : 0, protocol: RTPROT_CLOUD_NETWORK });
+  const payload = addressPayload(prefix, index, { flags: op.noPrefixRoute ? IFA_F_NOPREFIXROUTE : 0, protocol: RTPROT_CLOUD_NETWORK });
   return prepared(RTM.NEWADDR, [payload], NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
 }
 
@@ -149,7 +149,7 @@ function removeAddress(context: Context, op: AddressRemove): Preparation {
   if (isResult(index)) return index;
   const prefix = prefixOf(context, op, op.address);
   if (isResult(prefix)) return prefix;
-  return prepared(RTM.DELADDR, [addressPayload(prefix.family, prefix, index)], 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
+  return prepared(RTM.DELADDR, [addressPayload(prefix, index)], 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
 }
 
 /** An rtmsg (family, destination length, table, protocol, scope, type) and the attributes every route request has. */

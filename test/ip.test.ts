@@ -2,7 +2,6 @@ import test from 'ava';
 import { isIPv4, isIPv6 } from 'node:net';
 import { allHostBitsSet, canonicalIp, canonicalNetwork, canonicalPrefix, firstHost, hasHostBits, networkOf, parsePrefix, prefixContains, parseIp, rememberingParsePrefix } from '../protocol/ip.js';
 
-
 /** A repeatable random integer below n (a linear congruential generator from `seed`). */
 function seededRandom(seed: number): (n: number) => number {
   return (n) => Math.floor(((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000) * n);

@@ -3,8 +3,8 @@
 // without it are what it would build.
 import test from 'ava';
 import { putU16, putU32, putU8 } from '../netlink/bytes.js';
-import { addressPayload, familyNumber, FR_ACT_TO_TBL, FRA, IFA, RequestBuilder, RT_TABLE_UNSPEC, rulePayload, type PrefixBytes } from '../netlink/messages.js';
-import { parsePrefix } from '../protocol/ip.js';
+import { addressPayload, familyNumber, FR_ACT_TO_TBL, FRA, IFA, RequestBuilder, RT_TABLE_UNSPEC, rulePayload } from '../netlink/messages.js';
+import { parsePrefix, type ParsedPrefix } from '../protocol/ip.js';
 
 const WIDTHS = [
   { name: 'u8', max: 0xff, ours: putU8, theirs: (b: Buffer, v: number, o: number) => b.writeUInt8(v, o) },
@@ -52,7 +52,7 @@ test('RequestBuilder: the header, then each attribute as length, type, value, ze
   }
 });
 
-const prefix = (text: string): PrefixBytes & { family: 'inet' | 'inet6' } => parsePrefix(text)!;
+const prefix = (text: string): ParsedPrefix => parsePrefix(text)!;
 
 test('address payloads are what RequestBuilder builds: ifaddrmsg, IFA_LOCAL, and IFA_FLAGS and IFA_PROTO for an add', (t) => {
   let cases = 0;
@@ -61,11 +61,11 @@ test('address payloads are what RequestBuilder builds: ifaddrmsg, IFA_LOCAL, and
     for (const index of [1, 255, 256, 0x12345, 0x7fffffff]) {
       const header = () => new RequestBuilder(8).headerU8(0, familyNumber(address.family)).headerU8(1, address.prefixLength).headerU32(4, index);
       const [removal] = header().bytes(IFA.LOCAL, address.bytes).build();
-      t.deepEqual([...addressPayload(address.family, address, index)], [...removal!], `${text} on ${index}`);
+      t.deepEqual([...addressPayload(address, index)], [...removal!], `${text} on ${index}`);
       for (const flags of [0, 0x200, 0xffffffff]) {
         for (const protocol of [0, 201, 255]) {
           const [added] = header().bytes(IFA.LOCAL, address.bytes).u32(IFA.FLAGS, flags).u8(IFA.PROTO, protocol).build();
-          t.deepEqual([...addressPayload(address.family, address, index, { flags, protocol })], [...added!], `${text} on ${index}, flags ${flags}, protocol ${protocol}`);
+          t.deepEqual([...addressPayload(address, index, { flags, protocol })], [...added!], `${text} on ${index}, flags ${flags}, protocol ${protocol}`);
           cases++;
         }
       }
