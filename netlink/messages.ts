@@ -3,9 +3,9 @@
 // observed types. Decoded by hand because the `netlink` package drops attributes it does not
 // know (IFA_PROTO among them) instead of keeping them in `__unparsed`.
 import type { NetlinkMessage } from './wire.js';
-import { formatIp, type Family, type ParsedPrefix } from '../protocol/ip.js';
+import { formatIp, type Family, type ParsedIp, type ParsedPrefix } from '../protocol/ip.js';
 import { putU16, putU32, putU8 } from './bytes.js';
-import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';
+import type { NextHop, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule, RouteType } from './types.js';
 
 export const RTM = {
   NEWLINK: 16,
@@ -33,8 +33,9 @@ const IFF_LOOPBACK = 0x8;
 const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18 } as const;
 const IFLA_INFO_KIND = 1;
 export const IFA = { ADDRESS: 1, LOCAL: 2, CACHEINFO: 6, FLAGS: 8, PROTO: 11 } as const;
+export const IFA_F_SECONDARY = 0x01;
 export const IFA_F_NOPREFIXROUTE = 0x200;
-export const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
+export const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, MULTIPATH: 9, TABLE: 15 } as const;
 export const FRA = { DST: 1, SRC: 2, PRIORITY: 6, SUPPRESS_PREFIXLEN: 14, TABLE: 15, PROTOCOL: 21 } as const;
 export const FR_ACT_TO_TBL = 1;
 export const RT_TABLE_UNSPEC = 0;
@@ -160,6 +161,7 @@ export function decodeAddress(data: Buffer): ObservedAddress | undefined {
   // IFA_LOCAL is our own address; IFA_ADDRESS is the peer on point-to-point links
   const address = indexedIp(data, family, valueAt[IFA.LOCAL]! >= 0 ? IFA.LOCAL : IFA.ADDRESS);
   if (!address) return undefined;
+  const peer = valueAt[IFA.LOCAL]! >= 0 ? indexedIp(data, family, IFA.ADDRESS) : undefined;
   const flags = indexedU32(data, IFA.FLAGS) ?? data.readUInt8(2);
   const cacheinfo = valueAt[IFA.CACHEINFO]!;
   const valid = cacheinfo >= 0 && valueLength[IFA.CACHEINFO]! >= 8 ? data.readUInt32LE(cacheinfo + 4) : INFINITE_LIFETIME;
@@ -174,6 +176,9 @@ export function decodeAddress(data: Buffer): ObservedAddress | undefined {
     scope: data.readUInt8(3),
   };
   if (proto !== undefined) observed.protocol = proto;
+  if (peer !== undefined && peer !== address) observed.peer = peer;
+  // for IPv6 the same bit means a temporary (privacy) address
+  if (family === 'inet' && (flags & IFA_F_SECONDARY) !== 0) observed.secondary = true;
   return observed;
 }
 
@@ -200,7 +205,30 @@ export function decodeRoute(data: Buffer): ObservedRoute | undefined {
   if (source) route.source = source;
   const metric = indexedU32(data, RTA.PRIORITY);
   if (metric !== undefined) route.metric = metric;
+  const tos = data.readUInt8(3);
+  if (tos !== 0) route.tos = tos;
+  const multipath = indexedBytes(data, RTA.MULTIPATH);
+  // decoded last: the attribute index holds one attribute list at a time
+  if (multipath) route.nexthops = decodeNextHops(multipath, family);
   return route;
+}
+
+/** The rtnexthop entries of RTA_MULTIPATH: length, flags, hops, ifindex, then attributes (RTA_GATEWAY). */
+function decodeNextHops(data: Buffer, family: Family): NextHop[] {
+  const hops: NextHop[] = [];
+  let offset = 0;
+  while (offset + 8 <= data.length) {
+    const length = data.readUInt16LE(offset);
+    if (length < 8 || offset + length > data.length) break;
+    const hop: NextHop = { ifindex: data.readInt32LE(offset + 4) };
+    const attributes = data.subarray(offset, offset + length);
+    indexAttributes(attributes, 8);
+    const gateway = indexedIp(attributes, family, RTA.GATEWAY);
+    if (gateway) hop.gateway = gateway;
+    hops.push(hop);
+    offset += (length + 3) & ~3;
+  }
+  return hops;
 }
 
 /** The rule attributes the kernel reports for a rule made only of what cloud-network uses (and FRA_UNSPEC), one bit each. */
@@ -280,19 +308,26 @@ export function decodeMessage(message: NetlinkMessage): (KernelObject & { action
 
 /**
  * An ifaddrmsg (family, prefix length, the link's index; flags and scope 0) and IFA_LOCAL; for
- * an address added, also IFA_FLAGS (`flags`) and IFA_PROTO (`protocol`).
+ * an address added, also IFA_FLAGS (`flags`) and IFA_PROTO (`protocol`); for one removed, also
+ * IFA_ADDRESS (`peer`: the address itself, or its point-to-point peer).
  */
-export function addressPayload(address: ParsedPrefix, index: number, added?: { flags: number; protocol: number }): Uint8Array {
+export function addressPayload(address: ParsedPrefix, index: number, added?: { flags: number; protocol: number }, peer?: ParsedIp): Uint8Array {
   const bytes = address.bytes;
-  const out = new Uint8Array(12 + bytes.length + (added ? 16 : 0));
+  const out = new Uint8Array(12 + bytes.length + (added ? 16 : 0) + (peer ? 4 + peer.bytes.length : 0));
   out[0] = familyNumber(address.family);
   out[1] = address.prefixLength;
   putU32(out, 4, index);
   putU16(out, 8, 4 + bytes.length);
   out[10] = IFA.LOCAL;
   out.set(bytes, 12);
+  if (peer) {
+    const at = 12 + bytes.length;
+    putU16(out, at, 4 + peer.bytes.length);
+    out[at + 2] = IFA.ADDRESS;
+    out.set(peer.bytes, at + 4);
+  }
   if (!added) return out;
-  const at = 12 + bytes.length;
+  const at = 12 + bytes.length + (peer ? 4 + peer.bytes.length : 0);
   out[at] = 8;
   out[at + 2] = IFA.FLAGS;
   putU32(out, at + 4, added.flags);

@@ -20,8 +20,13 @@ export interface ObservedLink {
 export interface ObservedAddress {
   ifindex: number;
   family: Family;
+  /** IFA_LOCAL: the address itself */
   address: string;
   prefixLength: number;
+  /** IFA_ADDRESS when it differs from IFA_LOCAL: the other end of a point-to-point address */
+  peer?: string;
+  /** IPv4 only: IFA_F_SECONDARY, another address of the link holds the subnet as its primary */
+  secondary?: true;
   /** IFA_PROTO (Linux ≥ 5.18); undefined when absent */
   protocol?: number;
   /** has a finite valid lifetime (DHCP, SLAAC) */
@@ -45,6 +50,15 @@ export interface ObservedRoute {
   scope: 'universe' | 'link' | 'host' | 'site' | 'nowhere';
   source?: string;
   metric?: number;
+  /** rtm_tos when not 0 (cloud-network's routes have none) */
+  tos?: number;
+  /** the next hops of a multipath route (RTA_MULTIPATH), whose gateway and ifindex are then here only */
+  nexthops?: NextHop[];
+}
+
+export interface NextHop {
+  ifindex: number;
+  gateway?: string;
 }
 
 export interface ObservedRule {

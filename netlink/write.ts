@@ -19,7 +19,7 @@ import {
 } from './messages.js';
 import { readLinks, readRoutes } from './read.js';
 import { NetlinkError, type BatchRequest, type RtnlRequester } from './wire.js';
-import type { ObservedLink, ObservedRoute } from './types.js';
+import type { ObservedAddress, ObservedLink, ObservedRoute } from './types.js';
 
 export type Outcome = 'applied' | 'already' | 'failed';
 
@@ -86,6 +86,15 @@ interface Prepared {
 /** What an operation becomes before anything is sent: a request, or already its result. */
 type Preparation = Prepared | OperationResult;
 
+/**
+ * An operation, and for a removal the object the caller judged (the helper's policy): the delete
+ * then names every field of it the kernel compares, so the kernel removes that object and no other.
+ */
+export interface ExactOperation {
+  op: Operation;
+  target?: ObservedAddress | ObservedRoute;
+}
+
 function prepared(type: number, payload: Uint8Array[], flags: number, alreadyCodes: readonly string[]): Prepared {
   return { request: { type, payload, flags }, alreadyCodes };
 }
@@ -144,12 +153,15 @@ function addAddress(context: Context, op: AddressAdd): Preparation {
   return prepared(RTM.NEWADDR, [payload], NLM_F.CREATE | NLM_F.EXCL, ['EEXIST']);
 }
 
-function removeAddress(context: Context, op: AddressRemove): Preparation {
+function removeAddress(context: Context, op: AddressRemove, target: ObservedAddress | undefined): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
   const prefix = prefixOf(context, op, op.address);
   if (isResult(prefix)) return prefix;
-  return prepared(RTM.DELADDR, [addressPayload(prefix, index)], 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
+  // IFA_ADDRESS with the prefix length makes IPv4's delete compare the prefix length and peer too
+  const peer = target?.peer === undefined ? prefix : parseIp(target.peer);
+  if (!peer || peer.family !== prefix.family) return failed(op, 'EINVAL', `${target?.peer} is not a peer of ${op.address}`);
+  return prepared(RTM.DELADDR, [addressPayload(prefix, index, undefined, peer)], 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
 }
 
 /** An rtmsg (family, destination length, table, protocol, scope, type) and the attributes every route request has. */
@@ -205,14 +217,32 @@ function replaceRoute(context: Context, op: RouteReplace): Preparation {
   return prepared(RTM.NEWROUTE, builder.build(), NLM_F.CREATE | NLM_F.REPLACE, []);
 }
 
-function removeRoute(context: Context, op: RouteRemove): Preparation {
+/**
+ * A route delete with our protocol and, from `target`, everything else the kernel compares: its
+ * scope, TOS, metric, gateway and preferred source. Without a target, the type, device and
+ * protocol alone (scope nowhere matches any).
+ */
+function removeRoute(context: Context, op: RouteRemove, target: ObservedRoute | undefined): Preparation {
   const index = linkIndex(context, op);
   if (isResult(index)) return index;
   const destination = prefixOf(context, op, op.destination);
   if (isResult(destination)) return destination;
-  // protocol 0 and scope nowhere match any: ownership is the helper's decision, not the kernel's
-  const payload = routeBuilder(destination, op.table, 0, RT_SCOPE_NOWHERE, ROUTE_TYPE_NUMBER[op.type], index).build();
-  return prepared(RTM.DELROUTE, payload, 0, ['ESRCH', 'ENOENT']);
+  const scope = target ? SCOPE_NUMBER[target.scope] : RT_SCOPE_NOWHERE;
+  const builder = routeBuilder(destination, op.table, RTPROT_CLOUD_NETWORK, scope, ROUTE_TYPE_NUMBER[op.type], index);
+  if (target) {
+    builder.headerU8(3, target.tos ?? 0);
+    if (target.metric !== undefined) builder.u32(RTA.PRIORITY, target.metric);
+    for (const [attribute, text] of [
+      [RTA.GATEWAY, target.gateway],
+      [RTA.PREFSRC, target.source],
+    ] as const) {
+      if (text === undefined) continue;
+      const ip = parseIp(text);
+      if (!ip || ip.family !== destination.family) return failed(op, 'EINVAL', `${text} is not an address of the route's family`);
+      builder.bytes(attribute, ip.bytes);
+    }
+  }
+  return prepared(RTM.DELROUTE, builder.build(), 0, ['ESRCH', 'ENOENT']);
 }
 
 /** A rule's selector: a prefix of the rule's own family. */
@@ -239,8 +269,8 @@ function addRule(context: Context, op: RuleAdd): Preparation {
 }
 
 function removeRule(context: Context, op: RuleRemove): Preparation {
-  // no FRA_PROTOCOL: the kernel would then match it, and ownership is the helper's decision
-  const payload = ruleRequest(context, op, false);
+  // with FRA_PROTOCOL the kernel removes only a rule of ours, never another tool's of the same selector
+  const payload = ruleRequest(context, op, true);
   if (isResult(payload)) return payload;
   return prepared(RTM.DELRULE, payload, 0, ['ENOENT']);
 }
@@ -264,16 +294,16 @@ function setLink(context: Context, op: LinkSet): Preparation {
   return prepared(RTM.SETLINK, builder.build(), 0, []);
 }
 
-function prepare(context: Context, op: Operation): Preparation {
+function prepare(context: Context, { op, target }: ExactOperation): Preparation {
   switch (op.kind) {
     case 'address.add':
       return addAddress(context, op);
     case 'address.remove':
-      return removeAddress(context, op);
+      return removeAddress(context, op, target as ObservedAddress | undefined);
     case 'route.replace':
       return replaceRoute(context, op);
     case 'route.remove':
-      return removeRoute(context, op);
+      return removeRoute(context, op, target as ObservedRoute | undefined);
     case 'rule.add':
       return addRule(context, op);
     case 'rule.remove':
@@ -298,17 +328,18 @@ function objectKind(op: Operation): string {
  */
 export async function executeOperations(
   sock: RtnlRequester,
-  ops: readonly Operation[],
+  ops: readonly (Operation | ExactOperation)[],
   linkIndexByName?: ReadonlyMap<string, number>,
   options: ExecuteOptions = {},
 ): Promise<OperationResult[]> {
+  const items = ops.map((item): ExactOperation => ('op' in item ? item : { op: item }));
   const results: OperationResult[] = [];
   let indexes = linkIndexByName;
-  for (let start = 0; start < ops.length; ) {
-    const kind = objectKind(ops[start]!);
+  for (let start = 0; start < items.length; ) {
+    const kind = objectKind(items[start]!.op);
     let end = start + 1;
-    while (end < ops.length && objectKind(ops[end]!) === kind) end++;
-    const segment = ops.slice(start, end);
+    while (end < items.length && objectKind(items[end]!.op) === kind) end++;
+    const segment = items.slice(start, end);
     start = end;
     const context: Context = { sock, linkIndexByName: indexes ?? new Map(), options };
     try {
@@ -318,31 +349,22 @@ export async function executeOperations(
         context.linkIndexByName = indexes;
       }
       // only our routes can be "already so" (sameRoute asks for our protocol)
-      if (segment.some((op) => op.kind === 'route.replace')) context.routes = await readRoutes(sock, { protocol: RTPROT_CLOUD_NETWORK });
+      if (segment.some(({ op }) => op.kind === 'route.replace')) context.routes = await readRoutes(sock, { protocol: RTPROT_CLOUD_NETWORK });
     } catch (error) {
       // cannot judge "already" without reading: report every operation of the segment
       const code = error instanceof NetlinkError ? error.code : 'EIO';
       const detail = `reading the kernel state first failed: ${error instanceof Error ? error.message : String(error)}`;
-      results.push(...segment.map((op) => failed(op, code, detail)));
+      results.push(...segment.map(({ op }) => failed(op, code, detail)));
       continue;
     }
-    const preparations = segment.map((op) => prepare(context, op));
+    const preparations = segment.map((item) => prepare(context, item));
     const toSend = preparations.filter((preparation): preparation is Prepared => !isResult(preparation));
     const errors = await sock.batch(toSend.map((preparation) => preparation.request));
     let sent = 0;
-    segment.forEach((op, index) => {
+    segment.forEach(({ op }, index) => {
       const preparation = preparations[index]!;
       results.push(isResult(preparation) ? preparation : outcomeOf(op, preparation, errors[sent++]));
     });
   }
   return results;
-}
-
-export async function executeOperation(
-  sock: RtnlRequester,
-  op: Operation,
-  linkIndexByName?: ReadonlyMap<string, number>,
-): Promise<OperationResult> {
-  const [result] = await executeOperations(sock, [op], linkIndexByName);
-  return result!;
 }

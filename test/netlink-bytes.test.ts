@@ -4,7 +4,7 @@
 import test from 'ava';
 import { putU16, putU32, putU8 } from '../netlink/bytes.js';
 import { addressPayload, familyNumber, FR_ACT_TO_TBL, FRA, IFA, RequestBuilder, RT_TABLE_UNSPEC, rulePayload } from '../netlink/messages.js';
-import { parsePrefix, type ParsedPrefix } from '../protocol/ip.js';
+import { formatIp, parsePrefix, type ParsedPrefix } from '../protocol/ip.js';
 
 const WIDTHS = [
   { name: 'u8', max: 0xff, ours: putU8, theirs: (b: Buffer, v: number, o: number) => b.writeUInt8(v, o) },
@@ -54,14 +54,20 @@ test('RequestBuilder: the header, then each attribute as length, type, value, ze
 
 const prefix = (text: string): ParsedPrefix => parsePrefix(text)!;
 
-test('address payloads are what RequestBuilder builds: ifaddrmsg, IFA_LOCAL, and IFA_FLAGS and IFA_PROTO for an add', (t) => {
+test('address payloads are what RequestBuilder builds: ifaddrmsg, IFA_LOCAL, IFA_ADDRESS for a removal, and IFA_FLAGS and IFA_PROTO for an add', (t) => {
   let cases = 0;
   for (const text of ['10.4.0.5/24', '0.0.0.0/8', '255.255.255.255/32', '2001:db8::5/64', 'fd00:1:2:3:4:5:6:7/128']) {
     const address = prefix(text);
     for (const index of [1, 255, 256, 0x12345, 0x7fffffff]) {
       const header = () => new RequestBuilder(8).headerU8(0, familyNumber(address.family)).headerU8(1, address.prefixLength).headerU32(4, index);
-      const [removal] = header().bytes(IFA.LOCAL, address.bytes).build();
-      t.deepEqual([...addressPayload(address, index)], [...removal!], `${text} on ${index}`);
+      const [bare] = header().bytes(IFA.LOCAL, address.bytes).build();
+      t.deepEqual([...addressPayload(address, index)], [...bare!], `${text} on ${index}`);
+      // a removal names IFA_ADDRESS too (the address itself, or a peer), so the kernel compares the prefix length
+      const peer = address.family === 'inet' ? prefix('192.0.2.1/32') : prefix('2001:db8::99/128');
+      for (const other of [address, peer]) {
+        const [removal] = header().bytes(IFA.LOCAL, address.bytes).bytes(IFA.ADDRESS, other.bytes).build();
+        t.deepEqual([...addressPayload(address, index, undefined, other)], [...removal!], `${text} on ${index}, IFA_ADDRESS ${formatIp(other)}`);
+      }
       for (const flags of [0, 0x200, 0xffffffff]) {
         for (const protocol of [0, 201, 255]) {
           const [added] = header().bytes(IFA.LOCAL, address.bytes).u32(IFA.FLAGS, flags).u8(IFA.PROTO, protocol).build();

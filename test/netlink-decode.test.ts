@@ -29,7 +29,7 @@ test('an address: IFA_LOCAL before IFA_ADDRESS, flags, lifetime and protocol', (
         .u8(IFA.PROTO, 201),
     ),
   );
-  t.deepEqual(permanent, { ifindex: 7, family: 'inet', address: '10.0.0.5', prefixLength: 24, dynamic: false, noPrefixRoute: true, scope: 0, protocol: 201 });
+  t.deepEqual(permanent, { ifindex: 7, family: 'inet', address: '10.0.0.5', peer: '10.0.0.99', prefixLength: 24, dynamic: false, noPrefixRoute: true, scope: 0, protocol: 201 });
 
   const leased = decodeAddress(
     message(
@@ -122,4 +122,23 @@ test('a link: name, hardware address, MTU, master, and its kind from the nested 
   t.deepEqual(vf, { index: 5, name: 'eth1', mac: '00:0d:3a:00:00:02', up: true, mtu: 9000, loopback: false, master: 3, kind: 'veth' });
   const lo = decodeLink(message(new RequestBuilder(linkHeader(1, 0x8)).bytes(IFLA.IFNAME, new TextEncoder().encode('lo\0')).bytes(IFLA.ADDRESS, new Uint8Array(6)).u32(IFLA.MTU, 65536)));
   t.deepEqual(lo, { index: 1, name: 'lo', mac: '', up: false, mtu: 65536, loopback: true });
+});
+
+test('a secondary IPv4 address and a multipath route: the flag, the TOS and each next hop', (t) => {
+  const secondary = decodeAddress(message(new RequestBuilder(header(8, { 0: 2, 1: 24, 2: 0x01 })).bytes(IFA.LOCAL, bytes(10, 0, 0, 7)).bytes(IFA.ADDRESS, bytes(10, 0, 0, 7))));
+  t.like(secondary, { address: '10.0.0.7', secondary: true });
+  t.is(secondary?.peer, undefined, 'IFA_ADDRESS equal to IFA_LOCAL is no peer');
+  const nexthop = (ifindex: number, gateway: number[]) => {
+    const attribute = [4 + gateway.length, 0, 5 /* RTA_GATEWAY */, 0, ...gateway];
+    return [8 + attribute.length, 0, 0, 0, ...u32le(ifindex), ...attribute];
+  };
+  const v6 = (last: number) => [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last];
+  const route = decodeRoute(
+    message(
+      new RequestBuilder(header(12, { 0: 10, 1: 64, 3: 0x10, 4: 254, 5: 201, 7: 1 }))
+        .bytes(RTA.DST, bytes(0x20, 0x01, 0x0d, 0xb8, 0, 0x76, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        .bytes(RTA.MULTIPATH, Uint8Array.from([...nexthop(3, v6(1)), ...nexthop(4, v6(2))])),
+    ),
+  );
+  t.like(route, { destination: '2001:db8:76::/64', tos: 0x10, nexthops: [{ ifindex: 3, gateway: 'fe80::1' }, { ifindex: 4, gateway: 'fe80::2' }] });
 });
