@@ -7,6 +7,9 @@
  */
 export const RTPROT_CLOUD_NETWORK = 201;
 
+/** The protocol of the routes the kernel makes itself for addresses (local, broadcast, prefix routes). */
+export const RTPROT_KERNEL = 2;
+
 /** Managed route tables: RouteTableBase (default 10000) + NIC index, inside this range. */
 export const DEFAULT_TABLE_RANGE = { first: 10_000, last: 19_999 } as const;
 
@@ -21,6 +24,12 @@ export const RULE_PRIORITY = {
   from: 30_200,
 } as const;
 export const DEFAULT_PRIORITY_RANGE = { first: 30_000, last: 30_999 } as const;
+
+/**
+ * The MTUs a link may be set to: from IPv6's minimum (below it the kernel removes every IPv6
+ * address and route of the link) to the largest jumbo frame the clouds offer.
+ */
+export const MTU_RANGE = { min: 1280, max: 9216 } as const;
 
 /** Framing: one JSON-RPC message per line on a Unix stream socket, at most this many bytes. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;

@@ -2,6 +2,7 @@
 // Each schema is the single declaration of an operation: the TypeScript type is derived
 // from it (Static<>), and the helper validates every request against it at runtime.
 import { Type, type Static } from '@sinclair/typebox';
+import { MTU_RANGE } from './constants.js';
 import { OPERATION_KINDS } from './names.js';
 
 /** Interface names as the kernel allows them: 1–15 bytes, no '/', no whitespace, not "." or "..". */
@@ -12,7 +13,7 @@ export const LinkName = Type.String({
   description: 'interface name, e.g. eth1',
 });
 
-/** A bare IPv4 or IPv6 address in text form; the helper checks it further (isUsableUnicast). */
+/** A bare IPv4 or IPv6 address in text form; the helper checks it further (helper/unicast.ts). */
 export const IpAddress = Type.String({ minLength: 2, maxLength: 45, pattern: '^[0-9a-fA-F.:]+$' });
 
 /** An address or network with a prefix length, e.g. 10.4.0.0/24 or 0.0.0.0/0. */
@@ -100,7 +101,7 @@ export const LinkSet = Type.Object(
     kind: Type.Literal('link.set'),
     link: LinkName,
     up: Type.Optional(Type.Boolean()),
-    mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9216 })),
+    mtu: Type.Optional(Type.Integer({ minimum: MTU_RANGE.min, maximum: MTU_RANGE.max })),
   },
   { additionalProperties: false },
 );

@@ -50,7 +50,7 @@ test('the generated checks answer as the compiled ones, for valid and for hostil
     { method: 'apply', params: { operations: Array.from({ length: MAX_OPERATIONS_PER_REQUEST + 1 }, () => VALID_OPERATIONS[0]) } },
     ...['e'.repeat(15), 'e'.repeat(16), '.', '..', '...'].map((link) => ({ method: 'apply' as const, params: { operations: [{ kind: 'link.set', link }] } })),
     ...[0xffffffff, 0x100000000, 0, 1.5].map((priority) => ({ method: 'apply' as const, params: { operations: [{ ...VALID_OPERATIONS[7], priority }] } })),
-    ...[575, 576, 9216, 9217].map((mtu) => ({ method: 'apply' as const, params: { operations: [{ kind: 'link.set', link: 'eth1', mtu }] } })),
+    ...[1279, 1280, 9216, 9217].map((mtu) => ({ method: 'apply' as const, params: { operations: [{ kind: 'link.set', link: 'eth1', mtu }] } })),
     { method: 'info', params: {} },
     { method: 'ownedAddresses', params: {} },
     { method: 'info', params: { verbose: true } },

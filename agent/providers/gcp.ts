@@ -3,6 +3,7 @@
 // (an answer without it is not from GCE); every answer has an ETag, and
 // wait_for_change=true&last_etag=E returns at once when E is stale, else blocks until a change
 // or timeout_sec; the instance id exceeds 2^53; nicN's gateway, mask and MTU are given.
+import { MTU_RANGE } from '../../protocol/constants.js';
 import { canonicalNetwork, formatIp, networkOf, parseIp } from '../../protocol/ip.js';
 import { withoutSecrets } from '../api/secret-filter.js';
 import { MetadataClient, type MetadataResponse } from '../metadata/client.js';
@@ -141,8 +142,8 @@ function parseInterface(root: DocumentReader, entry: unknown, index: number): Ni
   let mtu: number | undefined;
   if (iface.mtu !== undefined) {
     // GCE VPCs allow 1300–8896; anything outside the link-layer range is a broken answer
-    if (typeof iface.mtu !== 'number' || !Number.isInteger(iface.mtu) || iface.mtu < 576 || iface.mtu > 9216) {
-      doc.malformed(`${field}.mtu`, `${JSON.stringify(iface.mtu)} is not an MTU (576–9216)`);
+    if (typeof iface.mtu !== 'number' || !Number.isInteger(iface.mtu) || iface.mtu < MTU_RANGE.min || iface.mtu > MTU_RANGE.max) {
+      doc.malformed(`${field}.mtu`, `${JSON.stringify(iface.mtu)} is not an MTU (${MTU_RANGE.min}–${MTU_RANGE.max})`);
     }
     mtu = iface.mtu as number;
   }

@@ -32,7 +32,7 @@ export const ScenarioNicSchema = Type.Object(
     ipv6: Type.Optional(Type.Array(Ip)),
     ipv6Subnet: Type.Optional(Cidr),
     /** GCP */
-    mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9000 })),
+    mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
     ipAliases: Type.Optional(Type.Array(Cidr)),
     forwardedIps: Type.Optional(Type.Array(Ip)),
     network: Type.Optional(Type.String()),
