@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { executeOperations } from '../netlink/write.js';
 import type { RtnlRequester } from '../netlink/wire.js';
 import { KernelPicture } from '../helper/kernel-picture.js';
-import { checkOperation } from '../helper/policy.js';
+import { checkOperation, ruleShape } from '../helper/policy.js';
 import { recordApplied } from '../helper/state-after.js';
 import type { Operation, RuleAdd } from '../protocol/operations.js';
 import { rememberingParsePrefix } from '../protocol/ip.js';
@@ -18,7 +18,7 @@ import { links, operations, policy } from './l-operations.js';
 const state = new KernelPicture({ links, addresses: [], routes: [], rules: [] } satisfies KernelState);
 // the kernel after the apply, and the operations that take it all away again
 const full = new KernelPicture({ links, addresses: [], routes: [], rules: [] } satisfies KernelState);
-for (const op of operations) recordApplied(full, op);
+for (const op of operations) recordApplied(full, op, op.kind === 'rule.add' ? { decision: 'allow', rule: ruleShape(op) } : { decision: 'allow' });
 const removals: Operation[] = operations.map((op) =>
   op.kind === 'address.add' ? { kind: 'address.remove', link: op.link, address: op.address } : { ...(op as RuleAdd), kind: 'rule.remove' },
 );

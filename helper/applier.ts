@@ -5,29 +5,34 @@ import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { canonicalPrefix, rememberingParsePrefix } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ApplyResult, HelperInfoResult, OperationResult, OwnedAddressesResult } from '../protocol/methods.js';
-import type { ObservedAddress } from '../netlink/types.js';
+import { release as osRelease } from 'node:os';
+import type { ObservedAddress, ObservedRoute } from '../netlink/types.js';
 import type { StatePart } from '../netlink/read.js';
 import type { KernelAccess, WriteResult } from './kernel.js';
 import { KernelPicture } from './kernel-picture.js';
 import type { AddressLedger } from './ledger.js';
 import { addressText, checkOperation, ownsAddress, type PolicyConfig } from './policy.js';
-import { recordApplied, recordRuleAdded } from './state-after.js';
+import { recordApplied } from './state-after.js';
 
 export interface ApplierOptions {
   kernel: KernelAccess;
   ledger: AddressLedger;
   policy: PolicyConfig;
   version: string;
+  /** whether the kernel stamps addresses with IFA_PROTO; default: from its version (kernelTagsAddresses) */
+  tagsAddresses?: boolean;
 }
 
 const isRemoval = (op: Operation) => op.kind.endsWith('.remove');
 
-/** What judging `operations` looks at besides the links: at 2,048 IPs a full read costs far more than a repair. */
+/** What judging `operations` looks at besides the links: a full read costs far more than a small repair. */
 function partsFor(operations: readonly Operation[]): Set<StatePart> {
   const parts = new Set<StatePart>(['addresses']); // the ledger is checked against the addresses
   for (const op of operations) {
-    if (op.kind.startsWith('route.')) parts.add('routes');
-    else if (op.kind.startsWith('rule.')) parts.add('rules');
+    // addresses are judged against other tools' gateways and preferred sources too
+    if (op.kind.startsWith('route.') || op.kind.startsWith('address.')) parts.add('routes');
+    // a rule's selector must be an address of this machine or a range it delivers locally
+    else if (op.kind.startsWith('rule.')) parts.add('rules').add('routes');
   }
   return parts;
 }
@@ -49,8 +54,28 @@ function addressKeys(state: KernelPicture, wanted: (a: ObservedAddress) => boole
   return keys;
 }
 
+/** Whether the running kernel stamps addresses with IFA_PROTO (Linux 5.18 and later). */
+export function kernelTagsAddresses(release: string = osRelease()): boolean {
+  const match = /^(\d+)\.(\d+)/.exec(release);
+  if (!match) return false;
+  const major = Number(match[1]);
+  return major > 5 || (major === 5 && Number(match[2]) >= 18);
+}
+
+/** An approved operation and what the policy found for it (the exact object a removal names). */
+interface Approved {
+  index: number;
+  op: Operation;
+  target?: ObservedAddress | ObservedRoute;
+}
+
 export class Applier {
-  constructor(private readonly options: ApplierOptions) {}
+  /** once an address with IFA_PROTO is seen, the kernel tags them, whatever its version says */
+  private tagsAddresses: boolean;
+
+  constructor(private readonly options: ApplierOptions) {
+    this.tagsAddresses = options.tagsAddresses ?? kernelTagsAddresses();
+  }
 
   info(): HelperInfoResult {
     const { tables, priorities } = this.options.policy;
@@ -64,8 +89,9 @@ export class Applier {
 
   /**
    * Judges and executes `operations` in order. They are taken in runs of removals and runs of
-   * additions; each run is judged against the kernel as it is before the run (a fresh read
-   * at the start, and again after any operation failed), then executed in batches.
+   * additions. Each operation is judged against the kernel as the operations approved before it
+   * leave it (a fresh read at the start, kept current as each is approved, and read again after
+   * any operation failed or left the kernel unforeseeable); each run is executed in batches.
    */
   async apply(operations: Operation[]): Promise<ApplyResult> {
     const { kernel, ledger, policy } = this.options;
@@ -79,19 +105,18 @@ export class Applier {
       let end = start + 1;
       while (end < operations.length && isRemoval(operations[end]!) === isRemoval(operations[start]!)) end++;
 
-      const approved: { index: number; op: Operation }[] = [];
+      const approved: Approved[] = [];
       const recorded: { link: string; address: string }[] = [];
       const ours = addsAddress(operations, start, end) ? addressKeys(state, (a) => a.protocol === RTPROT_CLOUD_NETWORK) : new Set<string>();
-      // index loops: under --jitless an entries() iterator allocates and destructures per step;
-      // with recordRuleAdded's former spreads, ~10 ms of a first apply at L (bench/README.md, item 47)
+      let foreseeable = true;
+      // index loops: under --jitless an entries() iterator allocates and destructures per step
       for (let index = start; index < end; index++) {
         const op = operations[index]!;
         const verdict = checkOperation(op, state, ledger, policy, parse);
         if (verdict.decision === 'allow') {
-          approved.push({ index, op });
-          // rules go to the kernel without its duplicate check (write.ts): the same rule later in
-          // this run must find this one in the picture (if the add fails, the next run re-reads)
-          if (verdict.rule) recordRuleAdded(state, verdict.rule);
+          approved.push(verdict.target ? { index, op, target: verdict.target } : { index, op });
+          // the next operations, a duplicate of this one among them, are judged as if it was done
+          if (!recordApplied(state, op, verdict, parse)) foreseeable = false;
           if (op.kind === 'address.add') {
             const address = canonicalPrefix(op.address, parse)!;
             if (!ledger.has(op.link, address) && !ours.has(`${op.link} ${address}`)) recorded.push({ link: op.link, address });
@@ -117,7 +142,7 @@ export class Applier {
       let written: WriteResult[];
       try {
         written = await kernel.execute(
-          toExecute.map(({ op }) => op),
+          toExecute.map(({ op, target }) => (target ? { op, target } : { op })),
           new Map(state.links.map((l) => [l.name, l.index])),
           parse,
         );
@@ -125,7 +150,7 @@ export class Applier {
         written = toExecute.map(() => ({ outcome: 'failed', reason: `the kernel request failed: ${(error as Error).message}` }));
       }
 
-      let surprised = false;
+      let surprised = !foreseeable || ledgerError !== undefined;
       const recordedKeys = new Set(recorded.map((r) => `${r.link} ${r.address}`));
       const notOurs: { link: string; address: string }[] = [];
       const removed: { link: string; address: string }[] = [];
@@ -133,16 +158,12 @@ export class Applier {
         const { index, op } = toExecute[i]!;
         const result = written[i] ?? { outcome: 'failed', reason: 'the kernel layer returned no result' };
         results[index] = { index, kind: op.kind, outcome: result.outcome, ...(result.reason ? { reason: result.reason } : {}) };
-        // the picture of the kernel only matters to judge a later run
-        if (result.outcome === 'applied' && end < operations.length && op.kind !== 'rule.add') recordApplied(state, op, parse);
-        if (result.outcome === 'failed') surprised = true;
+        // the picture assumed every approved operation changes the kernel
+        if (result.outcome !== 'applied') surprised = true;
         if (op.kind === 'address.add' && result.outcome !== 'applied') {
           const address = canonicalPrefix(op.address, parse)!;
           // not ours after all: it failed, or someone else added it since we looked
-          if (recordedKeys.has(`${op.link} ${address}`)) {
-            notOurs.push({ link: op.link, address });
-            surprised = true;
-          }
+          if (recordedKeys.has(`${op.link} ${address}`)) notOurs.push({ link: op.link, address });
         }
         if (op.kind === 'address.remove' && result.outcome !== 'failed') removed.push({ link: op.link, address: canonicalPrefix(op.address, parse)! });
       }
@@ -161,23 +182,29 @@ export class Applier {
     const owned = new Map<string, { link: string; address: string }>();
     for (const a of state.addresses()) {
       const link = names.get(a.ifindex);
-      if (link === undefined || !ownsAddress(a, link, this.options.ledger)) continue;
+      if (link === undefined || !ownsAddress(a, link, this.options.ledger, state)) continue;
       owned.set(`${link} ${addressText(a)}`, { link, address: addressText(a) });
     }
     return { addresses: [...owned.values()] };
   }
 
   private async readKernel(parts: ReadonlySet<StatePart>): Promise<KernelPicture> {
+    let read;
     try {
-      return new KernelPicture(await this.options.kernel.read(parts));
+      read = await this.options.kernel.read(parts);
     } catch (error) {
       throw new Error(`cannot read the kernel's network state: ${(error as Error).message}; nothing was changed`);
     }
+    if (!this.tagsAddresses && read.addresses.some((a) => a.protocol !== undefined)) this.tagsAddresses = true;
+    return new KernelPicture(read, { tagsAddresses: this.tagsAddresses });
   }
 
-  /** Drops ledger entries whose address is gone from its link, or is now held with a lifetime by someone else. */
+  /**
+   * Drops ledger entries whose address is gone from its link, is now held with a lifetime by
+   * someone else, or is untagged on a kernel that tags addresses (someone else's since).
+   */
   private async forgetVanished(state: KernelPicture): Promise<void> {
-    const present = addressKeys(state, (a) => !a.dynamic);
+    const present = addressKeys(state, (a) => !a.dynamic && (!state.tagsAddresses || a.protocol === RTPROT_CLOUD_NETWORK));
     await this.options.ledger.retain((entry) => present.has(`${entry.link} ${entry.address}`));
   }
 }

@@ -1,12 +1,9 @@
 // The kernel's state as the helper judges a request against it: the read, indexed by what an
 // operation names (a link by name, an address on a link, a route's destination in a table, a
-// rule's selector and priority), and kept current as the request's operations succeed.
-//
-// The policy used to scan the whole read for every operation, and to canonicalise each kernel
-// rule's selector while doing so: judging the removal of one NIC's 448 rules at 2,048 IPs took
-// 2.6 s under --jitless, all 3,584 of them 20 s (bench/README.md, item 28). Each lookup here is one
-// map access.
-import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
+// rule's selector and priority), and kept current as the request's operations are approved, so
+// that each operation is judged against the state the earlier ones leave (state-after.ts).
+// Each lookup is one map access: a request can hold thousands of operations, judged --jitless.
+import { RTPROT_CLOUD_NETWORK, RTPROT_KERNEL } from '../protocol/constants.js';
 import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
 
 /** A rule's identity as the policy matches it (selectors canonical): what it selects, at which priority, into which table. */
@@ -19,6 +16,30 @@ function suppressOf(value: number | undefined): number | undefined {
 
 function ruleKey(rule: RuleShape): string {
   return `${rule.family} ${rule.priority} ${rule.table} ${rule.from ?? ''} ${rule.to ?? ''} ${suppressOf(rule.suppressPrefixLength) ?? ''}`;
+}
+
+/**
+ * The key of the rules a delete naming `rule`'s one selector reaches: the kernel compares only
+ * the fields a delete sets, so `from X` also reaches `from X to Y`, and the suppress rule every
+ * rule with that suppress_prefixlength at its priority and table.
+ */
+function selectorKey(rule: RuleShape): string | undefined {
+  const place = `${rule.family} ${rule.priority} ${rule.table}`;
+  if (rule.from !== undefined) return `from ${place} ${rule.from}`;
+  if (rule.to !== undefined) return `to ${place} ${rule.to}`;
+  const suppress = suppressOf(rule.suppressPrefixLength);
+  return suppress === undefined ? undefined : `suppress ${place} ${suppress}`;
+}
+
+/** Every selector key a kernel rule answers to (a rule with both from and to answers to both). */
+function selectorKeysOf(rule: ObservedRule): string[] {
+  const place = `${rule.family} ${rule.priority} ${rule.table}`;
+  const keys: string[] = [];
+  if (rule.from !== undefined) keys.push(`from ${place} ${rule.from}`);
+  if (rule.to !== undefined) keys.push(`to ${place} ${rule.to}`);
+  const suppress = suppressOf(rule.suppressPrefixLength);
+  if (suppress !== undefined) keys.push(`suppress ${place} ${suppress}`);
+  return keys;
 }
 
 const addressKey = (ifindex: number, address: string) => `${ifindex} ${address}`;
@@ -39,18 +60,50 @@ function keepIn<T>(map: Map<string, T[]>, key: string, keep: (value: T) => boole
   else map.set(key, kept);
 }
 
+/** Removes the first entry of `key` that passes `which`. */
+function removeOne<T>(map: Map<string, T[]>, key: string, which: (value: T) => boolean): void {
+  const list = map.get(key);
+  const i = list?.findIndex(which) ?? -1;
+  if (i === -1) return;
+  list!.splice(i, 1);
+  if (list!.length === 0) map.delete(key);
+}
+
+/** Whether a route is cloud-network's own: its protocol, and a single next hop (a merged multipath route has another tool's). */
+export function isOurRoute(route: ObservedRoute): boolean {
+  return route.protocol === RTPROT_CLOUD_NETWORK && route.nexthops === undefined;
+}
+
+export interface PictureOptions {
+  /**
+   * The kernel stamps addresses with IFA_PROTO (Linux 5.18 and later): an untagged address then
+   * cannot be the helper's, whatever its ledger says. Default true, the safe answer.
+   */
+  tagsAddresses?: boolean;
+}
+
 export class KernelPicture {
   readonly links: ObservedLink[];
+  readonly tagsAddresses: boolean;
   private readonly linksByName = new Map<string, ObservedLink>();
   /** by link index and address text (no prefix length: one IP may be there with several) */
   private readonly addressesByIp = new Map<string, ObservedAddress[]>();
+  /** by address text alone, on every link */
+  private readonly addressesAnywhere = new Map<string, ObservedAddress[]>();
   /** by table, family and canonical destination */
   private readonly routesByDestination = new Map<string, ObservedRoute[]>();
+  /** other tools' routes by their preferred source: removing that address would take them along */
+  private readonly foreignRoutesBySource = new Map<string, ObservedRoute[]>();
+  /** the gateways of other tools' routes */
+  private readonly foreignGatewaySet = new Set<string>();
   /** `lookup` rules by ruleKey; rules with other actions are never the policy's business */
   private readonly rulesByShape = new Map<string, ObservedRule[]>();
+  /** `lookup` rules by each selector key they answer to */
+  private readonly rulesBySelector = new Map<string, ObservedRule[]>();
 
-  constructor(state: KernelState) {
+  constructor(state: KernelState, options: PictureOptions = {}) {
     this.links = state.links;
+    this.tagsAddresses = options.tagsAddresses ?? true;
     for (const link of state.links) this.linksByName.set(link.name, link);
     for (const address of state.addresses) this.addAddress(address);
     for (const route of state.routes) this.addRoute(route);
@@ -70,7 +123,12 @@ export class KernelPicture {
     return this.addressesByIp.get(addressKey(ifindex, address)) ?? [];
   }
 
-  /** Every address, for the ledger's checks. */
+  /** The addresses with this IP (canonical text) on any link. */
+  addressesWithIp(address: string): readonly ObservedAddress[] {
+    return this.addressesAnywhere.get(address) ?? [];
+  }
+
+  /** Every address. */
   *addresses(): Iterable<ObservedAddress> {
     for (const list of this.addressesByIp.values()) yield* list;
   }
@@ -80,42 +138,75 @@ export class KernelPicture {
     return this.routesByDestination.get(routeKey(table, family, destination)) ?? [];
   }
 
+  /** Other tools' routes (any table) with this preferred source address. */
+  foreignRoutesFrom(source: string): readonly ObservedRoute[] {
+    return this.foreignRoutesBySource.get(source) ?? [];
+  }
+
+  /** Whether a route of another tool uses this address as its gateway. */
+  isForeignGateway(address: string): boolean {
+    return this.foreignGatewaySet.has(address);
+  }
+
+  /** The gateways of other tools' routes. */
+  foreignGateways(): Iterable<string> {
+    return this.foreignGatewaySet;
+  }
+
   /** The `lookup` rules of this shape (selectors canonical), of any protocol. */
   rulesLike(shape: RuleShape): readonly ObservedRule[] {
     return this.rulesByShape.get(ruleKey(shape)) ?? [];
   }
 
-  // What succeeded operations change, so that the rest of a request is judged against what the
-  // kernel now holds (state-after.ts).
+  /**
+   * The `lookup` rules a delete of `shape` could reach, of any protocol: same family, priority,
+   * table and the one selector the delete names, whatever else they select on.
+   */
+  rulesReachedBy(shape: RuleShape): readonly ObservedRule[] {
+    const key = selectorKey(shape);
+    return key === undefined ? [] : (this.rulesBySelector.get(key) ?? []);
+  }
+
+  // What approved operations change, so that the rest of a request is judged against what the
+  // kernel will then hold (state-after.ts).
 
   addAddress(address: ObservedAddress): void {
     addTo(this.addressesByIp, addressKey(address.ifindex, address.address), address);
+    addTo(this.addressesAnywhere, address.address, address);
   }
 
-  removeAddress(ifindex: number, address: string, prefixLength: number): void {
-    keepIn(this.addressesByIp, addressKey(ifindex, address), (a) => a.prefixLength !== prefixLength);
+  /** Removes this very address (link, IP, prefix length and peer). */
+  removeAddress(address: ObservedAddress): void {
+    const same = (a: ObservedAddress) => a.ifindex === address.ifindex && a.prefixLength === address.prefixLength && a.peer === address.peer;
+    keepIn(this.addressesByIp, addressKey(address.ifindex, address.address), (a) => !same(a));
+    keepIn(this.addressesAnywhere, address.address, (a) => !same(a));
   }
 
   addRoute(route: ObservedRoute): void {
     addTo(this.routesByDestination, routeKey(route.table, route.family, route.destination), route);
+    if (isOurRoute(route)) return;
+    // the kernel's own routes that prefer an address (its local and broadcast routes) go with that address
+    if (route.source !== undefined && route.protocol !== RTPROT_KERNEL) addTo(this.foreignRoutesBySource, route.source, route);
+    if (route.gateway !== undefined) this.foreignGatewaySet.add(route.gateway);
+    for (const hop of route.nexthops ?? []) if (hop.gateway !== undefined) this.foreignGatewaySet.add(hop.gateway);
   }
 
-  /** Removes the routes to the destination that pass `which`. */
+  /** Removes the routes to the destination that pass `which` (only ever cloud-network's own). */
   removeRoutes(table: number, family: Family, destination: string, which: (route: ObservedRoute) => boolean): void {
     keepIn(this.routesByDestination, routeKey(table, family, destination), (route) => !which(route));
   }
 
   addRule(rule: ObservedRule): void {
-    if (rule.action === 'lookup') addTo(this.rulesByShape, ruleKey(rule), rule);
+    if (rule.action !== 'lookup') return;
+    addTo(this.rulesByShape, ruleKey(rule), rule);
+    for (const key of selectorKeysOf(rule)) addTo(this.rulesBySelector, key, rule);
   }
 
-  /** Removes one of our rules of this shape, as the kernel's RTM_DELRULE does. */
+  /** Removes one of our plain rules of this shape, as the kernel's RTM_DELRULE with our protocol does. */
   removeOurRule(shape: RuleShape): void {
-    const key = ruleKey(shape);
-    const list = this.rulesByShape.get(key);
-    const i = list?.findIndex((rule) => rule.protocol === RTPROT_CLOUD_NETWORK) ?? -1;
-    if (i === -1) return;
-    list!.splice(i, 1);
-    if (list!.length === 0) this.rulesByShape.delete(key);
+    const ours = this.rulesLike(shape).find((rule) => rule.protocol === RTPROT_CLOUD_NETWORK && !rule.otherSelectors);
+    if (!ours) return;
+    removeOne(this.rulesByShape, ruleKey(shape), (rule) => rule === ours);
+    for (const key of selectorKeysOf(ours)) removeOne(this.rulesBySelector, key, (rule) => rule === ours);
   }
 }

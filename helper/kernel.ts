@@ -2,8 +2,8 @@
 // of already-approved operations. The helper's policy and server depend only on this
 // interface; netlink-kernel.ts implements it with netlink/.
 import type { PrefixParser } from '../protocol/ip.js';
-import type { Operation } from '../protocol/operations.js';
 import type { KernelState } from '../netlink/types.js';
+import type { ExactOperation } from '../netlink/write.js';
 import type { StatePart } from '../netlink/read.js';
 
 export interface WriteResult {
@@ -18,8 +18,9 @@ export interface KernelAccess {
   read(parts?: ReadonlySet<StatePart>): Promise<KernelState>;
   /**
    * Executes `operations` in order (batched: a few datagrams); one result per operation, in order.
-   * `parse` reads their addresses, as judging them did (default parsePrefix).
+   * A removal with a target names exactly that object. `parse` reads their addresses, as
+   * judging them did (default parsePrefix).
    */
-  execute(operations: readonly Operation[], linkIndexByName: ReadonlyMap<string, number>, parse?: PrefixParser): Promise<WriteResult[]>;
+  execute(operations: readonly ExactOperation[], linkIndexByName: ReadonlyMap<string, number>, parse?: PrefixParser): Promise<WriteResult[]>;
   close(): void;
 }

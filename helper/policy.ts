@@ -1,16 +1,17 @@
-// The helper's policy: which operations it will carry out, judged against the kernel's
-// current state (kernel-picture.ts, an index of a read). A pure function: no I/O, so every rule
-// is tested on plain data.
+// The helper's policy: which operations it will carry out, judged against the kernel's state
+// as the earlier operations of the request leave it (kernel-picture.ts, an index of a read kept
+// current by state-after.ts). A pure function: no I/O, so every rule is tested on plain data.
 //
 // The rules, in short (SECURITY.md has the reasoning):
 // - links must exist, and are never loopback, never enslaved (bond port, Azure VF), never denied;
-// - addresses are unicast with a sane prefix; routes live in the managed tables, or are `local`
-//   routes for routed ranges in the local table; rules have managed priorities and select one
-//   host or routed range (or are the `lookup main suppress_prefixlength 0` rule);
-// - removal touches only objects cloud-network owns: routes and rules with its protocol
-//   number, addresses with its IFA_PROTO or in its ledger, never an address with a lifetime.
-import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp, parsePrefix, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
+// - addresses are unicast with a sane prefix and noprefixroute, never another tool's IP or
+//   gateway; routes live in the managed tables, or are `local` routes for routed ranges that
+//   cover nothing of another tool's; rules have managed priorities and select one address of
+//   this machine or one locally delivered range (or are `lookup main suppress_prefixlength 0`);
+// - removal touches only objects cloud-network owns, names them exactly (write.ts), and is
+//   refused where the kernel would take another tool's object along.
+import { MTU_RANGE, RTPROT_CLOUD_NETWORK, RTPROT_KERNEL } from '../protocol/constants.js';
+import { formatIp, hostLength, networkOf, parseIp, parsePrefix, prefixContains, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
 import type {
   AddressAdd,
   AddressRemove,
@@ -21,8 +22,8 @@ import type {
   RuleAdd,
   RuleRemove,
 } from '../protocol/operations.js';
-import type { ObservedAddress, ObservedLink } from '../netlink/types.js';
-import type { KernelPicture, RuleShape } from './kernel-picture.js';
+import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
+import { isOurRoute, type KernelPicture, type RuleShape } from './kernel-picture.js';
 import { checkDestination, checkHost, checkInterfaceAddress, checkRoutedRange } from './unicast.js';
 
 export const MAIN_TABLE = 254;
@@ -45,8 +46,11 @@ export interface LedgerView {
 }
 
 export type Verdict =
-  /** carry it out; for a rule.add, the rule as the kernel will report it (applier.ts records it) */
-  | { decision: 'allow'; rule?: RuleShape }
+  /**
+   * carry it out; for a rule, the rule as the kernel reports it; for an address or route
+   * removal, the very object to remove (write.ts names it exactly in the delete)
+   */
+  | { decision: 'allow'; rule?: RuleShape; target?: ObservedAddress | ObservedRoute }
   /** do nothing and say so: the kernel already is as asked (e.g. removing what is absent) */
   | { decision: 'already'; reason: string }
   | { decision: 'refuse'; reason: string };
@@ -89,13 +93,36 @@ export function addressText(a: ObservedAddress): string {
   return `${a.address}/${a.prefixLength}`;
 }
 
-/** Whether the helper owns this kernel address: never when it has a lifetime; else IFA_PROTO or the ledger. */
-export function ownsAddress(a: ObservedAddress, linkName: string, ledger: LedgerView): boolean {
+/**
+ * Whether the helper owns this kernel address: never when it has a lifetime; else when it
+ * carries our IFA_PROTO; else, on a kernel that does not stamp addresses, when the ledger lists it.
+ */
+export function ownsAddress(a: ObservedAddress, linkName: string, ledger: LedgerView, state: KernelPicture): boolean {
   if (a.dynamic) return false;
   if (a.protocol === RTPROT_CLOUD_NETWORK) return true;
-  // An address another tool stamped with its own protocol is theirs, whatever the ledger says.
+  // an untagged address on a kernel that tags them was added by someone else, whatever the ledger says
+  if (state.tagsAddresses) return false;
+  // an address another tool stamped with its own protocol is theirs
   if (a.protocol !== undefined && a.protocol !== 0) return false;
   return ledger.has(linkName, addressText(a));
+}
+
+/** Whether `a` belongs to another tool (or the kernel), with the name of its link. */
+function isForeignAddress(a: ObservedAddress, state: KernelPicture, ledger: LedgerView): boolean {
+  const link = state.linkByIndex(a.ifindex);
+  return !link || !ownsAddress(a, link.name, ledger, state);
+}
+
+/** The same-subnet IPv4 secondaries of a primary address, which the kernel deletes with it (promote_secondaries off). */
+function secondariesOf(primary: ObservedAddress, state: KernelPicture): ObservedAddress[] {
+  if (primary.family !== 'inet' || primary.secondary) return [];
+  const subnet = parsePrefix(`${primary.peer ?? primary.address}/${primary.prefixLength}`)!;
+  const found: ObservedAddress[] = [];
+  for (const a of state.addresses()) {
+    if (a.ifindex !== primary.ifindex || a.family !== 'inet' || !a.secondary || a.prefixLength !== primary.prefixLength) continue;
+    if (prefixContains(subnet, parseIp(a.peer ?? a.address)!)) found.push(a);
+  }
+  return found;
 }
 
 function checkAddressAdd(op: AddressAdd, state: KernelPicture, ledger: LedgerView, config: PolicyConfig, parse: PrefixParser): Verdict {
@@ -104,14 +131,22 @@ function checkAddressAdd(op: AddressAdd, state: KernelPicture, ledger: LedgerVie
   if (problem) return refuse(problem);
   const address = checkInterfaceAddress(op.address, parse);
   if (!address.ok) return refuse(address.reason);
+  // without it the kernel would add a route to the subnet in main, which the helper never changes
+  if (!op.noPrefixRoute) return refuse(`${op.address}: cloud-network adds addresses only with noprefixroute (a prefix route would go into the main table)`);
   const ip = formatIp(address.value);
   for (const a of state.addressesOf(link!.index, ip)) {
-    if (ownsAddress(a, op.link, ledger)) continue;
-    if (a.prefixLength === address.value.prefixLength) {
+    if (ownsAddress(a, op.link, ledger, state)) continue;
+    if (a.prefixLength === address.value.prefixLength && a.peer === undefined) {
       return already(`${addressText(a)} is already on ${op.link}, configured by another tool${a.dynamic ? ' (DHCP/SLAAC, with a lifetime)' : ''}; left as it is`);
     }
-    return refuse(`${ip} is already on ${op.link} as ${addressText(a)}, configured by another tool; cloud-network does not change it`);
+    return refuse(`${ip} is already on ${op.link} as ${addressText(a)}${a.peer ? ` peer ${a.peer}` : ''}, configured by another tool; cloud-network does not change it`);
   }
+  const elsewhere = state.addressesWithIp(ip).find((a) => a.ifindex !== link!.index && isForeignAddress(a, state, ledger));
+  if (elsewhere) {
+    return refuse(`${ip} is already on ${state.linkByIndex(elsewhere.ifindex)?.name ?? `interface #${elsewhere.ifindex}`}, configured by another tool; cloud-network does not add it a second time`);
+  }
+  // the address would make the gateway local to this host, cutting off whatever routes through it
+  if (state.isForeignGateway(ip)) return refuse(`${ip} is the gateway of a route another tool made; cloud-network never takes it as an address`);
   return allow;
 }
 
@@ -124,19 +159,62 @@ function checkAddressRemove(op: AddressRemove, state: KernelPicture, ledger: Led
   if (!address.ok) return refuse(address.reason);
   const ip = formatIp(address.value);
   const text = `${ip}/${address.value.prefixLength}`;
-  const found = state.addressesOf(link.index, ip).find((a) => a.prefixLength === address.value.prefixLength);
+  // the delete names the local address, the prefix length and the address itself as IFA_ADDRESS,
+  // so the kernel matches only this address, never a point-to-point one with a peer
+  const found = state.addressesOf(link.index, ip).find((a) => a.prefixLength === address.value.prefixLength && a.peer === undefined);
   if (!found) return already(`${text} is not on ${op.link}`);
   if (found.dynamic) {
     return refuse(`${text} on ${op.link} has a lifetime (it came from DHCP or SLAAC); cloud-network never removes it`);
   }
-  if (!ownsAddress(found, op.link, ledger)) {
-    const by = found.protocol ? `protocol ${protocolName(found.protocol)}` : 'no cloud-network protocol tag and no ledger entry';
+  if (!ownsAddress(found, op.link, ledger, state)) {
+    const by = found.protocol ? `protocol ${protocolName(found.protocol)}` : state.tagsAddresses ? 'no cloud-network protocol tag' : 'no cloud-network protocol tag and no ledger entry';
     return refuse(`${text} on ${op.link} was not created by cloud-network (${by}); it is left alone`);
   }
-  return allow;
+  const foreignSecondary = secondariesOf(found, state).find((a) => isForeignAddress(a, state, ledger));
+  if (foreignSecondary) {
+    return refuse(`${text} is the primary address of its subnet on ${op.link}, and removing it would take ${addressText(foreignSecondary)}, configured by another tool, along; it is left alone`);
+  }
+  // the kernel changes the routes that prefer an address once no address holds its IP (IPv4), or at once (IPv6)
+  const lastHolder = found.family === 'inet6' || state.addressesWithIp(ip).length === 1;
+  const dependent = lastHolder ? state.foreignRoutesFrom(ip)[0] : undefined;
+  if (dependent) {
+    return refuse(`${text} is the preferred source of another tool's route to ${dependent.destination} (table ${dependent.table}), which the kernel would change with it; it is left alone`);
+  }
+  if (found.family === 'inet6' && !found.noPrefixRoute) {
+    // the kernel removes the address's prefix route from main with it, whoever made that route
+    const network = `${formatIp(networkOf(address.value, address.value.prefixLength))}/${address.value.prefixLength}`;
+    const prefixRoute = state.routesTo(MAIN_TABLE, 'inet6', network).find((r) => r.protocol !== RTPROT_KERNEL && r.ifindex === link.index);
+    if (prefixRoute) return refuse(`${text} was added without noprefixroute, and removing it would take the route to ${network} that protocol ${protocolName(prefixRoute.protocol)} made along; it is left alone`);
+  }
+  return { decision: 'allow', target: found };
 }
 
-function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: PolicyConfig, parse: PrefixParser): Verdict {
+// Other tools' addresses, found once per picture: approved operations add and remove only the helper's own.
+const foreignAddressesOf = new WeakMap<KernelPicture, ObservedAddress[]>();
+
+function foreignAddresses(state: KernelPicture, ledger: LedgerView): ObservedAddress[] {
+  let found = foreignAddressesOf.get(state);
+  if (!found) {
+    found = [...state.addresses()].filter((a) => isForeignAddress(a, state, ledger));
+    foreignAddressesOf.set(state, found);
+  }
+  return found;
+}
+
+/** Why a local route to `range` would capture what another tool relies on, or undefined. */
+function localRouteProblem(range: ParsedPrefix, canonical: string, state: KernelPicture, ledger: LedgerView): string | undefined {
+  for (const a of foreignAddresses(state, ledger)) {
+    if (a.family !== range.family || !prefixContains(range, parseIp(a.address)!)) continue;
+    return `a local route to ${canonical} would cover ${addressText(a)}, configured by another tool${a.dynamic ? ' (DHCP/SLAAC)' : ''}`;
+  }
+  for (const gateway of state.foreignGateways()) {
+    const ip = parseIp(gateway)!;
+    if (prefixContains(range, ip)) return `a local route to ${canonical} would cover ${gateway}, the gateway of a route another tool made`;
+  }
+  return undefined;
+}
+
+function checkRouteReplace(op: RouteReplace, state: KernelPicture, ledger: LedgerView, config: PolicyConfig, parse: PrefixParser): Verdict {
   const link = state.link(op.link);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
@@ -149,6 +227,8 @@ function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: Polic
     const range = checkRoutedRange(op.destination, parse);
     if (!range.ok) return refuse(`local route: ${range.reason}`);
     destination = range.value;
+    const captured = localRouteProblem(destination, `${formatIp(destination)}/${destination.prefixLength}`, state, ledger);
+    if (captured) return refuse(captured);
   } else {
     if (!inRange(op.table, config.tables)) {
       return refuse(`table ${op.table} is outside the managed tables ${config.tables.first}–${config.tables.last} (and is not the local table)`);
@@ -171,10 +251,15 @@ function checkRouteReplace(op: RouteReplace, state: KernelPicture, config: Polic
     }
   }
   const canonical = `${formatIp(destination)}/${destination.prefixLength}`;
-  // Replacing would overwrite a route another tool (or the kernel, in the local table) made.
-  const foreign = state.routesTo(op.table, destination.family, canonical).find((r) => r.protocol !== RTPROT_CLOUD_NETWORK);
-  if (foreign) {
-    return refuse(`table ${op.table} already has a ${foreign.type} route to ${canonical} from protocol ${protocolName(foreign.protocol)}; cloud-network does not replace it`);
+  // A replace takes the place of the first route to the destination of the same metric, whoever
+  // made it: only a destination where every route is cloud-network's own may be replaced.
+  for (const route of state.routesTo(op.table, destination.family, canonical)) {
+    if (route.nexthops !== undefined) {
+      return refuse(`table ${op.table} has a multipath route to ${canonical} with next hops another tool added; cloud-network does not replace it`);
+    }
+    if (route.protocol !== RTPROT_CLOUD_NETWORK) {
+      return refuse(`table ${op.table} already has a ${route.type} route to ${canonical} from protocol ${protocolName(route.protocol)}; cloud-network does not replace it`);
+    }
   }
   return allow;
 }
@@ -194,13 +279,16 @@ function checkRouteRemove(op: RouteRemove, state: KernelPicture, config: PolicyC
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
   const canonical = `${formatIp(destination.value)}/${destination.value.prefixLength}`;
-  const matches = state.routesTo(op.table, destination.value.family, canonical).filter((r) => r.type === op.type && r.ifindex === link.index);
+  const through = (r: ObservedRoute) => r.ifindex === link.index || (r.nexthops?.some((hop) => hop.ifindex === link.index) ?? false);
+  const matches = state.routesTo(op.table, destination.value.family, canonical).filter((r) => r.type === op.type && through(r));
   if (matches.length === 0) return already(`there is no ${op.type} route to ${canonical} via ${op.link} in table ${op.table}`);
-  const foreign = matches.find((r) => r.protocol !== RTPROT_CLOUD_NETWORK);
-  if (foreign && !matches.some((r) => r.protocol === RTPROT_CLOUD_NETWORK)) {
-    return refuse(`the route to ${canonical} via ${op.link} in table ${op.table} belongs to protocol ${protocolName(foreign.protocol)}, not cloud-network; it is left alone`);
+  // the delete names this route's protocol, metric, scope, gateway and source (write.ts): the kernel removes only it
+  const target = matches.find(isOurRoute);
+  if (target) return { decision: 'allow', target };
+  if (matches.some((r) => r.nexthops !== undefined)) {
+    return refuse(`the route to ${canonical} via ${op.link} in table ${op.table} is a multipath route with next hops another tool added; it is left alone`);
   }
-  return allow;
+  return refuse(`the route to ${canonical} via ${op.link} in table ${op.table} belongs to protocol ${protocolName(matches[0]!.protocol)}, not cloud-network; it is left alone`);
 }
 
 type RuleOp = RuleAdd | RuleRemove;
@@ -248,6 +336,32 @@ export function ruleShape(op: RuleOp, parse: PrefixParser = parsePrefix): RuleSh
   return { family: op.family, priority: op.priority, table: op.table, from: canonical(op.from), to: canonical(op.to), suppressPrefixLength: op.suppressPrefixLength };
 }
 
+/** Whether a rule is exactly one cloud-network adds of this shape: our protocol and nothing else selected. */
+function isOurRule(rule: ObservedRule, shape: RuleShape): boolean {
+  return (
+    rule.protocol === RTPROT_CLOUD_NETWORK &&
+    !rule.otherSelectors &&
+    rule.from === shape.from &&
+    rule.to === shape.to &&
+    rule.suppressPrefixLength === shape.suppressPrefixLength
+  );
+}
+
+/**
+ * Why a rule's selector is not something this machine receives, or undefined: a host selector
+ * must be an address present on a link, a wider one a range the helper delivers locally (a local
+ * route of its own), so that no rule can steer traffic to or from arbitrary addresses.
+ */
+function selectorProblem(shape: RuleShape, state: KernelPicture): string | undefined {
+  const selector = shape.from ?? shape.to;
+  if (selector === undefined) return undefined;
+  const slash = selector.indexOf('/');
+  const ip = selector.slice(0, slash);
+  if (Number(selector.slice(slash + 1)) === hostLength(shape.family) && state.addressesWithIp(ip).length > 0) return undefined;
+  if (state.routesTo(LOCAL_TABLE, shape.family, selector).some((r) => isOurRoute(r) && r.type === 'local')) return undefined;
+  return `rule ${shape.from !== undefined ? 'from' : 'to'} ${selector}: neither an address on this machine nor a range cloud-network delivers locally`;
+}
+
 /**
  * A rule is added only when no rule of the same shape exists, of any protocol, as the kernel's
  * own duplicate check (NLM_F_EXCL) would answer: the helper adds rules without it (write.ts,
@@ -258,25 +372,49 @@ function checkRuleAdd(op: RuleAdd, state: KernelPicture, config: PolicyConfig, p
   if ('problem' in checked) return refuse(checked.problem);
   const existing = state.rulesLike(checked.shape).find((rule) => !rule.otherSelectors);
   if (existing) return already(`the rule exists at priority ${op.priority}, protocol ${protocolName(existing.protocol)}`);
+  const problem = selectorProblem(checked.shape, state);
+  if (problem) return refuse(problem);
   return { decision: 'allow', rule: checked.shape };
 }
 
+/**
+ * A rule is removed with our protocol and its one selector (write.ts); the kernel compares only
+ * the fields a delete sets and removes the first rule that matches. So every rule of our protocol
+ * the delete reaches must be exactly ours, or the kernel might take another in its place.
+ */
 function checkRuleRemove(op: RuleRemove, state: KernelPicture, config: PolicyConfig, parse: PrefixParser): Verdict {
   const checked = checkRuleShape(op, config, parse);
   if ('problem' in checked) return refuse(checked.problem);
-  const matches = state.rulesLike(checked.shape);
-  if (matches.length === 0) return already(`there is no such rule at priority ${op.priority}`);
-  if (!matches.some((r) => r.protocol === RTPROT_CLOUD_NETWORK)) {
-    return refuse(`the rule at priority ${op.priority} belongs to protocol ${protocolName(matches[0]!.protocol)}, not cloud-network; it is left alone`);
+  const shape = checked.shape;
+  const reached = state.rulesReachedBy(shape).filter((rule) => rule.protocol === RTPROT_CLOUD_NETWORK);
+  if (reached.length === 0) {
+    const foreign = state.rulesLike(shape).find((rule) => !rule.otherSelectors);
+    if (foreign) return refuse(`the rule at priority ${op.priority} belongs to protocol ${protocolName(foreign.protocol)}, not cloud-network; it is left alone`);
+    return already(`there is no such rule at priority ${op.priority}`);
   }
-  return allow;
+  if (reached.some((rule) => !isOurRule(rule, shape))) {
+    return refuse(`a rule of the cloud-network protocol at priority ${op.priority} selects on more than this one (${describeSelector(shape)}); the kernel could remove it instead, so both are left alone`);
+  }
+  return { decision: 'allow', rule: shape };
 }
+
+function describeSelector(shape: RuleShape): string {
+  if (shape.from !== undefined) return `from ${shape.from}`;
+  if (shape.to !== undefined) return `to ${shape.to}`;
+  return `suppress_prefixlength ${shape.suppressPrefixLength}`;
+}
+
+/** The kernel drops IPv6 from a link whose MTU falls below this (RFC 8200's minimum), addresses and routes included. */
+export const IPV6_MIN_MTU = MTU_RANGE.min;
 
 function checkLinkSet(op: LinkSet, state: KernelPicture, config: PolicyConfig): Verdict {
   const link = state.link(op.link);
   const problem = linkProblem(link, op.link, state, config);
   if (problem) return refuse(problem);
   if (op.up === false) return refuse(`cloud-network never takes an interface down (${op.link})`);
+  if (op.mtu !== undefined && op.mtu < IPV6_MIN_MTU) {
+    return refuse(`MTU ${op.mtu} on ${op.link} is below ${IPV6_MIN_MTU}: the kernel would remove every IPv6 address and route of the link`);
+  }
   if (op.up === undefined && op.mtu === undefined) return already(`nothing to change on ${op.link}`);
   return allow;
 }
@@ -292,7 +430,7 @@ export function checkOperation(op: Operation, state: KernelPicture, ledger: Ledg
     case 'address.remove':
       return checkAddressRemove(op, state, ledger, config, parse);
     case 'route.replace':
-      return checkRouteReplace(op, state, config, parse);
+      return checkRouteReplace(op, state, ledger, config, parse);
     case 'route.remove':
       return checkRouteRemove(op, state, config, parse);
     case 'rule.add':
@@ -303,4 +441,3 @@ export function checkOperation(op: Operation, state: KernelPicture, ledger: Ledg
       return checkLinkSet(op, state, config);
   }
 }
-

@@ -1,85 +1,98 @@
-// The kernel state after an operation succeeded, so the rest of a request is judged against
-// what the kernel now holds without dumping everything again after every operation.
+// The kernel state after an approved operation, so the rest of a request is judged against what
+// the kernel will then hold without dumping everything again after every operation.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp, parseIp, parsePrefix, type PrefixParser } from '../protocol/ip.js';
+import { formatIp, parseIp, parsePrefix, prefixContains, type PrefixParser } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
-import type { ObservedRule } from '../netlink/types.js';
-import type { KernelPicture, RuleShape } from './kernel-picture.js';
-import { ruleShape } from './policy.js';
+import type { ObservedAddress, ObservedRoute, ObservedRule } from '../netlink/types.js';
+import { isOurRoute, type KernelPicture, type RuleShape } from './kernel-picture.js';
+import type { Verdict } from './policy.js';
 
-/** Updates `state` in place to what the kernel holds after `op` was applied; `parse` reads its addresses. */
-export function recordApplied(state: KernelPicture, op: Operation, parse: PrefixParser = parsePrefix): void {
-  const canonical = (text: string) => {
-    const p = parse(text);
-    return p ? { family: p.family, address: formatIp(p), prefixLength: p.prefixLength } : undefined;
-  };
+type Allowed = Extract<Verdict, { decision: 'allow' }>;
+
+/** Whether an IPv4 address joins a subnet that a primary address on its link already holds. */
+function joinsAsSecondary(state: KernelPicture, ifindex: number, address: ObservedAddress): boolean {
+  if (address.family !== 'inet') return false;
+  const subnet = { ...parseIp(address.address)!, prefixLength: address.prefixLength };
+  for (const a of state.addresses()) {
+    if (a.ifindex === ifindex && a.family === 'inet' && !a.secondary && a.prefixLength === address.prefixLength && prefixContains(subnet, parseIp(a.peer ?? a.address)!)) return true;
+  }
+  return false;
+}
+
+/**
+ * Updates `state` in place to what the kernel holds once `op`, approved with `verdict`, is
+ * applied; `parse` reads its addresses. Returns false when the kernel's answer is not foreseeable
+ * here (a primary address removed: its subnet's secondaries go or are promoted, as the link's
+ * promote_secondaries says), so that the caller reads the kernel again before judging more.
+ */
+export function recordApplied(state: KernelPicture, op: Operation, verdict: Allowed, parse: PrefixParser = parsePrefix): boolean {
   const link = 'link' in op ? state.link(op.link) : undefined;
   switch (op.kind) {
     case 'address.add': {
-      const a = canonical(op.address);
-      if (!a || !link) return;
-      state.addAddress({
+      const p = parse(op.address);
+      if (!p || !link) return true;
+      const address: ObservedAddress = {
         ifindex: link.index,
-        family: a.family,
-        address: a.address,
-        prefixLength: a.prefixLength,
+        family: p.family,
+        address: formatIp(p),
+        prefixLength: p.prefixLength,
         protocol: RTPROT_CLOUD_NETWORK,
         dynamic: false,
         noPrefixRoute: op.noPrefixRoute,
         scope: 0,
-      });
-      return;
+      };
+      if (joinsAsSecondary(state, link.index, address)) address.secondary = true;
+      state.addAddress(address);
+      return true;
     }
     case 'address.remove': {
-      const a = canonical(op.address);
-      if (!a || !link) return;
-      state.removeAddress(link.index, a.address, a.prefixLength);
-      return;
+      const target = verdict.target as ObservedAddress | undefined;
+      if (!target) return true;
+      state.removeAddress(target);
+      return target.family !== 'inet' || target.secondary === true;
     }
     case 'route.replace': {
-      const d = canonical(op.destination);
-      if (!d || !link) return;
-      const destination = `${d.address}/${d.prefixLength}`;
-      // a replace takes the destination's place in the table, whatever route was there
-      state.removeRoutes(op.table, d.family, destination, () => true);
-      const gateway = op.gateway && parseIp(op.gateway);
-      const source = op.source && parseIp(op.source);
-      state.addRoute({
+      const d = parse(op.destination);
+      if (!d || !link) return true;
+      const destination = `${formatIp(d)}/${d.prefixLength}`;
+      // the policy approved it only where every route to the destination is our own
+      state.removeRoutes(op.table, d.family, destination, isOurRoute);
+      const route: ObservedRoute = {
         table: op.table,
         family: d.family,
         destination,
         ifindex: link.index,
         protocol: RTPROT_CLOUD_NETWORK,
         type: op.type,
-        scope: op.scope,
-        ...(gateway ? { gateway: formatIp(gateway) } : {}),
-        ...(source ? { source: formatIp(source) } : {}),
-      });
-      return;
+        scope: d.family === 'inet6' ? 'universe' : op.scope, // the kernel reports every IPv6 route as universe
+      };
+      if (op.gateway) route.gateway = formatIp(parseIp(op.gateway)!);
+      if (op.source) route.source = formatIp(parseIp(op.source)!);
+      state.addRoute(route);
+      return true;
     }
     case 'route.remove': {
-      const d = canonical(op.destination);
-      if (!d || !link) return;
-      state.removeRoutes(op.table, d.family, `${d.address}/${d.prefixLength}`, (r) => r.type === op.type && r.ifindex === link.index);
-      return;
+      const target = verdict.target as ObservedRoute | undefined;
+      if (target) state.removeRoutes(target.table, target.family, target.destination, (r) => r === target);
+      return true;
     }
     case 'rule.add':
-      recordRuleAdded(state, ruleShape(op, parse));
-      return;
+      if (verdict.rule) recordRuleAdded(state, verdict.rule);
+      return true;
     case 'rule.remove':
-      state.removeOurRule(ruleShape(op, parse));
-      return;
+      if (verdict.rule) state.removeOurRule(verdict.rule);
+      return true;
     case 'link.set':
-      if (!link) return;
+      if (!link) return true;
       if (op.up !== undefined) link.up = op.up;
       if (op.mtu !== undefined) link.mtu = op.mtu;
-      return;
+      return true;
   }
 }
 
 /** A rule cloud-network added, as the kernel now reports it. */
 export function recordRuleAdded(state: KernelPicture, shape: RuleShape): void {
-  // assigned rather than spread: ~3,600 times per apply at 2,048 IPs, under --jitless
+  // assigned rather than spread: once per rule of an apply, under --jitless
   const rule: ObservedRule = { family: shape.family, priority: shape.priority, table: shape.table, protocol: RTPROT_CLOUD_NETWORK, action: 'lookup' };
   if (shape.from !== undefined) rule.from = shape.from;
   if (shape.to !== undefined) rule.to = shape.to;

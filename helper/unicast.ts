@@ -64,7 +64,7 @@ function lengthProblem(p: ParsedPrefix, text: string): string | undefined {
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-/** An interface address such as 10.4.0.5/24: unicast, a sane prefix, not the subnet's network or broadcast address. */
+/** An interface address such as 10.4.0.5/24: unicast, a sane prefix, not its subnet's network (or IPv4 broadcast) address. */
 export function checkInterfaceAddress(text: string, parse: PrefixParser = parsePrefix): Checked<ParsedPrefix> {
   const p = parse(text);
   if (!p) return { ok: false, reason: `${text} is not an address with a prefix length` };
@@ -73,6 +73,10 @@ export function checkInterfaceAddress(text: string, parse: PrefixParser = parseP
   if (p.family === 'inet' && p.prefixLength <= 30) {
     if (!hasHostBits(p)) return { ok: false, reason: `${text} is the network address of its subnet` };
     if (allHostBitsSet(p)) return { ok: false, reason: `${text} is the broadcast address of its subnet` };
+  }
+  // IPv6 has no broadcast, but all host bits zero is the subnet's router anycast address (RFC 4291 2.6.1)
+  if (p.family === 'inet6' && p.prefixLength <= 126 && !hasHostBits(p)) {
+    return { ok: false, reason: `${text} is the network (subnet-router anycast) address of its subnet` };
   }
   return { ok: true, value: p };
 }

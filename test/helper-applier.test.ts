@@ -10,6 +10,7 @@ import { AddressLedger } from '../helper/ledger.js';
 import { JsonLineLog } from '../helper/log.js';
 import type { StatePart } from '../netlink/read.js';
 import type { KernelState } from '../netlink/types.js';
+import type { ExactOperation } from '../netlink/write.js';
 import { DEFAULT_PRIORITY_RANGE, DEFAULT_TABLE_RANGE } from '../protocol/constants.js';
 import type { Operation } from '../protocol/operations.js';
 import { applied } from './lib/fake-kernel.js';
@@ -32,14 +33,14 @@ class ModelledKernel implements KernelAccess {
       rules: asked.has('rules') ? structuredClone(this.state.rules) : [],
     };
   }
-  async execute(operations: readonly Operation[]): Promise<WriteResult[]> {
-    this.state = applied(this.state, [...operations]);
+  async execute(operations: readonly ExactOperation[]): Promise<WriteResult[]> {
+    this.state = applied(this.state, operations.map(({ op }) => op));
     return operations.map(() => ({ outcome: 'applied' }));
   }
   close(): void {}
 }
 
-async function applierWith(t: import('ava').ExecutionContext, kernel: ModelledKernel) {
+async function applierWith(t: import('ava').ExecutionContext, kernel: ModelledKernel, tagsAddresses = true) {
   const dir = await mkdtemp(join(tmpdir(), 'cn-applier-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const ledger = await AddressLedger.open(join(dir, 'ledger.json'), new JsonLineLog('test', 'fatal'));
@@ -47,17 +48,18 @@ async function applierWith(t: import('ava').ExecutionContext, kernel: ModelledKe
     kernel,
     ledger,
     version: 'test',
+    tagsAddresses,
     policy: { tables: DEFAULT_TABLE_RANGE, priorities: DEFAULT_PRIORITY_RANGE, deniedLinks: new Set() },
   });
   return { applier, ledger };
 }
 
-test('an address repair reads links and addresses only; route and rule operations read their own kind', async (t) => {
+test('an address repair reads links, addresses and routes only; rule operations read the rules too', async (t) => {
   const kernel = new ModelledKernel();
   const { applier } = await applierWith(t, kernel);
   const add: Operation = { kind: 'address.add', link: 'eth1', address: '10.0.1.5/24', noPrefixRoute: true };
   t.is((await applier.apply([add])).results[0]?.outcome, 'applied');
-  t.deepEqual(kernel.reads, [['addresses']]);
+  t.deepEqual(kernel.reads, [['addresses', 'routes']]);
 
   kernel.reads = [];
   const route: Operation = { kind: 'route.replace', table: 10001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' };
@@ -73,9 +75,9 @@ test('an address repair reads links and addresses only; route and rule operation
 
 test('ledger entries whose address vanished are forgotten, the others kept', async (t) => {
   const kernel = new ModelledKernel();
-  const { applier, ledger } = await applierWith(t, kernel);
+  const { applier, ledger } = await applierWith(t, kernel, false);
   const ops: Operation[] = [];
-  for (let i = 1; i <= 300; i++) ops.push({ kind: 'address.add', link: 'eth1', address: `10.0.${i >> 8}.${i & 0xff}/32`, noPrefixRoute: false });
+  for (let i = 1; i <= 300; i++) ops.push({ kind: 'address.add', link: 'eth1', address: `10.0.${i >> 8}.${i & 0xff}/32`, noPrefixRoute: true });
   await applier.apply(ops);
   // a kernel without IFA_PROTO: only the ledger says these are ours
   kernel.state.addresses = kernel.state.addresses.map((a) => ({ ...a, protocol: undefined }));
@@ -94,6 +96,8 @@ test('a later run of a request is judged against what the earlier runs changed, 
   const address: Operation = { kind: 'address.add', link: 'eth1', address: '10.0.1.5/24', noPrefixRoute: true };
   const route: Operation = { kind: 'route.replace', table: 10001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' };
   const rule: Operation = { kind: 'rule.add', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 };
+  // the third run's rule selects an address another tool configured
+  kernel.state.addresses.push({ ifindex: 3, family: 'inet', address: '10.0.1.6', prefixLength: 24, dynamic: true, noPrefixRoute: false, scope: 0 });
   // additions, then their removals (a second run): the removals find what the first run made;
   // judged against the read before the request they would be "already" and leave it there
   const results = (
@@ -113,7 +117,7 @@ test('a later run of a request is judged against what the earlier runs changed, 
     results.map((r) => r.outcome),
     ['applied', 'applied', 'applied', 'applied', 'applied', 'applied', 'applied', 'already'],
   );
-  t.deepEqual(kernel.state.addresses, []);
+  t.deepEqual(kernel.state.addresses.map((a) => a.address), ['10.0.1.6']);
   t.deepEqual(kernel.state.routes, []);
   t.deepEqual(kernel.state.rules.map((r) => r.from), ['10.0.1.6/32']);
 });

@@ -140,6 +140,8 @@ test('rules are added without duplicates: one already there of any protocol coun
   ip(ns, 'rule', 'add', 'priority', '30200', 'from', '10.4.1.6', 'lookup', '10001', 'proto', 'static');
   ip(ns, 'rule', 'add', 'priority', '30200', 'from', '10.4.1.7', 'iif', 'eth1', 'lookup', '10001');
   const rule = (from: string): Operation => ({ kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet', from });
+  // a rule selects an address of this machine
+  for (const host of ['10.4.1.5', '10.4.1.6', '10.4.1.7']) ip(ns, 'addr', 'add', `${host}/24`, 'dev', 'eth1');
   const result = await client.apply([rule('10.4.1.5/32'), rule('10.4.1.5/32'), rule('10.4.1.6/32'), rule('10.4.1.7/32')]);
   t.deepEqual(result.results.map((r) => r.outcome), ['applied', 'already', 'already', 'applied'], JSON.stringify(result.results));
   const rules = ip(ns, 'rule', 'show', 'priority', '30200').trim().split('\n');

@@ -1,6 +1,6 @@
 // The helper's policy, one rule per test, on plain kernel state (no kernel needed).
 import test from 'ava';
-import { KernelPicture } from '../helper/kernel-picture.js';
+import { KernelPicture, type PictureOptions } from '../helper/kernel-picture.js';
 import { checkOperation, type LedgerView, type PolicyConfig } from '../helper/policy.js';
 import { unicastProblem } from '../helper/unicast.js';
 import { parseIp } from '../protocol/ip.js';
@@ -25,6 +25,8 @@ function state(): KernelState {
       { ifindex: 3, family: 'inet', address: '10.4.1.5', prefixLength: 24, protocol: 201, dynamic: false, noPrefixRoute: true, scope: 0 },
       { ifindex: 3, family: 'inet', address: '10.4.1.6', prefixLength: 24, dynamic: false, noPrefixRoute: true, scope: 0 },
       { ifindex: 3, family: 'inet', address: '10.4.1.7', prefixLength: 24, protocol: 4, dynamic: false, noPrefixRoute: true, scope: 0 },
+      { ifindex: 3, family: 'inet', address: '10.4.1.9', prefixLength: 24, protocol: 4, dynamic: false, noPrefixRoute: true, scope: 0 },
+      { ifindex: 3, family: 'inet', address: '10.4.1.10', prefixLength: 24, protocol: 4, dynamic: false, noPrefixRoute: true, scope: 0 },
     ],
     routes: [
       { table: 10_001, family: 'inet', destination: '10.4.1.0/24', ifindex: 3, protocol: 201, type: 'unicast', scope: 'link' },
@@ -41,8 +43,8 @@ function state(): KernelState {
   };
 }
 
-function decide(op: Operation, ledger = noLedger) {
-  return checkOperation(op, new KernelPicture(state()), ledger, config);
+function decide(op: Operation, ledger = noLedger, options: PictureOptions = {}) {
+  return checkOperation(op, new KernelPicture(state(), options), ledger, config);
 }
 
 function refused(t: import('ava').ExecutionContext, op: Operation, reason: RegExp, ledger = noLedger) {
@@ -128,10 +130,13 @@ test('removing an address another tool added is refused', (t) => {
   refused(t, { kind: 'address.remove', link: 'eth1', address: '10.4.1.7/24' }, /protocol static/, { has: () => true });
 });
 
-test('an address is removable when it carries our IFA_PROTO or is in the ledger', (t) => {
+test('an address is removable when it carries our IFA_PROTO, or is in the ledger on a kernel without IFA_PROTO', (t) => {
+  const listed: LedgerView = { has: (l, a) => l === 'eth1' && a === '10.4.1.6/24' };
   t.is(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.5/24' }).decision, 'allow');
-  t.is(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.6/24' }).decision, 'refuse');
-  t.is(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.6/24' }, { has: (l, a) => l === 'eth1' && a === '10.4.1.6/24' }).decision, 'allow');
+  t.is(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.6/24' }, noLedger, { tagsAddresses: false }).decision, 'refuse');
+  t.is(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.6/24' }, listed, { tagsAddresses: false }).decision, 'allow');
+  // a kernel that tags addresses tagged every address the helper made: an untagged one is someone else's now
+  refused(t, { kind: 'address.remove', link: 'eth1', address: '10.4.1.6/24' }, /not created by cloud-network \(no cloud-network protocol tag\)/, listed);
 });
 
 test('removing an absent address is already done', (t) => t.is(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.99/24' }).decision, 'already'));
@@ -158,7 +163,8 @@ test('local routes for routed ranges are the only local-table routes, never /0',
 
 test("a route another tool or the kernel made is never replaced", (t) => {
   refused(t, route({ table: 10_002, destination: '0.0.0.0/0', gateway: '10.4.1.1', scope: 'universe' }), /protocol static/);
-  refused(t, route({ table: 255, destination: '10.4.0.4/32', link: 'eth0', type: 'local', scope: 'host' }), /protocol kernel/);
+  refused(t, route({ table: 255, destination: '10.4.0.4/32', link: 'eth0', type: 'local', scope: 'host' }), /cover 10\.4\.0\.4\/24, configured by another tool/);
+  refused(t, route({ table: 255, destination: '10.4.1.9/32', link: 'eth1', type: 'local', scope: 'host', }), /cover 10\.4\.1\.9\/24/);
 });
 
 test('gateways must be unicast; IPv6 link-local routers are accepted', (t) => {
@@ -208,4 +214,46 @@ test('only our own rules are removed', (t) => {
   t.is(decide({ kind: 'rule.remove', priority: 30_100, table: 10_001, family: 'inet', to: '10.4.1.5/32' }).decision, 'allow');
   refused(t, { kind: 'rule.remove', priority: 30_200, table: 10_001, family: 'inet', from: '10.4.1.9/32' }, /belongs to protocol unspecified/);
   t.is(decide({ kind: 'rule.remove', priority: 30_300, table: 10_001, family: 'inet', from: '10.4.1.9/32' }).decision, 'already');
+});
+
+test("an IPv6 subnet's network (subnet-router anycast) address is not an interface address", (t) => {
+  refused(t, addAddress('eth1', '2001:db8:89::/64'), /network \(subnet-router anycast\) address/);
+  t.is(decide(addAddress('eth1', '2001:db8:89::1/64')).decision, 'allow');
+  t.is(decide(addAddress('eth1', '2001:db8:89::/127')).decision, 'allow');
+});
+
+test('an MTU below 1280 is refused: the kernel would drop IPv6 from the link', (t) => {
+  refused(t, { kind: 'link.set', link: 'eth1', mtu: 1279 }, /below 1280/);
+  t.is(decide({ kind: 'link.set', link: 'eth1', mtu: 1280 }).decision, 'allow');
+});
+
+test("an address another tool holds on another interface, or another tool's gateway, is not added", (t) => {
+  refused(t, addAddress('eth1', '10.4.0.4/24'), /already on eth0, configured by another tool/);
+  refused(t, addAddress('eth0', '10.4.1.1/24'), /gateway of a route another tool made/);
+});
+
+test('a rule of ours is not removed while a rule of our protocol with more selectors answers to the same delete', (t) => {
+  const s = state();
+  s.rules.push({ family: 'inet', priority: 30_100, table: 10_001, to: '10.4.1.5/32', from: '10.4.1.9/32', protocol: 201, action: 'lookup' });
+  const verdict = checkOperation({ kind: 'rule.remove', priority: 30_100, table: 10_001, family: 'inet', to: '10.4.1.5/32' }, new KernelPicture(s), noLedger, config);
+  t.is(verdict.decision, 'refuse');
+  if (verdict.decision === 'refuse') t.regex(verdict.reason, /selects on more than this one \(to 10\.4\.1\.5\/32\)/);
+});
+
+test('a multipath route, whose next hops another tool may have added, is neither replaced nor removed', (t) => {
+  const s = state();
+  s.routes.push({ table: 10_003, family: 'inet6', destination: '::/0', protocol: 201, type: 'unicast', scope: 'universe', nexthops: [{ ifindex: 3, gateway: 'fe80::1' }, { ifindex: 3, gateway: 'fe80::2' }] });
+  const judge = (op: Operation) => checkOperation(op, new KernelPicture(s), noLedger, config);
+  const replace = judge({ kind: 'route.replace', table: 10_003, destination: '::/0', link: 'eth1', gateway: 'fe80::1', type: 'unicast', scope: 'universe' });
+  const remove = judge({ kind: 'route.remove', table: 10_003, destination: '::/0', link: 'eth1', type: 'unicast' });
+  for (const verdict of [replace, remove]) {
+    t.is(verdict.decision, 'refuse');
+    if (verdict.decision === 'refuse') t.regex(verdict.reason, /multipath route/);
+  }
+});
+
+test('a removal that is allowed names the very object judged', (t) => {
+  const verdict = decide({ kind: 'route.remove', table: 10_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' });
+  t.like(verdict, { decision: 'allow', target: { table: 10_001, destination: '10.4.1.0/24', ifindex: 3, protocol: 201 } });
+  t.like(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.5/24' }), { decision: 'allow', target: { ifindex: 3, address: '10.4.1.5', prefixLength: 24 } });
 });
