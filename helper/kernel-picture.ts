@@ -31,19 +31,30 @@ function selectorKey(rule: RuleShape): string | undefined {
   return suppress === undefined ? undefined : `suppress ${place} ${suppress}`;
 }
 
-/** Every selector key a kernel rule answers to (a rule with both from and to answers to both). */
-function selectorKeysOf(rule: ObservedRule): string[] {
+/** Calls `each` with every selector key a kernel rule answers to (a rule with both from and to answers to both). */
+function forSelectorKeys(rule: ObservedRule, each: (key: string) => void): void {
   const place = `${rule.family} ${rule.priority} ${rule.table}`;
-  const keys: string[] = [];
-  if (rule.from !== undefined) keys.push(`from ${place} ${rule.from}`);
-  if (rule.to !== undefined) keys.push(`to ${place} ${rule.to}`);
+  if (rule.from !== undefined) each(`from ${place} ${rule.from}`);
+  if (rule.to !== undefined) each(`to ${place} ${rule.to}`);
   const suppress = suppressOf(rule.suppressPrefixLength);
-  if (suppress !== undefined) keys.push(`suppress ${place} ${suppress}`);
-  return keys;
+  if (suppress !== undefined) each(`suppress ${place} ${suppress}`);
 }
 
 const addressKey = (ifindex: number, address: string) => `${ifindex} ${address}`;
 const routeKey = (table: number, family: Family, destination: string) => `${table} ${family} ${destination}`;
+
+/**
+ * An IPv4 address's subnet on its link (of the peer, for a point-to-point address), as the kernel
+ * groups primaries and secondaries. The text is canonical (decoded or formatted here), so the
+ * four parts convert directly: this runs for every address of a read.
+ */
+function subnetKey(address: ObservedAddress): string | undefined {
+  if (address.family !== 'inet') return undefined;
+  const parts = (address.peer ?? address.address).split('.');
+  const value = ((+parts[0]! << 24) | (+parts[1]! << 16) | (+parts[2]! << 8) | +parts[3]!) >>> 0;
+  const mask = address.prefixLength === 0 ? 0 : (0xffffffff << (32 - address.prefixLength)) >>> 0;
+  return `${address.ifindex} ${(value & mask) >>> 0}/${address.prefixLength}`;
+}
 
 function addTo<T>(map: Map<string, T[]>, key: string, value: T): void {
   const list = map.get(key);
@@ -90,6 +101,8 @@ export class KernelPicture {
   private readonly addressesByIp = new Map<string, ObservedAddress[]>();
   /** by address text alone, on every link */
   private readonly addressesAnywhere = new Map<string, ObservedAddress[]>();
+  /** IPv4 addresses by link and subnet (subnetKey) */
+  private readonly addressesBySubnet = new Map<string, ObservedAddress[]>();
   /** by table, family and canonical destination */
   private readonly routesByDestination = new Map<string, ObservedRoute[]>();
   /** other tools' routes by their preferred source: removing that address would take them along */
@@ -126,6 +139,12 @@ export class KernelPicture {
   /** The addresses with this IP (canonical text) on any link. */
   addressesWithIp(address: string): readonly ObservedAddress[] {
     return this.addressesAnywhere.get(address) ?? [];
+  }
+
+  /** The IPv4 addresses of the link that share `address`'s subnet and prefix length, itself included. */
+  sameSubnet(address: ObservedAddress): readonly ObservedAddress[] {
+    const key = subnetKey(address);
+    return key === undefined ? [] : (this.addressesBySubnet.get(key) ?? []);
   }
 
   /** Every address. */
@@ -173,13 +192,17 @@ export class KernelPicture {
   addAddress(address: ObservedAddress): void {
     addTo(this.addressesByIp, addressKey(address.ifindex, address.address), address);
     addTo(this.addressesAnywhere, address.address, address);
+    const subnet = subnetKey(address);
+    if (subnet !== undefined) addTo(this.addressesBySubnet, subnet, address);
   }
 
   /** Removes this very address (link, IP, prefix length and peer). */
   removeAddress(address: ObservedAddress): void {
-    const same = (a: ObservedAddress) => a.ifindex === address.ifindex && a.prefixLength === address.prefixLength && a.peer === address.peer;
-    keepIn(this.addressesByIp, addressKey(address.ifindex, address.address), (a) => !same(a));
-    keepIn(this.addressesAnywhere, address.address, (a) => !same(a));
+    const same = (a: ObservedAddress) => a === address || (a.ifindex === address.ifindex && a.address === address.address && a.prefixLength === address.prefixLength && a.peer === address.peer);
+    removeOne(this.addressesByIp, addressKey(address.ifindex, address.address), same);
+    removeOne(this.addressesAnywhere, address.address, same);
+    const subnet = subnetKey(address);
+    if (subnet !== undefined) removeOne(this.addressesBySubnet, subnet, same);
   }
 
   addRoute(route: ObservedRoute): void {
@@ -199,7 +222,7 @@ export class KernelPicture {
   addRule(rule: ObservedRule): void {
     if (rule.action !== 'lookup') return;
     addTo(this.rulesByShape, ruleKey(rule), rule);
-    for (const key of selectorKeysOf(rule)) addTo(this.rulesBySelector, key, rule);
+    forSelectorKeys(rule, (key) => addTo(this.rulesBySelector, key, rule));
   }
 
   /** Removes one of our plain rules of this shape, as the kernel's RTM_DELRULE with our protocol does. */
@@ -207,6 +230,6 @@ export class KernelPicture {
     const ours = this.rulesLike(shape).find((rule) => rule.protocol === RTPROT_CLOUD_NETWORK && !rule.otherSelectors);
     if (!ours) return;
     removeOne(this.rulesByShape, ruleKey(shape), (rule) => rule === ours);
-    for (const key of selectorKeysOf(ours)) removeOne(this.rulesBySelector, key, (rule) => rule === ours);
+    forSelectorKeys(ours, (key) => removeOne(this.rulesBySelector, key, (rule) => rule === ours));
   }
 }

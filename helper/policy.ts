@@ -114,15 +114,9 @@ function isForeignAddress(a: ObservedAddress, state: KernelPicture, ledger: Ledg
 }
 
 /** The same-subnet IPv4 secondaries of a primary address, which the kernel deletes with it (promote_secondaries off). */
-function secondariesOf(primary: ObservedAddress, state: KernelPicture): ObservedAddress[] {
+function secondariesOf(primary: ObservedAddress, state: KernelPicture): readonly ObservedAddress[] {
   if (primary.family !== 'inet' || primary.secondary) return [];
-  const subnet = parsePrefix(`${primary.peer ?? primary.address}/${primary.prefixLength}`)!;
-  const found: ObservedAddress[] = [];
-  for (const a of state.addresses()) {
-    if (a.ifindex !== primary.ifindex || a.family !== 'inet' || !a.secondary || a.prefixLength !== primary.prefixLength) continue;
-    if (prefixContains(subnet, parseIp(a.peer ?? a.address)!)) found.push(a);
-  }
-  return found;
+  return state.sameSubnet(primary).filter((a) => a.secondary);
 }
 
 function checkAddressAdd(op: AddressAdd, state: KernelPicture, ledger: LedgerView, config: PolicyConfig, parse: PrefixParser): Verdict {

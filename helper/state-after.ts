@@ -1,7 +1,7 @@
 // The kernel state after an approved operation, so the rest of a request is judged against what
 // the kernel will then hold without dumping everything again after every operation.
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { formatIp, parseIp, parsePrefix, prefixContains, type PrefixParser } from '../protocol/ip.js';
+import { formatIp, parseIp, parsePrefix, type PrefixParser } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ObservedAddress, ObservedRoute, ObservedRule } from '../netlink/types.js';
 import { isOurRoute, type KernelPicture, type RuleShape } from './kernel-picture.js';
@@ -10,13 +10,8 @@ import type { Verdict } from './policy.js';
 type Allowed = Extract<Verdict, { decision: 'allow' }>;
 
 /** Whether an IPv4 address joins a subnet that a primary address on its link already holds. */
-function joinsAsSecondary(state: KernelPicture, ifindex: number, address: ObservedAddress): boolean {
-  if (address.family !== 'inet') return false;
-  const subnet = { ...parseIp(address.address)!, prefixLength: address.prefixLength };
-  for (const a of state.addresses()) {
-    if (a.ifindex === ifindex && a.family === 'inet' && !a.secondary && a.prefixLength === address.prefixLength && prefixContains(subnet, parseIp(a.peer ?? a.address)!)) return true;
-  }
-  return false;
+function joinsAsSecondary(state: KernelPicture, address: ObservedAddress): boolean {
+  return state.sameSubnet(address).some((a) => !a.secondary);
 }
 
 /**
@@ -41,7 +36,7 @@ export function recordApplied(state: KernelPicture, op: Operation, verdict: Allo
         noPrefixRoute: op.noPrefixRoute,
         scope: 0,
       };
-      if (joinsAsSecondary(state, link.index, address)) address.secondary = true;
+      if (joinsAsSecondary(state, address)) address.secondary = true;
       state.addAddress(address);
       return true;
     }
