@@ -11,7 +11,8 @@ import type { StatePart } from '../netlink/read.js';
 import type { KernelAccess, WriteResult } from './kernel.js';
 import { KernelPicture } from './kernel-picture.js';
 import type { AddressLedger } from './ledger.js';
-import { addressText, checkOperation, ownsAddress, type PolicyConfig } from './policy.js';
+import { addressText } from '../netlink/objects/address.js';
+import { checkOperation, ownsAddress, type PolicyConfig } from './policy.js';
 import { recordApplied } from './state-after.js';
 
 export interface ApplierOptions {

@@ -3,45 +3,15 @@
 // rule's selector and priority), and kept current as the request's operations are approved, so
 // that each operation is judged against the state the earlier ones leave (state-after.ts).
 // Each lookup is one map access: a request can hold thousands of operations, judged --jitless.
-import { RTPROT_CLOUD_NETWORK, RTPROT_KERNEL } from '../protocol/constants.js';
+import { RTPROT_KERNEL } from '../protocol/constants.js';
+import { sameAddress } from '../netlink/objects/address.js';
+import { isOurRoute, routeKey } from '../netlink/objects/route.js';
+import { forReachKeys, isOurRuleOfShape, reachKey, ruleKey, type RuleShape } from '../netlink/objects/rule.js';
 import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
 
-/** A rule's identity as the policy matches it (selectors canonical): what it selects, at which priority, into which table. */
-export type RuleShape = Pick<ObservedRule, 'family' | 'priority' | 'table' | 'from' | 'to' | 'suppressPrefixLength'>;
-
-/** The kernel reports an unset suppress_prefixlength as -1 (0xffffffff unsigned). */
-function suppressOf(value: number | undefined): number | undefined {
-  return value === undefined || value < 0 || value === 0xffffffff ? undefined : value;
-}
-
-function ruleKey(rule: RuleShape): string {
-  return `${rule.family} ${rule.priority} ${rule.table} ${rule.from ?? ''} ${rule.to ?? ''} ${suppressOf(rule.suppressPrefixLength) ?? ''}`;
-}
-
-/**
- * The key of the rules a delete naming `rule`'s one selector reaches: the kernel compares only
- * the fields a delete sets, so `from X` also reaches `from X to Y`, and the suppress rule every
- * rule with that suppress_prefixlength at its priority and table.
- */
-function selectorKey(rule: RuleShape): string | undefined {
-  const place = `${rule.family} ${rule.priority} ${rule.table}`;
-  if (rule.from !== undefined) return `from ${place} ${rule.from}`;
-  if (rule.to !== undefined) return `to ${place} ${rule.to}`;
-  const suppress = suppressOf(rule.suppressPrefixLength);
-  return suppress === undefined ? undefined : `suppress ${place} ${suppress}`;
-}
-
-/** Calls `each` with every selector key a kernel rule answers to (a rule with both from and to answers to both). */
-function forSelectorKeys(rule: ObservedRule, each: (key: string) => void): void {
-  const place = `${rule.family} ${rule.priority} ${rule.table}`;
-  if (rule.from !== undefined) each(`from ${place} ${rule.from}`);
-  if (rule.to !== undefined) each(`to ${place} ${rule.to}`);
-  const suppress = suppressOf(rule.suppressPrefixLength);
-  if (suppress !== undefined) each(`suppress ${place} ${suppress}`);
-}
+export type { RuleShape };
 
 const addressKey = (ifindex: number, address: string) => `${ifindex} ${address}`;
-const routeKey = (table: number, family: Family, destination: string) => `${table} ${family} ${destination}`;
 
 /**
  * An IPv4 address's subnet on its link (of the peer, for a point-to-point address), as the kernel
@@ -78,11 +48,6 @@ function removeOne<T>(map: Map<string, T[]>, key: string, which: (value: T) => b
   if (i === -1) return;
   list!.splice(i, 1);
   if (list!.length === 0) map.delete(key);
-}
-
-/** Whether a route is cloud-network's own: its protocol, and a single next hop (a merged multipath route has another tool's). */
-export function isOurRoute(route: ObservedRoute): boolean {
-  return route.protocol === RTPROT_CLOUD_NETWORK && route.nexthops === undefined;
 }
 
 export interface PictureOptions {
@@ -182,7 +147,7 @@ export class KernelPicture {
    * table and the one selector the delete names, whatever else they select on.
    */
   rulesReachedBy(shape: RuleShape): readonly ObservedRule[] {
-    const key = selectorKey(shape);
+    const key = reachKey(shape);
     return key === undefined ? [] : (this.rulesBySelector.get(key) ?? []);
   }
 
@@ -198,7 +163,7 @@ export class KernelPicture {
 
   /** Removes this very address (link, IP, prefix length and peer). */
   removeAddress(address: ObservedAddress): void {
-    const same = (a: ObservedAddress) => a === address || (a.ifindex === address.ifindex && a.address === address.address && a.prefixLength === address.prefixLength && a.peer === address.peer);
+    const same = (a: ObservedAddress) => a === address || sameAddress(a, address);
     removeOne(this.addressesByIp, addressKey(address.ifindex, address.address), same);
     removeOne(this.addressesAnywhere, address.address, same);
     const subnet = subnetKey(address);
@@ -222,14 +187,14 @@ export class KernelPicture {
   addRule(rule: ObservedRule): void {
     if (rule.action !== 'lookup') return;
     addTo(this.rulesByShape, ruleKey(rule), rule);
-    forSelectorKeys(rule, (key) => addTo(this.rulesBySelector, key, rule));
+    forReachKeys(rule, (key) => addTo(this.rulesBySelector, key, rule));
   }
 
   /** Removes one of our plain rules of this shape, as the kernel's RTM_DELRULE with our protocol does. */
   removeOurRule(shape: RuleShape): void {
-    const ours = this.rulesLike(shape).find((rule) => rule.protocol === RTPROT_CLOUD_NETWORK && !rule.otherSelectors);
+    const ours = this.rulesLike(shape).find((rule) => isOurRuleOfShape(rule, shape));
     if (!ours) return;
     removeOne(this.rulesByShape, ruleKey(shape), (rule) => rule === ours);
-    forSelectorKeys(ours, (key) => removeOne(this.rulesBySelector, key, (rule) => rule === ours));
+    forReachKeys(ours, (key) => removeOne(this.rulesBySelector, key, (rule) => rule === ours));
   }
 }

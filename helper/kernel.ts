@@ -1,6 +1,6 @@
-// What the helper needs from the kernel: a read of the network state (the parts asked for), and the execution
-// of already-approved operations. The helper's policy and server depend only on this
-// interface; netlink-kernel.ts implements it with netlink/.
+// What the helper's applier needs from the kernel: a read of the network state (the parts asked
+// for), and the execution of operations it approved. netlink-kernel.ts implements it with
+// netlink/; the tests give the applier a modelled kernel instead.
 import type { PrefixParser } from '../protocol/ip.js';
 import type { KernelState } from '../netlink/types.js';
 import type { ExactOperation } from '../netlink/write.js';

@@ -23,7 +23,10 @@ import type {
   RuleRemove,
 } from '../protocol/operations.js';
 import type { ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
-import { isOurRoute, type KernelPicture, type RuleShape } from './kernel-picture.js';
+import { addressText, isOurAddress } from '../netlink/objects/address.js';
+import { isOurRoute } from '../netlink/objects/route.js';
+import { isOurRuleOfShape } from '../netlink/objects/rule.js';
+import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import { checkDestination, checkHost, checkInterfaceAddress, checkRoutedRange } from './unicast.js';
 
 export const MAIN_TABLE = 254;
@@ -88,23 +91,9 @@ function linkProblem(link: ObservedLink | undefined, name: string, state: Kernel
   return undefined;
 }
 
-/** Canonical "address/length" text of an observed address. */
-export function addressText(a: ObservedAddress): string {
-  return `${a.address}/${a.prefixLength}`;
-}
-
-/**
- * Whether the helper owns this kernel address: never when it has a lifetime; else when it
- * carries our IFA_PROTO; else, on a kernel that does not stamp addresses, when the ledger lists it.
- */
+/** Whether the helper owns this kernel address (netlink/objects/address.ts says how), asking its ledger. */
 export function ownsAddress(a: ObservedAddress, linkName: string, ledger: LedgerView, state: KernelPicture): boolean {
-  if (a.dynamic) return false;
-  if (a.protocol === RTPROT_CLOUD_NETWORK) return true;
-  // an untagged address on a kernel that tags them was added by someone else, whatever the ledger says
-  if (state.tagsAddresses) return false;
-  // an address another tool stamped with its own protocol is theirs
-  if (a.protocol !== undefined && a.protocol !== 0) return false;
-  return ledger.has(linkName, addressText(a));
+  return isOurAddress(a, { tagsAddresses: state.tagsAddresses, listed: ledger.has(linkName, addressText(a)) });
 }
 
 /** Whether `a` belongs to another tool (or the kernel), with the name of its link. */
@@ -298,7 +287,7 @@ function checkRuleShape(op: RuleOp, config: PolicyConfig, parse: PrefixParser): 
   if (!inRange(op.priority, config.priorities)) {
     return { problem: `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}` };
   }
-  // counted without an array: this runs for each of an apply's ~3,600 rules, under --jitless
+  // counted without an array: this runs for every rule of an apply, under --jitless
   const selectors = (op.from !== undefined ? 1 : 0) + (op.to !== undefined ? 1 : 0) + (op.suppressPrefixLength !== undefined ? 1 : 0);
   if (selectors !== 1) return { problem: `a rule needs exactly one of from, to or suppressPrefixLength (got ${selectors})` };
   const shape: RuleShape = { family: op.family, priority: op.priority, table: op.table, from: undefined, to: undefined, suppressPrefixLength: op.suppressPrefixLength };
@@ -328,17 +317,6 @@ export function ruleShape(op: RuleOp, parse: PrefixParser = parsePrefix): RuleSh
     return range.ok ? rangeText(range.value) : text;
   };
   return { family: op.family, priority: op.priority, table: op.table, from: canonical(op.from), to: canonical(op.to), suppressPrefixLength: op.suppressPrefixLength };
-}
-
-/** Whether a rule is exactly one cloud-network adds of this shape: our protocol and nothing else selected. */
-function isOurRule(rule: ObservedRule, shape: RuleShape): boolean {
-  return (
-    rule.protocol === RTPROT_CLOUD_NETWORK &&
-    !rule.otherSelectors &&
-    rule.from === shape.from &&
-    rule.to === shape.to &&
-    rule.suppressPrefixLength === shape.suppressPrefixLength
-  );
 }
 
 /**
@@ -386,7 +364,7 @@ function checkRuleRemove(op: RuleRemove, state: KernelPicture, config: PolicyCon
     if (foreign) return refuse(`the rule at priority ${op.priority} belongs to protocol ${protocolName(foreign.protocol)}, not cloud-network; it is left alone`);
     return already(`there is no such rule at priority ${op.priority}`);
   }
-  if (reached.some((rule) => !isOurRule(rule, shape))) {
+  if (reached.some((rule) => !isOurRuleOfShape(rule, shape))) {
     return refuse(`a rule of the cloud-network protocol at priority ${op.priority} selects on more than this one (${describeSelector(shape)}); the kernel could remove it instead, so both are left alone`);
   }
   return { decision: 'allow', rule: shape };

@@ -4,7 +4,8 @@ import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { formatIp, parseIp, parsePrefix, type PrefixParser } from '../protocol/ip.js';
 import type { Operation } from '../protocol/operations.js';
 import type { ObservedAddress, ObservedRoute, ObservedRule } from '../netlink/types.js';
-import { isOurRoute, type KernelPicture, type RuleShape } from './kernel-picture.js';
+import { isOurRoute } from '../netlink/objects/route.js';
+import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import type { Verdict } from './policy.js';
 
 type Allowed = Extract<Verdict, { decision: 'allow' }>;

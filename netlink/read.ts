@@ -1,6 +1,10 @@
 // Reading the kernel's network configuration: one dump per object kind, every table, both families.
 import type { KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from './types.js';
-import { decodeAddress, decodeLink, decodeRoute, decodeRule, RTM } from './messages.js';
+import { RTM } from './messages.js';
+import { decodeAddress } from './objects/address.js';
+import { decodeLink } from './objects/link.js';
+import { decodeRoute } from './objects/route.js';
+import { decodeRule } from './objects/rule.js';
 import type { RtnlRequester } from './wire.js';
 
 // AF_UNSPEC in every header: the kernel then dumps all families
@@ -33,9 +37,8 @@ export interface RouteFilter {
 
 /**
  * Routes of every table (main, local, and the numbered ones), IPv4 and IPv6, or only those the
- * filter asks for. The kernel filters, so the helper need not decode the local table's routes
- * per address at 2,048 IPs; an older kernel ignores the filter, and the routes are filtered
- * here as well.
+ * filter asks for. The kernel filters, so a reader need not decode the local table's route of
+ * every address; an older kernel ignores the filter, and the routes are filtered here as well.
  */
 export async function readRoutes(sock: RtnlRequester, filter: RouteFilter = {}): Promise<ObservedRoute[]> {
   const request = ROUTE_REQUEST();
@@ -53,11 +56,6 @@ function matchesFilter(route: ObservedRoute, filter: RouteFilter): boolean {
 export async function readRules(sock: RtnlRequester): Promise<ObservedRule[]> {
   const messages = await sock.dump(RTM.GETRULE, RULE_REQUEST());
   return messages.filter((m) => m.type === RTM.NEWRULE).map((m) => decodeRule(m.data)).filter(defined);
-}
-
-/** Interface name → ifindex, as the write functions need it. */
-export async function readLinkIndexes(sock: RtnlRequester): Promise<Map<string, number>> {
-  return new Map((await readLinks(sock)).map((link) => [link.name, link.index]));
 }
 
 /** The parts of the kernel state besides the links, which are always read. */

@@ -45,7 +45,6 @@ export interface RtnlRequester {
 }
 
 export const NLM_F_REQUEST = 0x1;
-export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
 export const NLM_F_DUMP_INTR = 0x10;

@@ -3,23 +3,14 @@
 // whether it changed the kernel ('applied'), found it already so ('already'), or failed.
 import type { AddressAdd, AddressRemove, LinkSet, Operation, RouteRemove, RouteReplace, RuleAdd, RuleRemove } from '../protocol/operations.js';
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
-import { canonicalIp, formatIp, networkOf, parseIp, parsePrefix, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
-import {
-  addressPayload,
-  familyNumber,
-  IFA_F_NOPREFIXROUTE,
-  NLM_F,
-  RequestBuilder,
-  rulePayload,
-  ROUTE_TYPE_NUMBER,
-  RT_TABLE_UNSPEC,
-  RTA,
-  RTM,
-  SCOPE_NUMBER,
-} from './messages.js';
+import { formatIp, networkOf, parseIp, parsePrefix, type ParsedIp, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
+import { NLM_F, RTM } from './messages.js';
+import { addressPayload, IFA_F_NOPREFIXROUTE, type ObservedAddress } from './objects/address.js';
+import { linkIsAlready, linkSetPayload, type ObservedLink } from './objects/link.js';
+import { isRouteAsWanted, ROUTE_TYPE_NUMBER, routePayload, SCOPE_NUMBER, type ObservedRoute } from './objects/route.js';
+import { rulePayload } from './objects/rule.js';
 import { readLinks, readRoutes } from './read.js';
 import { NetlinkError, type BatchRequest, type RtnlRequester } from './wire.js';
-import type { ObservedAddress, ObservedLink, ObservedRoute } from './types.js';
 
 export type Outcome = 'applied' | 'already' | 'failed';
 
@@ -31,7 +22,6 @@ export interface OperationResult {
   reason?: string;
 }
 
-const IFF_UP = 0x1;
 const RT_SCOPE_NOWHERE = 255;
 
 const EXPLANATIONS: Record<string, string> = {
@@ -109,10 +99,9 @@ function outcomeOf(op: Operation, preparation: Prepared, error: NetlinkError | u
 export interface ExecuteOptions {
   /**
    * The caller has established, against a fresh read, that none of the rules it adds exists
-   * (the helper's policy does). They are then added without NLM_F_EXCL: the kernel's duplicate
-   * check compares each new rule with every rule it holds, ~45 of the ~100 ms the kernel spends
-   * on an apply at 2,048 IPs (3,584 rules; bench/README.md, item 33). Without this, a rule that
-   * exists is reported as already there.
+   * (the helper's policy does). They are then added without NLM_F_EXCL, whose duplicate check
+   * compares each new rule with every rule the kernel holds (docs/performance.md, "rule
+   * insertion"). Without this, a rule that exists is reported as already there.
    */
   rulesCheckedAbsent?: boolean;
   /** reads the operations' addresses and ranges (default parsePrefix): the helper's has parsed them already while judging */
@@ -164,35 +153,12 @@ function removeAddress(context: Context, op: AddressRemove, target: ObservedAddr
   return prepared(RTM.DELADDR, [addressPayload(prefix, index, undefined, peer)], 0, ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
 }
 
-/** An rtmsg (family, destination length, table, protocol, scope, type) and the attributes every route request has. */
-function routeBuilder(destination: ParsedPrefix, table: number, protocol: number, scope: number, type: number, index: number): RequestBuilder {
-  const builder = new RequestBuilder(12)
-    .headerU8(0, familyNumber(destination.family))
-    .headerU8(1, destination.prefixLength)
-    // like iproute2: tables above 255 only fit in RTA_TABLE
-    .headerU8(4, table <= 255 ? table : RT_TABLE_UNSPEC)
-    .headerU8(5, protocol)
-    .headerU8(6, scope)
-    .headerU8(7, type)
-    .u32(RTA.TABLE, table);
-  if (destination.prefixLength > 0) builder.bytes(RTA.DST, networkOf(destination, destination.prefixLength).bytes);
-  return builder.u32(RTA.OIF, index);
-}
-
-function sameRoute(route: ObservedRoute, op: RouteReplace, destination: string, index: number): boolean {
-  const defaultMetric = route.family === 'inet' ? 0 : 1024;
-  return (
-    route.table === op.table &&
-    route.destination === destination &&
-    route.type === op.type &&
-    route.protocol === RTPROT_CLOUD_NETWORK &&
-    // IPv6 has no route scopes: the kernel reports every IPv6 route as universe
-    (route.family === 'inet6' || route.scope === op.scope) &&
-    route.ifindex === index &&
-    route.gateway === (op.gateway === undefined ? undefined : canonicalIp(op.gateway)) &&
-    route.source === (op.source === undefined ? undefined : canonicalIp(op.source)) &&
-    (route.metric ?? 0) === defaultMetric
-  );
+/** A gateway or source address of the route's family, or why not. */
+function routeAddress(op: Operation, text: string | undefined, family: ParsedPrefix['family']): ParsedIp | undefined | OperationResult {
+  if (text === undefined) return undefined;
+  const ip = parseIp(text);
+  if (!ip || ip.family !== family) return failed(op, 'EINVAL', `${text} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
+  return ip;
 }
 
 function replaceRoute(context: Context, op: RouteReplace): Preparation {
@@ -200,21 +166,22 @@ function replaceRoute(context: Context, op: RouteReplace): Preparation {
   if (isResult(index)) return index;
   const destination = prefixOf(context, op, op.destination);
   if (isResult(destination)) return destination;
-  const network = `${formatIp(networkOf(destination, destination.prefixLength))}/${destination.prefixLength}`;
-  if (context.routes?.some((route) => sameRoute(route, op, network, index))) return { outcome: 'already' };
-  const builder = routeBuilder(destination, op.table, RTPROT_CLOUD_NETWORK, SCOPE_NUMBER[op.scope], ROUTE_TYPE_NUMBER[op.type], index);
-  for (const [attribute, text] of [
-    [RTA.GATEWAY, op.gateway],
-    [RTA.PREFSRC, op.source],
-  ] as const) {
-    if (text === undefined) continue;
-    const ip = parseIp(text);
-    if (!ip || ip.family !== destination.family) {
-      return failed(op, 'EINVAL', `${text} is not an ${destination.family === 'inet' ? 'IPv4' : 'IPv6'} address`);
-    }
-    builder.bytes(attribute, ip.bytes);
-  }
-  return prepared(RTM.NEWROUTE, builder.build(), NLM_F.CREATE | NLM_F.REPLACE, []);
+  const gateway = routeAddress(op, op.gateway, destination.family);
+  if (isResult(gateway)) return gateway;
+  const source = routeAddress(op, op.source, destination.family);
+  if (isResult(source)) return source;
+  const wanted = {
+    table: op.table,
+    destination: `${formatIp(networkOf(destination, destination.prefixLength))}/${destination.prefixLength}`,
+    type: op.type,
+    scope: op.scope,
+    ifindex: index,
+    ...(gateway && { gateway: formatIp(gateway) }),
+    ...(source && { source: formatIp(source) }),
+  };
+  if (context.routes?.some((route) => isRouteAsWanted(route, wanted))) return { outcome: 'already' };
+  const fields = { table: op.table, protocol: RTPROT_CLOUD_NETWORK, scope: SCOPE_NUMBER[op.scope], type: ROUTE_TYPE_NUMBER[op.type], ifindex: index };
+  return prepared(RTM.NEWROUTE, routePayload(destination, { ...fields, ...(gateway && { gateway }), ...(source && { source }) }), NLM_F.CREATE | NLM_F.REPLACE, []);
 }
 
 /**
@@ -227,22 +194,21 @@ function removeRoute(context: Context, op: RouteRemove, target: ObservedRoute | 
   if (isResult(index)) return index;
   const destination = prefixOf(context, op, op.destination);
   if (isResult(destination)) return destination;
-  const scope = target ? SCOPE_NUMBER[target.scope] : RT_SCOPE_NOWHERE;
-  const builder = routeBuilder(destination, op.table, RTPROT_CLOUD_NETWORK, scope, ROUTE_TYPE_NUMBER[op.type], index);
-  if (target) {
-    builder.headerU8(3, target.tos ?? 0);
-    if (target.metric !== undefined) builder.u32(RTA.PRIORITY, target.metric);
-    for (const [attribute, text] of [
-      [RTA.GATEWAY, target.gateway],
-      [RTA.PREFSRC, target.source],
-    ] as const) {
-      if (text === undefined) continue;
-      const ip = parseIp(text);
-      if (!ip || ip.family !== destination.family) return failed(op, 'EINVAL', `${text} is not an address of the route's family`);
-      builder.bytes(attribute, ip.bytes);
-    }
-  }
-  return prepared(RTM.DELROUTE, builder.build(), 0, ['ESRCH', 'ENOENT']);
+  const fields = { table: op.table, protocol: RTPROT_CLOUD_NETWORK, scope: RT_SCOPE_NOWHERE, type: ROUTE_TYPE_NUMBER[op.type], ifindex: index };
+  if (!target) return prepared(RTM.DELROUTE, routePayload(destination, fields), 0, ['ESRCH', 'ENOENT']);
+  const gateway = routeAddress(op, target.gateway, destination.family);
+  if (isResult(gateway)) return gateway;
+  const source = routeAddress(op, target.source, destination.family);
+  if (isResult(source)) return source;
+  const exact = {
+    ...fields,
+    scope: SCOPE_NUMBER[target.scope],
+    ...(target.tos !== undefined && { tos: target.tos }),
+    ...(target.metric !== undefined && { metric: target.metric }),
+    ...(gateway && { gateway }),
+    ...(source && { source }),
+  };
+  return prepared(RTM.DELROUTE, routePayload(destination, exact), 0, ['ESRCH', 'ENOENT']);
 }
 
 /** A rule's selector: a prefix of the rule's own family. */
@@ -280,18 +246,10 @@ function setLink(context: Context, op: LinkSet): Preparation {
   if (isResult(index)) return index;
   const current = context.links?.find((link) => link.index === index);
   if (!current) return failed(op, 'ENODEV', `no interface named ${op.link}`);
-  const upDone = op.up === undefined || current.up === op.up;
-  const mtuDone = op.mtu === undefined || current.mtu === op.mtu;
-  if (upDone && mtuDone) return { outcome: 'already' };
-  const header = Buffer.alloc(16);
-  header.writeInt32LE(index, 4);
-  if (!upDone) {
-    header.writeUInt32LE(op.up ? IFF_UP : 0, 8);
-    header.writeUInt32LE(IFF_UP, 12);
-  }
-  const builder = new RequestBuilder(header);
-  if (!mtuDone) builder.u32(4 /* IFLA_MTU */, op.mtu!);
-  return prepared(RTM.SETLINK, builder.build(), 0, []);
+  if (linkIsAlready(current, op)) return { outcome: 'already' };
+  // only what differs: an MTU already right is not sent again
+  const change = { ...(op.up !== undefined && current.up !== op.up && { up: op.up }), ...(op.mtu !== undefined && current.mtu !== op.mtu && { mtu: op.mtu }) };
+  return prepared(RTM.SETLINK, linkSetPayload(index, change), 0, []);
 }
 
 function prepare(context: Context, { op, target }: ExactOperation): Preparation {

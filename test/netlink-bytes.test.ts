@@ -3,7 +3,11 @@
 // without it are what it would build.
 import test from 'ava';
 import { putU16, putU32, putU8 } from '../netlink/bytes.js';
-import { addressPayload, familyNumber, FR_ACT_TO_TBL, FRA, IFA, RequestBuilder, RT_TABLE_UNSPEC, rulePayload } from '../netlink/messages.js';
+import { RequestBuilder } from '../netlink/attributes.js';
+import { familyNumber } from '../netlink/families.js';
+import { addressPayload, IFA } from '../netlink/objects/address.js';
+import { RT_TABLE_UNSPEC } from '../netlink/objects/route.js';
+import { FR_ACT_TO_TBL, FRA, rulePayload } from '../netlink/objects/rule.js';
 import { formatIp, parsePrefix, type ParsedPrefix } from '../protocol/ip.js';
 
 const WIDTHS = [

@@ -1,7 +1,11 @@
 // Decoding rtnetlink messages (netlink/messages.ts) from bytes laid out as the kernel sends
 // them. The namespace tests (netlink-kernel.test.ts) check the same decoders against `ip`.
 import test from 'ava';
-import { decodeAddress, decodeLink, decodeRoute, decodeRule, FRA, IFA, RequestBuilder, RTA } from '../netlink/messages.js';
+import { RequestBuilder } from '../netlink/attributes.js';
+import { decodeAddress, IFA } from '../netlink/objects/address.js';
+import { decodeLink } from '../netlink/objects/link.js';
+import { decodeRoute, RTA } from '../netlink/objects/route.js';
+import { decodeRule, FRA } from '../netlink/objects/rule.js';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const u32le = (value: number) => bytes(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24);
