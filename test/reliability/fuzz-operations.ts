@@ -61,7 +61,9 @@ const MTUS = [576, 1000, 1279, 1280, 1400, 1500, 9000, 9216];
 export function poolsFrom(snapshot: Snapshot, managed: { tables: NumberRange; priorities: NumberRange }): Pools {
   const inRange = (n: number, r: NumberRange) => n >= r.first && n <= r.last;
   const addresses = snapshot.objects.filter((o): o is AddressObject => o.kind === 'address' && o.link !== 'lo');
-  const routes = snapshot.objects.filter((o): o is RouteObject => o.kind === 'route' && (inRange(o.table, managed.tables) || o.table === LOCAL_TABLE || o.table === MAIN_TABLE));
+  // not the kernel's IPv6 local routes: they appear when DAD ends, and a pool that depends on timing would make a seed repeat differently
+  const repeatable = (r: RouteObject) => !(r.family === 'inet6' && r.protocol === 'kernel' && r.type === 'local');
+  const routes = snapshot.objects.filter((o): o is RouteObject => o.kind === 'route' && repeatable(o) && (inRange(o.table, managed.tables) || o.table === LOCAL_TABLE || o.table === MAIN_TABLE));
   const rules = snapshot.objects.filter((o): o is RuleObject => o.kind === 'rule' && inRange(o.priority, managed.priorities));
   const unique = <T>(values: T[]) => [...new Set(values)];
   return {
