@@ -114,11 +114,15 @@ const ruleTo = (priority: number, table: number, to: string): Operation => ({ ki
 
 type Scenario = (n: RoundNumbers, link: string, other: string) => Partial<RoundLayout>;
 
-/** The same IP with another prefix length, with a lifetime (DHCP-like), and on another link. */
+/**
+ * The same IP with another prefix length, with a lifetime (DHCP-like), and on another link. The
+ * kernel lists a primary of narrower scope first: the scope link twin comes before the helper's.
+ */
 const prefixTwins: Scenario = (n, link, other) => ({
-  helperFirst: [addressAdd(link, n.v4(0, '0.50/24')), addressAdd(link, n.v4(0, '1.60/24'))],
+  helperFirst: [addressAdd(link, n.v4(0, '0.50/24')), addressAdd(link, n.v4(0, '1.60/24')), addressAdd(link, n.v4(10, '2.70/24'))],
   foreign: [
     ['addr', 'add', n.v4(0, '0.50/16'), 'dev', link, 'valid_lft', '3600', 'preferred_lft', '3600'],
+    ['addr', 'add', n.v4(10, '2.70/16'), 'dev', link, 'scope', 'link', 'valid_lft', '3600', 'preferred_lft', '3600'],
     ['addr', 'add', n.v4(0, '1.60/24'), 'dev', other],
     ['addr', 'add', n.v4(0, '1.61/26'), 'dev', link],
   ],
