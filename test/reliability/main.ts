@@ -1,7 +1,8 @@
 // make reliability: faults survived, bad input refused, nothing lost. Runs every category in
 // throwaway network namespaces, prints one result per case as it finishes and a scoreboard at
 // the end, removes everything it created (also on failure or Ctrl-C), and exits 1 when any
-// case failed. `--only metadata,helper` runs some categories.
+// case failed. `--only metadata,helper` runs some categories; `--seed N` (or
+// CLOUD_NETWORK_FUZZ_SEED=N) repeats a policy fuzz run.
 import { TeardownStack } from '../lib/teardown-stack.js';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -11,14 +12,21 @@ import { metadataCases } from './metadata-cases.js';
 import { processCases } from './process-cases.js';
 import { helperInputCases } from './helper-input-cases.js';
 import { apiAndEventCases } from './api-cases.js';
+import { policyFuzzCases } from './policy-fuzz.js';
+import { seedFrom } from './seeded-random.js';
 
-type Category = (board: Scoreboard, t: Teardown) => Promise<void>;
+interface SuiteOptions {
+  fuzzSeed: number;
+}
+
+type Category = (board: Scoreboard, t: Teardown, options: SuiteOptions) => Promise<void>;
 
 const CATEGORIES: Record<string, Category> = {
   metadata: metadataCases,
   processes: processCases,
   'helper-input': helperInputCases,
   'api-events': apiAndEventCases,
+  'policy-fuzz': (board, t, options) => policyFuzzCases(board, t, options.fuzzSeed),
 };
 
 // each category gets its own teardown stack, run when it ends
@@ -31,11 +39,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function runCategory(board: Scoreboard, name: string, category: Category): Promise<void> {
+async function runCategory(board: Scoreboard, name: string, category: Category, options: SuiteOptions): Promise<void> {
   const cleanups = new TeardownStack();
   live.add(cleanups);
   try {
-    await category(board, cleanups);
+    await category(board, cleanups, options);
   } catch (error) {
     board.fail(name, { name: 'setting up or running the category', done: '-', holds: 'the category runs to its end' }, error instanceof Error ? error.message : String(error));
   } finally {
@@ -45,7 +53,7 @@ async function runCategory(board: Scoreboard, name: string, category: Category):
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, seed: { type: 'string' } } });
   const names = values.only ? values.only.split(',') : Object.keys(CATEGORIES);
   const unknown = names.filter((n) => !(n in CATEGORIES));
   if (unknown.length > 0) {
@@ -57,9 +65,10 @@ async function main(): Promise<number> {
     return 2;
   }
   execFileSync('ip', ['-V'], { stdio: 'ignore' });
+  const options: SuiteOptions = { fuzzSeed: seedFrom(values.seed ?? process.env.CLOUD_NETWORK_FUZZ_SEED) };
   const board = new Scoreboard();
   const started = Date.now();
-  for (const name of names) await runCategory(board, name, CATEGORIES[name]!);
+  for (const name of names) await runCategory(board, name, CATEGORIES[name]!, options);
   process.stdout.write(board.summary());
   process.stdout.write(`run time: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   const totals = board.totals();
