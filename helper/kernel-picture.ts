@@ -74,6 +74,10 @@ export class KernelPicture {
   private readonly foreignRoutesBySource = new Map<string, ObservedRoute[]>();
   /** the gateways of other tools' routes */
   private readonly foreignGatewaySet = new Set<string>();
+  /** other tools' IPv4 routes by each link they go through */
+  private readonly foreignIpv4RoutesByLink = new Map<string, ObservedRoute[]>();
+  /** how many IPv4 addresses each link holds */
+  private readonly ipv4AddressCount = new Map<number, number>();
   /** `lookup` rules by ruleKey; rules with other actions are never the policy's business */
   private readonly rulesByShape = new Map<string, ObservedRule[]>();
   /** `lookup` rules by each selector key they answer to */
@@ -127,6 +131,16 @@ export class KernelPicture {
     return this.foreignRoutesBySource.get(source) ?? [];
   }
 
+  /** Other tools' IPv4 routes (any table) through the link: the kernel flushes them when the link's last IPv4 address goes. */
+  foreignIpv4RoutesThrough(ifindex: number): readonly ObservedRoute[] {
+    return this.foreignIpv4RoutesByLink.get(String(ifindex)) ?? [];
+  }
+
+  /** How many IPv4 addresses the link holds. */
+  ipv4Addresses(ifindex: number): number {
+    return this.ipv4AddressCount.get(ifindex) ?? 0;
+  }
+
   /** Whether a route of another tool uses this address as its gateway. */
   isForeignGateway(address: string): boolean {
     return this.foreignGatewaySet.has(address);
@@ -159,12 +173,16 @@ export class KernelPicture {
     addTo(this.addressesAnywhere, address.address, address);
     const subnet = subnetKey(address);
     if (subnet !== undefined) addTo(this.addressesBySubnet, subnet, address);
+    if (address.family === 'inet') this.ipv4AddressCount.set(address.ifindex, this.ipv4Addresses(address.ifindex) + 1);
   }
 
   /** Removes this very address (link, IP, prefix length and peer). */
   removeAddress(address: ObservedAddress): void {
     const same = (a: ObservedAddress) => a === address || sameAddress(a, address);
+    const before = this.addressesOf(address.ifindex, address.address).length;
     removeOne(this.addressesByIp, addressKey(address.ifindex, address.address), same);
+    const removed = before !== this.addressesOf(address.ifindex, address.address).length;
+    if (removed && address.family === 'inet') this.ipv4AddressCount.set(address.ifindex, this.ipv4Addresses(address.ifindex) - 1);
     removeOne(this.addressesAnywhere, address.address, same);
     const subnet = subnetKey(address);
     if (subnet !== undefined) removeOne(this.addressesBySubnet, subnet, same);
@@ -173,8 +191,13 @@ export class KernelPicture {
   addRoute(route: ObservedRoute): void {
     addTo(this.routesByDestination, routeKey(route.table, route.family, route.destination), route);
     if (isOurRoute(route)) return;
-    // the kernel's own routes that prefer an address (its local and broadcast routes) go with that address
-    if (route.source !== undefined && route.protocol !== RTPROT_KERNEL) addTo(this.foreignRoutesBySource, route.source, route);
+    // the kernel's own routes (local, broadcast and prefix routes) go with the address they were made for
+    if (route.protocol === RTPROT_KERNEL) return;
+    if (route.source !== undefined) addTo(this.foreignRoutesBySource, route.source, route);
+    if (route.family === 'inet') {
+      if (route.ifindex !== undefined) addTo(this.foreignIpv4RoutesByLink, String(route.ifindex), route);
+      for (const hop of route.nexthops ?? []) if (hop.ifindex !== route.ifindex) addTo(this.foreignIpv4RoutesByLink, String(hop.ifindex), route);
+    }
     if (route.gateway !== undefined) this.foreignGatewaySet.add(route.gateway);
     for (const hop of route.nexthops ?? []) if (hop.gateway !== undefined) this.foreignGatewaySet.add(hop.gateway);
   }

@@ -157,6 +157,12 @@ function checkAddressRemove(op: AddressRemove, state: KernelPicture, ledger: Led
   if (foreignSecondary) {
     return refuse(`${text} is the primary address of its subnet on ${op.link}, and removing it would take ${addressText(foreignSecondary)}, configured by another tool, along; it is left alone`);
   }
+  // without an IPv4 address the kernel takes IPv4 off the link and flushes every IPv4 route through it
+  const remaining = found.family === 'inet' ? state.ipv4Addresses(link.index) - 1 - secondariesOf(found, state).length : 1;
+  const through = remaining === 0 ? state.foreignIpv4RoutesThrough(link.index)[0] : undefined;
+  if (through) {
+    return refuse(`${text} is the last IPv4 address of ${op.link}, and without one the kernel removes every IPv4 route through ${op.link}, among them ${through.destination} (table ${through.table}) of protocol ${protocolName(through.protocol)}; it is left alone`);
+  }
   // the kernel changes the routes that prefer an address once no address holds its IP (IPv4), or at once (IPv6)
   const lastHolder = found.family === 'inet6' || state.addressesWithIp(ip).length === 1;
   const dependent = lastHolder ? state.foreignRoutesFrom(ip)[0] : undefined;

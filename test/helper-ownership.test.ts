@@ -222,3 +222,17 @@ test.serial("a local route never covers another tool's address or gateway", asyn
   t.is(outcomes[2], 'applied');
   t.regex(outcomes[3]!, /^refused: .*10\.81\.0\.1 is the gateway of a route another tool made/);
 });
+
+test.serial("removing a link's last IPv4 address is refused while another tool routes through the link", async (t) => {
+  const { ns, apply } = await setUp(t);
+  t.deepEqual(await apply([address('eth2', '10.90.0.5/24'), address('eth2', '10.90.0.6/24')]), ['applied', 'applied']);
+  ip(ns, 'route', 'add', '10.91.0.0/24', 'dev', 'eth2', 'table', '19911', 'proto', 'static');
+  const foreign = () => lines(ns, ['route', 'show', 'table', '19911'], /proto static/);
+  const before = foreign();
+  t.is(before.length, 1);
+  // the secondary goes; the primary, with it the link's IPv4, stays
+  const outcomes = await apply([{ kind: 'address.remove', link: 'eth2', address: '10.90.0.6/24' }, { kind: 'address.remove', link: 'eth2', address: '10.90.0.5/24' }]);
+  t.is(outcomes[0], 'applied');
+  t.regex(outcomes[1]!, /^refused: .*last IPv4 address of eth2.*10\.91\.0\.0\/24 \(table 19911\) of protocol static/);
+  t.deepEqual(foreign(), before);
+});

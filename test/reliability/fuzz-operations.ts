@@ -4,6 +4,7 @@
 // right now, the helper's and another tool's alike (same destinations, same selectors, same IPs
 // with other prefix lengths, the gateways, tables and priorities in use), the rest at random
 // within the schema; requests repeat operations and add near-twins on purpose.
+import { MTU_RANGE } from '../../protocol/constants.js';
 import { KindGuard, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { formatIp, networkOf, parseIp } from '../../protocol/ip.js';
@@ -56,7 +57,8 @@ export interface Pools {
 
 const LOCAL_TABLE = 255;
 const MAIN_TABLE = 254;
-const MTUS = [576, 1000, 1279, 1280, 1400, 1500, 9000, 9216];
+// the schema's edges and the MTUs clouds use
+const MTUS = [MTU_RANGE.min, MTU_RANGE.min + 1, 1400, 1460, 1500, 8896, 9000, MTU_RANGE.max];
 
 export function poolsFrom(snapshot: Snapshot, managed: { tables: NumberRange; priorities: NumberRange }): Pools {
   const inRange = (n: number, r: NumberRange) => n >= r.first && n <= r.last;
@@ -254,8 +256,7 @@ export class OperationGenerator {
 
   private linkSuggestion(pools: Pools): Suggestion {
     const link = this.random.pick(pools.links);
-    // mostly MTUs that keep IPv6 on: below 1280 the kernel drops a link's IPv6 (found often enough at this rate)
-    const mtu = this.random.chance(0.25) ? this.random.pick(MTUS) : this.random.pick([1280, 1400, 1500, 9000]);
+    const mtu = this.random.pick(MTUS);
     return { link: link.name, mtu: this.random.chance(0.8) ? mtu : undefined, up: this.random.chance(0.3) ? true : undefined };
   }
 
