@@ -1,15 +1,13 @@
 // Which cloud is this? Provider= in the config decides when set. Otherwise the firmware's DMI
 // strings (no network, no waiting), and only when those are silent, one short probe per cloud
-// in parallel, each with its own header so that only the real service can answer.
+// in parallel, each with its own header so that only the real service can answer. What each
+// cloud's DMI strings and probe look like is its provider's (Provider.detectByDmi, detectByProbe).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProviderChoice } from './config.js';
 import type { ProviderName } from './model.js';
-import { createProvider, PROVIDER_NAMES, type Provider } from './providers/index.js';
+import { createProvider, PROVIDER_NAMES, type DmiStrings, type Provider } from './providers/index.js';
 import type { ClientSettings } from './providers/provider.js';
-
-/** Azure's fixed chassis asset tag on every VM (Azure "Detect Azure VMs" / cloud-init DataSourceAzure). */
-export const AZURE_ASSET_TAG = '7783-7084-3265-9085-8269-3286-77';
 
 export type DetectionSource = 'config' | 'dmi' | 'probe';
 
@@ -41,9 +39,11 @@ export async function detectProvider(options: DetectOptions): Promise<Detection>
     return { provider: options.configured, source: 'config', evidence: `Provider=${options.configured}` };
   }
   const dmi = await readDmi(options.sysfsRoot ?? '/sys');
-  const fromDmi = providerFromDmi(dmi);
-  if (fromDmi) return { ...fromDmi, source: 'dmi' };
   const providers = options.providers ?? PROVIDER_NAMES.map((name) => createProvider(name, { ...options.client, retries: 0 }));
+  for (const provider of providers) {
+    const evidence = provider.detectByDmi(dmi);
+    if (evidence) return { provider: provider.name, source: 'dmi', evidence };
+  }
   const answered = await probe(providers, options.probeTimeoutMs ?? 2_000);
   const seen = `DMI says sys_vendor=${JSON.stringify(dmi.sysVendor ?? '')}, product_name=${JSON.stringify(dmi.productName ?? '')}`;
   if (answered.length === 1) return { provider: answered[0]!, source: 'probe', evidence: `only the ${answered[0]} metadata service answered its probe` };
@@ -53,14 +53,6 @@ export async function detectProvider(options: DetectOptions): Promise<Detection>
   throw new DetectionError(
     `no cloud detected: ${seen}, which names none of Azure, EC2 and GCP, and no metadata service answered its probe; set Provider= in [System] of the configuration file if this is a cloud VM`,
   );
-}
-
-export interface DmiStrings {
-  sysVendor?: string;
-  productName?: string;
-  chassisAssetTag?: string;
-  productUuid?: string;
-  hypervisorUuid?: string;
 }
 
 /** Reads the DMI strings that identify clouds; unreadable ones (product_uuid is root-only) are absent. */
@@ -80,23 +72,6 @@ export async function readDmi(sysfsRoot: string): Promise<DmiStrings> {
     read('hypervisor', 'uuid'),
   ]);
   return { sysVendor, productName, chassisAssetTag, productUuid, hypervisorUuid };
-}
-
-export function providerFromDmi(dmi: DmiStrings): Omit<Detection, 'source'> | undefined {
-  // "Microsoft Corporation" + "Virtual Machine" alone is any Hyper-V guest; the asset tag is Azure's own
-  if (dmi.chassisAssetTag === AZURE_ASSET_TAG) return { provider: 'azure', evidence: `chassis_asset_tag is Azure's ${AZURE_ASSET_TAG}` };
-  if (dmi.sysVendor === 'Amazon EC2') return { provider: 'ec2', evidence: 'sys_vendor is "Amazon EC2"' };
-  // Xen-based (older) instance types have no Amazon vendor string, but their UUIDs start with ec2
-  for (const [file, uuid] of [
-    ['product_uuid', dmi.productUuid],
-    ['/sys/hypervisor/uuid', dmi.hypervisorUuid],
-  ] as const) {
-    if (uuid && /^ec2/i.test(uuid)) return { provider: 'ec2', evidence: `${file} starts with "ec2"` };
-  }
-  if (dmi.sysVendor === 'Google' || dmi.productName === 'Google Compute Engine') {
-    return { provider: 'gcp', evidence: `DMI names Google (sys_vendor=${JSON.stringify(dmi.sysVendor)}, product_name=${JSON.stringify(dmi.productName)})` };
-  }
-  return undefined;
 }
 
 /** The clouds whose metadata service answered its probe within the budget. */

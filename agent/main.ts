@@ -10,7 +10,6 @@ import { createProvider, type Provider } from './providers/index.js';
 import { Metrics } from './metrics.js';
 import { Reconciler, errorText, type KernelReader, type MetadataSource, type ReconcilerOptions } from './reconciler.js';
 import { StateFiles } from './state-files.js';
-import { NicIndexes } from './nic-indexes.js';
 import { Daemon } from './daemon.js';
 import { collectAndTrim, exposedGc, IdleCollector } from './idle-gc.js';
 import { loadMallocTrim } from './malloc-trim.js';
@@ -20,7 +19,7 @@ import { describeOperation } from '../protocol/describe.js';
 import { HelperClient } from './helper-client.js';
 import { RtnlSocket } from '../netlink/socket.js';
 import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../netlink/read.js';
-import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
+import { MAIN_TABLE, RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { watchKernel } from '../netlink/events.js';
 import type { KernelState } from '../netlink/types.js';
 import type { MetadataModel, ProviderSnapshot } from './model.js';
@@ -32,18 +31,11 @@ function plannerConfig(config: Config): PlannerConfig {
 }
 
 /**
- * The routes the agent reads: the planner looks at cloud-network's own routes only, and
- * primaryMacOf at main's default route. The local table's two routes per address (~4,100 at
+ * The routes the agent reads: the planner looks at cloud-network's own routes only, and the
+ * Azure provider at main's default route. The local table's two routes per address (~4,100 at
  * 2,048 IPs), which were most of every kernel read, are left in the kernel.
  */
-const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_NETWORK }, { table: 254 }];
-
-/** The link holding main's default route: on every cloud, the NIC DHCP configured. */
-function primaryMacOf(kernel: KernelState | undefined): string | undefined {
-  if (!kernel) return undefined;
-  const route = kernel.routes.find((r) => r.table === 254 && r.destination === '0.0.0.0/0' && r.ifindex !== undefined);
-  return kernel.links.find((l) => l.index === route?.ifindex)?.mac;
-}
+const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_NETWORK }, { table: MAIN_TABLE }];
 
 interface Runtime {
   config: Config;
@@ -74,8 +66,11 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);
-  // Azure's listing does not say which NIC is the primary (the one DHCP configured): the kernel does
-  const provider = createProvider(name, { ...clientSettings, primaryMac: async () => primaryMacOf(kernel.last ?? (await kernel.read())) });
+  const provider = createProvider(name, {
+    ...clientSettings,
+    kernelState: async () => kernel.last ?? (await kernel.read()),
+    stateDir: config.system.stateDir,
+  });
   // The first request leaves now, and the metadata service answers while the daemon sets itself
   // up (the kernel watch, the reconciler, the helper's connection); the first fetch takes the
   // answer, or its failure, as its own. --cleanup reads no metadata.
@@ -84,9 +79,7 @@ async function setUp(command: CommandLine): Promise<Runtime> {
     early = provider.fetch();
     early.catch(() => undefined); // not unhandled: the first fetch awaits it and reports the failure
   }
-  const indexes = new NicIndexes(config.system.stateDir);
   let delivered: ProviderSnapshot | undefined;
-  let stabilised: { from: ProviderSnapshot; to: ProviderSnapshot } | undefined;
   const source: Runtime['source'] = {
     name,
     deliver(snapshot) {
@@ -98,11 +91,7 @@ async function setUp(command: CommandLine): Promise<Runtime> {
       // a change notification already brought the new document: no second request for it
       const snapshot = delivered ?? (await (first ?? provider.fetch()));
       delivered = undefined;
-      if (name !== 'azure') return snapshot;
-      // Azure gives no NIC index: keep each MAC's table for as long as the VM runs. An unchanged
-      // document comes back as the same snapshot (providers/last-parse.ts): so does its result.
-      if (snapshot !== stabilised?.from) stabilised = { from: snapshot, to: { ...snapshot, model: await indexes.stabilise(snapshot.model) } };
-      return stabilised.to;
+      return snapshot;
     },
   };
   const helper = new HelperClient({ socketPath: config.system.helperSocket });

@@ -15,7 +15,7 @@
 //   routes in the local table, and from-rules on policy-routed NICs;
 // - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata.
 import type { Operation, RouteReplace, RuleAdd } from '../protocol/operations.js';
-import { RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../protocol/constants.js';
+import { LOCAL_TABLE, MAIN_TABLE, RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../protocol/constants.js';
 import {
   canonicalIp as parseCanonicalIp,
   canonicalNetwork as parseCanonicalNetwork,
@@ -43,9 +43,6 @@ function memoised(canonical: (text: string) => string | undefined): (text: strin
 const canonicalIp = memoised(parseCanonicalIp);
 const canonicalNetwork = memoised(parseCanonicalNetwork);
 const canonicalPrefix = memoised(parseCanonicalPrefix);
-
-export const MAIN_TABLE = 254;
-export const LOCAL_TABLE = 255;
 
 export interface PlannerConfig {
   routeTableBase: number;

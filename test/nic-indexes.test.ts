@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NicIndexes } from '../agent/nic-indexes.js';
+import { NicIndexes } from '../agent/providers/nic-indexes.js';
 import type { MetadataModel, Nic } from '../agent/model.js';
 
 const nic = (mac: string, index: number, primary = false): Nic => ({

@@ -1,9 +1,13 @@
 import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MetadataError, type MetadataErrorKind } from '../agent/metadata/errors.js';
 import { AzureProvider, parseAzureDocument } from '../agent/providers/azure.js';
-import { azureServer, fastClient, fixtureText } from './fixtures/metadata-server.js';
+import type { KernelState } from '../netlink/types.js';
+import { azureServer, fastClient, fixtureText, send, startServer } from './fixtures/metadata-server.js';
 
 const fixture = () => JSON.parse(fixtureText('azure-instance.json')) as { compute: Record<string, unknown>; network: { interface: Array<Record<string, any>> } };
 
@@ -84,6 +88,39 @@ test('a known primary MAC decides the Azure primary NIC whatever the listing ord
       ['00:0d:3a:5d:2d:66', 0, true],
     ],
   );
+});
+
+test("the link of main's default route in the kernel names the Azure primary NIC", async (t) => {
+  const server = await azureServer(t);
+  const kernel: KernelState = {
+    links: [{ index: 3, name: 'eth1', mac: '00:0d:3a:5d:2d:67', up: true, mtu: 1500, loopback: false }],
+    addresses: [],
+    routes: [{ table: 254, family: 'inet', destination: '0.0.0.0/0', gateway: '10.4.2.1', ifindex: 3, protocol: 16, type: 'unicast', scope: 'universe' }],
+    rules: [],
+  };
+  const snapshot = await new AzureProvider({ ...fastClient(server.url), kernelState: async () => kernel }).fetch();
+  t.deepEqual(snapshot.model.nics.find((n) => n.primary)?.mac, '00:0d:3a:5d:2d:67');
+});
+
+test('with a state directory, Azure NICs keep their indexes when another is attached', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cn-azure-indexes-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const full = fixture();
+  const attached = full.network.interface;
+  // at first without 00:0d:3a:5d:2d:66, which sorts before the other secondary NIC's MAC
+  full.network.interface = attached.filter((i) => i.macAddress !== '000D3A5D2D66');
+  let document = JSON.stringify(full);
+  const server = await startServer(t, (_req, res) => send(res, 200, document, { 'Content-Type': 'application/json; charset=utf-8' }));
+  const provider = new AzureProvider({ ...fastClient(server.url), stateDir: dir });
+  const indexes = (nics: { mac: string; index: number }[]) => Object.fromEntries(nics.map((n) => [n.mac, n.index]));
+  const before = await provider.fetch();
+  t.deepEqual(indexes(before.model.nics), { '00:0d:3a:5d:2d:68': 0, '00:0d:3a:5d:2d:67': 1 });
+  t.is(await provider.fetch(), before, 'an unchanged document comes back as the same snapshot');
+  full.network.interface = attached;
+  document = JSON.stringify(full);
+  const after = await provider.fetch();
+  // by MAC order alone the new NIC would take index 1 and move 67 to table base + 2
+  t.deepEqual(indexes(after.model.nics), { '00:0d:3a:5d:2d:68': 0, '00:0d:3a:5d:2d:67': 1, '00:0d:3a:5d:2d:66': 2 });
 });
 
 test('HTTP_PROXY is ignored: the metadata request goes straight to the service', async (t) => {

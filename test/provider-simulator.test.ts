@@ -1,11 +1,8 @@
 // The providers against the shared IMDS simulator (test/imds-sim): the same scenario served by
 // each cloud becomes the same NICs, and the simulator's secrets never reach a snapshot.
 import test from 'ava';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ProviderName } from '../agent/model.js';
-import { defaultRouteMac } from '../agent/providers/default-route.js';
+import { primaryMacOf } from '../agent/providers/azure.js';
 import { LastParse } from '../agent/providers/last-parse.js';
 import { createProvider } from '../agent/providers/index.js';
 import { loadScenario, secretValues, startImdsSimulator } from './imds-sim/index.js';
@@ -41,23 +38,17 @@ for (const name of ['azure', 'ec2', 'gcp'] as ProviderName[]) {
   });
 }
 
-test('the default-route link names the Azure primary NIC', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'cn-route-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  await mkdir(join(root, 'proc/net'), { recursive: true });
-  await mkdir(join(root, 'sys/class/net/eth1'), { recursive: true });
-  await mkdir(join(root, 'sys/class/net/eth0'), { recursive: true });
-  await writeFile(
-    join(root, 'proc/net/route'),
-    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n' +
-      'eth0\t00000000\t0100040A\t0003\t0\t0\t200\t00000000\t0\t0\t0\n' +
-      'eth1\t00000000\t0101040A\t0003\t0\t0\t100\t00000000\t0\t0\t0\n' +
-      'eth1\t0001040A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n',
-  );
-  await writeFile(join(root, 'sys/class/net/eth0/address'), '00:0d:3a:5d:2d:68\n');
-  await writeFile(join(root, 'sys/class/net/eth1/address'), '00:0d:3a:5d:2d:66\n');
-  t.is(await defaultRouteMac(join(root, 'proc'), join(root, 'sys')), '00:0d:3a:5d:2d:66');
-  t.is(await defaultRouteMac(join(root, 'nothing'), join(root, 'sys')), undefined);
+test("the link of main's IPv4 default route names the Azure primary NIC", (t) => {
+  const link = (index: number, mac: string) => ({ index, name: `eth${index - 2}`, mac, up: true, mtu: 1500, loopback: false });
+  const route = (table: number, destination: string, ifindex: number) => ({ table, family: destination.includes(':') ? ('inet6' as const) : ('inet' as const), destination, ifindex, type: 'unicast' as const, protocol: 4, scope: 'universe' as const });
+  const kernel = {
+    links: [link(2, '00:0d:3a:5d:2d:68'), link(3, '00:0d:3a:5d:2d:66')],
+    addresses: [],
+    routes: [route(10001, '0.0.0.0/0', 2), route(254, '10.4.1.0/24', 2), route(254, '::/0', 2), route(254, '0.0.0.0/0', 3)],
+    rules: [],
+  };
+  t.is(primaryMacOf(kernel), '00:0d:3a:5d:2d:66');
+  t.is(primaryMacOf({ ...kernel, routes: kernel.routes.slice(0, 3) }), undefined);
 });
 
 for (const name of ['azure', 'gcp'] as ProviderName[]) {

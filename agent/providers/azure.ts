@@ -3,15 +3,17 @@
 // every primitive is a string; MACs are 12 upper-case hex digits; the first ipAddress of an
 // interface is its primary IP configuration; no gateway is given (the subnet's first host);
 // the order of interfaces is not guaranteed; 429 past 5 requests/s per VM.
+import { MAIN_TABLE } from '../../protocol/constants.js';
 import { firstHost, formatIp, parsePrefix, prefixContains } from '../../protocol/ip.js';
+import type { KernelState } from '../../netlink/types.js';
 import { withoutSecrets } from '../api/secret-filter.js';
 import { MetadataClient } from '../metadata/client.js';
 import { MetadataError } from '../metadata/errors.js';
 import type { Ipv4Address, Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
-import { defaultRouteMac } from './default-route.js';
 import { LastParse } from './last-parse.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
-import type { ClientSettings, Provider } from './provider.js';
+import { NicIndexes } from './nic-indexes.js';
+import type { ClientSettings, DmiStrings, Provider, ProviderContext } from './provider.js';
 
 export const AZURE_INSTANCE_PATH = '/metadata/instance?api-version=2021-02-01';
 const HEADERS = { Metadata: 'true' };
@@ -19,23 +21,44 @@ const HEADERS = { Metadata: 'true' };
 /** Azure's IPv6 default gateway on every VNet: a fixed link-local address (Azure IPv6 docs). */
 export const AZURE_GATEWAY6 = 'fe80::1234:5678:9abc';
 
-export interface AzureOptions extends ClientSettings {
+/** Azure's fixed chassis asset tag on every VM (Azure "Detect Azure VMs" / cloud-init DataSourceAzure). */
+export const AZURE_ASSET_TAG = '7783-7084-3265-9085-8269-3286-77';
+
+export interface AzureOptions extends ClientSettings, ProviderContext {
   /**
-   * The primary NIC's MAC (the link DHCP configured); default: the MAC of the link with the
-   * default route. When it names no NIC in the document, the first listed interface is taken
-   * (what cloud-init does), though Azure promises no order.
+   * The primary NIC's MAC (the link DHCP configured); by default primaryMacOf(kernelState()).
+   * When it names no NIC in the document, the first listed interface is taken (what cloud-init
+   * does), though Azure promises no order.
    */
   primaryMac?: () => string | undefined | Promise<string | undefined>;
+}
+
+/**
+ * Azure's primary NIC: its metadata says which it is nowhere and lists NICs in no guaranteed
+ * order, but it is the one DHCP configured, so its link holds main's IPv4 default route.
+ */
+export function primaryMacOf(kernel: KernelState): string | undefined {
+  const route = kernel.routes.find((r) => r.table === MAIN_TABLE && r.destination === '0.0.0.0/0' && r.ifindex !== undefined);
+  return kernel.links.find((l) => l.index === route?.ifindex)?.mac;
 }
 
 export class AzureProvider implements Provider {
   readonly name = 'azure' as const;
   private readonly client: MetadataClient;
   private readonly parsed = new LastParse<ProviderSnapshot>();
+  /** Azure gives no NIC index: the first one each MAC got is kept while the VM runs */
+  private readonly indexes?: NicIndexes;
+  private stabilised?: { from: ProviderSnapshot; to: ProviderSnapshot };
 
   constructor(private readonly options: AzureOptions = {}) {
     // under Azure's 5/s with margin for requests in flight when the window turns
     this.client = new MetadataClient({ requestsPerSecond: 4, ...options, provider: 'azure' });
+    if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir);
+  }
+
+  detectByDmi(dmi: DmiStrings): string | undefined {
+    // "Microsoft Corporation" + "Virtual Machine" alone is any Hyper-V guest; the asset tag is Azure's own
+    return dmi.chassisAssetTag === AZURE_ASSET_TAG ? `chassis_asset_tag is Azure's ${AZURE_ASSET_TAG}` : undefined;
   }
 
   async detectByProbe(signal?: AbortSignal): Promise<boolean> {
@@ -58,8 +81,18 @@ export class AzureProvider implements Provider {
         status: response.status,
       });
     }
-    const primaryMac = await (this.options.primaryMac ?? defaultRouteMac)();
-    return this.parsed.get(response.body, primaryMac ?? '', () => parseAzureDocument(response.body, primaryMac));
+    const primaryMac = await this.primaryMac();
+    const snapshot = this.parsed.get(response.body, primaryMac ?? '', () => parseAzureDocument(response.body, primaryMac));
+    if (!this.indexes) return snapshot;
+    // the same snapshot (an unchanged document) keeps the same stable one
+    if (snapshot !== this.stabilised?.from) this.stabilised = { from: snapshot, to: { ...snapshot, model: await this.indexes.stabilise(snapshot.model) } };
+    return this.stabilised.to;
+  }
+
+  private async primaryMac(): Promise<string | undefined> {
+    const { primaryMac, kernelState } = this.options;
+    if (primaryMac) return primaryMac();
+    return kernelState ? primaryMacOf(await kernelState()) : undefined;
   }
 }
 
@@ -81,7 +114,7 @@ export function parseAzureDocument(text: string, primaryMacHint?: string): Provi
   const hint = primaryMacHint && canonicalMac(primaryMacHint);
   const primaryMac = parsed.some((n) => n.mac === hint) ? hint! : parsed[0]!.mac;
   // Azure gives no index: the primary is 0, the others follow in MAC order (stable while the
-  // VM runs; agent/nic-indexes.ts keeps them stable when NICs come and go)
+  // VM runs; nic-indexes.ts keeps them stable when NICs come and go)
   const others = parsed.filter((n) => n.mac !== primaryMac).sort((a, b) => (a.mac < b.mac ? -1 : 1));
   const indexOf = new Map([primaryMac, ...others.map((n) => n.mac)].map((mac, i) => [mac, i]));
   const nics: Nic[] = parsed.map((nic) => ({ ...nic, index: indexOf.get(nic.mac)!, primary: nic.mac === primaryMac }));

@@ -11,7 +11,7 @@ import { MetadataError } from '../metadata/errors.js';
 import { sleep as realSleep } from '../metadata/rate-limit.js';
 import type { Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
-import type { ClientSettings, Provider } from './provider.js';
+import type { ClientSettings, DmiStrings, Provider } from './provider.js';
 
 const TOKEN_PATH = '/latest/api/token';
 const META = '/latest/meta-data/';
@@ -65,6 +65,18 @@ export class Ec2Provider implements Provider {
       throw new Error(`EC2 token TTL ${this.ttlSeconds} s is outside 1–21600`);
     }
     this.now = options.now ?? Date.now;
+  }
+
+  detectByDmi(dmi: DmiStrings): string | undefined {
+    if (dmi.sysVendor === 'Amazon EC2') return 'sys_vendor is "Amazon EC2"';
+    // Xen-based (older) instance types have no Amazon vendor string, but their UUIDs start with ec2
+    for (const [file, uuid] of [
+      ['product_uuid', dmi.productUuid],
+      ['/sys/hypervisor/uuid', dmi.hypervisorUuid],
+    ] as const) {
+      if (uuid && /^ec2/i.test(uuid)) return `${file} starts with "ec2"`;
+    }
+    return undefined;
   }
 
   async detectByProbe(signal?: AbortSignal): Promise<boolean> {

@@ -10,7 +10,7 @@ import { MetadataError } from '../metadata/errors.js';
 import type { Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader, netmaskLength } from './document-fields.js';
 import { LastParse } from './last-parse.js';
-import type { ClientSettings, MetadataChange, Provider } from './provider.js';
+import type { ClientSettings, DmiStrings, MetadataChange, Provider } from './provider.js';
 
 export const GCP_INSTANCE_PATH = '/computeMetadata/v1/instance/?recursive=true';
 const HEADERS = { 'Metadata-Flavor': 'Google' };
@@ -29,6 +29,11 @@ export class GcpProvider implements Provider {
 
   constructor(private readonly options: GcpOptions = {}) {
     this.client = new MetadataClient({ ...options, provider: 'gcp' });
+  }
+
+  detectByDmi(dmi: DmiStrings): string | undefined {
+    if (dmi.sysVendor !== 'Google' && dmi.productName !== 'Google Compute Engine') return undefined;
+    return `DMI names Google (sys_vendor=${JSON.stringify(dmi.sysVendor)}, product_name=${JSON.stringify(dmi.productName)})`;
   }
 
   async detectByProbe(signal?: AbortSignal): Promise<boolean> {

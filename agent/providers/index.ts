@@ -3,15 +3,15 @@ import type { ProviderName } from '../model.js';
 import { AzureProvider, type AzureOptions } from './azure.js';
 import { Ec2Provider, type Ec2Options } from './ec2.js';
 import { GcpProvider, type GcpOptions } from './gcp.js';
-import type { Provider } from './provider.js';
+import type { Provider, ProviderContext } from './provider.js';
 
-export type { MetadataChange, Provider } from './provider.js';
+export type { DmiStrings, MetadataChange, Provider, ProviderContext } from './provider.js';
 export { AzureProvider, Ec2Provider, GcpProvider };
 export type { AzureOptions, Ec2Options, GcpOptions };
 
 export const PROVIDER_NAMES: readonly ProviderName[] = ['azure', 'ec2', 'gcp'];
 
-export type AnyProviderOptions = AzureOptions & Ec2Options & GcpOptions;
+export type AnyProviderOptions = AzureOptions & Ec2Options & GcpOptions & ProviderContext;
 
 export function createProvider(name: ProviderName, options: AnyProviderOptions = {}): Provider {
   switch (name) {

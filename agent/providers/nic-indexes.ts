@@ -2,11 +2,11 @@
 // has no device number, so its provider numbers them by position; a NIC attached later could
 // then shift the others into different route tables. This keeps the first assignment of
 // every MAC for as long as the VM runs: the assignments live in StateDir (a tmpfs, cleared at
-// boot), and a new MAC takes the lowest free index.
+// boot), and a new MAC takes the lowest free index. The Azure provider applies it (azure.ts).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MetadataModel } from './model.js';
-import { writeAtomically } from './state-files.js';
+import type { MetadataModel } from '../model.js';
+import { writeAtomically } from '../state-files.js';
 
 export class NicIndexes {
   private assignments?: Map<string, number>;
