@@ -1,28 +1,26 @@
 // bin/cloud-network: the agent's entry point. Runs unprivileged: it reads the metadata and the
 // kernel itself and sends every change to cloud-network-helper.
-import { packageVersion } from '../protocol/version.js';
 import type Logger from 'bunyan';
-import { parseCommandLine, USAGE, UsageError, type CommandLine } from './command-line.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger, setLogLevel } from './logging.js';
-import { detectProvider } from './detect.js';
-import { createProvider, type Provider } from './providers/index.js';
-import { Metrics } from './metrics.js';
-import { Reconciler, errorText, type KernelReader, type MetadataSource, type ReconcilerOptions } from './reconciler.js';
-import { StateFiles } from './state-files.js';
-import { Daemon } from './daemon.js';
-import { collectAndTrim, exposedGc, IdleCollector } from './idle-gc.js';
-import { loadMallocTrim } from './malloc-trim.js';
-import type { RunningApi } from './api/server.js';
-import { plan, type PlannerConfig } from './planner.js';
-import { describeOperation } from '../protocol/describe.js';
-import { HelperClient } from './helper-client.js';
-import { RtnlSocket } from '../netlink/socket.js';
-import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../netlink/read.js';
-import { MAIN_TABLE, RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { watchKernel } from '../netlink/events.js';
-import type { KernelState } from '../netlink/types.js';
-import type { MetadataModel, ProviderSnapshot } from './model.js';
+import { describeOperation } from '../protocol/describe.js';
+import { packageVersion } from '../protocol/version.js';
+import { detectProvider } from './metadata/detect.js';
+import type { MetadataModel } from './metadata/model.js';
+import { createProvider } from './metadata/providers/index.js';
+import { ProviderSource } from './metadata/source.js';
+import { plan, type PlannerConfig } from './plan/planner.js';
+import { parseCommandLine, USAGE, UsageError, type CommandLine } from './process/command-line.js';
+import { ConfigError, loadConfig, type Config } from './process/config.js';
+import { collectAndTrim, exposedGc, IdleCollector } from './process/idle-gc.js';
+import { createLogger, setLogLevel } from './process/logging.js';
+import { loadMallocTrim } from './process/malloc-trim.js';
+import { Daemon } from './reconcile/daemon.js';
+import { HelperClient } from './reconcile/helper-client.js';
+import { NetlinkKernelReader } from './reconcile/kernel-reader.js';
+import { Reconciler, errorText, type ReconcilerOptions } from './reconcile/reconciler.js';
+import type { RunningApi } from './report/api/server.js';
+import { Metrics } from './report/metrics.js';
+import { StateFiles } from './report/state-files.js';
 
 export const VERSION = packageVersion();
 
@@ -30,21 +28,12 @@ function plannerConfig(config: Config): PlannerConfig {
   return { routeTableBase: config.network.routeTableBase, supplementary: config.network.supplementary };
 }
 
-/**
- * The routes the agent reads: the planner looks at cloud-network's own routes only, and the
- * Azure provider at main's default route. The local table's two routes per address (~4,100 at
- * 2,048 IPs), which were most of every kernel read, are left in the kernel.
- */
-const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_NETWORK }, { table: MAIN_TABLE }];
-
 interface Runtime {
   config: Config;
   log: Logger;
   metrics: Metrics;
-  provider: Provider;
-  /** deliver(): a snapshot a change notification brought, returned by the next fetch() */
-  source: MetadataSource & { deliver(snapshot: ProviderSnapshot): void };
-  kernel: KernelReader & { last?: KernelState; close(): void };
+  source: ProviderSource;
+  kernel: NetlinkKernelReader;
   helper: HelperClient;
 }
 
@@ -52,51 +41,20 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const config = await loadConfig(command.configPath);
   const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
   const metrics = new Metrics();
-
-  const socket = new RtnlSocket();
-  const kernel: Runtime['kernel'] = {
-    last: undefined,
-    async read() {
-      this.last = await readKernelState(socket, ALL_STATE_PARTS, PLANNED_ROUTES);
-      return this.last;
-    },
-    close: () => socket.close(),
-  };
+  const kernel = new NetlinkKernelReader();
   const clientSettings = { onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome) };
   const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);
-  const provider = createProvider(name, {
-    ...clientSettings,
-    kernelState: async () => kernel.last ?? (await kernel.read()),
-    stateDir: config.system.stateDir,
-  });
-  // The first request leaves now, and the metadata service answers while the daemon sets itself
-  // up (the kernel watch, the reconciler, the helper's connection); the first fetch takes the
-  // answer, or its failure, as its own. --cleanup reads no metadata.
-  let early: Promise<ProviderSnapshot> | undefined;
-  if (command.mode !== 'cleanup') {
-    early = provider.fetch();
-    early.catch(() => undefined); // not unhandled: the first fetch awaits it and reports the failure
-  }
-  let delivered: ProviderSnapshot | undefined;
-  const source: Runtime['source'] = {
-    name,
-    deliver(snapshot) {
-      delivered = snapshot;
-    },
-    async fetch() {
-      const first = early;
-      early = undefined;
-      // a change notification already brought the new document: no second request for it
-      const snapshot = delivered ?? (await (first ?? provider.fetch()));
-      delivered = undefined;
-      return snapshot;
-    },
-  };
+  const source = new ProviderSource(
+    createProvider(name, { ...clientSettings, kernelState: () => kernel.lastOrRead(), stateDir: config.system.stateDir }),
+  );
+  // The metadata service answers while the daemon sets itself up (the kernel watch, the
+  // reconciler, the helper's connection). --cleanup reads no metadata.
+  if (command.mode !== 'cleanup') source.startEarly();
   const helper = new HelperClient({ socketPath: config.system.helperSocket });
   log.debug(`provider ${name}, helper at ${config.system.helperSocket}`);
-  return { config, log, metrics, provider, source, kernel, helper };
+  return { config, log, metrics, source, kernel, helper };
 }
 
 async function dryRun(rt: Runtime): Promise<number> {
@@ -190,8 +148,6 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   });
   rt.metrics.observe(() => reconciler.status, VERSION);
   let api: RunningApi | undefined;
-  let lastEtag = '';
-  const provider = rt.provider;
   const daemon = new Daemon({
     reconciler,
     log: rt.log,
@@ -206,16 +162,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
         },
         onError: (error) => rt.log.debug({ err: error }, 'kernel event socket error'),
       }),
-    ...(provider.waitForChange && {
-      waitForMetadataChange: async (signal: AbortSignal) => {
-        const change = await provider.waitForChange!(lastEtag, signal);
-        // the first poll only learns the current ETag: the start-up reconcile fetched already
-        const changed = change.changed && lastEtag !== '';
-        lastEtag = change.etag;
-        if (changed) rt.source.deliver(change.snapshot);
-        return changed;
-      },
-    }),
+    ...(rt.source.waitForChange && { waitForMetadataChange: rt.source.waitForChange }),
     applyConfig: (config) => {
       setLogLevel(rt.log, config.system.logLevel);
       reconciler.setConfig(plannerConfig(config));
@@ -249,7 +196,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   clearTimeout(deadline);
   rt.log.debug('loading the REST API');
   try {
-    const { startApi } = await import('./api/server.js');
+    const { startApi } = await import('./report/api/server.js');
     api = await startApi({
       listen: rt.config.network.listen,
       log: rt.log,

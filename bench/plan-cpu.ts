@@ -3,8 +3,8 @@
 // the first), and the first plan of a fresh process, against the kernel as DHCP left it.
 // Run: node --import=tsx bench/plan-cpu.ts (add --cpu-prof for a profile).
 import { performance } from 'node:perf_hooks';
-import { plan } from '../agent/planner.js';
-import type { MetadataModel } from '../agent/model.js';
+import { plan } from '../agent/plan/planner.js';
+import type { MetadataModel } from '../agent/metadata/model.js';
 import type { KernelState } from '../netlink/types.js';
 import { applied } from '../test/lib/fake-kernel.js';
 

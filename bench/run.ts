@@ -547,7 +547,7 @@ async function steadyState(
   const status = async () => (await api('/api/v1/status')).body as { reconciles: number; reconciling: boolean; converged: boolean };
   await waitUntil(async () => (await status())?.converged === true && !(await status()).reconciling, 30_000, 'the agent to report converged', 50);
   // settled: the agent's client closes its idle helper connection after 1 s, and then the helper
-  // collects garbage; the agent collects 1 s after its last apply (agent/idle-gc.ts). The
+  // collects garbage; the agent collects 1 s after its last apply (agent/process/idle-gc.ts). The
   // helper exits HELPER_IDLE_EXIT_S after that.
   await sleep(1_500);
   const helperMemory = memoryMiB(helper.helperPid());
@@ -658,7 +658,7 @@ async function steadyState(
   log(`  ${size} change (timer 2s): median ${spread(timerChanges).median} ms`);
 
   // steady memory: after all of the above, idle again for a few seconds (the agent collects
-  // garbage 1 s after its last apply and then trims malloc, agent/idle-gc.ts)
+  // garbage 1 s after its last apply and then trims malloc, agent/process/idle-gc.ts)
   await sleep(3_000);
   const agentMemory = memoryMiB(agentPid);
   // how much of it is the JavaScript heap, from the agent's own /metrics

@@ -1,9 +1,9 @@
 // cnctl: what each command does, from the command line to the exit status
 // (0 success, 1 the agent is unreachable or answered an error, 2 usage error).
-import { DEFAULT_CONFIG_PATH } from '../agent/command-line.js';
-import { loadConfig, type Config } from '../agent/config.js';
-import { DEFAULT_LISTEN, parseListen, urlForListen } from '../agent/api/listen-address.js';
-import type { DocumentResource, NetworkResource, SshKeysResource, StatusResource, SystemResource, LinkResource } from '../agent/api/resources.js';
+import { DEFAULT_CONFIG_PATH } from '../agent/process/command-line.js';
+import { loadConfig, type Config } from '../agent/process/config.js';
+import { DEFAULT_LISTEN, parseListen, urlForListen } from '../agent/report/api/listen-address.js';
+import type { DocumentResource, NetworkResource, SshKeysResource, StatusResource, SystemResource, LinkResource } from '../agent/report/api/resources.js';
 import { AgentClient, AgentError } from './client.js';
 import { parseCommandLine, USAGE, UsageError, type CommandLine } from './command-line.js';
 import { style, wantsColour } from './output.js';

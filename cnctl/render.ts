@@ -1,7 +1,7 @@
 // The API's resources as text for people. Only neutral-model fields, so the same command
 // prints the same labels on every cloud.
-import type { NetworkResource, StatusResource, SystemResource, UnmatchedNic } from '../agent/api/resources.js';
-import type { LinkState } from '../agent/state-files.js';
+import type { NetworkResource, StatusResource, SystemResource, UnmatchedNic } from '../agent/report/api/resources.js';
+import type { LinkState } from '../agent/report/state-files.js';
 import { block, type Colour, type Field, type Style } from './output.js';
 
 const STATE_COLOUR: Record<LinkState['state'], Colour> = { configured: 'green', pending: 'yellow', error: 'red' };

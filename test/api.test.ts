@@ -4,13 +4,13 @@ import test, { type ExecutionContext } from 'ava';
 import bunyan from 'bunyan';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { startApi, type ApiLimits, type RunningApi } from '../agent/api/server.js';
-import { isLoopback, parseListen, urlForListen } from '../agent/api/listen-address.js';
-import { withoutSecrets } from '../agent/api/secret-filter.js';
-import type { LinkState } from '../agent/state-files.js';
-import type { NetworkResource, StatusResource } from '../agent/api/resources.js';
-import { Metrics } from '../agent/metrics.js';
-import type { ProviderName } from '../agent/model.js';
+import { startApi, type ApiLimits, type RunningApi } from '../agent/report/api/server.js';
+import { isLoopback, parseListen, urlForListen } from '../agent/report/api/listen-address.js';
+import { withoutSecrets } from '../agent/metadata/secret-filter.js';
+import type { LinkState } from '../agent/report/state-files.js';
+import type { NetworkResource, StatusResource } from '../agent/report/api/resources.js';
+import { Metrics } from '../agent/report/metrics.js';
+import type { ProviderName } from '../agent/metadata/model.js';
 import { FakeView, SECRETS, fixture } from './lib/api-fixtures.js';
 
 interface Answer {

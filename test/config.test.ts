@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { ConfigError, DEFAULT_CONFIG, loadConfig, parseConfig, parseDuration } from '../agent/config.js';
-import { createLogger, formatTextRecord } from '../agent/logging.js';
+import { ConfigError, DEFAULT_CONFIG, loadConfig, parseConfig, parseDuration } from '../agent/process/config.js';
+import { createLogger, formatTextRecord } from '../agent/process/logging.js';
 
 const PATH = '/etc/cloud-network/cloud-network.toml';
 

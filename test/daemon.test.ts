@@ -4,9 +4,9 @@ import bunyan from 'bunyan';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG, type Config } from '../agent/config.js';
-import { Daemon, KERNEL_EVENT_MAX_DELAY_MS } from '../agent/daemon.js';
-import type { Reconciler } from '../agent/reconciler.js';
+import { DEFAULT_CONFIG, type Config } from '../agent/process/config.js';
+import { Daemon, KERNEL_EVENT_MAX_DELAY_MS } from '../agent/reconcile/daemon.js';
+import type { Reconciler } from '../agent/reconcile/reconciler.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

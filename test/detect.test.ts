@@ -2,8 +2,8 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DetectionError, detectProvider } from '../agent/detect.js';
-import { AZURE_ASSET_TAG } from '../agent/providers/azure.js';
+import { DetectionError, detectProvider } from '../agent/metadata/detect.js';
+import { AZURE_ASSET_TAG } from '../agent/metadata/providers/azure.js';
 import { azureServer, ec2Server, fastClient, gcpServer, startServer, send } from './fixtures/metadata-server.js';
 
 /** A fake /sys with the given files (paths relative to it). */

@@ -4,7 +4,7 @@ import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
-import { HelperClient } from '../agent/helper-client.js';
+import { HelperClient } from '../agent/reconcile/helper-client.js';
 import { createNamespace, ip, waitFor } from './lib/netns.js';
 import { addNics, connects, ROOT, startHelper, uniqueDir } from './helper-harness.js';
 

@@ -1,7 +1,7 @@
 // The agent's helper client: a clear error when the helper is down, and a fresh connection on
 // the next call once it is back.
 import test from 'ava';
-import { HelperClient, HelperRequestError, HelperUnreachableError } from '../agent/helper-client.js';
+import { HelperClient, HelperRequestError, HelperUnreachableError } from '../agent/reconcile/helper-client.js';
 import { createNamespace } from './lib/netns.js';
 import { startHelper, uniqueDir } from './helper-harness.js';
 

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
-import { HelperClient } from '../agent/helper-client.js';
+import { HelperClient } from '../agent/reconcile/helper-client.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/constants.js';
 import { createNamespace, ip, kernelDump, settledKernelDump } from './lib/netns.js';
 import { addNics, exchange, startHelper, type RunningHelper } from './helper-harness.js';

@@ -2,7 +2,7 @@
 // twice changes nothing, and whatever it refuses leaves the kernel exactly as it was.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { HelperClient } from '../agent/helper-client.js';
+import { HelperClient } from '../agent/reconcile/helper-client.js';
 import type { Operation } from '../protocol/operations.js';
 import { createNamespace, ip, kernelDump, settledKernelDump } from './lib/netns.js';
 import { addNics, startHelper } from './helper-harness.js';

@@ -1,9 +1,9 @@
-// The agent's collection after allocation-heavy work (agent/idle-gc.ts).
+// The agent's collection after allocation-heavy work (agent/process/idle-gc.ts).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { exposedGc, IdleCollector } from '../agent/idle-gc.js';
+import { exposedGc, IdleCollector } from '../agent/process/idle-gc.js';
 import { REPO } from './lib/cloud-env.js';
 
 test('a burst of work is followed by one collection, once the work has stopped', async (t) => {
@@ -63,7 +63,7 @@ test('with --expose-gc the collector calls V8 gc', (t) => {
 // agent's collection, and after a plain one on the same pattern.
 const FRAGMENTED_CHILD = `
 (async () => {
-  const { exposedGc } = await import(${JSON.stringify(join(REPO, 'agent', 'idle-gc.ts'))});
+  const { exposedGc } = await import(${JSON.stringify(join(REPO, 'agent', 'process', 'idle-gc.ts'))});
   const kept = [];
   const fragment = () => {
     let all = [];

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DEFAULT_CONFIG, parseConfig } from '../agent/config.js';
+import { DEFAULT_CONFIG, parseConfig } from '../agent/process/config.js';
 import { make, PREFIX, REPO, runInstalled, stageInstall, UNIT_DIR, type StagedInstall } from './lib/staged-install.js';
 
 // One install for the tests that only read it; the ones that change the tree make their own.

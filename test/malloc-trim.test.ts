@@ -1,10 +1,10 @@
-// The agent's collection after an apply (agent/idle-gc.ts) with glibc's malloc_trim
-// (agent/malloc-trim.ts): what a collection freed but malloc kept resident goes back.
+// The agent's collection after an apply (agent/process/idle-gc.ts) with glibc's malloc_trim
+// (agent/process/malloc-trim.ts): what a collection freed but malloc kept resident goes back.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { collectAndTrim, TRIM_DELAY_MS } from '../agent/idle-gc.js';
+import { collectAndTrim, TRIM_DELAY_MS } from '../agent/process/idle-gc.js';
 import { REPO } from './lib/cloud-env.js';
 
 // In a process of its own with --expose-gc: 1,500 buffers of 64 KiB (malloc's heap, below its
@@ -13,7 +13,7 @@ const CHILD = `
 const { readFileSync } = require('node:fs');
 const rss = () => Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
 (async () => {
-  const { loadMallocTrim } = await import(${JSON.stringify(join(REPO, 'agent', 'malloc-trim.ts'))});
+  const { loadMallocTrim } = await import(${JSON.stringify(join(REPO, 'agent', 'process', 'malloc-trim.ts'))});
   let held = [];
   for (let i = 0; i < 1500; i++) held.push(Buffer.allocUnsafeSlow(64 * 1024).fill(1));
   const kept = Buffer.allocUnsafeSlow(1024).fill(2);

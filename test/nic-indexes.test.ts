@@ -2,8 +2,8 @@ import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NicIndexes } from '../agent/providers/nic-indexes.js';
-import type { MetadataModel, Nic } from '../agent/model.js';
+import { NicIndexes } from '../agent/metadata/providers/nic-indexes.js';
+import type { MetadataModel, Nic } from '../agent/metadata/model.js';
 
 const nic = (mac: string, index: number, primary = false): Nic => ({
   mac,

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { plan, type PlannerConfig } from '../agent/planner.js';
+import { plan, type PlannerConfig } from '../agent/plan/planner.js';
 import { describeOperation } from '../protocol/describe.js';
-import type { MetadataModel, Nic } from '../agent/model.js';
+import type { MetadataModel, Nic } from '../agent/metadata/model.js';
 import type { KernelState, ObservedAddress, ObservedLink } from '../netlink/types.js';
 import type { Operation } from '../protocol/operations.js';
 import { applied } from './lib/fake-kernel.js';

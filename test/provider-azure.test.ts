@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MetadataError, type MetadataErrorKind } from '../agent/metadata/errors.js';
-import { AzureProvider, parseAzureDocument } from '../agent/providers/azure.js';
+import { AzureProvider, parseAzureDocument } from '../agent/metadata/providers/azure.js';
 import type { KernelState } from '../netlink/types.js';
 import { azureServer, fastClient, fixtureText, send, startServer } from './fixtures/metadata-server.js';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { MetadataError, type MetadataErrorKind } from '../agent/metadata/errors.js';
-import { Ec2Provider, type Ec2Options } from '../agent/providers/ec2.js';
+import { Ec2Provider, type Ec2Options } from '../agent/metadata/providers/ec2.js';
 import { ec2Server, fastClient, status, type Ec2Server } from './fixtures/metadata-server.js';
 
 const PRIMARY = '0a:1f:9a:00:00:09';

@@ -2,8 +2,8 @@
 // less in it), transient ones are retried within the limits, and Retry-After is honoured.
 import test, { type ExecutionContext } from 'ava';
 import { MetadataError, type MetadataErrorKind } from '../agent/metadata/errors.js';
-import type { ProviderName } from '../agent/model.js';
-import { createProvider, type AnyProviderOptions, type Provider } from '../agent/providers/index.js';
+import type { ProviderName } from '../agent/metadata/model.js';
+import { createProvider, type AnyProviderOptions, type Provider } from '../agent/metadata/providers/index.js';
 import { azureServer, body, ec2Server, endless, fastClient, fixtureText, gcpServer, hang, status, truncate, type Fault, type TestServer } from './fixtures/metadata-server.js';
 
 // the main document's path for EC2 is the MAC listing, fetched after the token and instance facts

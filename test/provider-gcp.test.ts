@@ -1,6 +1,6 @@
 import test from 'ava';
 import { MetadataError, type MetadataErrorKind } from '../agent/metadata/errors.js';
-import { GcpProvider, parseGcpDocument } from '../agent/providers/gcp.js';
+import { GcpProvider, parseGcpDocument } from '../agent/metadata/providers/gcp.js';
 import { body, fastClient, fixtureText, gcpServer } from './fixtures/metadata-server.js';
 
 const provider = (url: string, waitTimeoutSec = 5) => new GcpProvider({ ...fastClient(url), waitTimeoutSec });

@@ -1,10 +1,10 @@
 // The providers against the shared IMDS simulator (test/imds-sim): the same scenario served by
 // each cloud becomes the same NICs, and the simulator's secrets never reach a snapshot.
 import test from 'ava';
-import type { ProviderName } from '../agent/model.js';
-import { primaryMacOf } from '../agent/providers/azure.js';
-import { LastParse } from '../agent/providers/last-parse.js';
-import { createProvider } from '../agent/providers/index.js';
+import type { ProviderName } from '../agent/metadata/model.js';
+import { primaryMacOf } from '../agent/metadata/providers/azure.js';
+import { LastParse } from '../agent/metadata/providers/last-parse.js';
+import { createProvider } from '../agent/metadata/providers/index.js';
 import { loadScenario, secretValues, startImdsSimulator } from './imds-sim/index.js';
 import { fastClient } from './fixtures/metadata-server.js';
 

@@ -2,8 +2,8 @@
 // (test/agent-*.test.ts) prove the same promises on the real kernel.
 import test from 'ava';
 import bunyan from 'bunyan';
-import { Reconciler, type HelperApi, type KernelReader, type MetadataSource, type StateSink } from '../agent/reconciler.js';
-import type { MetadataModel, ProviderSnapshot } from '../agent/model.js';
+import { Reconciler, type HelperApi, type KernelReader, type MetadataSource, type StateSink } from '../agent/reconcile/reconciler.js';
+import type { MetadataModel, ProviderSnapshot } from '../agent/metadata/model.js';
 import type { KernelState } from '../netlink/types.js';
 import type { Operation } from '../protocol/operations.js';
 import { applied } from './lib/fake-kernel.js';
@@ -299,7 +299,7 @@ test('without a kernel watch every refresh reads the kernel', async (t) => {
 });
 
 test('even without kernel events the kernel is read again after MAX_SKIPPED_KERNEL_READS quiet refreshes', async (t) => {
-  const { MAX_SKIPPED_KERNEL_READS } = await import('../agent/reconciler.js');
+  const { MAX_SKIPPED_KERNEL_READS } = await import('../agent/reconcile/reconciler.js');
   const world = new World();
   const r = reconciler(world, true);
   await r.request('start', true);

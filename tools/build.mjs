@@ -43,11 +43,11 @@ const unusedOptional = {
 // helper (agent/main.ts). In the agent's bundle V8 still had to read past all of it at every
 // start, --once included, which never serves the API: ~7 ms of the agent's start-up here. What
 // the API shares with the agent (pure functions: describeOperation, linkStates) is in both files.
-const API_ENTRY = 'agent/api/server.ts';
+const API_ENTRY = 'agent/report/api/server.ts';
 const apiApart = {
   name: 'api-apart',
   setup(build) {
-    build.onResolve({ filter: /^\.\/api\/server\.js$/ }, (args) =>
+    build.onResolve({ filter: /^\.\/report\/api\/server\.js$/ }, (args) =>
       args.importer.endsWith('agent/main.ts') ? { path: './api.js', external: true } : undefined,
     );
   },

@@ -2,8 +2,8 @@
 // say?", answered as the provider-neutral model. Nothing outside agent/providers/ knows a cloud:
 // a fact one cloud's metadata leaves out (Azure's primary NIC, its NIC indexes) is found by that
 // cloud's provider, from the context the agent hands every provider.
-import type { KernelState } from '../../netlink/types.js';
-import type { MetadataClientOptions } from '../metadata/client.js';
+import type { KernelState } from '../../../netlink/types.js';
+import type { MetadataClientOptions } from '../client.js';
 import type { ProviderName, ProviderSnapshot } from '../model.js';
 
 export interface MetadataChange {

@@ -1,8 +1,8 @@
 // Reading fields of a metadata document with checks, so that every provider reports a missing
 // or wrong field the same way: the provider, the field path and the NIC, as a MetadataError.
-import { formatIp, parseIp, type ParsedIp } from '../../protocol/ip.js';
+import { formatIp, parseIp, type ParsedIp } from '../../../protocol/ip.js';
 import type { ProviderName } from '../model.js';
-import { documentError } from '../metadata/errors.js';
+import { documentError } from '../errors.js';
 
 export class DocumentReader {
   constructor(

@@ -4,10 +4,10 @@
 // reconciler retries.
 import { createConnection, type Socket } from 'node:net';
 import { JSONRPCClient, JSONRPCErrorException, type JSONRPCResponse } from 'json-rpc-2.0';
-import { DEFAULT_HELPER_SOCKET, MAX_MESSAGE_BYTES } from '../protocol/constants.js';
-import { LineSplitter } from '../protocol/framing.js';
-import type { Operation } from '../protocol/operations.js';
-import type { ApplyResult, MethodName, OwnedAddressesResult, ParamsOf, ResultOf } from '../protocol/methods.js';
+import { DEFAULT_HELPER_SOCKET, MAX_MESSAGE_BYTES } from '../../protocol/constants.js';
+import { LineSplitter } from '../../protocol/framing.js';
+import type { Operation } from '../../protocol/operations.js';
+import type { ApplyResult, MethodName, OwnedAddressesResult, ParamsOf, ResultOf } from '../../protocol/methods.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /**

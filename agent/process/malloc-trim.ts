@@ -4,7 +4,7 @@
 // in the middle (the metadata text, kernel dumps, request buffers: Node allocates buffers with
 // malloc) stays resident. After the idle collection has freed them, one malloc_trim(0)
 // releases those pages (bench/README.md, item 24). Undefined where libc is not glibc.
-import koffi from '../netlink/ffi.js';
+import koffi from '../../netlink/ffi.js';
 
 export function loadMallocTrim(): (() => void) | undefined {
   try {

@@ -2,12 +2,13 @@
 // file per link with its metadata and what was applied. Written atomically (temp file +
 // rename), mode 0644, only when their content changes; files of links that are gone are
 // removed. Nothing secret is ever written: only the neutral model and the plan.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KernelState } from '../netlink/types.js';
-import type { ProviderSnapshot } from './model.js';
-import type { Plan } from './planner.js';
-import type { ReconcileStatus, StateSink } from './reconciler.js';
+import type { KernelState } from '../../netlink/types.js';
+import type { ProviderSnapshot } from '../metadata/model.js';
+import { writeAtomically } from '../process/files.js';
+import type { Plan } from '../plan/planner.js';
+import type { ReconcileStatus, StateSink } from '../reconcile/reconciler.js';
 
 export interface LinkState {
   name: string;
@@ -92,10 +93,4 @@ export class StateFiles implements StateSink {
     await writeAtomically(path, text);
     this.written.set(path, text);
   }
-}
-
-export async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, text, { mode: 0o644 });
-  await rename(temp, path);
 }

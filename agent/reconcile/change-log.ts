@@ -1,6 +1,6 @@
 // One log line per change the agent made, in the wording operators of the older Go tool
 // grep for: Successfully added address='10.4.0.5/24' on link='eth1' ifindex='3'.
-import type { Operation } from '../protocol/operations.js';
+import type { Operation } from '../../protocol/operations.js';
 
 export function describeApplied(op: Operation, ifindex: number | undefined): string {
   const on = 'link' in op ? ` on link='${op.link}' ifindex='${ifindex ?? '?'}'` : '';

@@ -4,7 +4,7 @@
 // metadata client) and values read from the reconciler's status when /metrics is scraped
 // (reconciles, operations, last success, helper availability), so the reconciler needs no
 // metrics code of its own.
-import type { ReconcileStatus } from './reconciler.js';
+import type { ReconcileStatus } from '../reconcile/reconciler.js';
 
 export type Labels = Record<string, string>;
 

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MetadataModel } from '../model.js';
-import { writeAtomically } from '../state-files.js';
+import { writeAtomically } from '../../process/files.js';
 
 export class NicIndexes {
   private assignments?: Map<string, number>;

@@ -4,9 +4,9 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Logger from 'bunyan';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, type Config } from '../process/config.js';
 import type { Reconciler } from './reconciler.js';
-import { writeAtomically } from './state-files.js';
+import { writeAtomically } from '../process/files.js';
 
 /**
  * Kernel events are collected until they pause this long, so a burst (thousands of address

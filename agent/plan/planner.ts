@@ -14,16 +14,16 @@
 // - routed ranges (GCP alias ranges and forwarded IPs, EC2 prefix delegations) are local
 //   routes in the local table, and from-rules on policy-routed NICs;
 // - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata.
-import type { Operation, RouteReplace, RuleAdd } from '../protocol/operations.js';
-import { LOCAL_TABLE, MAIN_TABLE, RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../protocol/constants.js';
+import type { Operation, RouteReplace, RuleAdd } from '../../protocol/operations.js';
+import { LOCAL_TABLE, MAIN_TABLE, RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../../protocol/constants.js';
 import {
   canonicalIp as parseCanonicalIp,
   canonicalNetwork as parseCanonicalNetwork,
   canonicalPrefix as parseCanonicalPrefix,
   hostLength,
-} from '../protocol/ip.js';
-import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../netlink/types.js';
-import type { MetadataModel, Nic } from './model.js';
+} from '../../protocol/ip.js';
+import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../../netlink/types.js';
+import type { MetadataModel, Nic } from '../metadata/model.js';
 
 // Every refresh plans against the same few thousand address texts (2,048 IPs: ~10,000
 // canonicalisations per plan); parsing them each time was 70% of a no-change refresh's CPU

@@ -4,12 +4,16 @@
 // cloud's DMI strings and probe look like is its provider's (Provider.detectByDmi, detectByProbe).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProviderChoice } from './config.js';
+import type { ProviderChoice } from '../process/config.js';
 import type { ProviderName } from './model.js';
 import { createProvider, PROVIDER_NAMES, type DmiStrings, type Provider } from './providers/index.js';
 import type { ClientSettings } from './providers/provider.js';
 
 export type DetectionSource = 'config' | 'dmi' | 'probe';
+
+/** Provider= names exactly the clouds that have a provider: tsc refuses this line otherwise. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const PROVIDER_CHOICES_MATCH: Same<Exclude<ProviderChoice, 'auto'>, ProviderName> = true;
 
 export interface Detection {
   provider: ProviderName;

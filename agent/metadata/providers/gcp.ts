@@ -3,10 +3,10 @@
 // (an answer without it is not from GCE); every answer has an ETag, and
 // wait_for_change=true&last_etag=E returns at once when E is stale, else blocks until a change
 // or timeout_sec; the instance id exceeds 2^53; nicN's gateway, mask and MTU are given.
-import { canonicalNetwork, formatIp, networkOf, parseIp } from '../../protocol/ip.js';
-import { withoutSecrets } from '../api/secret-filter.js';
-import { MetadataClient, type MetadataResponse } from '../metadata/client.js';
-import { MetadataError } from '../metadata/errors.js';
+import { canonicalNetwork, formatIp, networkOf, parseIp } from '../../../protocol/ip.js';
+import { withoutSecrets } from '../secret-filter.js';
+import { MetadataClient, type MetadataResponse } from '../client.js';
+import { MetadataError } from '../errors.js';
 import type { Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader, netmaskLength } from './document-fields.js';
 import { LastParse } from './last-parse.js';

@@ -9,11 +9,11 @@
 // - a reconcile that changes nothing writes nothing and logs nothing at Info.
 import type Logger from 'bunyan';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Operation } from '../protocol/operations.js';
-import type { ApplyResult, OwnedAddressesResult } from '../protocol/methods.js';
-import type { KernelState } from '../netlink/types.js';
-import type { MetadataModel, ProviderName, ProviderSnapshot } from './model.js';
-import { plan, type Plan, type PlannerConfig } from './planner.js';
+import type { Operation } from '../../protocol/operations.js';
+import type { ApplyResult, OwnedAddressesResult } from '../../protocol/methods.js';
+import type { KernelState } from '../../netlink/types.js';
+import type { MetadataModel, ProviderName, ProviderSnapshot } from '../metadata/model.js';
+import { plan, type Plan, type PlannerConfig } from '../plan/planner.js';
 import { describeApplied } from './change-log.js';
 
 /** Where the metadata comes from (a provider, already detected). */

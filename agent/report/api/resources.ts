@@ -1,13 +1,13 @@
 // What the REST API serves: the JSON shapes of its resources, shared with cnctl so the
 // client and the server are typed from one declaration. Built from the agent's view; nothing
 // here reads a provider's document except through withoutSecrets.
-import type { InstanceFacts, ProviderName, ProviderSnapshot } from '../model.js';
-import type { Plan } from '../planner.js';
-import { describeOperation } from '../../protocol/describe.js';
-import type { Operation } from '../../protocol/operations.js';
-import type { OperationCounters, ReconcileStatus } from '../reconciler.js';
+import type { InstanceFacts, ProviderName, ProviderSnapshot } from '../../metadata/model.js';
+import type { Plan } from '../../plan/planner.js';
+import { describeOperation } from '../../../protocol/describe.js';
+import type { Operation } from '../../../protocol/operations.js';
+import type { OperationCounters, ReconcileStatus } from '../../reconcile/reconciler.js';
 import { linkStates, type LinkState } from '../state-files.js';
-import { withoutSecrets } from './secret-filter.js';
+import { withoutSecrets } from '../../metadata/secret-filter.js';
 
 /** What the API needs from the agent; agent/main.ts implements it over the Reconciler. */
 export interface AgentView {

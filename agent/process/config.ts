@@ -4,15 +4,15 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import toml from 'toml';
-import { DEFAULT_HELPER_SOCKET, DEFAULT_TABLE_RANGE } from '../protocol/constants.js';
-import type { ProviderName } from './model.js';
+import { DEFAULT_HELPER_SOCKET, DEFAULT_TABLE_RANGE } from '../../protocol/constants.js';
 
 export const LOG_LEVELS = ['Trace', 'Debug', 'Info', 'Warning', 'Error', 'Fatal', 'Panic'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export const PROVIDER_CHOICES = ['auto', 'azure', 'ec2', 'gcp'] as const;
-export type ProviderChoice = 'auto' | ProviderName;
+/** Provider=: auto, or one of the clouds of agent/metadata/providers/ (detect.ts checks they match). */
+export type ProviderChoice = (typeof PROVIDER_CHOICES)[number];
 
 export interface Config {
   system: {

@@ -4,7 +4,7 @@
 // /metrics always answer 200.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { ProviderSnapshot } from '../model.js';
+import type { ProviderSnapshot } from '../../metadata/model.js';
 import type { Metrics } from '../metrics.js';
 import {
   API_PREFIX,
@@ -17,7 +17,7 @@ import {
   type AgentView,
   type ErrorResource,
 } from './resources.js';
-import { withoutSecrets } from './secret-filter.js';
+import { withoutSecrets } from '../../metadata/secret-filter.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

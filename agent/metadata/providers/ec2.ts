@@ -5,10 +5,10 @@
 // ipv4-prefix / ipv6-prefix answer 404 when none; the VPC router is the subnet's first host;
 // link-local traffic is limited to 1,024 packets/s per ENI. Like amazon-ec2-net-utils, an ENI
 // that is still attaching (404s, or a second "device-number 0") is retried, never guessed.
-import { canonicalNetwork, firstHost, parseIp, parsePrefix, prefixContains } from '../../protocol/ip.js';
-import { MetadataClient } from '../metadata/client.js';
-import { MetadataError } from '../metadata/errors.js';
-import { sleep as realSleep } from '../metadata/rate-limit.js';
+import { canonicalNetwork, firstHost, parseIp, parsePrefix, prefixContains } from '../../../protocol/ip.js';
+import { MetadataClient } from '../client.js';
+import { MetadataError } from '../errors.js';
+import { sleep as realSleep } from '../rate-limit.js';
 import type { Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
 import type { ClientSettings, DmiStrings, Provider } from './provider.js';

@@ -3,12 +3,12 @@
 // every primitive is a string; MACs are 12 upper-case hex digits; the first ipAddress of an
 // interface is its primary IP configuration; no gateway is given (the subnet's first host);
 // the order of interfaces is not guaranteed; 429 past 5 requests/s per VM.
-import { MAIN_TABLE } from '../../protocol/constants.js';
-import { firstHost, formatIp, parsePrefix, prefixContains } from '../../protocol/ip.js';
-import type { KernelState } from '../../netlink/types.js';
-import { withoutSecrets } from '../api/secret-filter.js';
-import { MetadataClient } from '../metadata/client.js';
-import { MetadataError } from '../metadata/errors.js';
+import { MAIN_TABLE } from '../../../protocol/constants.js';
+import { firstHost, formatIp, parsePrefix, prefixContains } from '../../../protocol/ip.js';
+import type { KernelState } from '../../../netlink/types.js';
+import { withoutSecrets } from '../secret-filter.js';
+import { MetadataClient } from '../client.js';
+import { MetadataError } from '../errors.js';
 import type { Ipv4Address, Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { LastParse } from './last-parse.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
