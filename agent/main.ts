@@ -182,13 +182,9 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  // The REST API loads once the first reconcile has ended: koa and its dependencies (~40–60 ms
-  // of loading, the daemon's alone: `--once`, the boot-time first reconcile, never loads them; the
-  // build puts them in a file of their own, dist/agent/api.js, tools/build.mjs) take no CPU from
-  // the metadata, the plan (item 30) or the helper's apply: loading them while the helper worked,
-  // on two CPUs that also carry the kernel's change notifications, made its apply at 2,048 IPs
-  // ~8 ms longer (bench/README.md, item 40). A first reconcile that takes longer (the metadata
-  // service down and retried, a slow apply) holds the API back for API_START_DEADLINE_MS at most.
+  // The REST API (its own bundle, dist/agent/api.js) loads once the first reconcile has ended, so
+  // that its loading takes no CPU from the metadata, the plan or the helper's apply; a slow first
+  // reconcile holds it back for API_START_DEADLINE_MS at most (docs/performance.md, "Start-up").
   await daemon.start();
   let deadline: NodeJS.Timeout | undefined;
   const deadlinePassed = new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)));

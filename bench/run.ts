@@ -25,10 +25,8 @@ const SERVICE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin';
 /**
  * The environment a systemd unit gives its program: systemd's PATH and the unit's
  * `Environment=` (NODE_OPTIONS, e.g. the helper's --jitless, and MALLOC_ARENA_MAX), and nothing
- * of the bench's own environment, as a service inherits nothing from the shell that started it.
- * Inheriting it measured a different program start: this machine's shell sets
- * NODE_EXTRA_CA_CERTS, and Node reads and parses that CA bundle before it runs any code, ~40 ms
- * of every start (bench/README.md, item 45).
+ * of the bench's own environment, as a service inherits nothing from the shell that started it:
+ * a shell's NODE_EXTRA_CA_CERTS, for one, makes Node read a CA bundle before it runs any code.
  */
 export function unitEnvironment(unit: string): Record<string, string> {
   return { PATH: SERVICE_PATH, ...environmentOf(readFileSync(join(REPO, 'systemd', unit), 'utf8')) };
@@ -710,8 +708,8 @@ async function hasAddress(env: CloudEnv, nic: number, address: string): Promise<
 /**
  * A NIC's secondary IPs leave the metadata at once (an ENI's IPs unassigned, a NIC detached in
  * the cloud's API), then come back: SIGHUP (a reload refetches the metadata) → none of their
- * addresses and rules left in the kernel, and → the whole plan back. Removals at this scale are
- * what item 28 of bench/README.md made linear.
+ * addresses and rules left in the kernel, and → the whole plan back: removals at scale, which
+ * the helper judges one map lookup each (docs/performance.md, "The helper's apply").
  */
 async function bulkChanges(env: CloudEnv, watch: KernelWatch, nic: number, agentPid: number, rounds: number): Promise<{ ips: number; removeMs: Spread; addBackMs: Spread }> {
   // what the metadata says now (the timer changes added IPs to the scenario the run started with)

@@ -94,11 +94,10 @@ async function main(): Promise<number> {
     helper.onIdle(armIdleExit);
     // The last connection closed (the agent's client closes after 1 s without a request): give
     // back the heap an apply grew for the rest of the idle time. The collection compacts, as the
-    // agent's does (agent/process/idle-gc.ts): a plain one leaves the live objects scattered over the
-    // pages the apply grew (at 2,048 IPs: 12.8 MiB of heap pages kept, 9.1 compacted). It also
-    // drops the bytecode of every function not running (V8 otherwise flushes only bytecode left
-    // unused over several collections): a request within the idle time compiles again what it
-    // runs, a few milliseconds, and the idle helper keeps ~0.2 MiB less (bench/README.md, item 32).
+    // agent's does (agent/process/idle-gc.ts): a plain one leaves the live objects scattered over
+    // the pages the apply grew. It also drops the bytecode of every function not running (V8
+    // otherwise flushes only bytecode left unused over several collections): a request within the
+    // idle time compiles again what it runs (docs/performance.md, "Memory").
     const collectGarbage = (globalThis as { gc?: unknown }).gc;
     if (typeof collectGarbage === 'function') {
       helper.onIdle(() => {

@@ -41,8 +41,8 @@ export function looksSecret(key: string): boolean {
 }
 
 /**
- * looksSecret's answers: a document repeats its keys (privateIpAddress 2,048 times at 2,048 IPs),
- * and normalising and matching each one took a third of the filter. Bounded: a document with
+ * looksSecret's answers: a document repeats its keys (privateIpAddress once per IP), and
+ * normalising and matching each one is most of the filter's own work. Bounded: a document with
  * more distinct keys than this starts the memory afresh.
  */
 const knownKeys = new Map<string, boolean>();
@@ -51,9 +51,9 @@ const MAX_KNOWN_KEYS = 1_000;
 /**
  * `value` without secret-looking keys, private keys in PEM form, and the value of name/value
  * pairs whose name looks secret (Azure tagsList: {"name":"dbPassword","value":…}). What holds
- * nothing to remove is returned as it is, not copied: at 2,048 IPs the copy of every address
- * entry was most of the filter's time, on the way to the first plan. Nothing changes a
- * document after it is parsed, so the sharing is safe.
+ * nothing to remove is returned as it is, not copied: the filter runs on the way to the first
+ * plan, and copying every address entry would be most of its time. Nothing changes a document
+ * after it is parsed, so the sharing is safe.
  */
 export function withoutSecrets(value: unknown): unknown {
   if (typeof value === 'string') return PEM_PRIVATE_KEY.test(value) ? undefined : value;

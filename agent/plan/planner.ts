@@ -25,9 +25,8 @@ import {
 import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../../netlink/types.js';
 import type { MetadataModel, Nic } from '../metadata/model.js';
 
-// Every refresh plans against the same few thousand address texts (2,048 IPs: ~10,000
-// canonicalisations per plan); parsing them each time was 70% of a no-change refresh's CPU
-// (bench/README.md). The texts repeat, so their canonical forms are remembered.
+// Every refresh plans against the same address texts, and parsing them was most of a no-change
+// refresh's CPU: their canonical forms are remembered (docs/performance.md, "The no-change refresh").
 const CANONICAL_CACHE_LIMIT = 100_000;
 function memoised(canonical: (text: string) => string | undefined): (text: string) => string | undefined {
   const cache = new Map<string, string | undefined>();
@@ -111,7 +110,7 @@ function ruleKey(r: {
 
 /** ruleKey of a rule whose selectors ('' for none) are canonical already. */
 function canonicalRuleKey(family: Family, priority: number, table: number, from: string, to: string, suppressPrefixLength?: number): string {
-  // one template, not an array joined: ~10,000 keys per plan at 2,048 IPs
+  // one template, not an array joined: a plan makes a key per rule, wanted and found
   return `${family}|${priority}|${table}|${from}|${to}|${suppressPrefixLength ?? ''}`;
 }
 
@@ -142,9 +141,8 @@ interface Desired {
 }
 
 // Every refresh and repair plans the same model object with the same config and links: the
-// desired state of the last plan is kept, and taken again while those are the same. Building
-// it (~6,000 keys and objects at 2,048 IPs) was ~6 of a converged plan's ~24 ms, and its keys,
-// already hashed, make the comparisons cheaper too (bench/plan-cpu.ts: 23–25 → 17–18 ms).
+// desired state of the last plan is kept, and taken again while those are the same (its keys,
+// already hashed, make the comparisons cheaper too).
 let lastDesired: { model: MetadataModel; config: PlannerConfig; links: string; desired: Desired } | undefined;
 
 function desiredFor(model: MetadataModel, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
@@ -263,12 +261,11 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
 
   // Added highest priority number first (from, to, then the suppress rule). The kernel keeps its
   // rules in a list ordered by priority and walks it on every insertion up to the first rule with
-  // a higher number: added in ascending order, each of 2,048 from rules would walk past all 1,536
-  // to rules and every from rule before it; in descending order it stops at the first to rule.
-  // Half the kernel's time for the rules of an apply at 2,048 IPs (bench/README.md, item 33). Until
-  // the apply ends, the order does not matter to traffic: the rules select only secondary IPs,
-  // which nothing uses before they are there, and the suppress rule lets main's more specific
-  // routes win, which is main's behaviour without any rule.
+  // a higher number: in ascending order each from rule would walk past every to rule and every
+  // from rule before it; in descending order it stops at the first to rule (docs/performance.md,
+  // "Rule insertion order"). Until the apply ends, the order does not matter to traffic: the
+  // rules select only secondary IPs, which nothing uses before they are there, and the suppress
+  // rule lets main's more specific routes win, which is main's behaviour without any rule.
   const sortedRules = [...desiredRules.entries()].sort(([, a], [, b]) => b.priority - a.priority);
   return { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules };
 }

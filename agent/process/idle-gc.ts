@@ -1,13 +1,13 @@
 // Gives back the memory an apply took, once the agent is quiet again.
 //
-// At 2,048 IPs the reconcile that applies a plan allocates tens of MiB (the kernel dump, the
-// plan, the helper's request and answer, a log line per operation) and V8 keeps the
-// old-generation pages it grew to: its own memory reducer waits for an idle isolate, which a
-// daemon answering its REST API and timers rarely is. One full collection after such work, once
-// nothing like it has happened for a second, returns them (bench/README.md, item 21). Reconciles
-// that apply nothing (the refresh, the hourly kernel read) collect nothing: shrinking the heap
-// each time would only make the next one grow it again. After the collection, glibc's
-// malloc_trim hands back the buffers' memory it freed (malloc-trim.ts, item 24).
+// A reconcile that applies a plan allocates a lot at scale (the kernel dump, the plan, the
+// helper's request and answer, a log line per operation) and V8 keeps the old-generation pages
+// it grew to: its own memory reducer waits for an idle isolate, which a daemon answering its
+// REST API and timers rarely is. One full collection after such work, once nothing like it has
+// happened for a second, returns them. Reconciles that apply nothing (the refresh, the hourly
+// kernel read) collect nothing: shrinking the heap each time would only make the next one grow
+// it again. After the collection, glibc's malloc_trim hands back the buffers' memory it freed
+// (malloc-trim.ts). docs/performance.md, "Memory".
 
 import { setFlagsFromString } from 'node:v8';
 
@@ -27,10 +27,9 @@ export function exposedGc(): Collect | undefined {
 
 /**
  * A full collection that also compacts the old generation. A plain full collection frees the
- * dead objects but leaves the live ones where they are, scattered over the 256 KiB pages the
- * apply grew, and a page with one live object stays resident: after an L apply the agent kept
- * ~40 MiB of heap for ~15 MiB live (bench/README.md, item 27). V8 compacts every page only in
- * its memory-reducing collections, which wait for an idle isolate; the flag makes this one
+ * dead objects but leaves the live ones where they are, scattered over the pages the apply
+ * grew, and a page with one live object stays resident. V8 compacts every page only in its
+ * memory-reducing collections, which wait for an idle isolate; the flag makes this one
  * collection such a collection, and is set back at once, so the collections during the work
  * keep V8's own heuristics.
  */

@@ -3,7 +3,7 @@
 // glibc returns freed memory to the kernel only from the top of its heap; what an apply freed
 // in the middle (the metadata text, kernel dumps, request buffers: Node allocates buffers with
 // malloc) stays resident. After the idle collection has freed them, one malloc_trim(0)
-// releases those pages (bench/README.md, item 24). Undefined where libc is not glibc.
+// releases those pages. Undefined where libc is not glibc.
 import koffi from '../../netlink/ffi.js';
 
 export function loadMallocTrim(): (() => void) | undefined {

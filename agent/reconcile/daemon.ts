@@ -1,6 +1,7 @@
 // The long-running agent: the reconciler plus everything that triggers it (the refresh timer,
-// metadata change notifications, kernel events, SIGHUP) and everything that shows its state
-// (the REST API, the state files, the pid file). Stopping it leaves the network as it is.
+// metadata change notifications, kernel events, SIGHUP), and the pid file. The REST API is
+// started by main.ts once the first reconcile has ended, and closed through DaemonParts.close.
+// Stopping the daemon leaves the network as it is.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Logger from 'bunyan';
@@ -88,7 +89,7 @@ export class Daemon {
 
   /**
    * Stops listening to kernel events while the helper applies a plan: its own changes would
-   * come back as one event each (~5,600 for 2,048 IPs) and then as one more reconcile. Nothing
+   * come back as one event each (three per IP) and then as one more reconcile. Nothing
    * is missed: the reconciler reads the kernel after the apply, after resumeKernelEvents, so a
    * change made by anyone in between is in that read, and any later one is an event again.
    */
@@ -113,10 +114,10 @@ export class Daemon {
   }
 
   /**
-   * Called once per event datagram, so a burst (another tool's thousands of changes; before
-   * events were paused during applies, the helper's own ~5,600 at 2,048 IPs) calls it that
-   * often. An event only notes the time; one timer, re-armed when it fires early, decides when
-   * the burst is over (re-arming a timer per event cost ~30 ms of CPU per such burst).
+   * Called once per event datagram, so a burst (another tool's thousands of changes) calls it
+   * that often. An event only notes the time; one timer, re-armed when it fires early, decides
+   * when the burst is over: re-arming a timer per event costs more than the burst's reconcile
+   * (docs/performance.md, "Kernel events and repairs").
    */
   private kernelChanged(): void {
     if (this.stopping) return;

@@ -91,7 +91,7 @@ export interface ReconcilerOptions {
   kernelEvents?: { pause(): void; resume(): void };
   /**
    * Called when a reconcile that sent the helper a plan has ended, however the apply went: the
-   * allocation-heavy kind (at 2,048 IPs the request, the results and a log line per operation).
+   * allocation-heavy kind (the request, the results and a log line per operation).
    * The daemon collects garbage once such work has stopped (idle-gc.ts).
    */
   afterApply?: () => void;
@@ -273,7 +273,7 @@ export class Reconciler {
       const kernel = await this.options.kernel.read();
       took.kernelReadMs = Math.round(performance.now() - readStarted);
       // The read's last dump was decoded in this turn of the event loop and planning is the
-      // next ~20-30 ms at 2,048 IPs: let the API requests that arrived meanwhile go first.
+      // longest stretch that follows: let the API requests that arrived meanwhile go first.
       await nextTurn();
       const planStarted = performance.now();
       const result = plan(snapshot.model, this.config, kernel, this.owned);

@@ -166,7 +166,7 @@ function parseInterface(root: DocumentReader, entry: unknown, field: string): Pa
   entries.forEach((e, i) => {
     const at = `${field}.ipv4.ipAddress[${i}]`;
     const item = doc.object(e, at);
-    // parsed once: the subnet check and the canonical text both need it (2,048 times at L)
+    // parsed once: the subnet check and the canonical text both need it
     const parsed = doc.parsedIp(item.privateIpAddress, `${at}.privateIpAddress`, 'inet');
     const address = formatIp(parsed);
     if (!prefixContains(subnetPrefix, parsed)) {

@@ -1,7 +1,7 @@
-// The last document text a provider parsed and what it became. Metadata rarely changes, and at
-// 2,048 IPs parsing the 0.5 MB Azure document is most of a no-change refresh's CPU; comparing
-// the text is a memcmp. The same snapshot object also tells the reconciler and the API that
-// nothing changed, without comparing models.
+// The last document text a provider parsed and what it became. Metadata rarely changes, and
+// parsing a large document is most of a no-change refresh's CPU; comparing the text is a
+// memcmp. The same snapshot object also tells the reconciler and the API that nothing changed,
+// without comparing models (docs/performance.md, "The no-change refresh").
 export class LastParse<T> {
   private last?: { text: string; context: string; value: T };
 

@@ -51,9 +51,9 @@ export function apiRouter(view: AgentView, metrics: Metrics): Router {
     if (snapshot) sendJson(ctx, 200, systemResource(snapshot));
   });
 
-  // At 2,048 IPs /network is ~0.5 MB of JSON and rendering it capped the API near 1,000
-  // requests/s (bench/README.md). It changes only when a reconcile replaces the snapshot, the
-  // plan or the link errors, so it is rendered and encoded once per change.
+  // /network is the largest resource (hundreds of KB at scale) and changes only when a reconcile
+  // replaces the snapshot, the plan or the link errors: rendered and encoded once per change
+  // (docs/performance.md, "The REST API").
   let network: { snapshot: ProviderSnapshot; plan: unknown; linkErrors: unknown; body: Buffer } | undefined;
   router.get(`${API_PREFIX}/network`, (ctx) => {
     const snapshot = ready(ctx);
