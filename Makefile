@@ -45,10 +45,11 @@ bench: build
 	tools/install-debian-packages
 	$(NODE) --import=tsx bench/run.ts '$(SIZES)'
 
-# Install layout (docs/install.md): units, sysusers.d and tmpfiles.d under $(PREFIX)/lib, which
-# systemd searches for /usr and /usr/local alike; the polkit rule in /usr/share (polkit reads
-# no other prefix); the configuration in /etc. systemd/install.sh keeps a manifest of every
-# installed path in $(LIBDIR)/install-manifest.txt, and uninstall removes exactly those.
+# Install layout (README.md, "Install on a cloud VM"): units, sysusers.d and tmpfiles.d under
+# $(PREFIX)/lib, which systemd searches for /usr and /usr/local alike; the polkit rule in
+# /usr/share (polkit reads no other prefix); the configuration in /etc. systemd/install.sh keeps
+# a manifest of every installed path in $(LIBDIR)/install-manifest.txt, and uninstall removes
+# exactly those.
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
 LIBDIR ?= $(PREFIX)/lib/cloud-network
