@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plan, type PlannerConfig } from '../agent/plan/planner.js';
+import { plan, Planner, type PlannerConfig } from '../agent/plan/planner.js';
 import { describeOperation } from '../protocol/describe.js';
 import type { MetadataModel, Nic } from '../agent/metadata/model.js';
 import type { KernelState, ObservedAddress, ObservedLink } from '../netlink/types.js';
@@ -268,4 +268,22 @@ test('the same model planned again follows its links and config: a NIC attached 
   const renamed = plan(azure, config, { ...dhcpOnly, links: links.map((l) => (l.name === 'eth1' ? { ...l, name: 'ens5' } : l)) });
   t.true(renamed.operations.some((op) => op.kind === 'address.add' && op.link === 'ens5'));
   t.false(renamed.operations.some((op) => 'link' in op && op.link === 'eth1'));
+});
+
+test('a Planner that remembers earlier plans plans as a fresh one: the same model, a new config, other links', (t) => {
+  const planner = new Planner();
+  const converged = applied(dhcpOnly, plan(azure, config, dhcpOnly).operations);
+  const renamed: KernelState = { ...converged, links: converged.links.map((l) => (l.index === 3 ? { ...l, name: 'ens5' } : l)) };
+  const supplementary: PlannerConfig = { ...config, supplementary: ['eth0'] };
+  const fewer: MetadataModel = { ...azure, nics: azure.nics.slice(0, 1) };
+  const sequence: [MetadataModel, PlannerConfig, KernelState][] = [
+    [azure, config, dhcpOnly],
+    [azure, config, converged],
+    [azure, config, converged],
+    [azure, supplementary, converged],
+    [azure, config, renamed],
+    [fewer, config, converged],
+    [azure, config, dhcpOnly],
+  ];
+  for (const [model, planConfig, kernel] of sequence) t.deepEqual(planner.plan(model, planConfig, kernel), plan(model, planConfig, kernel));
 });

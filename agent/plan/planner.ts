@@ -1,6 +1,8 @@
 // The planner: a pure function from (metadata model, config, observed kernel state) to the
 // ordered operations that bring the kernel to the desired layout. No I/O here: a plan is
-// data that can be printed (--dry-run), logged, tested and sent to the helper.
+// data that can be printed (--dry-run), logged, tested and sent to the helper. What it
+// remembers between plans to be quick (canonical address texts, the last desired state) lives
+// in a Planner, which the reconciler owns; a plan is the same from a fresh Planner.
 //
 // Layout (README "Network layout"):
 // - every metadata IP is on its NIC; the primary NIC's primary IP (DHCP's) is never touched;
@@ -25,8 +27,6 @@ import {
 import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../../netlink/types.js';
 import type { MetadataModel, Nic } from '../metadata/model.js';
 
-// Every refresh plans against the same address texts, and parsing them was most of a no-change
-// refresh's CPU: their canonical forms are remembered (docs/performance.md, "The no-change refresh").
 const CANONICAL_CACHE_LIMIT = 100_000;
 function memoised(canonical: (text: string) => string | undefined): (text: string) => string | undefined {
   const cache = new Map<string, string | undefined>();
@@ -39,9 +39,17 @@ function memoised(canonical: (text: string) => string | undefined): (text: strin
     return value;
   };
 }
-const canonicalIp = memoised(parseCanonicalIp);
-const canonicalNetwork = memoised(parseCanonicalNetwork);
-const canonicalPrefix = memoised(parseCanonicalPrefix);
+
+/**
+ * Canonical forms of address texts. Every refresh plans against the same texts, and parsing
+ * them would be most of a no-change refresh's CPU: a Planner remembers their canonical forms
+ * (docs/performance.md, "The no-change refresh").
+ */
+class CanonicalForms {
+  readonly ip = memoised(parseCanonicalIp);
+  readonly network = memoised(parseCanonicalNetwork);
+  readonly prefix = memoised(parseCanonicalPrefix);
+}
 
 export interface PlannerConfig {
   routeTableBase: number;
@@ -91,11 +99,11 @@ function familyOf(address: string): Family {
   return address.includes(':') ? 'inet6' : 'inet';
 }
 
-function routeKey(r: { table: number; destination: string; type: string }): string {
-  return `${r.table}|${canonicalNetwork(r.destination) ?? r.destination}|${r.type}`;
+function routeKey(c: CanonicalForms, r: { table: number; destination: string; type: string }): string {
+  return `${r.table}|${c.network(r.destination) ?? r.destination}|${r.type}`;
 }
 
-function ruleKey(r: {
+function ruleKey(c: CanonicalForms, r: {
   family: Family;
   priority: number;
   table: number;
@@ -103,8 +111,8 @@ function ruleKey(r: {
   to?: string;
   suppressPrefixLength?: number;
 }): string {
-  const from = r.from ? (canonicalNetwork(r.from) ?? '') : '';
-  const to = r.to ? (canonicalNetwork(r.to) ?? '') : '';
+  const from = r.from ? (c.network(r.from) ?? '') : '';
+  const to = r.to ? (c.network(r.to) ?? '') : '';
   return canonicalRuleKey(r.family, r.priority, r.table, from, to, r.suppressPrefixLength);
 }
 
@@ -140,32 +148,39 @@ interface Desired {
   sortedRules: [string, RuleAdd][];
 }
 
-// Every refresh and repair plans the same model object with the same config and links: the
-// desired state of the last plan is kept, and taken again while those are the same (its keys,
-// already hashed, make the comparisons cheaper too).
-let lastDesired: { model: MetadataModel; config: PlannerConfig; links: string; desired: Desired } | undefined;
+/** What a Planner remembers between plans. */
+interface PlannerMemory {
+  readonly canonical: CanonicalForms;
+  /**
+   * Every refresh and repair plans the same model object with the same config and links: the
+   * desired state of the last plan is kept, and taken again while those are the same (its keys,
+   * already hashed, make the comparisons cheaper too).
+   */
+  lastDesired?: { model: MetadataModel; config: PlannerConfig; links: string; desired: Desired };
+}
 
-function desiredFor(model: MetadataModel, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
+function desiredFor(memory: PlannerMemory, model: MetadataModel, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
   const links = nicLinks.map((link) => (link ? `${link.index} ${link.name}` : '')).join('|');
-  if (lastDesired && lastDesired.model === model && lastDesired.config === config && lastDesired.links === links) return lastDesired.desired;
-  const desired = computeDesired(config, sortedNics, nicLinks);
-  lastDesired = { model, config, links, desired };
+  const last = memory.lastDesired;
+  if (last && last.model === model && last.config === config && last.links === links) return last.desired;
+  const desired = computeDesired(memory.canonical, config, sortedNics, nicLinks);
+  memory.lastDesired = { model, config, links, desired };
   return desired;
 }
 
-function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
+function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
   const supplementary = new Set(config.supplementary);
   const nics: NicPlan[] = [];
   const desiredAddresses: DesiredAddress[] = [];
   const desiredRoutes = new Map<string, { op: RouteReplace; ifindex: number }>();
   const desiredRules = new Map<string, RuleAdd>();
   const ruleFamilies = new Set<Family>();
-  const addRule = (rule: RuleAdd, key = ruleKey(rule)) => {
+  const addRule = (rule: RuleAdd, key = ruleKey(c, rule)) => {
     desiredRules.set(key, rule);
     ruleFamilies.add(rule.family);
   };
   const addRoute = (op: RouteReplace, ifindex: number) => {
-    desiredRoutes.set(routeKey(op), { op, ifindex });
+    desiredRoutes.set(routeKey(c, op), { op, ifindex });
   };
 
   sortedNics.forEach((nic, i) => {
@@ -183,7 +198,7 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
     // Addresses: every IPv4 but the DHCP one, every IPv6.
     const ruleAddresses: { address: string; family: Family }[] = [];
     for (const ip of nic.ipv4) {
-      const address = canonicalIp(ip.address)!;
+      const address = c.ip(ip.address)!;
       const prefixLength = nic.hostAddresses ? 32 : ip.prefixLength;
       nicPlan.addresses.push(`${address}/${prefixLength}`);
       if (policyRouted) ruleAddresses.push({ address, family: 'inet' });
@@ -191,7 +206,7 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
       desiredAddresses.push({ link: link.name, ifindex: link.index, address, prefixLength });
     }
     for (const ip of nic.ipv6) {
-      const address = canonicalIp(ip.address)!;
+      const address = c.ip(ip.address)!;
       nicPlan.addresses.push(`${address}/${ip.prefixLength}`);
       desiredAddresses.push({ link: link.name, ifindex: link.index, address, prefixLength: ip.prefixLength });
       if (policyRouted && nic.gateway6) ruleAddresses.push({ address, family: 'inet6' });
@@ -199,7 +214,7 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
 
     // Routed ranges are delivered locally; on a policy-routed NIC replies leave through it.
     for (const range of nic.routedRanges) {
-      const destination = canonicalNetwork(range)!;
+      const destination = c.network(range)!;
       addRoute(
         { kind: 'route.replace', table: LOCAL_TABLE, destination, link: link.name, type: 'local', scope: 'host' },
         link.index,
@@ -212,14 +227,14 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
     if (!policyRouted) return;
 
     // The NIC's own table.
-    const gateway = canonicalIp(nic.gateway)!;
+    const gateway = c.ip(nic.gateway)!;
     if (nic.hostAddresses) {
       addRoute(
         { kind: 'route.replace', table, destination: `${gateway}/32`, link: link.name, type: 'unicast', scope: 'link' },
         link.index,
       );
     } else {
-      const subnet = canonicalNetwork(`${nic.subnet.address}/${nic.subnet.prefixLength}`)!;
+      const subnet = c.network(`${nic.subnet.address}/${nic.subnet.prefixLength}`)!;
       addRoute(
         { kind: 'route.replace', table, destination: subnet, link: link.name, type: 'unicast', scope: 'link' },
         link.index,
@@ -236,7 +251,7 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
           table,
           destination: '::/0',
           link: link.name,
-          gateway: canonicalIp(nic.gateway6)!,
+          gateway: c.ip(nic.gateway6)!,
           type: 'unicast',
           scope: 'universe',
         },
@@ -271,19 +286,37 @@ function computeDesired(config: PlannerConfig, sortedNics: Nic[], nicLinks: (Obs
 }
 
 /**
- * Computes the plan. `owned` lists addresses the helper's ledger holds, for kernels that do
- * not keep IFA_PROTO; addresses with our IFA_PROTO are recognised without it. The model and the
- * config are never changed once made (providers and config loading make new ones): what they
- * ask for is computed once and reused while the same objects are planned with the same links.
+ * Plans, remembering between plans what makes the next one quick (PlannerMemory). The model and
+ * the config are never changed once made (providers and config loading make new ones), so an
+ * object seen again asks for the same. The reconciler owns one; its plans are those of plan().
  */
-export function plan(
+export class Planner {
+  private readonly memory: PlannerMemory = { canonical: new CanonicalForms() };
+
+  /**
+   * Computes the plan. `owned` lists addresses the helper's ledger holds, for kernels that do
+   * not keep IFA_PROTO; addresses with our IFA_PROTO are recognised without it.
+   */
+  plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = []): Plan {
+    return planWith(this.memory, model, config, observed, owned);
+  }
+}
+
+/** One plan from a fresh Planner, which remembers nothing: for a single plan (--dry-run, --cleanup). */
+export function plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = []): Plan {
+  return new Planner().plan(model, config, observed, owned);
+}
+
+function planWith(
+  memory: PlannerMemory,
   model: MetadataModel,
   config: PlannerConfig,
   observed: KernelState,
-  owned: OwnedAddress[] = [],
+  owned: OwnedAddress[],
 ): Plan {
+  const c = memory.canonical;
   const linksByIndex = new Map(observed.links.map((l) => [l.index, l]));
-  const ownedSet = new Set(owned.map((o) => `${o.link}|${canonicalPrefix(o.address) ?? o.address}`));
+  const ownedSet = new Set(owned.map((o) => `${o.link}|${c.prefix(o.address) ?? o.address}`));
 
   const linkOps: Operation[] = [];
   const addressAdds: Operation[] = [];
@@ -298,12 +331,12 @@ export function plan(
     if (!link.up) linkOps.push({ kind: 'link.set', link: link.name, up: true });
     if (nic.mtu !== undefined && nic.mtu !== link.mtu) linkOps.push({ kind: 'link.set', link: link.name, mtu: nic.mtu });
   });
-  const { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules } = desiredFor(model, config, sortedNics, nicLinks);
+  const { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules } = desiredFor(memory, model, config, sortedNics, nicLinks);
 
   // --- compare with the kernel -------------------------------------------------------------
 
   const observedAddresses = new Map<string, ObservedAddress>();
-  for (const a of observed.addresses) observedAddresses.set(`${a.ifindex}|${canonicalIp(a.address) ?? a.address}`, a);
+  for (const a of observed.addresses) observedAddresses.set(`${a.ifindex}|${c.ip(a.address) ?? a.address}`, a);
 
   const wantedAddressKeys = new Set<string>();
   for (const want of desiredAddresses) {
@@ -324,7 +357,7 @@ export function plan(
   const observedRoutes = new Map<string, ObservedRoute>();
   for (const r of observed.routes) {
     if (r.table === MAIN_TABLE) continue;
-    observedRoutes.set(routeKey(r), r);
+    observedRoutes.set(routeKey(c, r), r);
   }
   for (const [key, { op, ifindex }] of desiredRoutes) {
     const have = observedRoutes.get(key);
@@ -333,7 +366,7 @@ export function plan(
 
   // our rules in the kernel, each keyed once (a duplicate is listed, and removed, as often as it is there)
   const ourRules: { key: string; rule: ObservedRule }[] = [];
-  for (const rule of observed.rules) if (isOurRule(rule)) ourRules.push({ key: ruleKey(rule), rule });
+  for (const rule of observed.rules) if (isOurRule(rule)) ourRules.push({ key: ruleKey(c, rule), rule });
   const ourRuleKeys = new Set(ourRules.map(({ key }) => key));
   for (const [key, rule] of sortedRules) {
     if (!ourRuleKeys.has(key)) ruleAdds.push(rule);
@@ -359,7 +392,7 @@ export function plan(
   for (const route of observed.routes) {
     if (route.protocol !== RTPROT_CLOUD_NETWORK || route.table === MAIN_TABLE) continue;
     if (route.type !== 'unicast' && route.type !== 'local') continue;
-    const wanted = desiredRoutes.get(routeKey(route));
+    const wanted = desiredRoutes.get(routeKey(c, route));
     if (wanted) continue;
     const link = route.ifindex !== undefined ? linksByIndex.get(route.ifindex) : undefined;
     if (!link) continue; // its link is gone, and the kernel removed or will remove it with the link
@@ -376,7 +409,7 @@ export function plan(
   for (const address of observed.addresses) {
     const link = linksByIndex.get(address.ifindex);
     if (!link || !isOwnedAddress(address, link.name, ownedSet)) continue;
-    if (wantedAddressKeys.has(`${address.ifindex}|${canonicalIp(address.address) ?? address.address}`)) continue;
+    if (wantedAddressKeys.has(`${address.ifindex}|${c.ip(address.address) ?? address.address}`)) continue;
     addressRemovals.push({ kind: 'address.remove', link: link.name, address: `${address.address}/${address.prefixLength}` });
   }
 
