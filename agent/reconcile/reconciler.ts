@@ -13,7 +13,7 @@ import type { Operation } from '../../protocol/operations.js';
 import type { ApplyResult, OwnedAddressesResult } from '../../protocol/methods.js';
 import type { KernelState } from '../../netlink/types.js';
 import type { MetadataModel, ProviderName, ProviderSnapshot } from '../metadata/model.js';
-import { plan, type Plan, type PlannerConfig } from '../plan/planner.js';
+import { Planner, type Plan, type PlannerConfig } from '../plan/planner.js';
 import { describeApplied } from './change-log.js';
 
 /** Where the metadata comes from (a provider, already detected). */
@@ -103,6 +103,13 @@ export interface ReconcilerOptions {
  */
 export const MAX_SKIPPED_KERNEL_READS = 11;
 
+/** Where a reconcile's time went, for its debug line (BENCH_TIMELINE in bench/ reads it). */
+interface Timings {
+  metadataMs: number;
+  kernelReadMs: number;
+  planMs: number;
+}
+
 export class Reconciler {
   readonly status: ReconcileStatus;
   private snapshot?: ProviderSnapshot;
@@ -113,6 +120,7 @@ export class Reconciler {
   /** the helper's ledger as last read; undefined until read, and after an apply */
   private owned?: OwnedAddressesResult['addresses'];
   private lastPlan?: Plan;
+  private readonly planner = new Planner();
   private config: PlannerConfig;
   private running?: Promise<void>;
   private queued?: { refetch: boolean; trigger: Trigger };
@@ -208,153 +216,205 @@ export class Reconciler {
     this.retryTimer.unref?.();
   }
 
+  /**
+   * One reconcile, in its steps: fetch (or reuse) the metadata; stop there when nothing changed
+   * on either side; have the helper's ledger; read the kernel and plan; if the plan is empty,
+   * record that; else apply it, tally the helper's answers, and verify with a fresh read and plan.
+   */
   private async reconcile(trigger: Trigger, refetch: boolean): Promise<ReconcileOutcome> {
-    const { log } = this.options;
     this.status.reconciling = true;
     this.status.reconciles++;
     this.status.lastRefresh = new Date().toISOString();
     // Without the helper's ledger this reconcile will ask for it; asking now, while the metadata
-    // is fetched, overlaps the socket-activated helper's start-up (a Node process: ~0.2 s) with
-    // the fetch. A converged agent has the ledger, so a no-change refresh still wakes nothing.
+    // is fetched, overlaps the socket-activated helper's start-up (a Node process) with the
+    // fetch. A converged agent has the ledger, so a no-change refresh still wakes nothing.
     const ownedEarly = this.owned || this.converged !== undefined ? undefined : settle(this.options.helper.ownedAddresses());
     let applying = false;
-    // where the reconcile's time went, for its debug line (BENCH_TIMELINE in bench/run.ts reads it)
-    const took = { metadataMs: 0, kernelReadMs: 0, planMs: 0 };
+    const took: Timings = { metadataMs: 0, kernelReadMs: 0, planMs: 0 };
     try {
-      if (refetch || !this.snapshot) {
-        try {
-          const started = performance.now();
-          const snapshot = await this.options.source.fetch();
-          took.metadataMs = Math.round(performance.now() - started);
-          this.snapshot = snapshot;
-          this.status.metadataError = undefined;
-          this.status.lastMetadataSuccess = new Date().toISOString();
-        } catch (error) {
-          const message = `metadata from ${this.options.source.name} unavailable: ${errorText(error)}`;
-          this.status.metadataError = message;
-          if (!this.snapshot) {
-            this.status.lastError = `${message}; nothing configured yet, will retry`;
-            log.warn(this.status.lastError);
-            return { converged: false, reason: this.status.lastError };
-          }
-          log.warn(`${message}; keeping the last known configuration`);
-        }
-      }
-      const snapshot = this.snapshot!;
-
-      // Nothing changed on either side since the last converged reconcile: the no-change
-      // refresh costs one metadata fetch, not a kernel read and a plan.
+      const snapshot = await this.fetchMetadata(refetch, took);
+      if (!snapshot) return { converged: false, reason: this.status.lastError ?? 'no metadata' };
       // providers hand back the same model object for an unchanged document: no need to compare
-      const model = snapshot.model === this.converged?.model ? this.converged.text : JSON.stringify(snapshot.model);
-      if (
-        this.options.kernelWatched &&
-        this.kernelUnchanged &&
-        model === this.converged?.text &&
-        !this.status.metadataError &&
-        this.skippedReads < MAX_SKIPPED_KERNEL_READS
-      ) {
+      const modelText = snapshot.model === this.converged?.model ? this.converged.text : JSON.stringify(snapshot.model);
+      if (this.canSkip(modelText)) {
         this.skippedReads++;
         return this.succeeded();
       }
       this.skippedReads = 0;
       this.converged = undefined;
-
-      // The helper's ledger changes only when the helper applies something, so it is asked
-      // once and again after each apply: a refresh that changes nothing does not wake a
-      // socket-activated helper.
-      if (!this.owned) {
-        const answer = await (ownedEarly ?? settle(this.options.helper.ownedAddresses()));
-        if ('error' in answer) return this.helperDown(answer.error);
-        this.owned = answer.value.addresses;
-        this.status.helperReachable = true;
-      }
-      this.kernelUnchanged = true; // events from here on clear it
-      const readStarted = performance.now();
-      const kernel = await this.options.kernel.read();
-      took.kernelReadMs = Math.round(performance.now() - readStarted);
-      // The read's last dump was decoded in this turn of the event loop and planning is the
-      // longest stretch that follows: let the API requests that arrived meanwhile go first.
-      await nextTurn();
-      const planStarted = performance.now();
-      const result = plan(snapshot.model, this.config, kernel, this.owned);
-      took.planMs = Math.round(performance.now() - planStarted);
-      this.lastPlan = result;
-      for (const nic of result.nics) {
-        if (nic.problem) log.debug(`NIC ${nic.mac}: ${nic.problem}`);
-      }
-
-      if (result.operations.length === 0) {
-        this.status.pendingOperations = 0;
-        this.status.pending = [];
-        this.status.linkErrors = {};
-        await this.options.state.write(snapshot, result, kernel, this.status);
-        this.converged = { model: snapshot.model, text: model };
-        return this.succeeded();
-      }
-
-      log.debug({ trigger, operations: result.operations.length, ...took }, 'applying plan');
-      let applied: ApplyResult;
+      const helperDown = await this.ensureLedger(ownedEarly);
+      if (helperDown) return helperDown;
+      const { kernel, result } = await this.readAndPlan(snapshot, took);
+      if (result.operations.length === 0) return await this.matched(snapshot, modelText, result, kernel);
       applying = true;
-      this.options.kernelEvents?.pause();
-      try {
-        applied = await this.options.helper.apply(result.operations);
-        this.status.helperReachable = true;
-      } catch (error) {
-        this.owned = undefined; // the helper may have applied part of it before it went away
-        this.status.pendingOperations = result.operations.length;
-        return this.helperDown(error);
-      } finally {
-        // Before the read below: whatever changes from here on is an event again, and marks
-        // the kernel changed (so does a watch that cannot be resumed); what changed until now,
-        // the helper's work included, is in that read.
-        this.kernelUnchanged = true;
-        this.options.kernelEvents?.resume();
-      }
-
-      const linkIndex = new Map(kernel.links.map((l) => [l.name, l.index]));
-      const problems: string[] = [];
-      const linkErrors: Record<string, string> = {};
-      for (const r of applied.results) {
-        const op = result.operations[r.index];
-        if (!op) continue;
-        if (r.outcome === 'applied') {
-          count(this.status.operations.applied, op.kind);
-          log.info(describeApplied(op, 'link' in op ? linkIndex.get(op.link) : undefined));
-        } else if (r.outcome === 'refused' || r.outcome === 'failed') {
-          count(this.status.operations.failed, op.kind);
-          const problem = `${r.outcome === 'refused' ? 'helper refused' : 'kernel refused'} ${op.kind}: ${r.reason ?? 'no reason given'}`;
-          problems.push(problem);
-          if ('link' in op) linkErrors[op.link] = problem;
-          log.error(problem);
-        }
-      }
-      this.status.linkErrors = linkErrors;
-
-      // Check the kernel itself rather than trusting the replies.
-      const after = await this.options.kernel.read();
-      this.owned = undefined;
-      try {
-        this.owned = (await this.options.helper.ownedAddresses()).addresses;
-      } catch (error) {
-        return this.helperDown(error);
-      }
-      const remaining = plan(snapshot.model, this.config, after, this.owned);
-      this.lastPlan = remaining;
-      this.status.pendingOperations = remaining.operations.length;
-      this.status.pending = remaining.operations;
-      await this.options.state.write(snapshot, remaining, after, this.status);
-      if (remaining.operations.length > 0) {
-        const reason = problems[0] ?? `${remaining.operations.length} operations still pending after apply`;
-        this.status.lastError = reason;
-        return { converged: false, reason };
-      }
-      // the read after the apply showed the whole plan: the next quiet refresh need not read again
-      this.converged = { model: snapshot.model, text: model };
-      return this.succeeded();
+      const applied = await this.apply(trigger, result, took);
+      if ('converged' in applied) return applied;
+      const problems = this.tally(applied, result.operations, kernel);
+      return await this.verify(snapshot, modelText, problems);
     } finally {
       this.status.reconciling = false;
       if (applying) this.options.afterApply?.();
     }
+  }
+
+  /**
+   * The metadata to plan with: fetched when asked to (or when there is none yet), else the last
+   * good snapshot. A failed fetch keeps the last good snapshot in force; undefined when there is
+   * none, with the reason in status.lastError.
+   */
+  private async fetchMetadata(refetch: boolean, took: Timings): Promise<ProviderSnapshot | undefined> {
+    if (refetch || !this.snapshot) {
+      try {
+        const started = performance.now();
+        const snapshot = await this.options.source.fetch();
+        took.metadataMs = Math.round(performance.now() - started);
+        this.snapshot = snapshot;
+        this.status.metadataError = undefined;
+        this.status.lastMetadataSuccess = new Date().toISOString();
+      } catch (error) {
+        const message = `metadata from ${this.options.source.name} unavailable: ${errorText(error)}`;
+        this.status.metadataError = message;
+        if (!this.snapshot) {
+          this.status.lastError = `${message}; nothing configured yet, will retry`;
+          this.options.log.warn(this.status.lastError);
+          return undefined;
+        }
+        this.options.log.warn(`${message}; keeping the last known configuration`);
+      }
+    }
+    return this.snapshot;
+  }
+
+  /**
+   * Nothing changed on either side since the last converged reconcile: the no-change refresh
+   * costs one metadata fetch, not a kernel read and a plan. Only while kernel events are
+   * watched, and not more than MAX_SKIPPED_KERNEL_READS times in a row.
+   */
+  private canSkip(modelText: string): boolean {
+    return (
+      this.options.kernelWatched === true &&
+      this.kernelUnchanged &&
+      modelText === this.converged?.text &&
+      !this.status.metadataError &&
+      this.skippedReads < MAX_SKIPPED_KERNEL_READS
+    );
+  }
+
+  /**
+   * The helper's ledger changes only when the helper applies something, so it is asked once and
+   * again after each apply: a refresh that changes nothing does not wake a socket-activated
+   * helper. Returns the outcome when the helper cannot be reached.
+   */
+  private async ensureLedger(ownedEarly: Promise<Settled<OwnedAddressesResult>> | undefined): Promise<ReconcileOutcome | undefined> {
+    if (this.owned) return undefined;
+    const answer = await (ownedEarly ?? settle(this.options.helper.ownedAddresses()));
+    if ('error' in answer) return this.helperDown(answer.error);
+    this.owned = answer.value.addresses;
+    this.status.helperReachable = true;
+    return undefined;
+  }
+
+  private async readAndPlan(snapshot: ProviderSnapshot, took: Timings): Promise<{ kernel: KernelState; result: Plan }> {
+    this.kernelUnchanged = true; // events from here on clear it
+    const readStarted = performance.now();
+    const kernel = await this.options.kernel.read();
+    took.kernelReadMs = Math.round(performance.now() - readStarted);
+    // The read's last dump was decoded in this turn of the event loop and planning is the
+    // longest stretch that follows: let the API requests that arrived meanwhile go first.
+    await nextTurn();
+    const planStarted = performance.now();
+    const result = this.planner.plan(snapshot.model, this.config, kernel, this.owned);
+    took.planMs = Math.round(performance.now() - planStarted);
+    this.lastPlan = result;
+    for (const nic of result.nics) {
+      if (nic.problem) this.options.log.debug(`NIC ${nic.mac}: ${nic.problem}`);
+    }
+    return { kernel, result };
+  }
+
+  /** The kernel matches the plan: nothing pending, no link in error; the state files follow. */
+  private async matched(snapshot: ProviderSnapshot, modelText: string, result: Plan, kernel: KernelState): Promise<ReconcileOutcome> {
+    this.status.pendingOperations = 0;
+    this.status.pending = [];
+    this.status.linkErrors = {};
+    await this.options.state.write(snapshot, result, kernel, this.status);
+    this.converged = { model: snapshot.model, text: modelText };
+    return this.succeeded();
+  }
+
+  /**
+   * Sends the plan to the helper, with kernel events paused meanwhile. Returns the helper's
+   * answer, or the outcome when the helper could not be asked or broke off.
+   */
+  private async apply(trigger: Trigger, result: Plan, took: Timings): Promise<ApplyResult | ReconcileOutcome> {
+    this.options.log.debug({ trigger, operations: result.operations.length, ...took }, 'applying plan');
+    this.options.kernelEvents?.pause();
+    try {
+      const applied = await this.options.helper.apply(result.operations);
+      this.status.helperReachable = true;
+      return applied;
+    } catch (error) {
+      this.owned = undefined; // the helper may have applied part of it before it went away
+      this.status.pendingOperations = result.operations.length;
+      return this.helperDown(error);
+    } finally {
+      // Before the read below: whatever changes from here on is an event again, and marks
+      // the kernel changed (so does a watch that cannot be resumed); what changed until now,
+      // the helper's work included, is in that read.
+      this.kernelUnchanged = true;
+      this.options.kernelEvents?.resume();
+    }
+  }
+
+  /** Counts and logs each operation's outcome; returns the problems, and keeps each link's last. */
+  private tally(applied: ApplyResult, operations: Operation[], kernel: KernelState): string[] {
+    const { log } = this.options;
+    const linkIndex = new Map(kernel.links.map((l) => [l.name, l.index]));
+    const problems: string[] = [];
+    const linkErrors: Record<string, string> = {};
+    for (const r of applied.results) {
+      const op = operations[r.index];
+      if (!op) continue;
+      if (r.outcome === 'applied') {
+        count(this.status.operations.applied, op.kind);
+        log.info(describeApplied(op, 'link' in op ? linkIndex.get(op.link) : undefined));
+      } else if (r.outcome === 'refused' || r.outcome === 'failed') {
+        count(this.status.operations.failed, op.kind);
+        const problem = `${r.outcome === 'refused' ? 'helper refused' : 'kernel refused'} ${op.kind}: ${r.reason ?? 'no reason given'}`;
+        problems.push(problem);
+        if ('link' in op) linkErrors[op.link] = problem;
+        log.error(problem);
+      }
+    }
+    this.status.linkErrors = linkErrors;
+    return problems;
+  }
+
+  /**
+   * Checks the kernel itself rather than trusting the replies: converged only when a fresh plan
+   * against a fresh read (and the helper's ledger after the apply) is empty.
+   */
+  private async verify(snapshot: ProviderSnapshot, modelText: string, problems: string[]): Promise<ReconcileOutcome> {
+    const after = await this.options.kernel.read();
+    this.owned = undefined;
+    try {
+      this.owned = (await this.options.helper.ownedAddresses()).addresses;
+    } catch (error) {
+      return this.helperDown(error);
+    }
+    const remaining = this.planner.plan(snapshot.model, this.config, after, this.owned);
+    this.lastPlan = remaining;
+    this.status.pendingOperations = remaining.operations.length;
+    this.status.pending = remaining.operations;
+    await this.options.state.write(snapshot, remaining, after, this.status);
+    if (remaining.operations.length > 0) {
+      const reason = problems[0] ?? `${remaining.operations.length} operations still pending after apply`;
+      this.status.lastError = reason;
+      return { converged: false, reason };
+    }
+    // the read after the apply showed the whole plan: the next quiet refresh need not read again
+    this.converged = { model: snapshot.model, text: modelText };
+    return this.succeeded();
   }
 
   private succeeded(): ReconcileOutcome {
@@ -398,8 +458,10 @@ export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+type Settled<T> = { value: T } | { error: unknown };
+
 /** A promise that never rejects, so it may wait unobserved (no unhandled rejection) until needed. */
-function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
   return promise.then(
     (value) => ({ value }),
     (error: unknown) => ({ error }),
