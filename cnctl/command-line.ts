@@ -1,5 +1,7 @@
 // cnctl's command line: what to do and where the agent is. Options may come anywhere.
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONFIG_PATH } from '../protocol/config-file.js';
+import { DEFAULT_LISTEN } from '../protocol/rest.js';
 
 export type Command =
   | { kind: 'status' }
@@ -34,8 +36,8 @@ Commands:
 Options:
   --json             print the API's JSON instead of text (for scripts)
   --url URL          the agent's API (default: Listen= of the configuration,
-                     else http://127.0.0.1:5209)
-  --config PATH      the configuration file (default /etc/cloud-network/cloud-network.toml)
+                     else http://${DEFAULT_LISTEN})
+  --config PATH      the configuration file (default ${DEFAULT_CONFIG_PATH})
   --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
                      instead of systemctl reload (default DIR: StateDir of the configuration)
   -h, --help         show this help

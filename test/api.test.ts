@@ -5,10 +5,9 @@ import bunyan from 'bunyan';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { startApi, type ApiLimits, type RunningApi } from '../agent/report/api/server.js';
-import { isLoopback, parseListen, urlForListen } from '../agent/report/api/listen-address.js';
+import { isLoopback, parseListen, urlForListen, type NetworkResource, type StatusResource } from '../protocol/rest.js';
 import { withoutSecrets } from '../agent/metadata/secret-filter.js';
 import type { LinkState } from '../agent/report/state-files.js';
-import type { NetworkResource, StatusResource } from '../agent/report/api/resources.js';
 import { Metrics } from '../agent/report/metrics.js';
 import type { ProviderName } from '../agent/metadata/model.js';
 import { FakeView, SECRETS, fixture } from './lib/api-fixtures.js';
@@ -457,13 +456,16 @@ test('connections past the limit are closed at once, and slow clients are cut of
   t.is((await call(api, 'GET', '/api/v1/status')).status, 200);
 });
 
-test('Listen= parsing accepts IPv4 and bracketed IPv6, and refuses what is not HOST:PORT', (t) => {
+test('Listen= parsing accepts IPv4, bracketed IPv6 and localhost, and refuses what is not HOST:PORT', (t) => {
   t.deepEqual(parseListen('127.0.0.1:5209'), { host: '127.0.0.1', port: 5209 });
   t.deepEqual(parseListen('[::1]:5209'), { host: '::1', port: 5209 });
   t.deepEqual(parseListen('localhost:0'), { host: 'localhost', port: 0 });
   t.throws(() => parseListen('::1:5209'), { message: /not HOST:PORT/ });
   t.throws(() => parseListen('127.0.0.1'), { message: /not HOST:PORT/ });
   t.throws(() => parseListen('127.0.0.1:70000'), { message: /not between 0 and 65535/ });
+  // one grammar for the agent's configuration, its server and cnctl: no other host names
+  t.throws(() => parseListen('example.org:5209'), { message: /not an IPv4 address or localhost/ });
+  t.throws(() => parseListen('[127.0.0.1]:5209'), { message: /not an IPv6 address/ });
   t.true(isLoopback('127.0.0.2'));
   t.true(isLoopback('::1'));
   t.false(isLoopback('10.0.0.1'));

@@ -110,7 +110,10 @@ test('a relative helper socket path is an error', rejected, '[System]\nHelperSoc
 test('a relative state directory is an error', rejected, '[System]\nStateDir = "run"', [/StateDir/, /absolute path/]);
 test('a listen address without a port is an error', rejected, '[Network]\nListen = "127.0.0.1"', [/Listen = "127.0.0.1"/, /\[IPV6\]:PORT/]);
 test('an IPv6 listen address without brackets is an error', rejected, '[Network]\nListen = "::1:5209"', [/Listen/]);
-test('a host name as listen address is an error', rejected, '[Network]\nListen = "localhost:5209"', [/Listen/]);
+test('a host name other than localhost as listen address is an error', rejected, '[Network]\nListen = "example.org:5209"', [/Listen/, /localhost:PORT/]);
+test('localhost is a listen address, as the REST API and cnctl take it', async (t) => {
+  t.is(parseConfig('[Network]\nListen = "localhost:5209"\n', PATH).network.listen, 'localhost:5209');
+});
 test('a listen port over 65535 is an error', rejected, '[Network]\nListen = "127.0.0.1:70000"', [/Listen/]);
 test('a supplementary name that cannot be an interface is an error', rejected, '[Network]\nSupplementary = "eth0 averyveryverylongname"', [
   /Supplementary/,

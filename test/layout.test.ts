@@ -17,6 +17,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   'netlink/': ['protocol/'],
   'helper/': ['protocol/', 'netlink/'],
   'agent/': ['protocol/', 'netlink/', 'agent/'],
+  'cnctl/': ['protocol/'],
   'agent/process/': ['protocol/', 'netlink/'],
   'agent/metadata/': ['protocol/', 'netlink/', 'agent/process/'],
   'agent/plan/': ['protocol/', 'netlink/', 'agent/metadata/model.ts'],

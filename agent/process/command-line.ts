@@ -1,7 +1,6 @@
 // The agent's command line: bin/cloud-network [--config PATH] [--once] [--dry-run] [--cleanup]
 import { parseArgs } from 'node:util';
-
-export const DEFAULT_CONFIG_PATH = '/etc/cloud-network/cloud-network.toml';
+import { DEFAULT_CONFIG_PATH } from '../../protocol/config-file.js';
 
 export type Mode = 'daemon' | 'once' | 'dry-run' | 'cleanup' | 'help' | 'version';
 

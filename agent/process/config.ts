@@ -1,10 +1,19 @@
 // The agent's configuration file (/etc/cloud-network/cloud-network.toml). A missing file means
 // the defaults; anything present must be right: a misspelt key or a wrong value stops the agent
 // with a message naming the file, the key and what is allowed, rather than being ignored.
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
-import toml from 'toml';
+import {
+  checkAbsolutePath,
+  checkListen,
+  ConfigError,
+  DEFAULT_STATE_DIR,
+  parseToml,
+  readConfigFile,
+  valueError,
+} from '../../protocol/config-file.js';
 import { DEFAULT_HELPER_SOCKET, DEFAULT_TABLE_RANGE } from '../../protocol/constants.js';
+import { DEFAULT_LISTEN, LISTEN_FORMS } from '../../protocol/rest.js';
+
+export { ConfigError };
 
 export const LOG_LEVELS = ['Trace', 'Debug', 'Info', 'Warning', 'Error', 'Fatal', 'Panic'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,7 +34,7 @@ export interface Config {
     stateDir: string;
   };
   network: {
-    /** "127.0.0.1:5209" or "[::1]:5209" */
+    /** "127.0.0.1:5209", "[::1]:5209" or "localhost:5209" */
     listen: string;
     /** interface names whose IPs all get policy rules, the primary IP included */
     supplementary: string[];
@@ -40,10 +49,10 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
     refreshTimerMs: 300_000,
     provider: 'auto',
     helperSocket: DEFAULT_HELPER_SOCKET,
-    stateDir: '/run/cloud-network',
+    stateDir: DEFAULT_STATE_DIR,
   }),
   network: Object.freeze({
-    listen: '127.0.0.1:5209',
+    listen: DEFAULT_LISTEN,
     supplementary: [] as string[],
     routeTableBase: DEFAULT_TABLE_RANGE.first,
   }),
@@ -59,16 +68,6 @@ export const ROUTE_TABLE_BASE_RANGE = { first: DEFAULT_TABLE_RANGE.first, last: 
 const REFRESH_MIN_MS = 1_000;
 const REFRESH_MAX_MS = 24 * 3_600_000;
 
-export class ConfigError extends Error {
-  constructor(
-    readonly path: string,
-    message: string,
-  ) {
-    super(`${path}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
 const SECTIONS = {
   System: ['LogLevel', 'LogFormat', 'RefreshTimer', 'Provider', 'HelperSocket', 'StateDir'],
   Network: ['Listen', 'Supplementary', 'RouteTableBase'],
@@ -76,26 +75,15 @@ const SECTIONS = {
 
 /** Reads the file; a missing file means the defaults, an unreadable one is an error. */
 export async function loadConfig(path: string): Promise<Config> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return structuredClone(DEFAULT_CONFIG) as Config;
-    throw new ConfigError(path, `cannot read the configuration file (${code ?? (error as Error).message})`);
-  }
-  return parseConfig(text, path);
+  const data = await readConfigFile(path);
+  return data === undefined ? (structuredClone(DEFAULT_CONFIG) as Config) : checkConfig(data, path);
 }
 
 export function parseConfig(text: string, path: string): Config {
-  let data: Record<string, unknown>;
-  try {
-    data = toml.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    const e = error as { line?: number; column?: number; message: string };
-    const where = e.line !== undefined ? `line ${e.line}, column ${e.column}: ` : '';
-    throw new ConfigError(path, `not valid TOML: ${where}${e.message}`);
-  }
+  return checkConfig(parseToml(text, path), path);
+}
+
+function checkConfig(data: Record<string, unknown>, path: string): Config {
   const config = structuredClone(DEFAULT_CONFIG) as Config;
   for (const [section, values] of Object.entries(data)) {
     const isTable = typeof values === 'object' && values !== null && !Array.isArray(values);
@@ -125,9 +113,8 @@ export function parseConfig(text: string, path: string): Config {
 }
 
 function applyKey(config: Config, section: string, key: string, value: unknown, path: string): void {
-  const name = `[${section}] ${key}`;
   const fail = (allowed: string): never => {
-    throw new ConfigError(path, `${name} = ${JSON.stringify(value)} is not allowed: ${allowed}`);
+    throw valueError(path, section, key, value, allowed);
   };
   const text = (): string => (typeof value === 'string' ? value : fail('expected a quoted string'));
   switch (`${section}.${key}`) {
@@ -157,14 +144,13 @@ function applyKey(config: Config, section: string, key: string, value: unknown, 
     }
     case 'System.HelperSocket':
     case 'System.StateDir': {
-      const p = text();
-      if (!p.startsWith('/') || p.includes('\0')) fail('an absolute path');
+      const p = checkAbsolutePath(text()) ?? fail('an absolute path');
       if (key === 'HelperSocket') config.system.helperSocket = p;
       else config.system.stateDir = p;
       return;
     }
     case 'Network.Listen': {
-      config.network.listen = validListen(text()) ?? fail('IPV4:PORT or [IPV6]:PORT, e.g. "127.0.0.1:5209" or "[::1]:5209"');
+      config.network.listen = checkListen(text()) ?? fail(LISTEN_FORMS);
       return;
     }
     case 'Network.Supplementary': {
@@ -203,16 +189,6 @@ export function parseDuration(text: string): number | undefined {
     total += Number(number) * UNIT_MS[unit!]!;
   }
   return Math.round(total);
-}
-
-function validListen(text: string): string | undefined {
-  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text.trim()) ?? /^([0-9.]+):(\d{1,5})$/.exec(text.trim());
-  if (!match) return undefined;
-  const family = isIP(match[1]!);
-  const bracketed = text.trim().startsWith('[');
-  if (family === 0 || (family === 6) !== bracketed) return undefined;
-  if (Number(match[2]) > 65535) return undefined;
-  return text.trim();
 }
 
 /** Linux IFNAMSIZ is 16 including the NUL; "/" and whitespace are refused by the kernel, ":" is alias syntax. */

@@ -5,6 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Logger from 'bunyan';
+import { PID_FILE } from '../../protocol/config-file.js';
 import { loadConfig, type Config } from '../process/config.js';
 import type { Reconciler } from './reconciler.js';
 import { writeAtomically } from '../process/files.js';
@@ -59,7 +60,7 @@ export class Daemon {
   }
 
   get pidFile(): string {
-    return join(this.config.system.stateDir, 'agent.pid');
+    return join(this.config.system.stateDir, PID_FILE);
   }
 
   async start(): Promise<void> {

@@ -5,28 +5,14 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KernelState } from '../../netlink/types.js';
+import type { LinkResource } from '../../protocol/rest.js';
 import type { ProviderSnapshot } from '../metadata/model.js';
 import { writeAtomically } from '../process/files.js';
 import type { Plan } from '../plan/planner.js';
 import type { ReconcileStatus, StateSink } from '../reconcile/reconciler.js';
 
-export interface LinkState {
-  name: string;
-  ifindex: number;
-  mac: string;
-  primary: boolean;
-  table?: number;
-  addresses: string[];
-  privateIpv4: string[];
-  publicIpv4: string[];
-  ipv6: string[];
-  subnet: string;
-  gateway: string;
-  mtu?: number;
-  routedRanges: string[];
-  state: 'configured' | 'pending' | 'error';
-  error?: string;
-}
+/** A link's state file holds what the REST API serves for the link (protocol/rest.ts). */
+export type LinkState = LinkResource;
 
 export function linkStates(snapshot: ProviderSnapshot, result: Plan, status: ReconcileStatus): LinkState[] {
   const states: LinkState[] = [];

@@ -1,13 +1,13 @@
-// What the REST API serves: the JSON shapes of its resources, shared with cnctl so the
-// client and the server are typed from one declaration. Built from the agent's view; nothing
-// here reads a provider's document except through withoutSecrets.
-import type { InstanceFacts, ProviderName, ProviderSnapshot } from '../../metadata/model.js';
-import type { Plan } from '../../plan/planner.js';
+// What the REST API serves, built from the agent's view: the shapes are the contract's
+// (protocol/rest.ts), which tsc holds these builders to. Nothing here reads a provider's
+// document except through withoutSecrets.
 import { describeOperation } from '../../../protocol/describe.js';
-import type { Operation } from '../../../protocol/operations.js';
-import type { OperationCounters, ReconcileStatus } from '../../reconcile/reconciler.js';
-import { linkStates, type LinkState } from '../state-files.js';
+import type { DocumentResource, NetworkResource, SshKeysResource, StatusResource, SystemResource } from '../../../protocol/rest.js';
+import type { ProviderSnapshot } from '../../metadata/model.js';
 import { withoutSecrets } from '../../metadata/secret-filter.js';
+import type { Plan } from '../../plan/planner.js';
+import type { ReconcileStatus } from '../../reconcile/reconciler.js';
+import { linkStates } from '../state-files.js';
 
 /** What the API needs from the agent; agent/main.ts implements it over the Reconciler. */
 export interface AgentView {
@@ -18,70 +18,6 @@ export interface AgentView {
   /** the last plan (Reconciler.currentPlan); undefined until the helper answered once */
   plan(): Plan | undefined;
   readonly version: string;
-}
-
-export const API_PREFIX = '/api/v1';
-
-/** GET /api/v1/status — always 200, also before the first metadata fetch (`ready: false`). */
-export interface StatusResource {
-  version: string;
-  provider: ProviderName;
-  /** whether metadata has been fetched at least once (the other resources answer 503 until then) */
-  ready: boolean;
-  startedAt: string;
-  reconciling: boolean;
-  reconciles: number;
-  converged: boolean;
-  lastRefresh: string | null;
-  lastSuccess: string | null;
-  lastMetadataSuccess: string | null;
-  lastError: string | null;
-  metadataError: string | null;
-  /** null until the agent has tried to reach the helper */
-  helperReachable: boolean | null;
-  pendingOperations: number;
-  /** the pending operations, as `ip`-like text ("add address 10.4.0.5/24 dev eth1 noprefixroute") */
-  pending: string[];
-  linkErrors: Record<string, string>;
-  operations: OperationCounters;
-}
-
-/** GET /api/v1/system */
-export type SystemResource = InstanceFacts;
-
-/** A metadata NIC that has no configured link (not attached yet, or no plan yet). */
-export interface UnmatchedNic {
-  mac: string;
-  primary: boolean;
-  problem: string;
-}
-
-/** GET /api/v1/network */
-export interface NetworkResource {
-  provider: ProviderName;
-  links: LinkState[];
-  unmatched: UnmatchedNic[];
-}
-
-/** GET /api/v1/network/:link */
-export type LinkResource = LinkState;
-
-/** GET /api/v1/ssh-keys */
-export interface SshKeysResource {
-  provider: ProviderName;
-  sshKeys: string[];
-}
-
-/** GET /api/v1/document */
-export interface DocumentResource {
-  provider: ProviderName;
-  document: unknown;
-}
-
-/** Every error answer: 404, 405, 413, 503 (with `status` for 503), 500. */
-export interface ErrorResource {
-  error: string;
-  status?: StatusResource;
 }
 
 export function statusResource(view: AgentView): StatusResource {

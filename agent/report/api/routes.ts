@@ -6,8 +6,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ProviderSnapshot } from '../../metadata/model.js';
 import type { Metrics } from '../metrics.js';
+import { API_PATHS, type ErrorResource } from '../../../protocol/rest.js';
 import {
-  API_PREFIX,
   documentNetworkPart,
   documentResource,
   networkResource,
@@ -15,7 +15,6 @@ import {
   statusResource,
   systemResource,
   type AgentView,
-  type ErrorResource,
 } from './resources.js';
 import { withoutSecrets } from '../../metadata/secret-filter.js';
 
@@ -44,9 +43,9 @@ export function apiRouter(view: AgentView, metrics: Metrics): Router {
     return snapshot;
   };
 
-  router.get(`${API_PREFIX}/status`, (ctx) => sendJson(ctx, 200, statusResource(view)));
+  router.get(API_PATHS.status, (ctx) => sendJson(ctx, 200, statusResource(view)));
 
-  router.get(`${API_PREFIX}/system`, (ctx) => {
+  router.get(API_PATHS.system, (ctx) => {
     const snapshot = ready(ctx);
     if (snapshot) sendJson(ctx, 200, systemResource(snapshot));
   });
@@ -55,7 +54,7 @@ export function apiRouter(view: AgentView, metrics: Metrics): Router {
   // replaces the snapshot, the plan or the link errors: rendered and encoded once per change
   // (docs/performance.md, "The REST API").
   let network: { snapshot: ProviderSnapshot; plan: unknown; linkErrors: unknown; body: Buffer } | undefined;
-  router.get(`${API_PREFIX}/network`, (ctx) => {
+  router.get(API_PATHS.network, (ctx) => {
     const snapshot = ready(ctx);
     if (!snapshot) return;
     const plan = view.plan();
@@ -68,7 +67,7 @@ export function apiRouter(view: AgentView, metrics: Metrics): Router {
     ctx.body = network.body;
   });
 
-  router.get(`${API_PREFIX}/network/:link`, (ctx) => {
+  router.get(`${API_PATHS.network}/:link`, (ctx) => {
     const snapshot = ready(ctx);
     if (!snapshot) return;
     const name = ctx.params.link ?? '';
@@ -82,12 +81,12 @@ export function apiRouter(view: AgentView, metrics: Metrics): Router {
     }
   });
 
-  router.get(`${API_PREFIX}/ssh-keys`, (ctx) => {
+  router.get(API_PATHS.sshKeys, (ctx) => {
     const snapshot = ready(ctx);
     if (snapshot) sendJson(ctx, 200, sshKeysResource(snapshot));
   });
 
-  router.get(`${API_PREFIX}/document`, (ctx) => {
+  router.get(API_PATHS.document, (ctx) => {
     const snapshot = ready(ctx);
     if (snapshot) sendJson(ctx, 200, documentResource(snapshot));
   });

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import Koa from 'koa';
 import type Logger from 'bunyan';
 import type { Metrics } from '../metrics.js';
-import { isLoopback, parseListen } from './listen-address.js';
+import { isLoopback, parseListen } from '../../../protocol/rest.js';
 import type { AgentView } from './resources.js';
 import { apiRouter, sendError } from './routes.js';
 
