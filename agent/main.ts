@@ -2,6 +2,7 @@
 // kernel itself and sends every change to cloud-network-helper.
 import type Logger from 'bunyan';
 import { watchKernel } from '../netlink/events.js';
+import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
 import { describeOperation } from '../protocol/describe.js';
 import { packageVersion } from '../protocol/version.js';
 import { detectProvider } from './metadata/detect.js';
@@ -9,15 +10,15 @@ import type { MetadataModel } from './metadata/model.js';
 import { createProvider } from './metadata/providers/index.js';
 import { ProviderSource } from './metadata/source.js';
 import { plan, type PlannerConfig } from './plan/planner.js';
-import { parseCommandLine, USAGE, UsageError, type CommandLine } from './process/command-line.js';
-import { ConfigError, loadConfig, type Config } from './process/config.js';
+import { parseCommandLine, USAGE, type CommandLine } from './process/command-line.js';
+import { loadConfig, type Config } from './process/config.js';
 import { collectAndTrim, exposedGc, IdleCollector } from './process/idle-gc.js';
 import { createLogger, setLogLevel } from './process/logging.js';
 import { loadMallocTrim } from './process/malloc-trim.js';
 import { Daemon } from './reconcile/daemon.js';
 import { HelperClient } from './reconcile/helper-client.js';
 import { NetlinkKernelReader } from './reconcile/kernel-reader.js';
-import { Reconciler, errorText, type ReconcilerOptions } from './reconcile/reconciler.js';
+import { Reconciler, type ReconcilerOptions } from './reconcile/reconciler.js';
 import type { RunningApi } from './report/api/server.js';
 import { Metrics } from './report/metrics.js';
 import { StateFiles } from './report/state-files.js';
@@ -81,7 +82,7 @@ async function dryRun(rt: Runtime): Promise<number> {
       process.stdout.write(`  ${sign} ${describeOperation(op)}\n`);
     }
   }
-  return 0;
+  return EXIT_OK;
 }
 
 /** Removes everything cloud-network owns: the plan for a VM whose metadata lists no NIC. */
@@ -94,7 +95,7 @@ async function cleanup(rt: Runtime): Promise<number> {
   const result = plan(empty, plannerConfig(rt.config), await rt.kernel.read(), owned);
   if (result.operations.length === 0) {
     rt.log.info('cleanup: nothing of cloud-network is configured');
-    return 0;
+    return EXIT_OK;
   }
   const applied = await rt.helper.apply(result.operations);
   let failed = 0;
@@ -106,7 +107,7 @@ async function cleanup(rt: Runtime): Promise<number> {
       rt.log.error(`cleanup: ${describeOperation(op)} ${r.outcome}: ${r.reason ?? ''}`);
     }
   }
-  return failed === 0 ? 0 : 1;
+  return failed === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'afterApply'>): Reconciler {
@@ -128,10 +129,10 @@ async function once(rt: Runtime): Promise<number> {
   await reconciler.stop();
   if (outcome.converged) {
     rt.log.info('the kernel matches the plan');
-    return 0;
+    return EXIT_OK;
   }
   rt.log.error(`not converged: ${outcome.reason}`);
-  return 1;
+  return EXIT_FAILED;
 }
 
 /** The longest the daemon's first reconcile holds the REST API back. */
@@ -207,32 +208,28 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   } catch (error) {
     rt.log.error(`cannot serve the REST API on ${rt.config.network.listen}: ${errorText(error)}; stopping, the network stays as it is`);
     await daemon.stop();
-    return 1;
+    return EXIT_FAILED;
   }
   rt.log.info(`cloud-network ${VERSION} on ${rt.source.name}; REST API on ${api.address}:${api.port}`);
   await stopped;
-  return 0;
+  return EXIT_OK;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let command: CommandLine;
-  try {
-    command = parseCommandLine(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`cloud-network: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (command.mode === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (command.mode === 'version') {
-    process.stdout.write(`cloud-network ${VERSION}\n`);
-    return 0;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runCli(
+    {
+      name: 'cloud-network',
+      usage: USAGE,
+      parse: parseCommandLine,
+      asks: (command) => (command.mode === 'help' || command.mode === 'version' ? command.mode : undefined),
+      run,
+    },
+    argv,
+  );
+}
+
+/** The mode the command line chose; EXIT_FAILED with one line on stderr when it cannot be done. */
+async function run(command: CommandLine): Promise<number> {
   let rt: Runtime | undefined;
   try {
     rt = await setUp(command);
@@ -246,11 +243,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'daemon':
         return await daemon(rt, command.configPath);
     }
-    return 2;
+    return EXIT_USAGE;
   } catch (error) {
-    const message = error instanceof ConfigError ? error.message : errorText(error);
-    process.stderr.write(`cloud-network: ${message}\n`);
-    return 1;
+    process.stderr.write(`cloud-network: ${errorText(error)}\n`);
+    return EXIT_FAILED;
   } finally {
     if (rt && command.mode !== 'daemon') {
       rt.kernel.close();
@@ -263,10 +259,4 @@ process.on('unhandledRejection', (reason) => {
   process.stderr.write(`cloud-network: unexpected error: ${errorText(reason)}\n`);
 });
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`cloud-network: ${errorText(error)}\n`);
-    process.exit(1);
-  },
-);
+exitWhenDone('cloud-network', main(process.argv.slice(2)));

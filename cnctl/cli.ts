@@ -14,11 +14,11 @@ import {
   type SystemResource,
 } from '../protocol/rest.js';
 import { AgentClient, AgentError } from './client.js';
-import { parseCommandLine, USAGE, UsageError, type CommandLine } from './command-line.js';
+import { EXIT_FAILED, EXIT_OK, runCli } from '../protocol/cli.js';
+import { parseCommandLine, USAGE, type CommandLine } from './command-line.js';
 import { style, wantsColour } from './output.js';
 import { reload, ReloadError } from './reload.js';
 import { renderLink, renderNetwork, renderSshKeys, renderStatus, renderSystem } from './render.js';
-import { packageVersion } from '../protocol/version.js';
 
 export interface Io {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -26,19 +26,21 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export function run(argv: string[], io: Io): Promise<number> {
+  return runCli(
+    {
+      name: 'cnctl',
+      usage: USAGE,
+      parse: parseCommandLine,
+      asks: (line) => (line.command.kind === 'help' || line.command.kind === 'version' ? line.command.kind : undefined),
+      run: (line) => runCommand(line, io),
+    },
+    argv,
+    io,
+  );
+}
 
-export async function run(argv: string[], io: Io): Promise<number> {
-  let line: CommandLine;
-  try {
-    line = parseCommandLine(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`cnctl: ${error.message}\nTry 'cnctl --help'.\n`);
-    return EXIT_USAGE;
-  }
+async function runCommand(line: CommandLine, io: Io): Promise<number> {
   try {
     await execute(line, io);
     return EXIT_OK;
@@ -60,11 +62,8 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
 
   switch (command.kind) {
     case 'help':
-      print(USAGE);
-      return;
     case 'version':
-      print(`cnctl ${packageVersion()}\n`);
-      return;
+      return; // runCli answered these
     case 'reload': {
       const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH)).stateDir;
       print((await reload({ stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n');

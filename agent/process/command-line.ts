@@ -1,5 +1,5 @@
 // The agent's command line: bin/cloud-network [--config PATH] [--once] [--dry-run] [--cleanup]
-import { parseArgs } from 'node:util';
+import { parseOptions, UsageError } from '../../protocol/cli.js';
 import { DEFAULT_CONFIG_PATH } from '../../protocol/config-file.js';
 
 export type Mode = 'daemon' | 'once' | 'dry-run' | 'cleanup' | 'help' | 'version';
@@ -23,28 +23,20 @@ Options:
   --version      show the version
 `;
 
-export class UsageError extends Error {}
-
 export function parseCommandLine(argv: string[]): CommandLine {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        once: { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        cleanup: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values } = parsed;
+  const { values } = parseOptions({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      once: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      cleanup: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const modes: Mode[] = [];
   if (values.help) modes.push('help');
   if (values.version) modes.push('version');

@@ -9,6 +9,7 @@
 // - a reconcile that changes nothing writes nothing and logs nothing at Info.
 import type Logger from 'bunyan';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { errorText } from '../../protocol/cli.js';
 import type { Operation } from '../../protocol/operations.js';
 import type { ApplyResult, OwnedAddressesResult } from '../../protocol/methods.js';
 import type { KernelState } from '../../netlink/types.js';
@@ -452,10 +453,6 @@ export function initialStatus(provider: ProviderName, startedAt: Date): Reconcil
 
 function count(counter: Record<string, number>, kind: string): void {
   counter[kind] = (counter[kind] ?? 0) + 1;
-}
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 type Settled<T> = { value: T } | { error: unknown };
