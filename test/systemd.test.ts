@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamespace } from './lib/netns.js';
-import { environmentOf, nodeOptionsOf, spawnTracked, unitEnvironment } from '../bench/run.js';
+import { environmentOf, nodeOptionsOf, spawnTracked, unitEnvironment } from './lib/units.js';
 import { TeardownStack } from './lib/teardown-stack.js';
 import { PREFIX, runInstalled, spawnInstalled, stageInstall, UNIT_DIR, type StagedInstall } from './lib/staged-install.js';
 

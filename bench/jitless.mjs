@@ -5,7 +5,7 @@ const MDWE = 'my $nr = {x86_64=>157, aarch64=>167}->{(POSIX::uname())[4]} // die
 // How much --jitless (needed for MemoryDenyWriteExecute=yes) costs the helper: time one apply of
 // 3 x N operations (N addresses, a to and a from rule each, one route) in a throwaway network
 // namespace, with the JIT and with --jitless under PR_SET_MDWE (what MemoryDenyWriteExecute=
-// enforces), 5 rounds each. Usage (root): node systemd/jitless-benchmark.mjs [N=300]
+// enforces), 5 rounds each. Usage (root): node bench/jitless.mjs [N=300]
 const HELPER = new URL('../bin/cloud-network-helper', import.meta.url).pathname;
 function rpc(path, method, params, id) {
   return new Promise((res, rej) => {

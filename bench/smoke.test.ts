@@ -1,7 +1,7 @@
 // `make bench` at size S, once, with few repetitions: the benchmark runs end to end and every
 // figure is present. Times are printed by `make bench`, never asserted.
 import test from 'ava';
-import { formatTable, runBench, type BenchResults } from '../bench/run.js';
+import { formatTable, runBench, type BenchResults } from './run.js';
 
 /** Paths of every leaf that is not a finite, non-negative number (or an allowed null/boolean). */
 function malformedLeaves(value: unknown, path = ''): string[] {
