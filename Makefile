@@ -8,7 +8,7 @@ DESTDIR ?=
 PROVIDER ?= azure
 NODE ?= node
 
-.PHONY: all build test typecheck demo bench reliability install uninstall clean
+.PHONY: all build test test-unit typecheck demo bench reliability install uninstall clean
 
 all: build
 
@@ -26,8 +26,14 @@ build: dist/.built
 typecheck: node_modules/.installed
 	npx tsc -p tsconfig.json
 
+# Every test: test/unit, test/kernel (network namespaces), test/e2e and test/system (the
+# installed units, polkit), and bench/smoke.test.ts; as root, a few minutes.
 test: typecheck build
 	npx ava
+
+# The fast loop: test/unit only, without root, a build or namespaces.
+test-unit: node_modules/.installed
+	npx ava test/unit
 
 demo: build
 	tools/install-debian-packages
