@@ -23,7 +23,27 @@ interface Result {
   stderr: string;
 }
 
-function cnctl(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number } = {}): Promise<Result> {
+/**
+ * cnctl processes running at once. Each is a tsx start-up; this file's ~25 at once would starve
+ * the namespace tests that run beside it (an IMDS simulator that cannot start in time).
+ */
+const MAX_RUNNING = 4;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function cnctl(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number } = {}): Promise<Result> {
+  if (running >= MAX_RUNNING) await new Promise<void>((resolve) => waiting.push(resolve)); // handed a slot
+  else running++;
+  try {
+    return await runCnctl(args, options);
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+function runCnctl(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number }): Promise<Result> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...options.env };
     delete env.NO_COLOR;
