@@ -8,7 +8,7 @@ DESTDIR ?=
 PROVIDER ?= azure
 NODE ?= node
 
-.PHONY: all build test typecheck demo bench reliability install uninstall clean
+.PHONY: all build test test-unit typecheck demo bench reliability install uninstall clean
 
 all: build
 
@@ -26,8 +26,14 @@ build: dist/.built
 typecheck: node_modules/.installed
 	npx tsc -p tsconfig.json
 
+# Every test: test/unit, test/kernel (network namespaces), test/e2e and test/system (the
+# installed units, polkit), and bench/smoke.test.ts; as root, a few minutes.
 test: typecheck build
 	npx ava
+
+# The fast loop: test/unit only, without root, a build or namespaces.
+test-unit: node_modules/.installed
+	npx ava test/unit
 
 demo: build
 	tools/install-debian-packages
@@ -46,10 +52,11 @@ bench: build
 	tools/install-debian-packages
 	$(NODE) --import=tsx bench/run.ts '$(SIZES)'
 
-# Install layout (docs/install.md): units, sysusers.d and tmpfiles.d under $(PREFIX)/lib, which
-# systemd searches for /usr and /usr/local alike; the polkit rule in /usr/share (polkit reads
-# no other prefix); the configuration in /etc. systemd/install.sh keeps a manifest of every
-# installed path in $(LIBDIR)/install-manifest.txt, and uninstall removes exactly those.
+# Install layout (README.md, "Install on a cloud VM"): units, sysusers.d and tmpfiles.d under
+# $(PREFIX)/lib, which systemd searches for /usr and /usr/local alike; the polkit rule in
+# /usr/share (polkit reads no other prefix); the configuration in /etc. systemd/install.sh keeps
+# a manifest of every installed path in $(LIBDIR)/install-manifest.txt, and uninstall removes
+# exactly those.
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
 LIBDIR ?= $(PREFIX)/lib/cloud-network

@@ -1,29 +1,27 @@
 // bin/cloud-network: the agent's entry point. Runs unprivileged: it reads the metadata and the
 // kernel itself and sends every change to cloud-network-helper.
-import { packageVersion } from '../protocol/version.js';
 import type Logger from 'bunyan';
-import { parseCommandLine, USAGE, UsageError, type CommandLine } from './command-line.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger, setLogLevel } from './logging.js';
-import { detectProvider } from './detect.js';
-import { createProvider, type Provider } from './providers/index.js';
-import { Metrics } from './metrics.js';
-import { Reconciler, errorText, type KernelReader, type MetadataSource, type ReconcilerOptions } from './reconciler.js';
-import { StateFiles } from './state-files.js';
-import { NicIndexes } from './nic-indexes.js';
-import { Daemon } from './daemon.js';
-import { collectAndTrim, exposedGc, IdleCollector } from './idle-gc.js';
-import { loadMallocTrim } from './malloc-trim.js';
-import type { RunningApi } from './api/server.js';
-import { plan, type PlannerConfig } from './planner.js';
-import { describeOperation } from '../protocol/describe.js';
-import { HelperClient } from './helper-client.js';
-import { RtnlSocket } from '../netlink/socket.js';
-import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../netlink/read.js';
-import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { watchKernel } from '../netlink/events.js';
-import type { KernelState } from '../netlink/types.js';
-import type { MetadataModel, ProviderSnapshot } from './model.js';
+import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
+import { describeOperation } from '../protocol/describe.js';
+import { packageVersion } from '../protocol/version.js';
+import { detectProvider } from './metadata/detect.js';
+import type { MetadataModel } from './metadata/model.js';
+import { createProvider } from './metadata/providers/index.js';
+import { ProviderSource } from './metadata/source.js';
+import { plan, type PlannerConfig } from './plan/planner.js';
+import { parseCommandLine, USAGE, type CommandLine } from './process/command-line.js';
+import { loadConfig, type Config } from './process/config.js';
+import { collectAndTrim, exposedGc, IdleCollector } from './process/idle-gc.js';
+import { createLogger, setLogLevel } from './process/logging.js';
+import { loadMallocTrim } from './process/malloc-trim.js';
+import { Daemon } from './reconcile/daemon.js';
+import { HelperClient } from './reconcile/helper-client.js';
+import { NetlinkKernelReader } from './reconcile/kernel-reader.js';
+import { Reconciler, type ReconcilerOptions } from './reconcile/reconciler.js';
+import type { RunningApi } from './report/api/server.js';
+import { Metrics } from './report/metrics.js';
+import { StateFiles } from './report/state-files.js';
 
 export const VERSION = packageVersion();
 
@@ -31,28 +29,12 @@ function plannerConfig(config: Config): PlannerConfig {
   return { routeTableBase: config.network.routeTableBase, supplementary: config.network.supplementary };
 }
 
-/**
- * The routes the agent reads: the planner looks at cloud-network's own routes only, and
- * primaryMacOf at main's default route. The local table's two routes per address (~4,100 at
- * 2,048 IPs), which were most of every kernel read, are left in the kernel.
- */
-const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_NETWORK }, { table: 254 }];
-
-/** The link holding main's default route: on every cloud, the NIC DHCP configured. */
-function primaryMacOf(kernel: KernelState | undefined): string | undefined {
-  if (!kernel) return undefined;
-  const route = kernel.routes.find((r) => r.table === 254 && r.destination === '0.0.0.0/0' && r.ifindex !== undefined);
-  return kernel.links.find((l) => l.index === route?.ifindex)?.mac;
-}
-
 interface Runtime {
   config: Config;
   log: Logger;
   metrics: Metrics;
-  provider: Provider;
-  /** deliver(): a snapshot a change notification brought, returned by the next fetch() */
-  source: MetadataSource & { deliver(snapshot: ProviderSnapshot): void };
-  kernel: KernelReader & { last?: KernelState; close(): void };
+  source: ProviderSource;
+  kernel: NetlinkKernelReader;
   helper: HelperClient;
 }
 
@@ -60,54 +42,20 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const config = await loadConfig(command.configPath);
   const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
   const metrics = new Metrics();
-
-  const socket = new RtnlSocket();
-  const kernel: Runtime['kernel'] = {
-    last: undefined,
-    async read() {
-      this.last = await readKernelState(socket, ALL_STATE_PARTS, PLANNED_ROUTES);
-      return this.last;
-    },
-    close: () => socket.close(),
-  };
+  const kernel = new NetlinkKernelReader();
   const clientSettings = { onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome) };
   const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);
-  // Azure's listing does not say which NIC is the primary (the one DHCP configured): the kernel does
-  const provider = createProvider(name, { ...clientSettings, primaryMac: async () => primaryMacOf(kernel.last ?? (await kernel.read())) });
-  // The first request leaves now, and the metadata service answers while the daemon sets itself
-  // up (the kernel watch, the reconciler, the helper's connection); the first fetch takes the
-  // answer, or its failure, as its own. --cleanup reads no metadata.
-  let early: Promise<ProviderSnapshot> | undefined;
-  if (command.mode !== 'cleanup') {
-    early = provider.fetch();
-    early.catch(() => undefined); // not unhandled: the first fetch awaits it and reports the failure
-  }
-  const indexes = new NicIndexes(config.system.stateDir);
-  let delivered: ProviderSnapshot | undefined;
-  let stabilised: { from: ProviderSnapshot; to: ProviderSnapshot } | undefined;
-  const source: Runtime['source'] = {
-    name,
-    deliver(snapshot) {
-      delivered = snapshot;
-    },
-    async fetch() {
-      const first = early;
-      early = undefined;
-      // a change notification already brought the new document: no second request for it
-      const snapshot = delivered ?? (await (first ?? provider.fetch()));
-      delivered = undefined;
-      if (name !== 'azure') return snapshot;
-      // Azure gives no NIC index: keep each MAC's table for as long as the VM runs. An unchanged
-      // document comes back as the same snapshot (providers/last-parse.ts): so does its result.
-      if (snapshot !== stabilised?.from) stabilised = { from: snapshot, to: { ...snapshot, model: await indexes.stabilise(snapshot.model) } };
-      return stabilised.to;
-    },
-  };
+  const source = new ProviderSource(
+    createProvider(name, { ...clientSettings, kernelState: () => kernel.lastOrRead(), stateDir: config.system.stateDir }),
+  );
+  // The metadata service answers while the daemon sets itself up (the kernel watch, the
+  // reconciler, the helper's connection). --cleanup reads no metadata.
+  if (command.mode !== 'cleanup') source.startEarly();
   const helper = new HelperClient({ socketPath: config.system.helperSocket });
   log.debug(`provider ${name}, helper at ${config.system.helperSocket}`);
-  return { config, log, metrics, provider, source, kernel, helper };
+  return { config, log, metrics, source, kernel, helper };
 }
 
 async function dryRun(rt: Runtime): Promise<number> {
@@ -134,7 +82,7 @@ async function dryRun(rt: Runtime): Promise<number> {
       process.stdout.write(`  ${sign} ${describeOperation(op)}\n`);
     }
   }
-  return 0;
+  return EXIT_OK;
 }
 
 /** Removes everything cloud-network owns: the plan for a VM whose metadata lists no NIC. */
@@ -147,7 +95,7 @@ async function cleanup(rt: Runtime): Promise<number> {
   const result = plan(empty, plannerConfig(rt.config), await rt.kernel.read(), owned);
   if (result.operations.length === 0) {
     rt.log.info('cleanup: nothing of cloud-network is configured');
-    return 0;
+    return EXIT_OK;
   }
   const applied = await rt.helper.apply(result.operations);
   let failed = 0;
@@ -159,7 +107,7 @@ async function cleanup(rt: Runtime): Promise<number> {
       rt.log.error(`cleanup: ${describeOperation(op)} ${r.outcome}: ${r.reason ?? ''}`);
     }
   }
-  return failed === 0 ? 0 : 1;
+  return failed === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'afterApply'>): Reconciler {
@@ -181,10 +129,10 @@ async function once(rt: Runtime): Promise<number> {
   await reconciler.stop();
   if (outcome.converged) {
     rt.log.info('the kernel matches the plan');
-    return 0;
+    return EXIT_OK;
   }
   rt.log.error(`not converged: ${outcome.reason}`);
-  return 1;
+  return EXIT_FAILED;
 }
 
 /** The longest the daemon's first reconcile holds the REST API back. */
@@ -201,8 +149,6 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   });
   rt.metrics.observe(() => reconciler.status, VERSION);
   let api: RunningApi | undefined;
-  let lastEtag = '';
-  const provider = rt.provider;
   const daemon = new Daemon({
     reconciler,
     log: rt.log,
@@ -217,16 +163,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
         },
         onError: (error) => rt.log.debug({ err: error }, 'kernel event socket error'),
       }),
-    ...(provider.waitForChange && {
-      waitForMetadataChange: async (signal: AbortSignal) => {
-        const change = await provider.waitForChange!(lastEtag, signal);
-        // the first poll only learns the current ETag: the start-up reconcile fetched already
-        const changed = change.changed && lastEtag !== '';
-        lastEtag = change.etag;
-        if (changed) rt.source.deliver(change.snapshot);
-        return changed;
-      },
-    }),
+    ...(rt.source.waitForChange && { waitForMetadataChange: rt.source.waitForChange }),
     applyConfig: (config) => {
       setLogLevel(rt.log, config.system.logLevel);
       reconciler.setConfig(plannerConfig(config));
@@ -246,13 +183,9 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  // The REST API loads once the first reconcile has ended: koa and its dependencies (~40–60 ms
-  // of loading, the daemon's alone: `--once`, the boot-time first reconcile, never loads them; the
-  // build puts them in a file of their own, dist/agent/api.js, tools/build.mjs) take no CPU from
-  // the metadata, the plan (item 30) or the helper's apply: loading them while the helper worked,
-  // on two CPUs that also carry the kernel's change notifications, made its apply at 2,048 IPs
-  // ~8 ms longer (bench/README.md, item 40). A first reconcile that takes longer (the metadata
-  // service down and retried, a slow apply) holds the API back for API_START_DEADLINE_MS at most.
+  // The REST API (its own bundle, dist/agent/api.js) loads once the first reconcile has ended, so
+  // that its loading takes no CPU from the metadata, the plan or the helper's apply; a slow first
+  // reconcile holds it back for API_START_DEADLINE_MS at most (docs/performance.md, "Start-up").
   await daemon.start();
   let deadline: NodeJS.Timeout | undefined;
   const deadlinePassed = new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)));
@@ -260,7 +193,7 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   clearTimeout(deadline);
   rt.log.debug('loading the REST API');
   try {
-    const { startApi } = await import('./api/server.js');
+    const { startApi } = await import('./report/api/server.js');
     api = await startApi({
       listen: rt.config.network.listen,
       log: rt.log,
@@ -275,32 +208,28 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   } catch (error) {
     rt.log.error(`cannot serve the REST API on ${rt.config.network.listen}: ${errorText(error)}; stopping, the network stays as it is`);
     await daemon.stop();
-    return 1;
+    return EXIT_FAILED;
   }
   rt.log.info(`cloud-network ${VERSION} on ${rt.source.name}; REST API on ${api.address}:${api.port}`);
   await stopped;
-  return 0;
+  return EXIT_OK;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let command: CommandLine;
-  try {
-    command = parseCommandLine(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`cloud-network: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (command.mode === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (command.mode === 'version') {
-    process.stdout.write(`cloud-network ${VERSION}\n`);
-    return 0;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runCli(
+    {
+      name: 'cloud-network',
+      usage: USAGE,
+      parse: parseCommandLine,
+      asks: (command) => (command.mode === 'help' || command.mode === 'version' ? command.mode : undefined),
+      run,
+    },
+    argv,
+  );
+}
+
+/** The mode the command line chose; EXIT_FAILED with one line on stderr when it cannot be done. */
+async function run(command: CommandLine): Promise<number> {
   let rt: Runtime | undefined;
   try {
     rt = await setUp(command);
@@ -314,11 +243,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'daemon':
         return await daemon(rt, command.configPath);
     }
-    return 2;
+    return EXIT_USAGE;
   } catch (error) {
-    const message = error instanceof ConfigError ? error.message : errorText(error);
-    process.stderr.write(`cloud-network: ${message}\n`);
-    return 1;
+    process.stderr.write(`cloud-network: ${errorText(error)}\n`);
+    return EXIT_FAILED;
   } finally {
     if (rt && command.mode !== 'daemon') {
       rt.kernel.close();
@@ -331,10 +259,4 @@ process.on('unhandledRejection', (reason) => {
   process.stderr.write(`cloud-network: unexpected error: ${errorText(reason)}\n`);
 });
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`cloud-network: ${errorText(error)}\n`);
-    process.exit(1);
-  },
-);
+exitWhenDone('cloud-network', main(process.argv.slice(2)));

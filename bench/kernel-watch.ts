@@ -1,11 +1,10 @@
 // The bench's eyes on a namespace's kernel: one `ip monitor` process whose event lines wake the
 // checks, instead of a check every few milliseconds.
 //
-// Polling with `ip` every 2–5 ms kept about one of this machine's two CPUs busy starting `ip`
-// processes and reading their dumps, while the agent and the helper it measured started and
-// worked on the other: a cold converge at L measured ~150 ms slower with a 2 ms poll than with a
-// 50 ms one (bench/README.md, item 29). A check now runs when the kernel reports a change, so the
-// time it returns is that of the event line that made it pass; a slow poll (every
+// Polling with `ip` every few milliseconds would keep one of two CPUs busy starting `ip`
+// processes and reading their dumps while the agent and the helper it measures work on the
+// other (docs/performance.md, "How the bench measures"). A check runs when the kernel reports a
+// change, so the time it returns is that of the event line that made it pass; a slow poll (every
 // FALLBACK_CHECK_MS) stays for events the monitor could have lost (a netlink overrun).
 import { execFileSync, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -39,8 +38,8 @@ export class KernelWatch {
 
   /** Starts `ip -rcvbuf 8M -o monitor label address route rule` in `ns`; resolves once it sees the kernel's changes. */
   static async start(cleanup: TeardownStack, ns: string): Promise<KernelWatch> {
-    // an 8 MiB receive buffer (capped by net.core.rmem_max): with ip's default 1 MiB, the burst of
-    // an apply at L overran it, and the converge was then decided by the slow poll
+    // an 8 MiB receive buffer (capped by net.core.rmem_max): ip's default 1 MiB overruns in an
+    // apply at L, and the converge would then be decided by the slow poll
     const child = spawn('ip', ['-n', ns, '-rcvbuf', String(MONITOR_RECEIVE_BUFFER_BYTES), '-o', 'monitor', 'label', 'address', 'route', 'rule'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const watch = new KernelWatch(() => void child.kill('SIGKILL'));
     cleanup.teardown(() => watch.stop());

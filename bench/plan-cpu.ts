@@ -3,8 +3,8 @@
 // the first), and the first plan of a fresh process, against the kernel as DHCP left it.
 // Run: node --import=tsx bench/plan-cpu.ts (add --cpu-prof for a profile).
 import { performance } from 'node:perf_hooks';
-import { plan } from '../agent/planner.js';
-import type { MetadataModel } from '../agent/model.js';
+import { Planner } from '../agent/plan/planner.js';
+import type { MetadataModel } from '../agent/metadata/model.js';
 import type { KernelState } from '../netlink/types.js';
 import { applied } from '../test/lib/fake-kernel.js';
 
@@ -39,8 +39,10 @@ const empty: KernelState = {
   rules: [],
 };
 const config = { routeTableBase: 10000, supplementary: [] };
+// one planner, as the reconciler has: every plan after the first finds what it remembers
+const planner = new Planner();
 const tCold = performance.now();
-const first = plan(model, config, empty, []);
+const first = planner.plan(model, config, empty, []);
 const coldMs = performance.now() - tCold;
 const converged = applied(empty, first.operations);
 
@@ -48,7 +50,7 @@ const times: number[] = [];
 let operations = -1;
 for (let round = 0; round < 15; round++) {
   const t0 = performance.now();
-  operations = plan(model, config, converged, []).operations.length;
+  operations = planner.plan(model, config, converged, []).operations.length;
   times.push(performance.now() - t0);
 }
 const median = [...times].sort((a, b) => a - b)[times.length >> 1]!;

@@ -1,15 +1,24 @@
 // cnctl: what each command does, from the command line to the exit status
 // (0 success, 1 the agent is unreachable or answered an error, 2 usage error).
-import { DEFAULT_CONFIG_PATH } from '../agent/command-line.js';
-import { loadConfig, type Config } from '../agent/config.js';
-import { DEFAULT_LISTEN, parseListen, urlForListen } from '../agent/api/listen-address.js';
-import type { DocumentResource, NetworkResource, SshKeysResource, StatusResource, SystemResource, LinkResource } from '../agent/api/resources.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, readClientConfig } from '../protocol/config-file.js';
+import {
+  API_PATHS,
+  DEFAULT_LISTEN,
+  parseListen,
+  urlForListen,
+  type DocumentResource,
+  type LinkResource,
+  type NetworkResource,
+  type SshKeysResource,
+  type StatusResource,
+  type SystemResource,
+} from '../protocol/rest.js';
 import { AgentClient, AgentError } from './client.js';
-import { parseCommandLine, USAGE, UsageError, type CommandLine } from './command-line.js';
+import { EXIT_FAILED, EXIT_OK, runCli } from '../protocol/cli.js';
+import { parseCommandLine, USAGE, type CommandLine } from './command-line.js';
 import { style, wantsColour } from './output.js';
 import { reload, ReloadError } from './reload.js';
 import { renderLink, renderNetwork, renderSshKeys, renderStatus, renderSystem } from './render.js';
-import { packageVersion } from '../protocol/version.js';
 
 export interface Io {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -17,24 +26,26 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export function run(argv: string[], io: Io): Promise<number> {
+  return runCli(
+    {
+      name: 'cnctl',
+      usage: USAGE,
+      parse: parseCommandLine,
+      asks: (line) => (line.command.kind === 'help' || line.command.kind === 'version' ? line.command.kind : undefined),
+      run: (line) => runCommand(line, io),
+    },
+    argv,
+    io,
+  );
+}
 
-export async function run(argv: string[], io: Io): Promise<number> {
-  let line: CommandLine;
-  try {
-    line = parseCommandLine(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`cnctl: ${error.message}\nTry 'cnctl --help'.\n`);
-    return EXIT_USAGE;
-  }
+async function runCommand(line: CommandLine, io: Io): Promise<number> {
   try {
     await execute(line, io);
     return EXIT_OK;
   } catch (error) {
-    if (error instanceof AgentError || error instanceof ReloadError || (error instanceof Error && error.name === 'ConfigError')) {
+    if (error instanceof AgentError || error instanceof ReloadError || error instanceof ConfigError) {
       const s = style(wantsColour(io.stderr, io.env));
       io.stderr.write(`${s.paint('cnctl:', 'red')} ${error.message}\n`);
       return EXIT_FAILED;
@@ -51,16 +62,11 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
 
   switch (command.kind) {
     case 'help':
-      print(USAGE);
-      return;
     case 'version':
-      print(`cnctl ${packageVersion()}\n`);
-      return;
+      return; // runCli answered these
     case 'reload': {
-      const config = line.stateDir === undefined ? await configOf(line) : undefined;
-      print(
-        (await reload({ stateDir: line.stateDir ?? config!.system.stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n',
-      );
+      const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH)).stateDir;
+      print((await reload({ stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n');
       return;
     }
   }
@@ -68,44 +74,40 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
   const client = line.url !== undefined ? new AgentClient(line.url, '--url') : await clientFromConfig(line);
   switch (command.kind) {
     case 'status': {
-      const status = await client.get<StatusResource>('/api/v1/status');
+      const status = await client.get<StatusResource>(API_PATHS.status);
       line.json ? json(status) : print(renderStatus(status, s));
       return;
     }
     case 'status-system': {
-      const system = await client.get<SystemResource>('/api/v1/system');
+      const system = await client.get<SystemResource>(API_PATHS.system);
       line.json ? json(system) : print(renderSystem(system, s));
       return;
     }
     case 'status-network': {
       if (command.link !== undefined) {
-        const link = await client.get<LinkResource>(`/api/v1/network/${encodeURIComponent(command.link)}`);
+        const link = await client.get<LinkResource>(API_PATHS.link(command.link));
         line.json ? json(link) : print(renderLink(link, s));
       } else {
-        const network = await client.get<NetworkResource>('/api/v1/network');
+        const network = await client.get<NetworkResource>(API_PATHS.network);
         line.json ? json(network) : print(renderNetwork(network, s));
       }
       return;
     }
     case 'show-ssh-keys': {
-      const keys = await client.get<SshKeysResource>('/api/v1/ssh-keys');
+      const keys = await client.get<SshKeysResource>(API_PATHS.sshKeys);
       line.json ? json(keys) : print(renderSshKeys(keys.sshKeys));
       return;
     }
     case 'show-document': {
-      const document = await client.get<DocumentResource>('/api/v1/document');
+      const document = await client.get<DocumentResource>(API_PATHS.document);
       json(line.json ? document : document.document);
       return;
     }
   }
 }
 
-function configOf(line: CommandLine): Promise<Config> {
-  return loadConfig(line.config ?? DEFAULT_CONFIG_PATH);
-}
-
 async function clientFromConfig(line: CommandLine): Promise<AgentClient> {
   const path = line.config ?? DEFAULT_CONFIG_PATH;
-  const config = await loadConfig(path);
-  return new AgentClient(urlForListen(parseListen(config.network.listen)), `Listen= in ${path}, default ${DEFAULT_LISTEN}`);
+  const { listen } = await readClientConfig(path);
+  return new AgentClient(urlForListen(parseListen(listen)), `Listen= in ${path}, default ${DEFAULT_LISTEN}`);
 }

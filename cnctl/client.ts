@@ -1,7 +1,7 @@
 // cnctl's HTTP client for the agent's REST API: GET a resource, parse the JSON, and turn every
 // way that can fail into one message that says which address, what happened, what to check.
 import { request } from 'node:http';
-import type { ErrorResource } from '../agent/api/resources.js';
+import type { ErrorResource } from '../protocol/rest.js';
 
 export const REQUEST_TIMEOUT_MS = 5_000;
 

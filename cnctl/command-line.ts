@@ -1,5 +1,7 @@
 // cnctl's command line: what to do and where the agent is. Options may come anywhere.
-import { parseArgs } from 'node:util';
+import { parseOptions, UsageError } from '../protocol/cli.js';
+import { DEFAULT_CONFIG_PATH } from '../protocol/config-file.js';
+import { DEFAULT_LISTEN } from '../protocol/rest.js';
 
 export type Command =
   | { kind: 'status' }
@@ -34,8 +36,8 @@ Commands:
 Options:
   --json             print the API's JSON instead of text (for scripts)
   --url URL          the agent's API (default: Listen= of the configuration,
-                     else http://127.0.0.1:5209)
-  --config PATH      the configuration file (default /etc/cloud-network/cloud-network.toml)
+                     else http://${DEFAULT_LISTEN})
+  --config PATH      the configuration file (default ${DEFAULT_CONFIG_PATH})
   --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
                      instead of systemctl reload (default DIR: StateDir of the configuration)
   -h, --help         show this help
@@ -44,29 +46,20 @@ Options:
 Exit status: 0 success, 1 the agent is unreachable or answered an error, 2 usage error.
 `;
 
-/** A mistake on the command line: cnctl prints it with the usage hint and exits 2. */
-export class UsageError extends Error {}
-
 export function parseCommandLine(argv: string[]): CommandLine {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'boolean' },
-        url: { type: 'string' },
-        config: { type: 'string' },
-        'state-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseOptions({
+    args: argv,
+    options: {
+      json: { type: 'boolean' },
+      url: { type: 'string' },
+      config: { type: 'string' },
+      'state-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
   const options = {
     json: values.json ?? false,
     ...(values.url !== undefined && { url: checkUrl(values.url) }),

@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PID_FILE } from '../protocol/config-file.js';
 
 export const SERVICE = 'cloud-network.service';
-export const PID_FILE = 'agent.pid';
 
 /** The reload could not be asked for: cnctl exits 1 with this message. */
 export class ReloadError extends Error {}

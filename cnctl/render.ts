@@ -1,10 +1,9 @@
 // The API's resources as text for people. Only neutral-model fields, so the same command
 // prints the same labels on every cloud.
-import type { NetworkResource, StatusResource, SystemResource, UnmatchedNic } from '../agent/api/resources.js';
-import type { LinkState } from '../agent/state-files.js';
+import type { LinkResource, NetworkResource, StatusResource, SystemResource, UnmatchedNic } from '../protocol/rest.js';
 import { block, type Colour, type Field, type Style } from './output.js';
 
-const STATE_COLOUR: Record<LinkState['state'], Colour> = { configured: 'green', pending: 'yellow', error: 'red' };
+const STATE_COLOUR: Record<LinkResource['state'], Colour> = { configured: 'green', pending: 'yellow', error: 'red' };
 
 const yesNo = (value: boolean) => (value ? 'yes' : 'no');
 
@@ -23,7 +22,7 @@ export function renderSystem(system: SystemResource, s: Style): string {
   );
 }
 
-export function renderLink(link: LinkState, s: Style): string {
+export function renderLink(link: LinkResource, s: Style): string {
   const fields: Field[] = [
     ['Name', link.name],
     ['Ifindex', String(link.ifindex)],

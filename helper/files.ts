@@ -1,7 +1,7 @@
 // The file system calls the helper makes, as promises over node:fs's callback functions.
-// node:fs/promises would load ~1 MiB of modules the helper never uses (readline for
+// node:fs/promises would load modules the helper never uses (readline for
 // FileHandle.readLines, the file watchers, directory streams) into every helper process
-// (bench/README.md, item 32).
+// (docs/performance.md, "Memory").
 import { chown as chownCallback, close, fsync, lstat as lstatCallback, mkdir as mkdirCallback, open, readFile as readFileCallback, rename as renameCallback, unlink as unlinkCallback, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';

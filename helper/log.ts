@@ -1,8 +1,8 @@
 // The helper's log: one JSON object per line on stdout (journald keeps it), in bunyan's record
 // format (name, hostname, pid, level, the fields, msg, time, v), so `bunyan` and the agent's
 // tools read both programs' logs alike. Not bunyan itself: bunyan and what it loads (assert,
-// os, streams, safe-json-stringify) are ~1.5 MiB of every helper process (bench/README.md,
-// item 32), for the five methods below.
+// os, streams, safe-json-stringify) would be resident in every helper process for the five
+// methods below (docs/performance.md, "Memory").
 import { hostname } from 'node:os';
 
 export type LevelName = 'debug' | 'info' | 'warn' | 'error' | 'fatal';

@@ -1,5 +1,5 @@
 // The helper's command line.
-import { parseArgs } from 'node:util';
+import { parseOptions, UsageError } from '../protocol/cli.js';
 import { DEFAULT_HELPER_SOCKET, DEFAULT_PRIORITY_RANGE, DEFAULT_TABLE_RANGE } from '../protocol/constants.js';
 import { DEFAULT_LEDGER_PATH } from './ledger.js';
 import type { NumberRange } from './policy.js';
@@ -45,8 +45,6 @@ Options:
   --version              show the version
 `;
 
-export class UsageError extends Error {}
-
 function parseRange(text: string, option: string, bounds: NumberRange): NumberRange {
   const match = /^([0-9]+)-([0-9]+)$/.exec(text);
   const first = Number(match?.[1]);
@@ -58,28 +56,23 @@ function parseRange(text: string, option: string, bounds: NumberRange): NumberRa
 }
 
 export function parseHelperOptions(argv: string[]): HelperOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        socket: { type: 'string' },
-        group: { type: 'string' },
-        'allow-user': { type: 'string' },
-        'idle-exit': { type: 'string' },
-        ledger: { type: 'string' },
-        tables: { type: 'string' },
-        priorities: { type: 'string' },
-        'deny-link': { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values } = parseOptions({
+    args: argv,
+    options: {
+      socket: { type: 'string' },
+      group: { type: 'string' },
+      'allow-user': { type: 'string' },
+      'idle-exit': { type: 'string' },
+      ledger: { type: 'string' },
+      tables: { type: 'string' },
+      priorities: { type: 'string' },
+      'deny-link': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const idle = values['idle-exit'] ?? String(DEFAULT_IDLE_EXIT_SECONDS);
   if (!/^[0-9]{1,7}$/.test(idle)) throw new UsageError(`--idle-exit ${idle}: expected a whole number of seconds`);
   // tables 253–255 (default, main, local) and 0 are the kernel's; rule priority 0 and 32766+ too

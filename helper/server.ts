@@ -213,7 +213,7 @@ export class HelperServer {
 
   /** One line in, at most one response line out. */
   private async handle(line: string, context: Context): Promise<string | undefined> {
-    // process.hrtime: node:perf_hooks would load ~0.8 MiB of modules for this one clock
+    // process.hrtime: node:perf_hooks would load modules the helper needs nowhere else, for one clock
     const started = process.hrtime.bigint();
     const audit = (method: string, id: JSONRPCID | undefined, error?: { code: number; message: string }, extra: { operations?: ApplyParams['operations']; results?: OperationResult[] } = {}) =>
       this.options.audit.request({ ...context, method, id, durationMs: Number(process.hrtime.bigint() - started) / 1e6, ...(error ? { error } : {}), ...extra });

@@ -27,7 +27,7 @@ export interface WatchOptions {
   onEvent?(kind: KernelObjectKind, detail: KernelEventDetail): void;
   /**
    * once per batch of events, not decoded: for a caller that only needs to know that something
-   * changed (the agent re-reads the kernel anyway). One apply at 2,048 IPs sends ~5,600 events;
+   * changed (the agent re-reads the kernel anyway). An apply sends three events per IP;
    * decoding them would compete with the helper for the CPU.
    */
   onChange?(): void;

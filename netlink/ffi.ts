@@ -1,7 +1,7 @@
 // koffi, the FFI through which the netlink sockets and the helper's peer check call libc,
 // loaded straight from its prebuilt addon. koffi's own index.js first loads its installer's
-// helpers (https, zlib, crypto) only to name the platform's directory: ~20 ms of every start-up
-// under --jitless, and the helper starts on every activation (bench/README.md). Where
+// helpers (https, zlib, crypto) only to name the platform's directory, a cost in every start-up,
+// and the helper starts on every activation (docs/performance.md, "Start-up"). Where
 // build/koffi/<platform>_<arch>/ holds an addon of koffi's own version we load it; anything
 // else (musl, armhf, riscv64d, a mismatched addon) goes through koffi's loader as before.
 import { createRequire } from 'node:module';

@@ -22,7 +22,7 @@ import {
   type RtnlRequester,
 } from './wire.js';
 // The package's modules one by one: its index also loads the generic netlink, nl80211 and
-// WireGuard families (~30 ms and ~7 MiB per process, for nothing we use).
+// WireGuard families, for nothing we use.
 import { Flags, FlagsGet, MessageType as NlMessageType, Protocol } from 'netlink/dist/constants.js';
 import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
 

@@ -3,8 +3,8 @@
 // before returning, and produces a dump's next part inside recvmsg(), so a reply never has to be
 // waited for: a blocking receive returns at once, and the helper, which serves one request at a
 // time anyway, needs no event-loop machinery for it. That machinery (the `netlink` package, its
-// native addon and its parsing) cost every helper process ~1.5 MiB (bench/README.md, item 32);
-// the agent, which listens for events, keeps it (socket.ts).
+// native addon and its parsing) would be resident in every helper process (docs/performance.md,
+// "Memory"); the agent, which listens for events, keeps it (socket.ts).
 //
 // Nothing here can stall for long: SO_RCVTIMEO bounds every receive (a reply that never comes is
 // ETIMEDOUT, as in socket.ts), and a receive buffer overflow is reported by the kernel as ENOBUFS,

@@ -10,6 +10,10 @@ export const RTPROT_CLOUD_NETWORK = 201;
 /** The protocol of the routes the kernel makes itself for addresses (local, broadcast, prefix routes). */
 export const RTPROT_KERNEL = 2;
 
+/** The kernel's own route tables that cloud-network reads or adds to (linux/rtnetlink.h RT_TABLE_*). */
+export const MAIN_TABLE = 254;
+export const LOCAL_TABLE = 255;
+
 /** Managed route tables: RouteTableBase (default 10000) + NIC index, inside this range. */
 export const DEFAULT_TABLE_RANGE = { first: 10_000, last: 19_999 } as const;
 

@@ -13,7 +13,7 @@ export interface ParsedIp {
  * The planner and the helper parse every address of a plan several times, and the helper runs
  * --jitless, where isIPv4's regular expression is interpreted, and so is a loop over the
  * characters; split() and the number conversions are built-ins, which run as machine code even
- * then: 40 % less time than the character loop under --jitless (bench/README.md, item 37). A part
+ * then (docs/performance.md, "The helper under --jitless"). A part
  * is valid when it is the text of its own value: that rejects leading zeros, signs, spaces,
  * exponents, hex and empty parts.
  */
@@ -76,8 +76,8 @@ function writeGroups(side: string, bytes: Uint8Array, at: number, endsAddress: b
  * IPv6 text (RFC 4291 2.2): eight groups of one to four hex digits; at most one `::`, which
  * stands for one or more zero groups; a dotted quad for the last two groups. It accepts what
  * node:net's isIPv6 accepts but for a zone (`fe80::1%eth0`), which no address here may carry.
- * Written out rather than isIPv6: compiling that regular expression took ~3 ms of the first
- * plan of every agent, which meets IPv6 text in every kernel read (bench/README.md, item 49).
+ * Written out rather than isIPv6, whose regular expression is compiled at its first use, in the
+ * first plan of every agent: every kernel read holds IPv6 text.
  */
 function parseIPv6(text: string): Uint8Array | undefined {
   if (text.length < 2 || text.length > 45) return undefined;
@@ -162,8 +162,8 @@ export type PrefixParser = (text: string) => ParsedPrefix | undefined;
 
 /**
  * parsePrefix with each text's answer remembered. The helper judges, records and encodes every
- * address of a request: one of these per request parses each address once instead of three
- * times (bench/README.md, item 41), and is dropped with the request. The answers are shared
+ * address of a request: one of these per request parses each address once, not once per
+ * reader, and is dropped with the request. The answers are shared
  * between their readers, who must not change them (nothing here does: networkOf copies).
  */
 export function rememberingParsePrefix(): PrefixParser {

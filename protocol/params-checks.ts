@@ -4,7 +4,7 @@
 // Here the checks are compiled from the schemas when this module loads. The helper's bundle does
 // not contain this file: tools/build.mjs puts in its place the same checks generated at build
 // time (TypeCompiler.Code, tools/params-checks.mjs), so the helper compiles nothing at start and
-// carries no schema library; test/params-checks.test.ts holds the two to the same answers.
+// carries no schema library; test/unit/params-checks.test.ts holds the two to the same answers.
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { METHODS, type MethodName } from './methods.js';
 import { METHOD_NAMES } from './names.js';

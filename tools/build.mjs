@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 // `make build`: each program (agent, helper, cnctl) as one CommonJS bundle, dist/<program>/main.js
-// (dist/package.json says "commonjs"). One file loads in a fraction of the time tsc's ~60 files
-// and their dependencies took, and the cold converge starts two Node processes (the agent, then
-// the socket-activated helper), so that counts twice (bench/README.md). CommonJS rather than an
-// ES module: Node's ES module loader, and its scan of every CommonJS dependency for export names,
-// cost the agent ~40 ms and the helper (--jitless) ~65 ms of each start-up. Type checking is
-// tsc's job (make typecheck), not this one's.
+// (dist/package.json says "commonjs"). One file loads in a fraction of the time many files and
+// their dependencies take, and the cold converge starts two Node processes. CommonJS rather than
+// an ES module: Node's ES module loader scans every CommonJS dependency for export names at each
+// start-up (docs/performance.md, "Start-up"). Type checking is tsc's job (make typecheck), not
+// this one's.
 import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +21,7 @@ const PROGRAMS = ['agent', 'helper', 'cnctl'];
 const EXTERNAL = ['koffi', 'netlink', 'safe-json-stringify'];
 
 // bunyan's optional modules for features no program here uses, which bunyan requires inside a
-// try/catch: mv (only its rotating-file stream; ~12 ms of start-up, with rimraf and glob) and
+// try/catch: mv (only its rotating-file stream; it loads rimraf and glob at start-up) and
 // dtrace-provider (DTrace probes; Linux has no DTrace). In the bundle they are modules that
 // throw, which bunyan takes as "not installed".
 const UNUSED_OPTIONAL = ['mv', 'dtrace-provider'];
@@ -39,15 +38,15 @@ const unusedOptional = {
 };
 
 // The agent's REST API (koa, its router, their dependencies: two thirds of the agent's code) is
-// its own file, dist/agent/api.js, which the daemon requires once its first plan is with the
-// helper (agent/main.ts). In the agent's bundle V8 still had to read past all of it at every
-// start, --once included, which never serves the API: ~7 ms of the agent's start-up here. What
-// the API shares with the agent (pure functions: describeOperation, linkStates) is in both files.
-const API_ENTRY = 'agent/api/server.ts';
+// its own file, dist/agent/api.js, which the daemon requires once its first reconcile has ended
+// (agent/main.ts); in the agent's bundle V8 would read past all of it at every start, --once
+// included, which never serves the API. What the API shares with the agent (pure functions:
+// describeOperation, linkStates) is in both files.
+const API_ENTRY = 'agent/report/api/server.ts';
 const apiApart = {
   name: 'api-apart',
   setup(build) {
-    build.onResolve({ filter: /^\.\/api\/server\.js$/ }, (args) =>
+    build.onResolve({ filter: /^\.\/report\/api\/server\.js$/ }, (args) =>
       args.importer.endsWith('agent/main.ts') ? { path: './api.js', external: true } : undefined,
     );
   },
@@ -57,8 +56,7 @@ const apiApart = {
 // instead of compiling them from the schemas at every start; the schemas and typebox then stay
 // out of its bundle. What explains an invalid request (protocol/explain.ts, with typebox) is its
 // own file beside it, dist/helper/explain.js, which protocol/validate.ts requires on the first
-// invalid request: ~240 KiB the helper no longer reads at start, and ~1 MiB of its RSS
-// (bench/README.md, item 36).
+// invalid request (docs/performance.md, "Memory").
 const checksSource = await paramsChecksModule(root);
 const paramsChecksAtBuild = {
   name: 'params-checks-at-build',
@@ -87,12 +85,11 @@ await build({
   banner: { js: "const __cloudNetworkFileUrl = require('node:url').pathToFileURL(__filename).href;" },
   // Class and function names stay readable in logs and stack traces. The source map (main.js.map,
   // with the sources in it) maps a production trace back to the .ts; the units do not run
-  // node --enable-source-maps, which costs the agent ~11 MiB RSS at start-up.
+  // node --enable-source-maps, which costs the agent memory at every start.
   keepNames: true,
   sourcemap: 'linked',
-  // No minifying: --minify-syntax and --minify-whitespace (0.70 MB instead of 1.08 MB for the
-  // agent) changed neither start-up time nor RSS beyond run-to-run noise (21 runs each), and
-  // readable bundles give readable line numbers.
+  // No minifying: it changes neither start-up time nor RSS measurably, and readable bundles give
+  // readable line numbers.
   // no code splitting: each program is one file, whatever the others need
   splitting: false,
   logLevel: 'warning',

@@ -5,7 +5,7 @@
 // answers (410, 429, 5xx) and broken connections are retried with exponential backoff and
 // jitter, honouring Retry-After, through a gate that keeps the provider under its rate limit.
 import http, { type IncomingHttpHeaders } from 'node:http';
-import type { ProviderName } from '../model.js';
+import type { ProviderName } from './model.js';
 import { MetadataError } from './errors.js';
 import { RequestGate, sleep as realSleep, type Sleep } from './rate-limit.js';
 

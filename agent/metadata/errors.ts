@@ -1,7 +1,7 @@
 // The one error type of metadata fetching. A fetch is all or nothing: every failure, from a
 // refused connection to a NIC without a subnet, ends as a MetadataError and never as a smaller
 // model, so the reconciler keeps the last good configuration instead of removing addresses.
-import type { ProviderName } from '../model.js';
+import type { ProviderName } from './model.js';
 
 export type MetadataErrorKind =
   /** connection refused/reset, DNS, socket errors */

@@ -1,10 +1,10 @@
 // Realistic agent views for the REST API and cnctl tests: one VM per cloud, each with a
 // primary and a second NIC, the provider's own document (secrets included, as a careless
 // provider might leave them) and a plan computed by the real planner against a modelled kernel.
-import type { AgentView } from '../../agent/api/resources.js';
-import type { MetadataModel, ProviderName, ProviderSnapshot } from '../../agent/model.js';
-import { plan, type Plan } from '../../agent/planner.js';
-import { initialStatus, type ReconcileStatus } from '../../agent/reconciler.js';
+import type { AgentView } from '../../agent/report/api/resources.js';
+import type { MetadataModel, ProviderName, ProviderSnapshot } from '../../agent/metadata/model.js';
+import { plan, type Plan } from '../../agent/plan/planner.js';
+import { initialStatus, type ReconcileStatus } from '../../agent/reconcile/reconciler.js';
 import type { KernelState } from '../../netlink/types.js';
 import { applied } from './fake-kernel.js';
 

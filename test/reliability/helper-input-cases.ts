@@ -8,7 +8,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { REPO } from '../lib/cloud-env.js';
 import { createNamespace, ip, kernelDump, settledKernelDump, type Teardown } from '../lib/netns.js';
-import { addNics, startHelper, type RunningHelper } from '../helper-harness.js';
+import { addNics, startHelper, type RunningHelper } from '../lib/helper-harness.js';
 import { hostileMessages, policyViolations, type Violations } from './hostile-messages.js';
 import { check, type CaseSpec, type Scoreboard } from './scoreboard.js';
 

@@ -6,13 +6,13 @@
 // black box here (its socket and the kernel), so the fuzzer judges any rewrite of it alike.
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HelperClient, HelperRequestError } from '../../agent/helper-client.js';
+import { HelperClient, HelperRequestError } from '../../agent/reconcile/helper-client.js';
 import { DEFAULT_PRIORITY_RANGE, DEFAULT_TABLE_RANGE } from '../../protocol/constants.js';
 import { describeOperation } from '../../protocol/describe.js';
 import { canonicalNetwork } from '../../protocol/ip.js';
 import type { OperationResult } from '../../protocol/methods.js';
 import type { Operation } from '../../protocol/operations.js';
-import { ROOT, startHelper, type HelperStart, type RunningHelper } from '../helper-harness.js';
+import { ROOT, startHelper, type HelperStart, type RunningHelper } from '../lib/helper-harness.js';
 import { startRunner } from '../lib/netlink-client.js';
 import { createNamespace, waitFor, type Teardown } from '../lib/netns.js';
 import { TeardownStack } from '../lib/teardown-stack.js';

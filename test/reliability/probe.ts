@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { missingFromKernel, type CloudEnv, type Proc } from '../lib/cloud-env.js';
 import { ip, waitFor } from '../lib/netns.js';
-import type { StatusResource } from '../../agent/api/resources.js';
+import type { StatusResource } from '../../protocol/rest.js';
 import { CaseFailure } from './scoreboard.js';
 
 const run = promisify(execFile);

@@ -1,0 +1,50 @@
+// The agent's command line: bin/cloud-network [--config PATH] [--once] [--dry-run] [--cleanup]
+import { parseOptions, UsageError } from '../../protocol/cli.js';
+import { DEFAULT_CONFIG_PATH } from '../../protocol/config-file.js';
+
+export type Mode = 'daemon' | 'once' | 'dry-run' | 'cleanup' | 'help' | 'version';
+
+export interface CommandLine {
+  mode: Mode;
+  configPath: string;
+}
+
+export const USAGE = `Usage: cloud-network [--config PATH] [--once | --dry-run | --cleanup]
+
+Configures every NIC and private IP of this cloud VM from the instance metadata service and
+keeps the configuration true. Runs unprivileged; kernel changes go through cloud-network-helper.
+
+Options:
+  --config PATH  configuration file (default ${DEFAULT_CONFIG_PATH}; missing means defaults)
+  --once         reconcile once; exit 0 when the kernel matches the plan, 1 otherwise
+  --dry-run      fetch the metadata, plan, print what would be added and removed; apply nothing
+  --cleanup      remove everything cloud-network created (for uninstall), nothing else
+  --help         show this help
+  --version      show the version
+`;
+
+export function parseCommandLine(argv: string[]): CommandLine {
+  const { values } = parseOptions({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      once: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      cleanup: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const modes: Mode[] = [];
+  if (values.help) modes.push('help');
+  if (values.version) modes.push('version');
+  if (values.once) modes.push('once');
+  if (values['dry-run']) modes.push('dry-run');
+  if (values.cleanup) modes.push('cleanup');
+  if (modes.length > 1 && !modes.includes('help')) {
+    throw new UsageError(`choose one of --once, --dry-run, --cleanup (got ${modes.map((m) => `--${m}`).join(', ')})`);
+  }
+  return { mode: modes.includes('help') ? 'help' : (modes[0] ?? 'daemon'), configPath: values.config ?? DEFAULT_CONFIG_PATH };
+}

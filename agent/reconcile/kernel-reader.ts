@@ -1,0 +1,33 @@
+// How the agent reads the kernel: over one rtnetlink socket for its lifetime (reading needs no
+// capability), and only the routes a decision uses.
+import { MAIN_TABLE, RTPROT_CLOUD_NETWORK } from '../../protocol/constants.js';
+import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../../netlink/read.js';
+import { RtnlSocket } from '../../netlink/socket.js';
+import type { KernelState } from '../../netlink/types.js';
+import type { KernelReader } from './reconciler.js';
+
+/**
+ * The planner looks at cloud-network's own routes only, and the Azure provider at main's
+ * default route; the local table's two routes per address, most of a read at scale, stay in
+ * the kernel.
+ */
+export const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_NETWORK }, { table: MAIN_TABLE }];
+
+export class NetlinkKernelReader implements KernelReader {
+  private readonly socket = new RtnlSocket();
+  private last?: KernelState;
+
+  async read(): Promise<KernelState> {
+    this.last = await readKernelState(this.socket, ALL_STATE_PARTS, PLANNED_ROUTES);
+    return this.last;
+  }
+
+  /** The last read, or one now if there was none (what a provider is given as kernelState). */
+  async lastOrRead(): Promise<KernelState> {
+    return this.last ?? (await this.read());
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}

@@ -1,0 +1,159 @@
+// The agent's REST API as its clients see it (cnctl, scripts, monitoring): the paths, the JSON
+// of every resource, and the Listen= address both sides agree on. The agent's server
+// (agent/report/api/) builds these shapes, and tsc holds it to them; cnctl reads them. A change
+// here is a change of the public API. The API is read-only: GET and HEAD.
+import { isIP } from 'node:net';
+
+export const API_PREFIX = '/api/v1';
+
+/** The resources' paths. */
+export const API_PATHS = {
+  status: `${API_PREFIX}/status`,
+  system: `${API_PREFIX}/system`,
+  network: `${API_PREFIX}/network`,
+  link: (name: string) => `${API_PREFIX}/network/${encodeURIComponent(name)}`,
+  sshKeys: `${API_PREFIX}/ssh-keys`,
+  document: `${API_PREFIX}/document`,
+} as const;
+
+export type CloudProvider = 'azure' | 'ec2' | 'gcp';
+
+/** Operations per kind ("address.add", "rule.remove", ...) since the agent started. */
+export interface OperationCounters {
+  applied: Record<string, number>;
+  failed: Record<string, number>;
+}
+
+/** GET /api/v1/status — always 200, also before the first metadata fetch (`ready: false`). */
+export interface StatusResource {
+  version: string;
+  provider: CloudProvider;
+  /** whether metadata has been fetched at least once (the other resources answer 503 until then) */
+  ready: boolean;
+  startedAt: string;
+  reconciling: boolean;
+  reconciles: number;
+  converged: boolean;
+  lastRefresh: string | null;
+  lastSuccess: string | null;
+  lastMetadataSuccess: string | null;
+  lastError: string | null;
+  metadataError: string | null;
+  /** null until the agent has tried to reach the helper */
+  helperReachable: boolean | null;
+  pendingOperations: number;
+  /** the pending operations, as `ip`-like text ("add address 10.4.0.5/24 dev eth1 noprefixroute") */
+  pending: string[];
+  linkErrors: Record<string, string>;
+  operations: OperationCounters;
+}
+
+/** GET /api/v1/system: the instance, in the same fields on every cloud. */
+export interface SystemResource {
+  provider: CloudProvider;
+  /** Azure vmId, EC2 instance-id, GCP id (text: it exceeds 2^53) */
+  id: string;
+  name: string;
+  region: string;
+  zone: string;
+  /** Azure vmSize, EC2 instance-type, GCP machine type */
+  size: string;
+  image: string;
+}
+
+/** GET /api/v1/network/:link, and each of /api/v1/network's links (the state files hold the same). */
+export interface LinkResource {
+  name: string;
+  ifindex: number;
+  mac: string;
+  primary: boolean;
+  /** the link's route table, when it is policy-routed */
+  table?: number;
+  /** the addresses that should be on the link, "ip/len" */
+  addresses: string[];
+  privateIpv4: string[];
+  publicIpv4: string[];
+  ipv6: string[];
+  subnet: string;
+  gateway: string;
+  mtu?: number;
+  routedRanges: string[];
+  state: 'configured' | 'pending' | 'error';
+  error?: string;
+}
+
+/** A metadata NIC that has no configured link (not attached yet, or no plan yet). */
+export interface UnmatchedNic {
+  mac: string;
+  primary: boolean;
+  problem: string;
+}
+
+/** GET /api/v1/network */
+export interface NetworkResource {
+  provider: CloudProvider;
+  links: LinkResource[];
+  unmatched: UnmatchedNic[];
+}
+
+/** GET /api/v1/ssh-keys */
+export interface SshKeysResource {
+  provider: CloudProvider;
+  sshKeys: string[];
+}
+
+/** GET /api/v1/document: the provider's own metadata document, without secrets. */
+export interface DocumentResource {
+  provider: CloudProvider;
+  document: unknown;
+}
+
+/** Every error answer: 404, 405, 413, 421, 503 (with `status` for 503), 500. */
+export interface ErrorResource {
+  error: string;
+  status?: StatusResource;
+}
+
+// ---------------------------------------------------------------- Listen=
+
+/** Where the API listens unless Listen= says otherwise. */
+export const DEFAULT_LISTEN = '127.0.0.1:5209';
+
+/** The forms Listen= takes, for messages. */
+export const LISTEN_FORMS = 'IPV4:PORT, [IPV6]:PORT or localhost:PORT, e.g. "127.0.0.1:5209" or "[::1]:5209"';
+
+export interface ListenAddress {
+  /** without brackets: "127.0.0.1", "::1", "localhost" */
+  host: string;
+  port: number;
+}
+
+/** Listen=: an IPv4 address, a bracketed IPv6 address or localhost, and a port (0 picks one). */
+export function parseListen(text: string): ListenAddress {
+  const trimmed = text.trim();
+  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(trimmed) ?? /^([^:[\]]+):(\d{1,5})$/.exec(trimmed);
+  if (!match) throw new Error(`Listen=${JSON.stringify(text)} is not HOST:PORT (${LISTEN_FORMS})`);
+  const host = match[1]!;
+  const port = Number(match[2]);
+  const bracketed = trimmed.startsWith('[');
+  if (bracketed ? isIP(host) !== 6 : host !== 'localhost' && isIP(host) !== 4) {
+    throw new Error(`Listen=${JSON.stringify(text)}: ${host} is not ${bracketed ? 'an IPv6 address' : 'an IPv4 address or localhost'} (${LISTEN_FORMS})`);
+  }
+  if (port > 65535) throw new Error(`Listen=${JSON.stringify(text)}: port ${match[2]} is not between 0 and 65535`);
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || /^(0{0,4}:){1,7}0{0,3}1$/.test(host) || host.toLowerCase().startsWith('::ffff:127.');
+  return false;
+}
+
+/** The URL a local client uses: a wildcard listen address is reached over loopback. */
+export function urlForListen(address: ListenAddress): string {
+  let host = address.host;
+  if (host === '0.0.0.0') host = '127.0.0.1';
+  if (host === '::') host = '::1';
+  return `http://${isIP(host) === 6 ? `[${host}]` : host}:${address.port}`;
+}

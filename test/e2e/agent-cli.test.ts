@@ -1,0 +1,100 @@
+// The agent's one-shot modes and its REST API / cnctl against a real running agent.
+import test from 'ava';
+import { join } from 'node:path';
+import { ip, waitFor } from '../lib/netns.js';
+import { createCloudEnv, REPO, type CloudEnv } from '../lib/cloud-env.js';
+import { builtinScenario, convergedCloud, sleep, vmDump } from '../lib/e2e.js';
+import { secretValues } from '../imds-sim/scenario.js';
+
+const TSX = join(REPO, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs');
+
+/** GET inside the vm namespace (the agent listens on the vm's own loopback). */
+function vmGet(env: CloudEnv, path: string): { status: number; body: string } {
+  const script = `const r = await fetch('http://127.0.0.1:5209${path}'); process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() }));`;
+  return JSON.parse(env.vmExec(process.execPath, ['--input-type=module', '-e', script])) as { status: number; body: string };
+}
+
+function cnctl(env: CloudEnv, args: string[]): string {
+  return env.vmExec(process.execPath, [`--import=${TSX}`, join(REPO, 'cnctl', 'main.ts'), ...args]);
+}
+
+test.serial('--dry-run prints what would be added and applies nothing', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('azure'));
+  env.startHelper();
+  env.writeConfig();
+  const before = vmDump(env);
+  const result = await env.runAgent(['--dry-run']);
+  t.is(result.code, 0, result.output);
+  t.regex(result.output, /\+ add address 10\.4\.1\.5\/24 dev eth1 noprefixroute/);
+  t.regex(result.output, /\+ add inet rule priority 30200 from 10\.4\.1\.6\/32 lookup 10001/);
+  t.is(vmDump(env), before);
+});
+
+test.serial('--once exits non-zero with the reason when the helper is not there', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('ec2'));
+  env.writeConfig();
+  const result = await env.runAgent(['--once']);
+  t.is(result.code, 1);
+  t.regex(result.output, /helper at .* is not reachable/);
+});
+
+test.serial('--cleanup removes everything cloud-network made and nothing else', async (t) => {
+  const scenario = builtinScenario('gcp');
+  const { env, agent } = await convergedCloud(t, scenario);
+  ip(env.vm, 'rule', 'add', 'priority', '30150', 'from', '192.0.2.1', 'lookup', '10001'); // someone else's
+  agent.kill('SIGTERM');
+  t.is(await agent.exited, 0);
+  const requestsBefore = (await env.simStats()).requests;
+  const result = await env.runAgent(['--cleanup']);
+  t.is(result.code, 0, result.output);
+  // what cloud-network made is in the kernel and its ledger: cleanup asks the metadata nothing
+  t.is((await env.simStats()).requests, requestsBefore);
+  const rules = ip(env.vm, 'rule', 'show');
+  t.false(rules.includes('proto 201'), rules);
+  t.true(rules.includes('from 192.0.2.1 lookup 10001'));
+  t.false(ip(env.vm, 'route', 'show', 'table', 'all').includes('proto 201'));
+  const addresses = ip(env.vm, '-o', 'addr', 'show');
+  t.true(addresses.includes(`${scenario.nics[0]!.ipv4[0]}/32`), 'the DHCP address stays');
+  t.false(addresses.includes(`${scenario.nics[1]!.ipv4[0]}/32`));
+});
+
+test.serial('stopping the agent leaves the network as it is', async (t) => {
+  const { env, agent } = await convergedCloud(t, builtinScenario('azure'));
+  await sleep(300);
+  const before = vmDump(env);
+  agent.kill('SIGTERM');
+  t.is(await agent.exited, 0);
+  t.is(vmDump(env), before);
+});
+
+test.serial('the REST API of a running agent, and no secret on any path', async (t) => {
+  const scenario = builtinScenario('ec2');
+  const { env } = await convergedCloud(t, scenario);
+  const status = vmGet(env, '/api/v1/status');
+  t.is(status.status, 200);
+  t.like(JSON.parse(status.body), { provider: 'ec2', ready: true, helperReachable: true });
+  const network = JSON.parse(vmGet(env, '/api/v1/network').body) as { links: { name: string; table?: number; state: string }[] };
+  t.deepEqual(
+    network.links.map((l) => [l.name, l.table ?? null, l.state]),
+    [
+      ['eth0', null, 'configured'],
+      ['eth1', 10001, 'configured'],
+    ],
+  );
+  t.is(vmGet(env, '/api/v1/network/eth9').status, 404);
+  const paths = ['/api/v1/status', '/api/v1/system', '/api/v1/network', '/api/v1/network/eth1', '/api/v1/ssh-keys', '/api/v1/document', '/api/cloud/system', '/api/cloud/network', '/metrics'];
+  const bodies = paths.map((p) => vmGet(env, p).body).join('\n');
+  for (const secret of secretValues(scenario)) t.false(bodies.includes(secret), `${secret} leaked`);
+  t.regex(vmGet(env, '/metrics').body, /cloud_network_imds_requests_total\{provider="ec2",status="200"\} \d+/);
+});
+
+test.serial('cnctl shows the network and `cnctl reload` really makes the agent refresh', async (t) => {
+  const { env } = await convergedCloud(t, builtinScenario('azure'));
+  const shown = cnctl(env, ['status', 'network', 'eth1']);
+  t.regex(shown, /^ +Name: eth1$/m);
+  t.regex(shown, /^ +Table: 10001$/m);
+  const requests = Number((await env.simStats()).requests);
+  cnctl(env, ['reload', '--state-dir', env.stateDir]);
+  await waitFor(async () => Number((await env.simStats()).requests) > requests, 'the agent to fetch the metadata again');
+  t.pass();
+});

@@ -1,0 +1,387 @@
+// cnctl, run as a real process against the REST API served in-process from realistic views,
+// and cnctl reload delivering a real SIGHUP.
+import test, { type ExecutionContext } from 'ava';
+import bunyan from 'bunyan';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startApi } from '../../agent/report/api/server.js';
+import { Metrics } from '../../agent/report/metrics.js';
+import type { ProviderName } from '../../agent/metadata/model.js';
+import { block, style, wantsColour } from '../../cnctl/output.js';
+import { reload } from '../../cnctl/reload.js';
+import { FakeView, SECRETS, fixture } from '../lib/api-fixtures.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * cnctl processes running at once. Each is a tsx start-up; this file's ~25 at once would starve
+ * the namespace tests that run beside it (an IMDS simulator that cannot start in time).
+ */
+const MAX_RUNNING = 4;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function cnctl(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number } = {}): Promise<Result> {
+  if (running >= MAX_RUNNING) await new Promise<void>((resolve) => waiting.push(resolve)); // handed a slot
+  else running++;
+  try {
+    return await runCnctl(args, options);
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+function runCnctl(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number }): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, ...options.env };
+    delete env.NO_COLOR;
+    if (options.env && 'NO_COLOR' in options.env) env.NO_COLOR = options.env.NO_COLOR;
+    const child = spawn(process.execPath, ['--import=tsx', 'cnctl/main.ts', ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid !== undefined && { uid: options.uid, gid: options.uid }),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function agent(t: ExecutionContext, view: FakeView): Promise<string> {
+  const log = bunyan.createLogger({ name: 'cnctl-test', streams: [{ type: 'raw', stream: new bunyan.RingBuffer({ limit: 10 }) }] });
+  const api = await startApi({ listen: '127.0.0.1:0', view, metrics: new Metrics(), log });
+  t.teardown(() => api.close());
+  return `http://127.0.0.1:${api.port}`;
+}
+
+/** A loopback port nothing listens on: bound once, then closed. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cnctl-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Every block's colons line up, and continuation lines start under the values. */
+function assertAligned(t: ExecutionContext, text: string): void {
+  for (const chunk of text.trimEnd().split('\n\n')) {
+    const lines = chunk.split('\n');
+    const column = lines[0]!.indexOf(': ');
+    t.true(column > 0, chunk);
+    for (const line of lines) {
+      if (line.trim().length === 0) continue;
+      if (line.slice(0, column + 1).trim() === '') {
+        t.is(line.search(/\S/), column + 2, `continuation misaligned: ${JSON.stringify(line)}`);
+      } else {
+        t.is(line.indexOf(': '), column, `label misaligned: ${JSON.stringify(line)}`);
+      }
+    }
+  }
+}
+
+test('cnctl status network prints the Azure NICs with aligned labels from the neutral model', async (t) => {
+  const url = await agent(t, new FakeView(fixture('azure')).converge());
+  const result = await cnctl(['status', 'network', 'eth1', '--url', url]);
+  t.is(result.code, 0, result.stderr);
+  t.is(
+    result.stdout,
+    [
+      '       Name: eth1',
+      '    Ifindex: 3',
+      'MAC Address: 00:0d:3a:5d:2d:66',
+      '    Primary: no',
+      '  Public Ip: 20.253.243.104',
+      ' Private Ip: 10.4.0.5/24',
+      '             10.4.0.6/24',
+      '       IPv6: -',
+      ' Routed Ips: -',
+      '     Subnet: 10.4.0.0/24',
+      '    Gateway: 10.4.0.1',
+      '        MTU: -',
+      '      Table: 10001',
+      '      State: configured',
+      '',
+    ].join('\n'),
+  );
+  t.false(result.stdout.includes('\u001b['), 'no colour when stdout is not a terminal');
+});
+
+for (const [provider, expected] of [
+  ['azure', ['Name: eth0', 'Name: eth1', 'Table: main', 'Public Ip: 20.253.243.104']],
+  ['ec2', ['Name: ens5', 'Name: ens6', 'Private Ip: 172.31.32.10/20', '172.31.32.11/20', 'Public Ip: 54.155.10.20', 'Gateway: 172.31.32.1']],
+  ['gcp', ['Name: ens4', 'Name: ens5', 'MTU: 1460', 'Routed Ips: 10.130.8.0/24', 'Private Ip: 10.130.0.5/24']],
+] as [ProviderName, string[]][]) {
+  test(`cnctl status network shows every ${provider} NIC, the same labels in the same order`, async (t) => {
+    const url = await agent(t, new FakeView(fixture(provider)).converge());
+    const result = await cnctl(['status', 'network', '--url', url]);
+    t.is(result.code, 0, result.stderr);
+    for (const text of expected) t.true(result.stdout.includes(text), `${text} in\n${result.stdout}`);
+    assertAligned(t, result.stdout);
+    const labels = result.stdout
+      .split('\n\n')[0]!
+      .split('\n')
+      .map((l) => l.split(':')[0]!.trim())
+      .filter((l) => l !== '' && !/^\d/.test(l));
+    t.deepEqual(labels, ['Name', 'Ifindex', 'MAC Address', 'Primary', 'Public Ip', 'Private Ip', 'IPv6', 'Routed Ips', 'Subnet', 'Gateway', 'MTU', 'Table', 'State']);
+  });
+
+  test(`cnctl status system shows the ${provider} instance facts, aligned`, async (t) => {
+    const f = fixture(provider);
+    const url = await agent(t, new FakeView(f).converge());
+    const result = await cnctl(['status', 'system', '--url', url]);
+    t.is(result.code, 0, result.stderr);
+    t.true(result.stdout.includes(`   Provider: ${provider}\n`));
+    t.true(result.stdout.includes(`Instance Id: ${f.snapshot.model.instance.id}\n`));
+    t.true(result.stdout.includes(`     Region: ${f.snapshot.model.instance.region}\n`));
+    assertAligned(t, result.stdout);
+  });
+}
+
+test('cnctl shows a link in error with the helper\'s reason', async (t) => {
+  const url = await agent(t, new FakeView(fixture('ec2')).failSecondLink('helper refused address.add: permission denied'));
+  const result = await cnctl(['status', 'network', 'ens6', '--url', url]);
+  t.is(result.code, 0, result.stderr);
+  t.true(result.stdout.includes('      State: error\n'));
+  t.true(result.stdout.includes('      Error: helper refused address.add: permission denied\n'));
+});
+
+test('--json prints the API\'s JSON for every status command', async (t) => {
+  const url = await agent(t, new FakeView(fixture('gcp')).converge());
+  const status = await cnctl(['status', '--json', '--url', url]);
+  t.like(JSON.parse(status.stdout), { provider: 'gcp', ready: true, helperReachable: true });
+  const system = await cnctl(['--json', 'status', 'system', '--url', url]);
+  t.like(JSON.parse(system.stdout), { provider: 'gcp', id: '7454466891239578912' });
+  const network = await cnctl(['status', 'network', '--url', url, '--json']);
+  t.deepEqual(
+    (JSON.parse(network.stdout) as { links: { name: string }[] }).links.map((l) => l.name),
+    ['ens4', 'ens5'],
+  );
+  const link = await cnctl(['status', 'network', 'ens5', '--json', '--url', url]);
+  t.like(JSON.parse(link.stdout), { name: 'ens5', mtu: 1460, state: 'configured' });
+  const keys = await cnctl(['show', 'ssh-keys', '--json', '--url', url]);
+  t.deepEqual(JSON.parse(keys.stdout), { provider: 'gcp', sshKeys: ['alice:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIgcp alice'] });
+});
+
+test('cnctl status shows the agent\'s health: version, provider, times, helper, pending', async (t) => {
+  const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 10001 outside the managed range'));
+  const result = await cnctl(['status', '--url', url]);
+  t.is(result.code, 0, result.stderr);
+  t.true(result.stdout.includes('        Agent: cloud-network 0.1.0-test\n'), result.stdout);
+  t.true(result.stdout.includes('     Provider: azure\n'));
+  t.true(result.stdout.includes('       Helper: reachable\n'));
+  t.true(result.stdout.includes('   Last Error: helper refused rule.add'));
+  t.true(result.stdout.includes('   Error eth1: helper refused rule.add'));
+  assertAligned(t, result.stdout);
+});
+
+test('cnctl show ssh-keys prints one key per line; show document prints the document without secrets', async (t) => {
+  const url = await agent(t, new FakeView(fixture('ec2')).converge());
+  const keys = await cnctl(['show', 'ssh-keys', '--url', url]);
+  t.is(keys.code, 0);
+  t.is(keys.stdout, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIec2 ec2-user\n');
+  const document = await cnctl(['show', 'document', '--url', url]);
+  t.is(document.code, 0);
+  t.is((JSON.parse(document.stdout) as Record<string, Record<string, string>>)['meta-data']!['instance-id'], 'i-0123456789abcdef0');
+  for (const secret of SECRETS) t.false(document.stdout.includes(secret));
+});
+
+test('an unreachable agent: exit 1 and a message naming the address, what happened and what to check', async (t) => {
+  const port = await closedPort();
+  const result = await cnctl(['status', 'system', '--url', `http://127.0.0.1:${port}`]);
+  t.is(result.code, 1);
+  t.is(result.stdout, '');
+  t.true(result.stderr.includes(`http://127.0.0.1:${port}`));
+  t.regex(result.stderr, /connection refused/);
+  t.regex(result.stderr, /systemctl status cloud-network/);
+});
+
+test('without --url, the address comes from Listen= in the configuration', async (t) => {
+  const port = await closedPort();
+  const dir = await tempDir(t);
+  const config = join(dir, 'cloud-network.toml');
+  await writeFile(config, `[Network]\nListen = "127.0.0.1:${port}"\n`);
+  const result = await cnctl(['status', '--config', config]);
+  t.is(result.code, 1);
+  t.true(result.stderr.includes(`http://127.0.0.1:${port}`), result.stderr);
+  t.true(result.stderr.includes(`Listen= in ${config}`));
+
+  const url = await agent(t, new FakeView(fixture('azure')).converge());
+  await writeFile(config, `[Network]\nListen = "${url.replace('http://', '')}"\n`);
+  t.is((await cnctl(['status', 'system', '--config', config])).code, 0);
+});
+
+test('an agent without metadata yet: exit 1 saying so and why', async (t) => {
+  const view = new FakeView(fixture('azure'));
+  view.state.metadataError = 'metadata from azure unavailable: HTTP 410 from /metadata/instance';
+  const url = await agent(t, view);
+  const result = await cnctl(['status', 'network', '--url', url]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, /has no metadata yet: metadata from azure unavailable: HTTP 410/);
+  // the agent's own health still answers
+  t.is((await cnctl(['status', '--url', url])).code, 0);
+});
+
+test('an unknown link: exit 1 with the agent\'s answer', async (t) => {
+  const url = await agent(t, new FakeView(fixture('azure')).converge());
+  const result = await cnctl(['status', 'network', 'eth9', '--url', url]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, /HTTP 404: no configured link named "eth9" \(links: eth0, eth1\)/);
+});
+
+for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system', 'extra'], ['show'], ['--bogus', 'status'], ['status', '--url', 'not a url']]) {
+  test(`usage error exits 2: cnctl ${args.join(' ')}`, async (t) => {
+    const result = await cnctl(args);
+    t.is(result.code, 2);
+    t.regex(result.stderr, /^cnctl: .+\nTry 'cnctl --help'\.\n$/);
+  });
+}
+
+test('--help and --version exit 0', async (t) => {
+  const help = await cnctl(['--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /^Usage: cnctl /);
+  const version = await cnctl(['--version']);
+  t.is(version.code, 0);
+  t.regex(version.stdout, /^cnctl \d+\.\d+\.\d+\n$/);
+});
+
+test('colour only on a terminal and never with NO_COLOR set', (t) => {
+  t.true(wantsColour({ isTTY: true }, {}));
+  t.false(wantsColour({ isTTY: false }, {}));
+  t.false(wantsColour({}, {}));
+  t.false(wantsColour({ isTTY: true }, { NO_COLOR: '' }));
+  t.false(wantsColour({ isTTY: true }, { NO_COLOR: '1' }));
+  t.false(wantsColour({ isTTY: true }, { TERM: 'dumb' }));
+  const coloured = block([['State', 'error', 'red']], style(true));
+  t.true(coloured.includes('\u001b[31merror\u001b[39m'));
+  t.is(block([['State', 'error', 'red']], style(false)), 'State: error\n');
+});
+
+/** A process that appends a line to `file` on every SIGHUP; resolves once its handler is set. */
+async function hangupRecorder(t: ExecutionContext, file: string): Promise<ChildProcess> {
+  const script = `process.on('SIGHUP', () => require('node:fs').appendFileSync(${JSON.stringify(file)}, 'HUP\\n'));
+process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', () => reject(new Error('the recorder exited early')));
+  });
+  return child;
+}
+
+async function waitForFile(file: string, text: string): Promise<string> {
+  for (;;) {
+    const content = await readFile(file, 'utf8').catch(() => '');
+    if (content.includes(text)) return content;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('cnctl reload sends SIGHUP to the agent whose pid is in <StateDir>/agent.pid', async (t) => {
+  const dir = await tempDir(t);
+  const record = join(dir, 'hangups');
+  const child = await hangupRecorder(t, record);
+  await writeFile(join(dir, 'agent.pid'), `${child.pid}\n`);
+  const result = await cnctl(['reload', '--state-dir', dir]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, new RegExp(`sent SIGHUP to the agent \\(pid ${child.pid}\\)`));
+  t.is(await waitForFile(record, 'HUP'), 'HUP\n');
+  t.is(child.exitCode, null, 'the agent is still running');
+});
+
+test('cnctl reload takes the state directory from StateDir= in the configuration', async (t) => {
+  const dir = await tempDir(t);
+  const record = join(dir, 'hangups');
+  const child = await hangupRecorder(t, record);
+  await writeFile(join(dir, 'agent.pid'), `${child.pid}\n`);
+  const config = join(dir, 'cloud-network.toml');
+  await writeFile(config, `[System]\nStateDir = "${dir}"\n`);
+  // without systemd here, the configured StateDir's pid file is used
+  const result = await cnctl(['reload', '--config', config]);
+  t.is(result.code, 0, result.stderr);
+  t.is(await waitForFile(record, 'HUP'), 'HUP\n');
+});
+
+test('cnctl reload refuses a missing, stale or group-signalling pid file with exit 1', async (t) => {
+  const dir = await tempDir(t);
+  const missing = await cnctl(['reload', '--state-dir', dir]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /no agent pid file at .*agent\.pid: is the agent running/);
+
+  for (const text of ['0', '-1', '1', 'garbage']) {
+    await writeFile(join(dir, 'agent.pid'), text);
+    const result = await cnctl(['reload', '--state-dir', dir]);
+    t.is(result.code, 1, text);
+    t.regex(result.stderr, /does not hold a process id/, text);
+  }
+
+  const gone = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => gone.on('exit', resolve));
+  await writeFile(join(dir, 'agent.pid'), String(gone.pid));
+  const stale = await cnctl(['reload', '--state-dir', dir]);
+  t.is(stale.code, 1);
+  t.regex(stale.stderr, new RegExp(`no process with pid ${gone.pid}.*stale`));
+});
+
+test('cnctl reload says clearly when it is not allowed to signal the agent', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to run cnctl as another user');
+    return;
+  }
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  const record = join(dir, 'hangups');
+  const child = await hangupRecorder(t, record);
+  await writeFile(join(dir, 'agent.pid'), String(child.pid), { mode: 0o644 });
+  // nobody (65534) may not signal a root process
+  const result = await cnctl(['reload', '--state-dir', dir], { uid: 65534, env: { HOME: dir } });
+  t.is(result.code, 1, result.stderr);
+  t.regex(result.stderr, new RegExp(`not allowed to signal the agent \\(pid ${child.pid}\\).*run as root`));
+  t.is(await readFile(record, 'utf8').catch(() => ''), '');
+});
+
+test('under systemd, cnctl reload goes through systemctl reload and reports a polkit refusal', async (t) => {
+  const dir = await tempDir(t);
+  const systemdDir = join(dir, 'systemd-system');
+  await writeFile(systemdDir, '');
+  const calls = join(dir, 'calls');
+  const systemctl = join(dir, 'systemctl');
+  await writeFile(systemctl, `#!/bin/sh\necho "$@" >> ${calls}\n[ -e ${dir}/deny ] && { echo "Failed to reload cloud-network.service: Access denied" >&2; exit 1; }\nexit 0\n`, { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}:${path}`;
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
+  t.regex(await reload({ stateDir: dir, explicitStateDir: false, systemdDir }), /asked cloud-network\.service to reload/);
+  t.is(await readFile(calls, 'utf8'), 'reload cloud-network.service\n');
+  await writeFile(join(dir, 'deny'), '');
+  await t.throwsAsync(reload({ stateDir: dir, explicitStateDir: false, systemdDir }), {
+    message: /not allowed to reload cloud-network\.service: Failed to reload cloud-network\.service: Access denied\. Run as root/,
+  });
+});

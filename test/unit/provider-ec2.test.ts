@@ -1,0 +1,209 @@
+import test from 'ava';
+import { MetadataError, type MetadataErrorKind } from '../../agent/metadata/errors.js';
+import { Ec2Provider, type Ec2Options } from '../../agent/metadata/providers/ec2.js';
+import { ec2Server, fastClient, status, type Ec2Server } from '../fixtures/metadata-server.js';
+
+const PRIMARY = '0a:1f:9a:00:00:09';
+const SECOND = '0a:1f:9a:00:00:02';
+
+function provider(server: Ec2Server, options: Ec2Options = {}): Ec2Provider {
+  return new Ec2Provider({ ...fastClient(server.url), requestsPerSecond: 1000, eniAttempts: 3, eniRetryDelayMs: 1, ...options });
+}
+
+test('the EC2 meta-data tree becomes the model: ENIs by device number whatever the listing order, every local IPv4, prefixes routed', async (t) => {
+  const server = await ec2Server(t);
+  const snapshot = await provider(server).fetch();
+  t.deepEqual(snapshot.model.instance, {
+    provider: 'ec2',
+    id: 'i-0123456789abcdef0',
+    name: 'ip-172-31-16-10',
+    region: 'eu-west-1',
+    zone: 'eu-west-1b',
+    size: 'c6i.2xlarge',
+    image: 'ami-0abcdef1234567890',
+  });
+  t.deepEqual(snapshot.model.nics, [
+    {
+      mac: PRIMARY,
+      index: 0,
+      primary: true,
+      ipv4: [
+        { address: '172.31.16.10', prefixLength: 20, primary: true },
+        { address: '172.31.16.11', prefixLength: 20, primary: false },
+        { address: '172.31.16.12', prefixLength: 20, primary: false },
+      ],
+      publicIpv4: ['54.155.10.20'],
+      ipv6: [{ address: '2a05:d018:1:2300:aaaa:bbbb:cccc:1', prefixLength: 64 }],
+      subnet: { address: '172.31.16.0', prefixLength: 20 },
+      gateway: '172.31.16.1',
+      routedRanges: [],
+      hostAddresses: false,
+    },
+    {
+      mac: SECOND,
+      index: 1,
+      primary: false,
+      ipv4: [
+        { address: '172.31.32.10', prefixLength: 20, primary: true },
+        { address: '172.31.32.11', prefixLength: 20, primary: false },
+      ],
+      publicIpv4: [],
+      ipv6: [],
+      subnet: { address: '172.31.32.0', prefixLength: 20 },
+      gateway: '172.31.32.1',
+      routedRanges: ['172.31.40.16/28'],
+      hostAddresses: false,
+    },
+  ]);
+  t.deepEqual(snapshot.sshKeys, ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIec2ops ops@bastion']);
+});
+
+test('EC2 credentials are never fetched and never in the document', async (t) => {
+  const server = await ec2Server(t);
+  const { document } = await provider(server).fetch();
+  t.false(server.requests.some((r) => /iam|identity-credentials|user-data|dynamic/.test(r.url)));
+  const text = JSON.stringify(document);
+  t.false(text.includes('ASIAEXAMPLE'));
+  const metaData = (document as { 'meta-data': any })['meta-data'];
+  t.is(metaData['instance-id'], 'i-0123456789abcdef0');
+  t.is(metaData.placement.region, 'eu-west-1');
+  t.is(metaData.network.interfaces.macs[SECOND]['ipv4-prefix'], '172.31.40.16/28');
+});
+
+test('every EC2 GET carries the session token, and the token PUT its TTL', async (t) => {
+  const server = await ec2Server(t);
+  await provider(server, { tokenTtlSeconds: 900 }).fetch();
+  const puts = server.requests.filter((r) => r.method === 'PUT');
+  const gets = server.requests.filter((r) => r.method === 'GET');
+  t.is(puts.length, 1);
+  t.is(puts[0]!.url, '/latest/api/token');
+  t.is(puts[0]!.headers['x-aws-ec2-metadata-token-ttl-seconds'], '900');
+  t.true(gets.length > 10);
+  for (const get of gets) t.true(server.tokens.has(String(get.headers['x-aws-ec2-metadata-token'])), get.url);
+  t.false(server.requests.some((r) => r.headers['x-forwarded-for'] !== undefined));
+});
+
+test('one EC2 token per TTL across several fetches, and a new one once it is due', async (t) => {
+  const server = await ec2Server(t);
+  let now = 1_000_000;
+  const ec2 = provider(server, { tokenTtlSeconds: 600, now: () => now });
+  await ec2.fetch();
+  await ec2.fetch();
+  now += 500_000; // still inside the 600 s lifetime, before the early-renewal margin
+  await ec2.fetch();
+  t.is(server.issued, 1);
+  now += 100_000; // 600 s after the first PUT: renewed before the token expires
+  await ec2.fetch();
+  t.is(server.issued, 2);
+  t.is(server.requests.filter((r) => r.method === 'PUT').length, 2);
+});
+
+test('an EC2 GET answered 401 fetches one new token and succeeds', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server);
+  await ec2.fetch();
+  server.tokens.clear(); // as after an IMDS restart: the cached token is no longer valid
+  const snapshot = await ec2.fetch();
+  t.is(snapshot.model.nics.length, 2);
+  t.is(server.issued, 2);
+});
+
+test('a refused EC2 token PUT is an error that says IMDSv2 is required', async (t) => {
+  const server = await ec2Server(t);
+  server.faults.push(status(403), status(403), status(403));
+  const error = await t.throwsAsync(provider(server).fetch(), { instanceOf: MetadataError });
+  t.is(error!.status, 403);
+  t.regex(error!.message, /IMDSv2/);
+  t.false(server.requests.some((r) => r.method === 'GET'), 'no IMDSv1 fallback');
+});
+
+test('an ENI still attaching (404 on device-number) is retried until it is complete', async (t) => {
+  const server = await ec2Server(t);
+  const key = `network/interfaces/macs/${SECOND}/device-number`;
+  const value = server.tree[key]!;
+  delete server.tree[key];
+  let waits = 0;
+  const ec2 = provider(server, {
+    sleep: async () => {
+      if (++waits === 2) server.tree[key] = value;
+    },
+  });
+  const snapshot = await ec2.fetch();
+  t.deepEqual(
+    snapshot.model.nics.map((n) => [n.mac, n.index]),
+    [
+      [PRIMARY, 0],
+      [SECOND, 1],
+    ],
+  );
+});
+
+test('an ENI that keeps answering 404 is an error after the attempts, not a model without it', async (t) => {
+  const server = await ec2Server(t);
+  delete server.tree[`network/interfaces/macs/${SECOND}/subnet-ipv4-cidr-block`];
+  const error = await t.throwsAsync(provider(server).fetch(), { instanceOf: MetadataError });
+  t.is(error!.nic, SECOND);
+  t.is(error!.kind, 'incomplete');
+  t.regex(error!.message, /subnet-ipv4-cidr-block answered 404 after 3 attempts/);
+});
+
+test('a second ENI claiming device-number 0 is retried, then an error', async (t) => {
+  const server = await ec2Server(t);
+  server.tree[`network/interfaces/macs/${SECOND}/device-number`] = '0';
+  const error = await t.throwsAsync(provider(server).fetch(), { instanceOf: MetadataError });
+  t.is(error!.nic, SECOND);
+  t.regex(error!.message, /device-number says 0.*primary ENI is 0a:1f:9a:00:00:09/);
+  const asked = server.requests.filter((r) => r.url.endsWith(`${SECOND}/device-number`)).length;
+  t.is(asked, 3);
+});
+
+test('network-card counts 32 indexes per card on multi-card instance types', async (t) => {
+  const server = await ec2Server(t);
+  server.tree[`network/interfaces/macs/${SECOND}/network-card`] = '1';
+  server.tree[`network/interfaces/macs/${SECOND}/device-number`] = '0';
+  const snapshot = await provider(server).fetch();
+  t.deepEqual(
+    snapshot.model.nics.map((n) => [n.mac, n.index]),
+    [
+      [PRIMARY, 0],
+      [SECOND, 32],
+    ],
+  );
+});
+
+const defect = test.macro(async (t, change: (tree: Record<string, string>) => void, expected: { kind: MetadataErrorKind; nic?: string; message: RegExp }) => {
+  const server = await ec2Server(t);
+  change(server.tree);
+  const error = await t.throwsAsync(provider(server).fetch(), { instanceOf: MetadataError });
+  t.is(error!.provider, 'ec2');
+  t.is(error!.kind, expected.kind);
+  t.is(error!.nic, expected.nic);
+  t.regex(error!.message, expected.message);
+});
+
+test('an empty EC2 MAC listing is an error', defect, (tree) => (tree['network/interfaces/macs/'] = ''), { kind: 'incomplete', message: /macs\/ is empty/ });
+test('an invalid EC2 local IPv4 is an error', defect, (tree) => (tree[`network/interfaces/macs/${SECOND}/local-ipv4s`] = '172.31.32.10\n172.31.32.999'), {
+  kind: 'malformed',
+  nic: SECOND,
+  message: /"172\.31\.32\.999" is not an IPv4 address/,
+});
+test('an invalid EC2 subnet is an error', defect, (tree) => (tree[`network/interfaces/macs/${PRIMARY}/subnet-ipv4-cidr-block`] = '172.31.16.0'), {
+  kind: 'malformed',
+  nic: PRIMARY,
+  message: /not an IPv4 CIDR block/,
+});
+test('an EC2 MAC listed twice is an error', defect, (tree) => (tree['network/interfaces/macs/'] = `${SECOND}/\n${PRIMARY}/\n${SECOND}/`), {
+  kind: 'malformed',
+  nic: SECOND,
+  message: /lists this MAC twice/,
+});
+test('a listing without the primary ENI is an error', defect, (tree) => (tree['network/interfaces/macs/'] = `${SECOND}/`), {
+  kind: 'incomplete',
+  nic: PRIMARY,
+  message: /does not list the primary ENI/,
+});
+test('an invalid EC2 ipv4-prefix is an error', defect, (tree) => (tree[`network/interfaces/macs/${SECOND}/ipv4-prefix`] = '172.31.40.16/33'), {
+  kind: 'malformed',
+  nic: SECOND,
+  message: /ipv4-prefix/,
+});

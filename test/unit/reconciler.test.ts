@@ -1,0 +1,400 @@
+// The reconciler's decisions, with a modelled kernel and helper. The namespace tests
+// (test/agent-*.test.ts) prove the same promises on the real kernel.
+import test from 'ava';
+import bunyan from 'bunyan';
+import { Reconciler, type HelperApi, type KernelReader, type MetadataSource, type StateSink } from '../../agent/reconcile/reconciler.js';
+import type { MetadataModel, ProviderSnapshot } from '../../agent/metadata/model.js';
+import type { KernelState } from '../../netlink/types.js';
+import type { Operation } from '../../protocol/operations.js';
+import { applied } from '../lib/fake-kernel.js';
+
+const model: MetadataModel = {
+  instance: { provider: 'ec2', id: 'i-1', name: 'vm', region: 'eu-west-1', zone: 'eu-west-1a', size: 't3', image: 'ami-1' },
+  nics: [
+    {
+      mac: '02:00:00:00:00:01',
+      index: 0,
+      primary: true,
+      ipv4: [{ address: '172.31.16.10', prefixLength: 20, primary: true }],
+      publicIpv4: [],
+      ipv6: [],
+      subnet: { address: '172.31.16.0', prefixLength: 20 },
+      gateway: '172.31.16.1',
+      routedRanges: [],
+      hostAddresses: false,
+    },
+    {
+      mac: '02:00:00:00:00:02',
+      index: 1,
+      primary: false,
+      ipv4: [
+        { address: '172.31.32.10', prefixLength: 20, primary: true },
+        { address: '172.31.32.11', prefixLength: 20, primary: false },
+      ],
+      publicIpv4: [],
+      ipv6: [],
+      subnet: { address: '172.31.32.0', prefixLength: 20 },
+      gateway: '172.31.32.1',
+      routedRanges: [],
+      hostAddresses: false,
+    },
+  ],
+};
+
+class World implements MetadataSource, KernelReader, HelperApi, StateSink {
+  readonly name = 'ec2' as const;
+  kernel: KernelState = {
+    links: [
+      { index: 2, name: 'eth0', mac: '02:00:00:00:00:01', up: true, mtu: 9001, loopback: false },
+      { index: 3, name: 'eth1', mac: '02:00:00:00:00:02', up: true, mtu: 9001, loopback: false },
+    ],
+    addresses: [
+      { ifindex: 2, family: 'inet', address: '172.31.16.10', prefixLength: 20, dynamic: true, noPrefixRoute: false, scope: 0 },
+    ],
+    routes: [],
+    rules: [],
+  };
+  metadata: MetadataModel | Error = model;
+  helperUp = true;
+  fetches = 0;
+  helperCalls = 0;
+  applies: Operation[][] = [];
+
+  async fetch(): Promise<ProviderSnapshot> {
+    this.fetches++;
+    if (this.metadata instanceof Error) throw this.metadata;
+    return { model: this.metadata, document: {}, sshKeys: [] };
+  }
+  reads = 0;
+  async read(): Promise<KernelState> {
+    this.reads++;
+    return this.kernel;
+  }
+  async apply(operations: Operation[]) {
+    this.helperCalls++;
+    if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
+    this.applies.push(operations);
+    this.kernel = applied(this.kernel, operations);
+    return { results: operations.map((op, index) => ({ index, kind: op.kind, outcome: 'applied' as const })) };
+  }
+  async ownedAddresses(): Promise<{ addresses: { link: string; address: string }[] }> {
+    this.helperCalls++;
+    if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
+    return { addresses: [] };
+  }
+  async write(): Promise<void> {}
+}
+
+function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(): void; resume(): void }, afterApply?: () => void) {
+  const log = bunyan.createLogger({ name: 'test', level: 'fatal' });
+  return new Reconciler({
+    ...(kernelEvents && { kernelEvents }),
+    ...(afterApply && { afterApply }),
+    source: world,
+    kernel: world,
+    helper: world,
+    state: world,
+    log,
+    config: { routeTableBase: 10000, supplementary: [] },
+    retryMs: 60_000,
+    kernelWatched,
+  });
+}
+
+test('converges, then a refresh that changes nothing sends nothing to the helper', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  t.deepEqual(await r.request('start', true), { converged: true });
+  t.is(world.applies.length, 1);
+  t.deepEqual(await r.request('timer', true), { converged: true });
+  t.is(world.applies.length, 1);
+  await r.stop();
+});
+
+test('a refresh that changes nothing does not wake the helper', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  const calls = world.helperCalls;
+  await r.request('timer', true);
+  await r.request('kernel', false);
+  t.is(world.helperCalls, calls);
+  await r.stop();
+});
+
+test('the first reconcile asks the helper for its ledger while the metadata is still being fetched', async (t) => {
+  const world = new World();
+  // the fetch completes only when released: the ledger request must not wait for it, so the
+  // socket-activated helper starts while the IMDS answers
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const fetch = world.fetch.bind(world);
+  world.fetch = async () => {
+    await released;
+    return fetch();
+  };
+  const r = reconciler(world);
+  const outcome = r.request('start', true);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(world.helperCalls, 1, 'ownedAddresses was asked before the metadata arrived');
+  release();
+  t.deepEqual(await outcome, { converged: true });
+  // converged: the next refresh wakes nothing early
+  const calls = world.helperCalls;
+  await r.request('timer', true);
+  t.is(world.helperCalls, calls);
+  await r.stop();
+});
+
+test('a ledger that answers late and is not empty is planned with: its address no longer listed is removed', async (t) => {
+  const world = new World();
+  // an address the helper made on a kernel without IFA_PROTO: only its ledger says it is ours
+  world.kernel.addresses.push({ ifindex: 3, family: 'inet', address: '172.31.32.99', prefixLength: 20, dynamic: false, noPrefixRoute: true, scope: 0 });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  world.ownedAddresses = async () => {
+    world.helperCalls++;
+    await released;
+    return { addresses: [{ link: 'eth1', address: '172.31.32.99/20' }] };
+  };
+  const r = reconciler(world);
+  const outcome = r.request('start', true);
+  for (let i = 0; i < 10 && world.reads === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  release();
+  await outcome;
+  t.true(
+    world.applies[0]!.some((op) => op.kind === 'address.remove' && op.address === '172.31.32.99/20'),
+    JSON.stringify(world.applies[0]),
+  );
+  await r.stop();
+});
+
+test('an IMDS outage removes nothing and is reported', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  const before = JSON.stringify(world.kernel);
+  world.metadata = new Error('503 Service Unavailable');
+  const outcome = await r.request('timer', true);
+  t.false(outcome.converged);
+  t.regex(r.status.metadataError!, /503/);
+  t.is(JSON.stringify(world.kernel), before);
+  await r.stop();
+});
+
+test('during an outage a removed address is still repaired from the last good metadata', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  world.metadata = new Error('connection refused');
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  await r.request('kernel', false);
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  await r.stop();
+});
+
+test('a helper that is down is reported, and the next try converges', async (t) => {
+  const world = new World();
+  world.helperUp = false;
+  const r = reconciler(world);
+  const outcome = await r.request('start', true);
+  t.false(outcome.converged);
+  t.false(r.status.helperReachable);
+  t.regex(outcome.reason!, /not reachable/);
+  world.helperUp = true;
+  t.deepEqual(await r.request('retry', false), { converged: true });
+  t.true(r.status.helperReachable);
+  await r.stop();
+});
+
+test('a helper error that already says "will retry" is reported without saying it twice', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  const original = world.ownedAddresses.bind(world);
+  world.ownedAddresses = async () => {
+    throw new Error('helper at /tmp/x.sock is not reachable: ENOENT; will retry');
+  };
+  const outcome = await r.request('start', true);
+  t.is(outcome.reason, 'helper at /tmp/x.sock is not reachable: ENOENT; will retry');
+  t.is(r.status.lastError, outcome.reason);
+  world.ownedAddresses = original;
+  await r.stop();
+});
+
+test('kernel events re-plan from cached metadata without asking the IMDS', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  const fetches = world.fetches;
+  await r.request('kernel', false);
+  t.is(world.fetches, fetches);
+  await r.stop();
+});
+
+test('a burst of requests is coalesced into at most one more run', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  const first = r.request('start', true);
+  const burst = Array.from({ length: 100 }, () => r.request('signal', true));
+  await Promise.all([first, ...burst]);
+  t.true(world.fetches <= 2, `fetched ${world.fetches} times`);
+  await r.stop();
+});
+
+test('metadata that no longer lists an IP removes its address and rules', async (t) => {
+  const world = new World();
+  const r = reconciler(world);
+  await r.request('start', true);
+  world.metadata = { ...model, nics: [model.nics[0]!, { ...model.nics[1]!, ipv4: [model.nics[1]!.ipv4[0]!] }] };
+  await r.request('metadata', true);
+  t.false(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  t.false(world.kernel.rules.some((rule) => rule.from === '172.31.32.11/32'));
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.10'));
+  await r.stop();
+});
+
+test('with kernel events watched, a refresh with unchanged metadata and no kernel event skips the kernel read', async (t) => {
+  const world = new World();
+  const r = reconciler(world, true);
+  await r.request('start', true);
+  await r.request('timer', true); // converged by reading: now known to be clean
+  const reads = world.reads;
+  t.deepEqual(await r.request('timer', true), { converged: true });
+  t.is(world.reads, reads);
+  await r.stop();
+});
+
+test('a kernel event, changed metadata or a reload makes the next refresh read the kernel again', async (t) => {
+  const world = new World();
+  const r = reconciler(world, true);
+  await r.request('start', true);
+  await r.request('timer', true);
+  // someone removes a managed address: the event marks the kernel changed
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  r.noteKernelChange();
+  await r.request('timer', true);
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.11'), 'repaired');
+  await r.request('timer', true);
+  const reads = world.reads;
+  world.metadata = { ...model, nics: [model.nics[0]!, { ...model.nics[1]!, ipv4: [model.nics[1]!.ipv4[0]!] }] };
+  await r.request('timer', true);
+  t.true(world.reads > reads, 'changed metadata is planned against a fresh read');
+  t.false(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  const before = world.reads;
+  r.setConfig({ routeTableBase: 10000, supplementary: ['eth0'] });
+  await r.request('signal', true);
+  t.true(world.reads > before, 'a reload reads the kernel');
+  await r.stop();
+});
+
+test('without a kernel watch every refresh reads the kernel', async (t) => {
+  const world = new World();
+  const r = reconciler(world, false);
+  await r.request('start', true);
+  await r.request('timer', true);
+  const reads = world.reads;
+  await r.request('timer', true);
+  t.true(world.reads > reads);
+  await r.stop();
+});
+
+test('even without kernel events the kernel is read again after MAX_SKIPPED_KERNEL_READS quiet refreshes', async (t) => {
+  const { MAX_SKIPPED_KERNEL_READS } = await import('../../agent/reconcile/reconciler.js');
+  const world = new World();
+  const r = reconciler(world, true);
+  await r.request('start', true);
+  const reads = world.reads;
+  for (let i = 0; i < MAX_SKIPPED_KERNEL_READS; i++) await r.request('timer', true);
+  t.is(world.reads, reads);
+  await r.request('timer', true);
+  t.true(world.reads > reads);
+  await r.stop();
+});
+
+test('kernel events are paused while the helper applies and resumed before the kernel is read again', async (t) => {
+  const world = new World();
+  const log: string[] = [];
+  const events = { pause: () => void log.push('pause'), resume: () => void log.push('resume') };
+  const apply = world.apply.bind(world);
+  world.apply = async (operations) => {
+    log.push('apply');
+    return apply(operations);
+  };
+  const read = world.read.bind(world);
+  world.read = async () => {
+    log.push('read');
+    return read();
+  };
+  const r = reconciler(world, true, events);
+  t.deepEqual(await r.request('start', true), { converged: true });
+  t.deepEqual(log, ['read', 'pause', 'apply', 'resume', 'read']);
+
+  // and resumed when the helper fails too
+  log.length = 0;
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.slice(0, 1) };
+  world.helperUp = false;
+  r.noteKernelChange();
+  const outcome = await r.request('kernel', false);
+  t.false(outcome.converged);
+  t.deepEqual(log.filter((step) => step !== 'read'), ['pause', 'apply', 'resume']);
+  await r.stop();
+});
+
+test('every reconcile that sent the helper a plan, applied or not, is reported as allocation-heavy work; one that only read is not', async (t) => {
+  const world = new World();
+  let reported = 0;
+  const r = reconciler(world, true, undefined, () => void reported++);
+  await r.request('start', true);
+  t.is(reported, 1);
+  const reads = world.reads;
+  r.noteKernelChange(); // an event: the next refresh reads and plans, and finds nothing to do
+  await r.request('timer', true);
+  t.true(world.reads > reads);
+  t.is(reported, 1);
+
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.slice(0, 1) };
+  world.helperUp = false;
+  r.noteKernelChange();
+  t.false((await r.request('kernel', false)).converged);
+  t.is(reported, 2, 'an apply the helper did not answer counts too');
+  await r.stop();
+});
+
+test('after an apply that the read after it confirmed, a quiet refresh does not read again; a change during the read after it or a lost watch does', async (t) => {
+  const world = new World();
+  const r = reconciler(world, true, { pause: () => undefined, resume: () => undefined });
+  await r.request('start', true);
+  const reads = world.reads;
+  t.deepEqual(await r.request('timer', true), { converged: true });
+  t.is(world.reads, reads, 'the read after the apply showed the whole plan');
+
+  // an event that arrives while the read after an apply runs marks the kernel changed again
+  const other = new World();
+  const read = other.read.bind(other);
+  let r2: ReturnType<typeof reconciler>;
+  let afterApply = false;
+  other.read = async () => {
+    if (afterApply) r2.noteKernelChange();
+    return read();
+  };
+  const apply = other.apply.bind(other);
+  other.apply = async (operations) => {
+    afterApply = true;
+    return apply(operations);
+  };
+  r2 = reconciler(other, true, { pause: () => undefined, resume: () => undefined });
+  await r2.request('start', true);
+  const before = other.reads;
+  await r2.request('timer', true);
+  t.true(other.reads > before);
+
+  // a watch that cannot be resumed counts as a change (the daemon notes one when resuming fails)
+  const third = new World();
+  let r3: ReturnType<typeof reconciler>;
+  r3 = reconciler(third, true, { pause: () => undefined, resume: () => r3.noteKernelChange() });
+  await r3.request('start', true);
+  const before3 = third.reads;
+  await r3.request('timer', true);
+  t.true(third.reads > before3);
+  await Promise.all([r.stop(), r2.stop(), r3.stop()]);
+});
