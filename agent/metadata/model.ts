@@ -6,13 +6,13 @@ export type ProviderName = 'azure' | 'ec2' | 'gcp';
 
 export interface InstanceFacts {
   provider: ProviderName;
-  /** Azure vmId, EC2 instance-id, GCP id (kept as text: it exceeds 2^53) */
+  /** Azure vmId, EC2 instance-id, GCP id (kept as text: it exceeds 2^53), OCI instance OCID, Alibaba instance-id */
   id: string;
   name: string;
-  /** Azure location, EC2 placement/region, GCP region (from the zone) */
+  /** Azure location, EC2 placement/region, GCP region (from the zone), OCI canonicalRegionName, Alibaba region-id */
   region: string;
   zone: string;
-  /** Azure vmSize, EC2 instance-type, GCP machine type */
+  /** Azure vmSize, EC2 instance-type, GCP machine type, OCI shape, Alibaba instance-type */
   size: string;
   image: string;
 }
@@ -20,7 +20,7 @@ export interface InstanceFacts {
 export interface Ipv4Address {
   address: string;
   prefixLength: number;
-  /** the NIC's primary IP (Azure: first ipAddress; EC2: first of local-ipv4s; GCP: ip) */
+  /** the NIC's primary IP (Azure: first ipAddress; EC2: first of local-ipv4s; GCP: ip; OCI: privateIp; Alibaba: primary-ip-address) */
   primary: boolean;
 }
 
@@ -35,18 +35,21 @@ export interface Nic {
   /**
    * A stable index for this NIC, used for its route table (RouteTableBase + index).
    * EC2: network-card * 32 + device-number; GCP: the N of nicN; Azure: position after
-   * sorting by MAC, with the primary first (Azure does not guarantee an order).
+   * sorting by MAC, with the primary first (Azure does not guarantee an order); OCI and
+   * Alibaba: position in the metadata's list, the primary first. Azure's, OCI's and Alibaba's
+   * are kept per MAC while the VM runs (providers/nic-indexes.ts).
    */
   index: number;
   /** the VM's primary NIC (the one DHCP configures) */
   primary: boolean;
-  /** the NIC's IPv4 addresses, primary first */
+  /** the NIC's IPv4 addresses, primary first; empty on an IPv6-only subnet */
   ipv4: Ipv4Address[];
   publicIpv4: string[];
   ipv6: Ipv6Address[];
-  /** the IPv4 subnet, e.g. { address: '10.4.0.0', prefixLength: 24 } */
-  subnet: { address: string; prefixLength: number };
-  gateway: string;
+  /** the IPv4 subnet, e.g. { address: '10.4.0.0', prefixLength: 24 }; absent when the NIC has no IPv4 */
+  subnet?: { address: string; prefixLength: number };
+  /** the IPv4 gateway; absent when the NIC has no IPv4 */
+  gateway?: string;
   /** IPv6 gateway when the metadata gives one or it can be derived; else undefined */
   gateway6?: string;
   /** MTU from metadata (GCP); undefined when the cloud does not say */
@@ -61,6 +64,11 @@ export interface Nic {
    * other clouds: addresses carry the subnet prefix.
    */
   hostAddresses: boolean;
+  /**
+   * Why cloud-network leaves this NIC alone, when it does (an OCI bare-metal VNIC that needs a
+   * VLAN link): the NIC is reported with this reason and nothing is planned for it.
+   */
+  unhandled?: string;
 }
 
 export interface MetadataModel {

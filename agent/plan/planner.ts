@@ -185,6 +185,10 @@ function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Ni
 
   sortedNics.forEach((nic, i) => {
     const link = nicLinks[i];
+    if (nic.unhandled !== undefined) {
+      nics.push({ mac: nic.mac, addresses: [], problem: nic.unhandled });
+      return;
+    }
     if (!link) {
       nics.push({ mac: nic.mac, addresses: [], problem: `no network interface with MAC ${nic.mac} (not attached yet?)` });
       return;
@@ -226,24 +230,26 @@ function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Ni
 
     if (!policyRouted) return;
 
-    // The NIC's own table.
-    const gateway = c.ip(nic.gateway)!;
-    if (nic.hostAddresses) {
+    // The NIC's own table; its IPv4 routes only where the NIC has IPv4 (not on an IPv6-only subnet).
+    if (nic.gateway !== undefined && nic.subnet !== undefined && nic.ipv4.length > 0) {
+      const gateway = c.ip(nic.gateway)!;
+      if (nic.hostAddresses) {
+        addRoute(
+          { kind: 'route.replace', table, destination: `${gateway}/32`, link: link.name, type: 'unicast', scope: 'link' },
+          link.index,
+        );
+      } else {
+        const subnet = c.network(`${nic.subnet.address}/${nic.subnet.prefixLength}`)!;
+        addRoute(
+          { kind: 'route.replace', table, destination: subnet, link: link.name, type: 'unicast', scope: 'link' },
+          link.index,
+        );
+      }
       addRoute(
-        { kind: 'route.replace', table, destination: `${gateway}/32`, link: link.name, type: 'unicast', scope: 'link' },
-        link.index,
-      );
-    } else {
-      const subnet = c.network(`${nic.subnet.address}/${nic.subnet.prefixLength}`)!;
-      addRoute(
-        { kind: 'route.replace', table, destination: subnet, link: link.name, type: 'unicast', scope: 'link' },
+        { kind: 'route.replace', table, destination: '0.0.0.0/0', link: link.name, gateway, type: 'unicast', scope: 'universe' },
         link.index,
       );
     }
-    addRoute(
-      { kind: 'route.replace', table, destination: '0.0.0.0/0', link: link.name, gateway, type: 'unicast', scope: 'universe' },
-      link.index,
-    );
     if (nic.gateway6 && nic.ipv6.length > 0) {
       addRoute(
         {
@@ -327,7 +333,7 @@ function planWith(
   const nicLinks = sortedNics.map((nic) => linkForNic(nic, observed.links));
   sortedNics.forEach((nic, i) => {
     const link = nicLinks[i];
-    if (!link) return;
+    if (!link || nic.unhandled !== undefined) return;
     if (!link.up) linkOps.push({ kind: 'link.set', link: link.name, up: true });
     if (nic.mtu !== undefined && nic.mtu !== link.mtu) linkOps.push({ kind: 'link.set', link: link.name, mtu: nic.mtu });
   });

@@ -237,6 +237,33 @@ test('IPv6 addresses are configured, and policy-routed where a gateway is known'
   t.true(ops.includes('add inet rule priority 30000 from all lookup main suppress_prefixlength 0'));
 });
 
+test('a NIC on an IPv6-only subnet gets its IPv6 addresses, table and rules, and no IPv4 route', (t) => {
+  const { subnet: _subnet, gateway: _gateway, ...second } = azure.nics[1]!;
+  const v6only: MetadataModel = {
+    ...azure,
+    nics: [azure.nics[0]!, { ...second, ipv4: [], ipv6: [{ address: '2001:db8:1::5', prefixLength: 64 }], gateway6: 'fe80::1' }],
+  };
+  const ops = lines(plan(v6only, config, dhcpOnly).operations);
+  t.deepEqual(
+    ops.filter((line) => line.includes('eth1') || line.includes('10001')),
+    [
+      'add address 2001:db8:1::5/64 dev eth1 noprefixroute',
+      'replace route ::/0 via fe80::1 dev eth1 table 10001 scope universe',
+      'add inet6 rule priority 30200 from 2001:db8:1::5/128 lookup 10001',
+      'add inet6 rule priority 30100 to 2001:db8:1::5/128 lookup 10001',
+    ],
+  );
+  t.false(ops.some((line) => line.includes('0.0.0.0/0')));
+});
+
+test('a NIC the metadata marks as unhandled is reported with its reason and nothing is planned for it', (t) => {
+  const marked: MetadataModel = { ...azure, nics: [azure.nics[0]!, { ...azure.nics[1]!, unhandled: 'a VLAN-tagged VNIC on a bare-metal instance' }] };
+  const result = plan(marked, config, { ...dhcpOnly, links: links.map((l) => (l.name === 'eth1' ? { ...l, up: false } : l)) });
+  t.is(result.nics[1]!.problem, 'a VLAN-tagged VNIC on a bare-metal instance');
+  t.is(result.nics[1]!.link, undefined);
+  t.false(result.operations.some((op) => ('link' in op && op.link === 'eth1') || ('table' in op && op.table === 10001)));
+});
+
 test('an owned route with a different gateway is replaced, a stale owned table route removed', (t) => {
   const converged = applied(dhcpOnly, plan(azure, config, dhcpOnly).operations);
   const moved: MetadataModel = {
