@@ -36,6 +36,8 @@ export interface MetadataClientOptions {
   /** a Retry-After longer than this is cut to it */
   maxRetryAfterMs?: number;
   requestsPerSecond?: number;
+  /** request starts that may leave together (default 1: evenly spaced) */
+  burst?: number;
   concurrency?: number;
   /** injectable for tests: records the delays instead of waiting them */
   sleep?: Sleep;
@@ -84,12 +86,13 @@ export class MetadataClient {
       maxBackoffMs: options.maxBackoffMs ?? 8_000,
       maxRetryAfterMs: options.maxRetryAfterMs ?? 60_000,
       requestsPerSecond: options.requestsPerSecond ?? 50,
+      burst: options.burst ?? 1,
       concurrency: options.concurrency ?? 8,
       sleep: options.sleep ?? realSleep,
       random: options.random ?? Math.random,
     };
     this.onResponse = options.onResponse ?? (() => {});
-    this.gate = new RequestGate(this.options.requestsPerSecond, this.options.concurrency);
+    this.gate = new RequestGate(this.options.requestsPerSecond, this.options.concurrency, Date.now, this.options.burst);
   }
 
   /**

@@ -1,6 +1,8 @@
-// Keeping under a metadata service's request limits: request starts spaced evenly (Azure
-// answers 429 past 5/s; EC2 drops link-local traffic past 1,024 packets/s per ENI) and a bound
-// on requests in flight. Retries go through the same gate as first attempts.
+// Keeping under a metadata service's request limits: request starts at a steady rate (Azure
+// answers 429 past 5/s; EC2 drops link-local traffic past 1,024 packets/s per ENI), with a
+// burst of independent requests allowed to leave together where the limit counts packets
+// rather than requests, and a bound on requests in flight. Retries go through the same gate
+// as first attempts.
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
@@ -19,15 +21,18 @@ export const sleep: Sleep = (ms, signal) =>
   });
 
 export class RequestGate {
-  private lastStart?: number;
+  /** when the next start is due at the steady rate (GCRA's theoretical arrival time) */
+  private due?: number;
   private queue: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
 
+  /** `burst` starts may leave at once after a pause; 1 spaces every start evenly. */
   constructor(
     private readonly perSecond: number,
     private readonly concurrency: number,
     private readonly now: () => number = Date.now,
+    private readonly burst = 1,
   ) {}
 
   /** Waits for a slot in the window and in the in-flight bound; call release() when done. */
@@ -53,11 +58,13 @@ export class RequestGate {
   }
 
   private async waitForWindow(signal?: AbortSignal): Promise<void> {
-    // evenly spaced starts rather than a sliding window: with bursts, uneven latency on the way
-    // could still put more than the limit into one second as the service counts it
+    // a steady rate rather than a sliding window: with bursts, uneven latency on the way could
+    // still put more than the limit into one second as the service counts it; only `burst`
+    // starts may be early, so no second ever sees more than perSecond + burst - 1
     const spacing = 1000 / this.perSecond;
-    const wait = this.lastStart === undefined ? 0 : this.lastStart + spacing - this.now();
+    const due = Math.max(this.due ?? this.now(), this.now());
+    const wait = due - (this.burst - 1) * spacing - this.now();
     if (wait > 0) await sleep(Math.ceil(wait), signal);
-    this.lastStart = this.now();
+    this.due = Math.max(due, this.now()) + spacing;
   }
 }
