@@ -4,7 +4,7 @@
 // its own. And a cloud that notifies (GCP) brings the new document with the notification, so
 // the reconcile it triggers asks for nothing.
 import type { ProviderName, ProviderSnapshot } from './model.js';
-import type { Provider } from './providers/index.js';
+import type { FetchOptions, Provider } from './providers/index.js';
 
 export class ProviderSource {
   readonly name: ProviderName;
@@ -39,11 +39,11 @@ export class ProviderSource {
     this.early.catch(() => undefined); // not unhandled: the first fetch awaits it and reports the failure
   }
 
-  async fetch(): Promise<ProviderSnapshot> {
+  async fetch(options?: FetchOptions): Promise<ProviderSnapshot> {
     const first = this.early;
     this.early = undefined;
     // a change notification already brought the new document: no second request for it
-    const snapshot = this.delivered ?? (await (first ?? this.provider.fetch()));
+    const snapshot = this.delivered ?? (await (first ?? this.provider.fetch(undefined, options)));
     this.delivered = undefined;
     return snapshot;
   }

@@ -20,7 +20,8 @@ import { describeApplied } from './change-log.js';
 /** Where the metadata comes from (a provider, already detected). */
 export interface MetadataSource {
   readonly name: ProviderName;
-  fetch(): Promise<ProviderSnapshot>;
+  /** `thorough`: read everything again, not only what reveals a change (all but timer refreshes) */
+  fetch(options?: { thorough?: boolean }): Promise<ProviderSnapshot>;
 }
 
 export interface KernelReader {
@@ -233,7 +234,7 @@ export class Reconciler {
     let applying = false;
     const took: Timings = { metadataMs: 0, kernelReadMs: 0, planMs: 0 };
     try {
-      const snapshot = await this.fetchMetadata(refetch, took);
+      const snapshot = await this.fetchMetadata(refetch, trigger !== 'timer', took);
       if (!snapshot) return { converged: false, reason: this.status.lastError ?? 'no metadata' };
       // providers hand back the same model object for an unchanged document: no need to compare
       const modelText = snapshot.model === this.converged?.model ? this.converged.text : JSON.stringify(snapshot.model);
@@ -263,11 +264,11 @@ export class Reconciler {
    * good snapshot. A failed fetch keeps the last good snapshot in force; undefined when there is
    * none, with the reason in status.lastError.
    */
-  private async fetchMetadata(refetch: boolean, took: Timings): Promise<ProviderSnapshot | undefined> {
+  private async fetchMetadata(refetch: boolean, thorough: boolean, took: Timings): Promise<ProviderSnapshot | undefined> {
     if (refetch || !this.snapshot) {
       try {
         const started = performance.now();
-        const snapshot = await this.options.source.fetch();
+        const snapshot = await this.options.source.fetch({ thorough });
         took.metadataMs = Math.round(performance.now() - started);
         this.snapshot = snapshot;
         this.status.metadataError = undefined;

@@ -61,7 +61,8 @@ test('the EC2 meta-data tree becomes the model: ENIs by device number whatever t
 test('EC2 credentials are never fetched and never in the document', async (t) => {
   const server = await ec2Server(t);
   const { document } = await provider(server).fetch();
-  t.false(server.requests.some((r) => /iam|identity-credentials|user-data|dynamic/.test(r.url)));
+  // the identity document is read (instance facts in one answer), its signatures never
+  t.false(server.requests.some((r) => /iam|identity-credentials|user-data|signature|pkcs7|rsa2048/.test(r.url)));
   const text = JSON.stringify(document);
   t.false(text.includes('ASIAEXAMPLE'));
   const metaData = (document as { 'meta-data': any })['meta-data'];
@@ -144,7 +145,16 @@ test('an ENI that keeps answering 404 is an error after the attempts, not a mode
   const error = await t.throwsAsync(provider(server).fetch(), { instanceOf: MetadataError });
   t.is(error!.nic, SECOND);
   t.is(error!.kind, 'incomplete');
-  t.regex(error!.message, /subnet-ipv4-cidr-block answered 404 after 3 attempts/);
+  t.regex(error!.message, /lists local-ipv4s but not subnet-ipv4-cidr-block yet after 3 attempts/);
+});
+
+test('a key the ENI\'s directory lists but that answers 404 is retried, then an error', async (t) => {
+  const server = await ec2Server(t);
+  server.tree[`network/interfaces/macs/${SECOND}/`] = 'device-number\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nvpc-id\nsubnet-id';
+  delete server.tree[`network/interfaces/macs/${SECOND}/vpc-id`];
+  const error = await t.throwsAsync(provider(server).fetch(), { instanceOf: MetadataError });
+  t.is(error!.nic, SECOND);
+  t.regex(error!.message, /vpc-id is listed but answered 404 after 3 attempts/);
 });
 
 test('a second ENI claiming device-number 0 is retried, then an error', async (t) => {
@@ -206,4 +216,143 @@ test('an invalid EC2 ipv4-prefix is an error', defect, (tree) => (tree[`network/
   kind: 'malformed',
   nic: SECOND,
   message: /ipv4-prefix/,
+});
+
+// ---- requests per refresh
+
+/** GETs and PUTs the provider sent since `from`, by path. */
+function sent(server: Ec2Server, from = 0) {
+  const requests = server.requests.slice(from);
+  return { puts: requests.filter((r) => r.method === 'PUT').length, gets: requests.filter((r) => r.method === 'GET').map((r) => r.url) };
+}
+
+test('a refresh in which nothing changed costs the MAC listing plus two requests per ENI, and returns the same snapshot', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server);
+  const first = await ec2.fetch();
+  const mark = server.requests.length;
+  const second = await ec2.fetch();
+  t.is(second, first);
+  const { puts, gets } = sent(server, mark);
+  t.is(puts, 0, 'the token is cached');
+  t.deepEqual([...gets].sort(), [
+    '/latest/meta-data/network/interfaces/macs/',
+    `/latest/meta-data/network/interfaces/macs/${SECOND}/`,
+    `/latest/meta-data/network/interfaces/macs/${SECOND}/local-ipv4s`,
+    `/latest/meta-data/network/interfaces/macs/${PRIMARY}/`,
+    `/latest/meta-data/network/interfaces/macs/${PRIMARY}/local-ipv4s`,
+  ].sort());
+});
+
+test('instance facts are read once: the identity document, the primary MAC, the hostname and the keys', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server);
+  await ec2.fetch();
+  await ec2.fetch();
+  await ec2.fetch(undefined, { thorough: true });
+  const asked = (path: string) => server.requests.filter((r) => r.url === path).length;
+  t.is(asked('/latest/dynamic/instance-identity/document'), 1);
+  t.is(asked('/latest/meta-data/mac'), 1);
+  t.is(asked('/latest/meta-data/local-hostname'), 1);
+  t.is(asked('/latest/meta-data/public-keys/'), 1);
+  for (const path of ['instance-id', 'instance-type', 'placement/region', 'placement/availability-zone', 'ami-id']) t.is(asked(`/latest/meta-data/${path}`), 0, path);
+});
+
+test('an ENI whose addresses changed is read in full, the others are not, and the model follows', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server);
+  const first = await ec2.fetch();
+  server.tree[`network/interfaces/macs/${SECOND}/local-ipv4s`] = '172.31.32.10\n172.31.32.11\n172.31.32.12';
+  const mark = server.requests.length;
+  const second = await ec2.fetch();
+  t.not(second, first);
+  t.deepEqual(second.model.nics[1]!.ipv4.map((ip) => ip.address), ['172.31.32.10', '172.31.32.11', '172.31.32.12']);
+  const { gets } = sent(server, mark);
+  t.true(gets.includes(`/latest/meta-data/network/interfaces/macs/${SECOND}/subnet-ipv4-cidr-block`), 'the changed ENI is read in full');
+  t.false(gets.includes(`/latest/meta-data/network/interfaces/macs/${PRIMARY}/subnet-ipv4-cidr-block`), 'the unchanged ENI is not');
+  t.is(gets.filter((path) => path.endsWith(`${SECOND}/local-ipv4s`)).length, 1, 'the quick answer is not asked for again');
+});
+
+test('a key that appears in an ENI\'s directory (a first IPv6 address) is noticed by a quick refresh', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server);
+  await ec2.fetch();
+  server.tree[`network/interfaces/macs/${SECOND}/ipv6s`] = '2a05:d018:1:2400::7';
+  server.tree[`network/interfaces/macs/${SECOND}/subnet-ipv6-cidr-blocks`] = '2a05:d018:1:2400::/64';
+  const snapshot = await ec2.fetch();
+  t.deepEqual(snapshot.model.nics[1]!.ipv6, [{ address: '2a05:d018:1:2400::7', prefixLength: 64 }]);
+});
+
+test('a thorough fetch (start, reload) and every FULL_READ_EVERY-th refresh read every ENI in full', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server, { fullReadEvery: 2 });
+  await ec2.fetch();
+  // a change the quick look cannot see: a second IPv6 address on an ENI that has one
+  server.tree[`network/interfaces/macs/${PRIMARY}/ipv6s`] = '2a05:d018:1:2300:aaaa:bbbb:cccc:1\n2a05:d018:1:2300:aaaa:bbbb:cccc:2';
+  t.is((await ec2.fetch()).model.nics[0]!.ipv6.length, 1, 'first quick refresh');
+  t.is((await ec2.fetch()).model.nics[0]!.ipv6.length, 1, 'second quick refresh');
+  t.is((await ec2.fetch()).model.nics[0]!.ipv6.length, 2, 'the full read after two quick ones');
+  server.tree[`network/interfaces/macs/${PRIMARY}/ipv6s`] = '2a05:d018:1:2300:aaaa:bbbb:cccc:1';
+  t.is((await ec2.fetch(undefined, { thorough: true })).model.nics[0]!.ipv6.length, 1, 'a thorough fetch');
+});
+
+test('an ENI on an IPv6-only subnet (no local-ipv4s) becomes a NIC with IPv6 addresses and no IPv4', async (t) => {
+  const server = await ec2Server(t);
+  for (const key of ['local-ipv4s', 'subnet-ipv4-cidr-block']) delete server.tree[`network/interfaces/macs/${SECOND}/${key}`];
+  server.tree[`network/interfaces/macs/${SECOND}/ipv6s`] = '2a05:d018:1:2400::7\n2a05:d018:1:2400::8';
+  server.tree[`network/interfaces/macs/${SECOND}/subnet-ipv6-cidr-blocks`] = '2a05:d018:1:2400::/64';
+  const ec2 = provider(server);
+  const nic = (await ec2.fetch()).model.nics[1]!;
+  t.deepEqual(nic.ipv4, []);
+  t.is(nic.subnet, undefined);
+  t.is(nic.gateway, undefined);
+  t.deepEqual(nic.ipv6.map((ip) => ip.address), ['2a05:d018:1:2400::7', '2a05:d018:1:2400::8']);
+  // its quick look asks for ipv6s, never for the absent local-ipv4s
+  const mark = server.requests.length;
+  await ec2.fetch();
+  t.deepEqual(
+    sent(server, mark).gets.filter((path) => path.includes(SECOND)),
+    [`/latest/meta-data/network/interfaces/macs/${SECOND}/`, `/latest/meta-data/network/interfaces/macs/${SECOND}/ipv6s`].sort((a, b) => (a < b ? -1 : 1)),
+  );
+});
+
+// ---- the IMDS's two addresses
+
+test('when the first IMDS address does not answer, the second one is used and kept', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = new Ec2Provider({ ...fastClient(server.url), baseUrl: undefined, endpointUrls: ['http://127.0.0.1:9', server.url], requestsPerSecond: 1000 });
+  const snapshot = await ec2.fetch();
+  t.is(snapshot.model.nics.length, 2);
+  await ec2.fetch();
+  t.is(server.issued, 1);
+});
+
+test('on a VM without any IPv4 address the IPv6 address of the IMDS is asked first', async (t) => {
+  const v4 = await ec2Server(t);
+  const v6 = await ec2Server(t);
+  const kernel = {
+    links: [
+      { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true, mtu: 65536, loopback: true },
+      { index: 2, name: 'eth0', mac: PRIMARY, up: true, mtu: 9001, loopback: false },
+    ],
+    addresses: [
+      { ifindex: 1, family: 'inet' as const, address: '127.0.0.1', prefixLength: 8, dynamic: false, noPrefixRoute: false, scope: 254 },
+      { ifindex: 2, family: 'inet6' as const, address: '2a05:d018:1:2300:aaaa:bbbb:cccc:1', prefixLength: 128, dynamic: true, noPrefixRoute: true, scope: 0 },
+    ],
+    routes: [],
+    rules: [],
+  };
+  const ec2 = new Ec2Provider({ ...fastClient(v4.url), baseUrl: undefined, endpointUrls: [v4.url, v6.url], requestsPerSecond: 1000, kernelState: async () => kernel });
+  await ec2.fetch();
+  t.is(v4.requests.length, 0);
+  t.true(v6.requests.length > 0);
+});
+
+test('the detection probe\'s token is the one the fetches use: one token PUT at start', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server);
+  t.true(await ec2.detectByProbe());
+  await ec2.fetch();
+  t.is(server.requests.filter((r) => r.method === 'PUT').length, 1);
+  t.is(server.requests.find((r) => r.method === 'PUT')!.headers['x-aws-ec2-metadata-token-ttl-seconds'], '21600');
 });

@@ -1,22 +1,37 @@
 // AWS EC2 instance metadata, IMDSv2 only: a session token from PUT /latest/api/token on every
-// GET, cached for its TTL. Facts (docs.aws.amazon.com, "Instance metadata categories" and
-// "Use IMDSv2"): directory listings are one entry per line; network/interfaces/macs/ is in MAC
-// order, not device order; network-card is served only on multi-card types (404 elsewhere);
-// ipv4-prefix / ipv6-prefix answer 404 when none; the VPC router is the subnet's first host;
-// link-local traffic is limited to 1,024 packets/s per ENI. Like amazon-ec2-net-utils, an ENI
-// that is still attaching (404s, or a second "device-number 0") is retried, never guessed.
+// GET, cached for its TTL. Facts (docs.aws.amazon.com, "Instance metadata categories", "Use
+// IMDSv2", "Retrieve instance metadata", docs/imds.md): directory listings are one entry per
+// line, sub-directories ending in "/"; network/interfaces/macs/ is in MAC order, not device
+// order; a MAC's directory lists only the keys that apply to it (network-card only on
+// multi-card types, ipv4-prefix / ipv6-prefix only when delegated, no local-ipv4s on an
+// IPv6-only subnet); the VPC router is the subnet's first host; link-local traffic is limited to
+// 1,024 packets/s per ENI; the IMDS also answers at [fd00:ec2::254] on Nitro instances with the
+// IPv6 endpoint enabled, the only address an IPv6-only instance may reach. Like
+// amazon-ec2-net-utils, an ENI that is still attaching is retried, never guessed.
+//
+// Requests: instance facts that cannot change while the VM runs (the identity document, the
+// primary MAC, the hostname, the SSH keys) once; then per refresh the MAC listing and, per ENI,
+// its directory listing and its address key. Only an ENI whose answers changed is read in full,
+// and every ENI is read in full at start, on a reload, and every FULL_READ_EVERY refreshes.
 import { canonicalNetwork, firstHost, parseIp, parsePrefix, prefixContains } from '../../../protocol/ip.js';
-import { MetadataClient } from '../client.js';
+import type { KernelState } from '../../../netlink/types.js';
+import { imdsBaseUrl, MetadataClient } from '../client.js';
 import { MetadataError } from '../errors.js';
 import { sleep as realSleep } from '../rate-limit.js';
-import type { Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
+import type { InstanceFacts, Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
-import type { ClientSettings, DmiStrings, Provider } from './provider.js';
+import type { ClientSettings, DmiStrings, FetchOptions, Provider, ProviderContext } from './provider.js';
 
 const TOKEN_PATH = '/latest/api/token';
 const META = '/latest/meta-data/';
+const IDENTITY_PATH = '/latest/dynamic/instance-identity/document';
+/** The IMDS on IPv4, and on IPv6 (Nitro, with http-protocol-ipv6 enabled): "Retrieve instance metadata". */
+export const EC2_IPV4_URL = 'http://169.254.169.254';
+export const EC2_IPV6_URL = 'http://[fd00:ec2::254]';
+/** Quick refreshes between two full reads of every ENI (an hour at the default RefreshTimer). */
+export const FULL_READ_EVERY = 12;
 
-export interface Ec2Options extends ClientSettings {
+export interface Ec2Options extends ClientSettings, ProviderContext {
   /** token lifetime asked for (1–21600 s) */
   tokenTtlSeconds?: number;
   /** injectable clock for the token's expiry */
@@ -24,9 +39,13 @@ export interface Ec2Options extends ClientSettings {
   /** attempts for an ENI whose metadata is not complete yet, and the pause between them */
   eniAttempts?: number;
   eniRetryDelayMs?: number;
+  /** quick refreshes between two full reads (default FULL_READ_EVERY) */
+  fullReadEvery?: number;
+  /** the IMDS addresses tried in turn when baseUrl does not name one (default IPv4, then IPv6) */
+  endpointUrls?: readonly string[];
 }
 
-/** Per-MAC leaves read into the model and the document. Never credentials. */
+/** Per-MAC leaves read into the model and the document, when the MAC's directory lists them. Never credentials. */
 const MAC_KEYS = [
   'device-number',
   'network-card',
@@ -41,30 +60,60 @@ const MAC_KEYS = [
   'subnet-id',
   'vpc-id',
 ] as const;
-const REQUIRED_MAC_KEYS = new Set(['device-number', 'local-ipv4s', 'subnet-ipv4-cidr-block']);
-const INSTANCE_KEYS = ['instance-id', 'instance-type', 'placement/region', 'placement/availability-zone', 'ami-id', 'mac', 'local-hostname'] as const;
 
 /** A per-ENI condition that clears by itself while an ENI attaches: worth another attempt. */
 class NotReady extends Error {}
 
+/** What was read of one ENI: the answers a quick refresh compares, the NIC, and the document tree. */
+interface EniRead {
+  listing: string;
+  /** the key whose answer a quick refresh compares: local-ipv4s, or ipv6s on an IPv6-only subnet */
+  addressKey: 'local-ipv4s' | 'ipv6s';
+  addresses: string;
+  nic: Nic;
+  tree: Record<string, string>;
+}
+
+/** What cannot change while the VM runs, read once. */
+interface InstanceRead {
+  facts: InstanceFacts;
+  primaryMac: string;
+  metaData: Record<string, unknown>;
+  identity: unknown;
+  sshKeys: string[];
+}
+
 export class Ec2Provider implements Provider {
   readonly name = 'ec2' as const;
-  private readonly client: MetadataClient;
+  /** one client per IMDS address, in the order they are tried */
+  private readonly endpoints: MetadataClient[];
+  /** the endpoint that answered the last token request */
+  private active?: MetadataClient;
   private readonly ttlSeconds: number;
   private readonly now: () => number;
+  private readonly fullReadEvery: number;
   private token?: { value: string; renewAt: number };
   private pendingToken?: Promise<string>;
+  private instance?: InstanceRead;
+  private pendingInstance?: Promise<InstanceRead>;
+  private enis = new Map<string, EniRead>();
+  private quickReads = 0;
+  private last?: { listing: string; enis: EniRead[]; snapshot: ProviderSnapshot };
   /** how many token PUTs succeeded (observability; tests check one per TTL) */
   tokensIssued = 0;
 
   constructor(private readonly options: Ec2Options = {}) {
-    // ~10 packets per request on a fresh connection: 50/s stays far below 1,024 packets/s
-    this.client = new MetadataClient({ requestsPerSecond: 50, concurrency: 8, ...options, provider: 'ec2' });
+    // ~10 packets per request on a fresh connection: 50/s, 8 at once, stays far below 1,024 packets/s
+    const client = (baseUrl: string) =>
+      new MetadataClient({ requestsPerSecond: 50, burst: 8, concurrency: 8, ...options, baseUrl, provider: 'ec2' });
+    const configured = options.baseUrl ?? (process.env.CLOUD_NETWORK_IMDS_URL ? imdsBaseUrl() : undefined);
+    this.endpoints = configured ? [client(configured)] : (options.endpointUrls ?? [EC2_IPV4_URL, EC2_IPV6_URL]).map(client);
     this.ttlSeconds = options.tokenTtlSeconds ?? 21_600;
     if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1 || this.ttlSeconds > 21_600) {
       throw new Error(`EC2 token TTL ${this.ttlSeconds} s is outside 1–21600`);
     }
     this.now = options.now ?? Date.now;
+    this.fullReadEvery = options.fullReadEvery ?? FULL_READ_EVERY;
   }
 
   detectByDmi(dmi: DmiStrings): string | undefined {
@@ -79,27 +128,20 @@ export class Ec2Provider implements Provider {
     return undefined;
   }
 
+  /** The token PUT itself: a real IMDS issues a token, and the provider keeps it for its fetches. */
   async detectByProbe(signal?: AbortSignal): Promise<boolean> {
-    const response = await this.client.request({
-      method: 'PUT',
-      path: TOKEN_PATH,
-      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
-      retries: 0,
-      signal,
-    });
-    // a token is ~56 base64 characters; a captive portal's 200 page is not
-    return response.status === 200 && /^[A-Za-z0-9+/=_-]{20,512}$/.test(response.body.trim());
+    try {
+      await this.sessionToken(signal, 0);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
-  async fetch(signal?: AbortSignal): Promise<ProviderSnapshot> {
+  async fetch(signal?: AbortSignal, options: FetchOptions = {}): Promise<ProviderSnapshot> {
     const doc = new DocumentReader('ec2');
-    const instanceValues = await Promise.all(INSTANCE_KEYS.map((key) => this.get(key, signal)));
-    const instance = Object.fromEntries(INSTANCE_KEYS.map((key, i) => [key, instanceValues[i]])) as Record<(typeof INSTANCE_KEYS)[number], string | undefined>;
-    const id = instance['instance-id'] ?? doc.incomplete('meta-data/instance-id', 'is missing (404)');
-    const primaryMac = canonicalMac(instance.mac ?? doc.incomplete('meta-data/mac', 'is missing (404)'));
-    if (!primaryMac) doc.malformed('meta-data/mac', `${JSON.stringify(instance.mac)} is not a MAC address`);
-
-    const listing = (await this.get('network/interfaces/macs/', signal)) ?? doc.incomplete('meta-data/network/interfaces/macs/', 'is missing (404)');
+    const [instance, listingText] = await Promise.all([this.instanceFacts(signal), this.get('network/interfaces/macs/', signal)]);
+    const listing = listingText ?? doc.incomplete('meta-data/network/interfaces/macs/', 'is missing (404)');
     const macs = lines(listing).map((entry) => entry.replace(/\/$/, ''));
     if (macs.length === 0) doc.incomplete('meta-data/network/interfaces/macs/', 'is empty (no NIC)');
     const seen = new Set<string>();
@@ -108,10 +150,18 @@ export class Ec2Provider implements Provider {
       if (seen.has(mac)) doc.forNic(mac).malformed('meta-data/network/interfaces/macs/', 'lists this MAC twice');
       seen.add(mac);
     }
-    if (!seen.has(primaryMac!)) doc.forNic(primaryMac!).incomplete('meta-data/network/interfaces/macs/', 'does not list the primary ENI (meta-data/mac)');
+    if (!seen.has(instance.primaryMac)) doc.forNic(instance.primaryMac).incomplete('meta-data/network/interfaces/macs/', 'does not list the primary ENI (meta-data/mac)');
 
-    const perMac = await Promise.all(macs.map((entry) => this.fetchEni(entry, primaryMac!, signal)));
-    const nics = perMac.map((p) => p.nic);
+    const full = options.thorough === true || this.last === undefined || this.quickReads >= this.fullReadEvery;
+    this.quickReads = full ? 0 : this.quickReads + 1;
+    const reads = await Promise.all(macs.map((entry) => this.eni(entry, instance.primaryMac, full, signal)));
+    this.enis = new Map(macs.map((entry, i) => [entry, reads[i]!]));
+
+    // nothing answered differently: the same snapshot, so nobody downstream compares models
+    const last = this.last;
+    if (last && last.listing === listing && last.enis.length === reads.length && last.enis.every((read, i) => read === reads[i])) return last.snapshot;
+
+    const nics = reads.map((read) => read.nic);
     const byIndex = new Map<number, string>();
     for (const nic of nics) {
       const other = byIndex.get(nic.index);
@@ -119,41 +169,80 @@ export class Ec2Provider implements Provider {
       byIndex.set(nic.index, nic.mac);
     }
     nics.sort((a, b) => a.index - b.index);
-
-    const { keys: sshKeys, tree: keysTree } = await this.publicKeys(signal);
-    const zone = instance['placement/availability-zone'] ?? '';
-    const model: MetadataModel = {
-      instance: {
-        provider: 'ec2',
-        id,
-        name: (instance['local-hostname'] ?? '').split('.')[0] ?? '',
-        region: instance['placement/region'] ?? zone.replace(/[a-z]$/, ''),
-        zone,
-        size: instance['instance-type'] ?? '',
-        image: instance['ami-id'] ?? '',
-      },
-      nics,
+    const model: MetadataModel = { instance: instance.facts, nics };
+    const metaData = { ...instance.metaData, network: { interfaces: { macs: Object.fromEntries(macs.map((entry, i) => [entry, reads[i]!.tree])) } } };
+    const snapshot: ProviderSnapshot = {
+      model,
+      document: { 'meta-data': metaData, dynamic: { 'instance-identity': { document: instance.identity } } },
+      sshKeys: instance.sshKeys,
     };
-    const metaData: Record<string, unknown> = {};
-    for (const key of INSTANCE_KEYS) {
-      const value = instance[key];
-      if (value === undefined) continue;
-      const [head, tail] = key.split('/') as [string, string | undefined];
-      if (tail) metaData[head] = { ...(metaData[head] as object | undefined), [tail]: value };
-      else metaData[head] = value;
-    }
-    metaData.network = { interfaces: { macs: Object.fromEntries(perMac.map((p) => [p.listedAs, p.tree])) } };
-    if (Object.keys(keysTree).length > 0) metaData['public-keys'] = keysTree;
-    return { model, document: { 'meta-data': metaData }, sshKeys };
+    this.last = { listing, enis: reads, snapshot };
+    return snapshot;
   }
 
-  /** One ENI, retried while it looks half-attached. */
-  private async fetchEni(listedAs: string, primaryMac: string, signal?: AbortSignal): Promise<{ listedAs: string; nic: Nic; tree: Record<string, string> }> {
+  private instanceFacts(signal?: AbortSignal): Promise<InstanceRead> {
+    if (this.instance) return Promise.resolve(this.instance);
+    this.pendingInstance ??= this.readInstance(signal)
+      .then((read) => (this.instance = read))
+      .finally(() => (this.pendingInstance = undefined));
+    return this.pendingInstance;
+  }
+
+  /** The identity document (id, type, region, zone, AMI in one answer), the primary MAC, the hostname and the SSH keys. */
+  private async readInstance(signal?: AbortSignal): Promise<InstanceRead> {
+    const doc = new DocumentReader('ec2');
+    const [identityText, macText, hostname, keys] = await Promise.all([
+      this.get(IDENTITY_PATH, signal),
+      this.get('mac', signal),
+      this.get('local-hostname', signal),
+      this.publicKeys(signal),
+    ]);
+    const identity = doc.object(doc.json(identityText ?? doc.incomplete('dynamic/instance-identity/document', 'is missing (404)'), 'dynamic/instance-identity/document'), 'dynamic/instance-identity/document');
+    const field = (key: string) => doc.optionalString(identity[key], `dynamic/instance-identity/document.${key}`);
+    const id = field('instanceId');
+    if (id === '') doc.incomplete('dynamic/instance-identity/document.instanceId', 'is missing');
+    const primaryMac = canonicalMac(macText ?? doc.incomplete('meta-data/mac', 'is missing (404)')) ?? doc.malformed('meta-data/mac', `${JSON.stringify(macText)} is not a MAC address`);
+    const zone = field('availabilityZone');
+    const facts: InstanceFacts = {
+      provider: 'ec2',
+      id,
+      name: (hostname ?? '').trim().split('.')[0] ?? '',
+      region: field('region') || zone.replace(/[a-z]$/, ''),
+      zone,
+      size: field('instanceType'),
+      image: field('imageId'),
+    };
+    // the document keeps the meta-data names the older Go tool served; the identity document holds the same facts
+    const metaData: Record<string, unknown> = {
+      'ami-id': facts.image,
+      'instance-id': facts.id,
+      'instance-type': facts.size,
+      'local-hostname': hostname,
+      mac: macText!.trim(),
+      placement: { 'availability-zone': facts.zone, region: facts.region },
+    };
+    if (Object.keys(keys.tree).length > 0) metaData['public-keys'] = keys.tree;
+    return { facts, primaryMac, metaData, identity, sshKeys: keys.keys };
+  }
+
+  /**
+   * One ENI: the last read when a quick look (its directory listing and its address key) shows
+   * nothing new, else a full read; retried while it looks half-attached.
+   */
+  private async eni(listedAs: string, primaryMac: string, full: boolean, signal?: AbortSignal): Promise<EniRead> {
+    const cached = this.enis.get(listedAs);
+    const base = `network/interfaces/macs/${listedAs}/`;
+    let quick: { listing: string; addresses?: string } | undefined;
+    if (cached && !full) {
+      const [listing, addresses] = await Promise.all([this.get(base, signal), this.get(base + cached.addressKey, signal)]);
+      if (listing === cached.listing && addresses === cached.addresses) return cached;
+      if (listing !== undefined) quick = { listing, ...(addresses !== undefined && { addresses }) };
+    }
     const attempts = this.options.eniAttempts ?? 5;
     const sleep = this.options.sleep ?? realSleep;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.readEni(listedAs, primaryMac, signal);
+        return await this.readEni(listedAs, primaryMac, attempt === 1 ? quick : undefined, signal);
       } catch (error) {
         if (!(error instanceof NotReady)) throw error;
         const mac = canonicalMac(listedAs)!;
@@ -169,37 +258,54 @@ export class Ec2Provider implements Provider {
     }
   }
 
-  private async readEni(listedAs: string, primaryMac: string, signal?: AbortSignal) {
+  /** Every key the ENI's directory lists, those a quick look already brought excepted. */
+  private async readEni(listedAs: string, primaryMac: string, known: { listing: string; addresses?: string } | undefined, signal?: AbortSignal): Promise<EniRead> {
     const mac = canonicalMac(listedAs)!;
     const doc = new DocumentReader('ec2', mac);
     const base = `network/interfaces/macs/${listedAs}/`;
-    const values = await Promise.all(MAC_KEYS.map((key) => this.get(base + key, signal)));
+    const listing = known?.listing ?? (await this.get(base, signal));
+    if (listing === undefined) throw new NotReady(`${base} answered 404`);
+    const listed = new Set(lines(listing));
+    const wanted = MAC_KEYS.filter((key) => listed.has(key));
+    for (const key of ['device-number'] as const) if (!listed.has(key)) throw new NotReady(`${base} does not list ${key} yet`);
+    const addressKey = listed.has('local-ipv4s') ? 'local-ipv4s' : 'ipv6s';
+    if (addressKey === 'local-ipv4s' && !listed.has('subnet-ipv4-cidr-block')) throw new NotReady(`${base} lists local-ipv4s but not subnet-ipv4-cidr-block yet`);
+    if (!listed.has(addressKey)) throw new NotReady(`${base} lists neither local-ipv4s nor ipv6s yet`);
+    const values = await Promise.all(
+      wanted.map((key) => (key === addressKey && known?.addresses !== undefined ? Promise.resolve(known.addresses) : this.get(base + key, signal))),
+    );
     const tree: Record<string, string> = {};
-    MAC_KEYS.forEach((key, i) => {
-      if (values[i] !== undefined) tree[key] = values[i]!;
+    wanted.forEach((key, i) => {
+      if (values[i] === undefined) throw new NotReady(`${base}${key} is listed but answered 404`);
+      tree[key] = values[i]!;
     });
-    for (const key of REQUIRED_MAC_KEYS) {
-      if (tree[key] === undefined) throw new NotReady(`${base}${key} answered 404`);
-    }
+
     const device = integer(doc, tree['device-number']!, `${base}device-number`);
     const card = tree['network-card'] === undefined ? 0 : integer(doc, tree['network-card'], `${base}network-card`);
     const primary = mac === primaryMac;
     if (!primary && device === 0 && card === 0) throw new NotReady(`${base}device-number says 0, the primary ENI's number, but the primary ENI is ${primaryMac}`);
 
-    const cidrText = tree['subnet-ipv4-cidr-block']!.trim();
-    const subnetPrefix = parsePrefix(cidrText);
-    if (!subnetPrefix || subnetPrefix.family !== 'inet') doc.malformed(`${base}subnet-ipv4-cidr-block`, `${JSON.stringify(cidrText)} is not an IPv4 CIDR block`);
-    const subnet = canonicalNetwork(cidrText)!;
-    const [subnetAddress] = subnet.split('/') as [string];
-    const prefixLength = subnetPrefix!.prefixLength;
-
-    const localIps = lines(tree['local-ipv4s']!);
-    if (localIps.length === 0) doc.incomplete(`${base}local-ipv4s`, 'is empty (no IPv4 address)');
-    const ipv4: Ipv4Address[] = localIps.map((text, i) => {
-      const address = doc.ip(text, `${base}local-ipv4s`, 'inet');
-      if (!prefixContains(subnetPrefix!, parseIp(address)!)) doc.malformed(`${base}local-ipv4s`, `${address} is outside the subnet ${subnet}`);
-      return { address, prefixLength, primary: i === 0 };
-    });
+    let ipv4: Ipv4Address[] = [];
+    let subnet: Nic['subnet'];
+    let gateway: string | undefined;
+    if (addressKey === 'local-ipv4s') {
+      const cidrText = tree['subnet-ipv4-cidr-block']!.trim();
+      const subnetPrefix = parsePrefix(cidrText);
+      if (!subnetPrefix || subnetPrefix.family !== 'inet') doc.malformed(`${base}subnet-ipv4-cidr-block`, `${JSON.stringify(cidrText)} is not an IPv4 CIDR block`);
+      const network = canonicalNetwork(cidrText)!;
+      const prefixLength = subnetPrefix!.prefixLength;
+      const localIps = lines(tree['local-ipv4s']!);
+      if (localIps.length === 0) doc.incomplete(`${base}local-ipv4s`, 'is empty (no IPv4 address)');
+      ipv4 = localIps.map((text, i) => {
+        const address = doc.ip(text, `${base}local-ipv4s`, 'inet');
+        if (!prefixContains(subnetPrefix!, parseIp(address)!)) doc.malformed(`${base}local-ipv4s`, `${address} is outside the subnet ${network}`);
+        return { address, prefixLength, primary: i === 0 };
+      });
+      subnet = { address: network.split('/')[0]!, prefixLength };
+      gateway = firstHost(network)!;
+    }
+    const ipv6Texts = lines(tree.ipv6s ?? '');
+    if (addressKey === 'ipv6s' && ipv6Texts.length === 0) doc.incomplete(`${base}ipv6s`, 'is empty (an IPv6-only ENI without an address)');
     const v6Subnets = lines(tree['subnet-ipv6-cidr-blocks'] ?? '');
     const v6Length = v6Subnets.length > 0 ? parsePrefix(v6Subnets[0]!)?.prefixLength ?? 128 : 128;
     const ranges = (key: 'ipv4-prefix' | 'ipv6-prefix') =>
@@ -211,36 +317,38 @@ export class Ec2Provider implements Provider {
       primary,
       ipv4,
       publicIpv4: lines(tree['public-ipv4s'] ?? '').map((text) => doc.ip(text, `${base}public-ipv4s`, 'inet')),
-      ipv6: lines(tree.ipv6s ?? '').map((text) => ({ address: doc.ip(text, `${base}ipv6s`, 'inet6'), prefixLength: v6Length })),
-      subnet: { address: subnetAddress, prefixLength },
-      gateway: firstHost(subnet)!,
+      ipv6: ipv6Texts.map((text) => ({ address: doc.ip(text, `${base}ipv6s`, 'inet6'), prefixLength: v6Length })),
+      ...(subnet && { subnet }),
+      ...(gateway && { gateway }),
       routedRanges: [...ranges('ipv4-prefix'), ...ranges('ipv6-prefix')],
       hostAddresses: false,
     };
-    return { listedAs, nic, tree };
+    return { listing, addressKey, addresses: tree[addressKey]!, nic, tree };
   }
 
   private async publicKeys(signal?: AbortSignal): Promise<{ keys: string[]; tree: Record<string, Record<string, string>> }> {
     const listing = await this.get('public-keys/', signal);
-    const tree: Record<string, Record<string, string>> = {};
-    const keys: string[] = [];
     // entries read "0=my-key-name"; the key itself is at public-keys/0/openssh-key
-    for (const entry of lines(listing ?? '')) {
-      const n = entry.split('=')[0]!;
-      if (!/^\d+$/.test(n)) continue;
-      const key = await this.get(`public-keys/${n}/openssh-key`, signal);
-      if (key === undefined) continue;
-      tree[entry] = { 'openssh-key': key };
-      keys.push(...lines(key));
-    }
-    return { keys, tree };
+    const entries = lines(listing ?? '').filter((entry) => /^\d+=/.test(entry));
+    const keys = await Promise.all(entries.map((entry) => this.get(`public-keys/${entry.split('=')[0]}/openssh-key`, signal)));
+    const tree: Record<string, Record<string, string>> = {};
+    entries.forEach((entry, i) => {
+      if (keys[i] !== undefined) tree[entry] = { 'openssh-key': keys[i]! };
+    });
+    return { keys: keys.flatMap((key) => lines(key ?? '')), tree };
   }
 
-  /** A meta-data leaf or listing: its text, or undefined for 404. Anything else is an error. */
+  /** A meta-data leaf or listing (or an absolute /latest/ path): its text, or undefined for 404. Anything else is an error. */
   private async get(path: string, signal?: AbortSignal): Promise<string | undefined> {
+    const full = path.startsWith('/') ? path : META + path;
     for (let renewed = false; ; renewed = true) {
       const token = await this.sessionToken(signal);
-      const response = await this.client.request({ path: META + path, headers: { 'X-aws-ec2-metadata-token': token }, signal });
+      const client = this.active!;
+      const response = await client.request({ path: full, headers: { 'X-aws-ec2-metadata-token': token }, signal }).catch((error: unknown) => {
+        // unreachable after all: find the service again (the other address) with the next token
+        if (error instanceof MetadataError && (error.kind === 'network' || error.kind === 'timeout')) this.forgetEndpoint(token);
+        throw error;
+      });
       if (response.status === 200) return response.body;
       if (response.status === 404) return undefined;
       if (response.status === 401 && !renewed) {
@@ -248,43 +356,89 @@ export class Ec2Provider implements Provider {
         if (this.token?.value === token) this.token = undefined;
         continue;
       }
-      throw new MetadataError(`ec2 metadata: GET ${META}${path} answered ${response.status}${response.status === 401 ? ' even with a new token' : ''}`, {
+      throw new MetadataError(`ec2 metadata: GET ${full} answered ${response.status}${response.status === 401 ? ' even with a new token' : ''}`, {
         provider: 'ec2',
         kind: 'status',
         status: response.status,
-        field: `meta-data/${path}`,
+        field: full.replace(/^\/latest\//, ''),
       });
     }
   }
 
+  private forgetEndpoint(token: string): void {
+    if (this.token?.value === token) this.token = undefined;
+    this.active = undefined;
+  }
+
   /** The cached token, renewed before it expires; concurrent callers share one PUT. */
-  private async sessionToken(signal?: AbortSignal): Promise<string> {
-    if (this.token && this.now() < this.token.renewAt) return this.token.value;
-    this.pendingToken ??= this.requestToken(signal).finally(() => (this.pendingToken = undefined));
+  private async sessionToken(signal?: AbortSignal, retries?: number): Promise<string> {
+    if (this.token && this.active && this.now() < this.token.renewAt) return this.token.value;
+    this.pendingToken ??= this.requestToken(signal, retries).finally(() => (this.pendingToken = undefined));
     return this.pendingToken;
   }
 
-  private async requestToken(signal?: AbortSignal): Promise<string> {
+  /**
+   * The token PUT, to the endpoint that answered last; without one, to each address in turn (IPv6
+   * first on a VM without IPv4), the first that answers at all being kept, as amazon-ec2-net-utils
+   * does. When none answers, the preferred address is tried again with the usual retries.
+   */
+  private async requestToken(signal?: AbortSignal, retries?: number): Promise<string> {
+    const order = this.active ? [this.active] : await this.endpointOrder();
+    let answer: { client: MetadataClient; status: number; body: string } | undefined;
+    let firstFailure: unknown;
+    for (const client of order) {
+      try {
+        const response = await this.putToken(client, signal, order.length > 1 ? 0 : retries);
+        answer = { client, status: response.status, body: response.body };
+        break;
+      } catch (error) {
+        if (!(error instanceof MetadataError) || (error.kind !== 'network' && error.kind !== 'timeout')) throw error;
+        firstFailure ??= error;
+      }
+    }
+    if (!answer && order.length > 1 && retries !== 0) {
+      const response = await this.putToken(order[0]!, signal, retries);
+      answer = { client: order[0]!, status: response.status, body: response.body };
+    }
+    if (!answer) throw firstFailure;
     const issuedAt = this.now();
-    const response = await this.client.request({
-      method: 'PUT',
-      path: TOKEN_PATH,
-      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': String(this.ttlSeconds) },
-      signal,
-    });
-    const value = response.body.trim();
-    if (response.status !== 200 || value === '') {
+    const value = answer.body.trim();
+    if (answer.status !== 200 || !/^[A-Za-z0-9+/=_-]{20,512}$/.test(value)) {
       throw new MetadataError(
-        `ec2 metadata: the IMDSv2 token request (PUT ${TOKEN_PATH}) answered ${response.status}${value === '' ? ' with no token' : ''}; cloud-network uses IMDSv2 only — check the instance's metadata options (http-tokens, http-put-response-hop-limit)`,
-        { provider: 'ec2', kind: 'status', status: response.status, field: 'api/token' },
+        `ec2 metadata: the IMDSv2 token request (PUT ${TOKEN_PATH} at ${answer.client.baseUrl.host}) answered ${answer.status}${value === '' ? ' with no token' : answer.status === 200 ? ' with something that is not a token' : ''}; cloud-network uses IMDSv2 only — check the instance's metadata options (http-tokens, http-put-response-hop-limit)`,
+        { provider: 'ec2', kind: 'status', status: answer.status, field: 'api/token' },
       );
     }
+    this.active = answer.client;
     // renew a tenth of the lifetime (at most 5 minutes) early, so no GET carries a dying token
     const margin = Math.min(300_000, this.ttlSeconds * 100);
     this.token = { value, renewAt: issuedAt + this.ttlSeconds * 1000 - margin };
     this.tokensIssued++;
     return value;
   }
+
+  private putToken(client: MetadataClient, signal?: AbortSignal, retries?: number) {
+    return client.request({
+      method: 'PUT',
+      path: TOKEN_PATH,
+      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': String(this.ttlSeconds) },
+      signal,
+      ...(retries !== undefined && { retries }),
+    });
+  }
+
+  /** IPv4 first, as amazon-ec2-net-utils tries them, unless the VM has no IPv4 address to reach it from. */
+  private async endpointOrder(): Promise<MetadataClient[]> {
+    if (this.endpoints.length === 1 || !this.options.kernelState) return this.endpoints;
+    const kernel = await this.options.kernelState().catch(() => undefined);
+    return kernel && !hasIpv4(kernel) ? [...this.endpoints].reverse() : this.endpoints;
+  }
+}
+
+/** Whether any link but loopback has an IPv4 address. */
+function hasIpv4(kernel: KernelState): boolean {
+  const loopback = new Set(kernel.links.filter((link) => link.loopback).map((link) => link.index));
+  return kernel.addresses.some((address) => address.family === 'inet' && !loopback.has(address.ifindex));
 }
 
 /** Non-empty lines of a listing or multi-valued leaf. */

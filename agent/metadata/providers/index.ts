@@ -5,7 +5,7 @@ import { Ec2Provider, type Ec2Options } from './ec2.js';
 import { GcpProvider, type GcpOptions } from './gcp.js';
 import type { Provider, ProviderContext } from './provider.js';
 
-export type { DmiStrings, MetadataChange, Provider, ProviderContext } from './provider.js';
+export type { DmiStrings, FetchOptions, MetadataChange, Provider, ProviderContext } from './provider.js';
 export { AzureProvider, Ec2Provider, GcpProvider };
 export type { AzureOptions, Ec2Options, GcpOptions };
 

@@ -23,6 +23,14 @@ export interface DmiStrings {
   hypervisorUuid?: string;
 }
 
+export interface FetchOptions {
+  /**
+   * Read everything again (start, reload, retry): a provider that saves requests by reading only
+   * what reveals a change (EC2, Alibaba) reads every NIC in full. Others read the same either way.
+   */
+  thorough?: boolean;
+}
+
 export interface Provider {
   readonly name: ProviderName;
   /** What in the DMI strings names this cloud (for the log), or undefined. No network, no waiting. */
@@ -33,7 +41,7 @@ export interface Provider {
    * The whole model, or a MetadataError: never a partial model. Each NIC's index stays the same
    * while the VM runs; an unchanged document comes back as the same snapshot object.
    */
-  fetch(signal?: AbortSignal): Promise<ProviderSnapshot>;
+  fetch(signal?: AbortSignal, options?: FetchOptions): Promise<ProviderSnapshot>;
   /** Clouds that can notify (GCP): resolves when the document's ETag differs from lastEtag. */
   waitForChange?(lastEtag: string, signal?: AbortSignal): Promise<MetadataChange>;
 }
