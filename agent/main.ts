@@ -7,7 +7,6 @@ import { describeOperation } from '../protocol/describe.js';
 import { packageVersion } from '../protocol/version.js';
 import { detectProvider } from './metadata/detect.js';
 import type { MetadataModel } from './metadata/model.js';
-import { createProvider } from './metadata/providers/index.js';
 import { ProviderSource } from './metadata/source.js';
 import { plan, type PlannerConfig } from './plan/planner.js';
 import { parseCommandLine, USAGE, type CommandLine } from './process/command-line.js';
@@ -44,12 +43,15 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const metrics = new Metrics();
   const kernel = new NetlinkKernelReader();
   const clientSettings = { onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome) };
-  const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
+  // the provider that detection settled on is the one that fetches: what its probe learnt (EC2's token) is kept
+  const detection = await detectProvider({
+    configured: config.system.provider,
+    client: clientSettings,
+    context: { kernelState: () => kernel.lastOrRead(), stateDir: config.system.stateDir },
+  });
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);
-  const source = new ProviderSource(
-    createProvider(name, { ...clientSettings, kernelState: () => kernel.lastOrRead(), stateDir: config.system.stateDir }),
-  );
+  const source = new ProviderSource(detection.instance);
   // The metadata service answers while the daemon sets itself up (the kernel watch, the
   // reconciler, the helper's connection). --cleanup reads no metadata.
   if (command.mode !== 'cleanup') source.startEarly();

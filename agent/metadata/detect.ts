@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ProviderChoice } from '../process/config.js';
 import type { ProviderName } from './model.js';
 import { createProvider, PROVIDER_NAMES, type DmiStrings, type Provider } from './providers/index.js';
-import type { ClientSettings } from './providers/provider.js';
+import type { ClientSettings, ProviderContext } from './providers/provider.js';
 
 export type DetectionSource = 'config' | 'dmi' | 'probe';
 
@@ -20,6 +20,8 @@ export interface Detection {
   source: DetectionSource;
   /** what decided it, for the log */
   evidence: string;
+  /** the provider to fetch with: the one that answered its probe keeps what it learnt (EC2's token) */
+  instance: Provider;
 }
 
 export interface DetectOptions {
@@ -28,9 +30,11 @@ export interface DetectOptions {
   sysfsRoot?: string;
   /** the probes' budget, all three at once */
   probeTimeoutMs?: number;
-  /** client settings for the probes (base URL, timeouts) */
+  /** client settings for the providers (base URL, timeouts); a probe tries once whatever they say */
   client?: ClientSettings;
-  /** the providers to probe; by default one of each, built from `client` */
+  /** what the agent hands the provider it keeps (the kernel read, StateDir) */
+  context?: ProviderContext;
+  /** the providers to probe; by default one of each, built from `client` and `context` */
   providers?: Provider[];
 }
 
@@ -39,23 +43,28 @@ export class DetectionError extends Error {
 }
 
 export async function detectProvider(options: DetectOptions): Promise<Detection> {
+  const build = (name: ProviderName) => createProvider(name, { ...options.client, ...options.context });
   if (options.configured !== 'auto') {
-    return { provider: options.configured, source: 'config', evidence: `Provider=${options.configured}` };
+    const instance = options.providers?.find((p) => p.name === options.configured) ?? build(options.configured);
+    return { provider: options.configured, source: 'config', evidence: `Provider=${options.configured}`, instance };
   }
   const dmi = await readDmi(options.sysfsRoot ?? '/sys');
-  const providers = options.providers ?? PROVIDER_NAMES.map((name) => createProvider(name, { ...options.client, retries: 0 }));
+  const providers = options.providers ?? PROVIDER_NAMES.map(build);
   for (const provider of providers) {
     const evidence = provider.detectByDmi(dmi);
-    if (evidence) return { provider: provider.name, source: 'dmi', evidence };
+    if (evidence) return { provider: provider.name, source: 'dmi', evidence, instance: provider };
   }
   const answered = await probe(providers, options.probeTimeoutMs ?? 2_000);
-  const seen = `DMI says sys_vendor=${JSON.stringify(dmi.sysVendor ?? '')}, product_name=${JSON.stringify(dmi.productName ?? '')}`;
-  if (answered.length === 1) return { provider: answered[0]!, source: 'probe', evidence: `only the ${answered[0]} metadata service answered its probe` };
+  const seen = `DMI says sys_vendor=${JSON.stringify(dmi.sysVendor ?? '')}, product_name=${JSON.stringify(dmi.productName ?? '')}, chassis_asset_tag=${JSON.stringify(dmi.chassisAssetTag ?? '')}`;
+  if (answered.length === 1) {
+    const instance = providers.find((p) => p.name === answered[0])!;
+    return { provider: answered[0]!, source: 'probe', evidence: `only the ${answered[0]} metadata service answered its probe`, instance };
+  }
   if (answered.length > 1) {
     throw new DetectionError(`cannot tell the cloud: ${seen}, and the metadata probes of ${answered.join(' and ')} all answered; set Provider= in [System] of the configuration file`);
   }
   throw new DetectionError(
-    `no cloud detected: ${seen}, which names none of Azure, EC2 and GCP, and no metadata service answered its probe; set Provider= in [System] of the configuration file if this is a cloud VM`,
+    `no cloud detected: ${seen}, which names none of ${PROVIDER_NAMES.join(', ')}, and no metadata service answered its probe; set Provider= in [System] of the configuration file if this is a cloud VM`,
   );
 }
 

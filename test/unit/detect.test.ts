@@ -46,7 +46,9 @@ test('GCP is recognised by Google in the DMI strings', async (t) => {
 
 test('Provider= overrides DMI', async (t) => {
   const root = await sysfs(t, { [dmi('sys_vendor')]: 'Amazon EC2' });
-  t.deepEqual(await detectProvider({ configured: 'gcp', sysfsRoot: root, client: NO_SERVICE }), { provider: 'gcp', source: 'config', evidence: 'Provider=gcp' });
+  const detection = await detectProvider({ configured: 'gcp', sysfsRoot: root, client: NO_SERVICE });
+  t.like(detection, { provider: 'gcp', source: 'config', evidence: 'Provider=gcp' });
+  t.is(detection.instance.name, 'gcp');
 });
 
 test('a plain Hyper-V guest is not taken for Azure without the asset tag', async (t) => {
@@ -91,4 +93,14 @@ test('a hanging metadata address ends the probes within their budget with an err
   );
   t.regex(error!.message, /no cloud detected/);
   t.is(server.requests.length, 3);
+});
+
+test('EC2 found by its probe fetches with the probe\'s token: one token PUT at start, for the full lifetime', async (t) => {
+  const root = await sysfs(t, { [dmi('sys_vendor')]: 'QEMU' });
+  const server = await ec2Server(t);
+  const detection = await detectProvider({ configured: 'auto', sysfsRoot: root, client: { ...fastClient(server.url), requestsPerSecond: 1000 }, probeTimeoutMs: 2_000 });
+  t.like(detection, { provider: 'ec2', source: 'probe' });
+  await detection.instance.fetch();
+  const puts = server.requests.filter((r) => r.method === 'PUT' && r.headers['x-aws-ec2-metadata-token-ttl-seconds'] !== undefined);
+  t.deepEqual(puts.map((r) => r.headers['x-aws-ec2-metadata-token-ttl-seconds']), ['21600']);
 });
