@@ -15,7 +15,7 @@ export function floorCommands(scenario: Scenario, tableBase = 10000): { apply: s
   const apply: string[] = [];
   const undo: string[] = [];
   scenario.nics.forEach((nic, i) => {
-    const prefix = parsePrefix(nic.subnet)!.prefixLength;
+    const prefix = parsePrefix(nic.subnet!)!.prefixLength;
     nic.ipv4.forEach((address, j) => {
       if (i === 0 && j === 0) return;
       apply.push(`address add ${address}/${prefix} dev eth${i} noprefixroute`);
@@ -28,7 +28,7 @@ export function floorCommands(scenario: Scenario, tableBase = 10000): { apply: s
     if (i === 0) return;
     const table = tableBase + i;
     apply.push(`route replace ${nic.subnet} dev eth${i} table ${table} proto 201`);
-    apply.push(`route replace default via ${nic.gateway ?? firstHost(nic.subnet)} dev eth${i} table ${table} proto 201`);
+    apply.push(`route replace default via ${nic.gateway ?? firstHost(nic.subnet!)} dev eth${i} table ${table} proto 201`);
     undo.push(`route flush table ${table}`);
     for (const address of nic.ipv4) {
       apply.push(`rule add priority 30100 to ${address} lookup ${table} protocol 201`);

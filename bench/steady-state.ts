@@ -63,7 +63,7 @@ export async function steadyState(steady: Steady, options: SteadyOptions): Promi
     api,
     status: async () => (await api('/api/v1/status')).body as AgentStatus,
     victimNic,
-    prefix: parsePrefix(scenario.nics[victimNic]!.subnet)!.prefixLength,
+    prefix: parsePrefix(scenario.nics[victimNic]!.subnet!)!.prefixLength,
   };
   const helperMemory = await settledHelperMemory(c);
   const refresh = await refreshCost(c, options.refreshCycles);

@@ -74,7 +74,7 @@ for (const provider of PROVIDERS) {
     const table = /lookup (\d+)/.exec(rule)![1]!;
     ip(env.vm, 'rule', 'del', 'from', secondary, 'lookup', table, 'priority', rule.split(':')[0]!);
     await waitConverged(env, 'the rule to be repaired', 10_000);
-    const prefix = provider === 'gcp' ? 32 : Number(scenario.nics[1]!.subnet.split('/')[1]);
+    const prefix = provider === 'gcp' ? 32 : Number(scenario.nics[1]!.subnet!.split('/')[1]);
     ip(env.vm, 'addr', 'del', `${secondary}/${prefix}`, 'dev', env.links[1]!);
     await waitConverged(env, 'the address to be repaired', 10_000);
     t.deepEqual(duplicateRules(env), []);

@@ -29,6 +29,21 @@ export function jsonAnswer(status: number, value: unknown, headers: Record<strin
   return answer(status, JSON.stringify(value), 'application/json; charset=utf-8', headers);
 }
 
+/**
+ * JSON as EC2's identity document and OCI's older captures print it (Jackson's default pretty
+ * printer): "key" : value, objects indented by two, arrays on one line ([ {, }, { ... } ]).
+ */
+export function jacksonJson(value: unknown, level = 0): string {
+  if (Array.isArray(value)) return value.length === 0 ? '[ ]' : `[ ${value.map((item) => jacksonJson(item, level)).join(', ')} ]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+    if (entries.length === 0) return '{ }';
+    const pad = '  '.repeat(level + 1);
+    return `{\n${entries.map(([key, item]) => `${pad}${JSON.stringify(key)} : ${jacksonJson(item, level + 1)}`).join(',\n')}\n${'  '.repeat(level)}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 export function textAnswer(status: number, body: string, headers: Record<string, string> = {}): Answer {
   return answer(status, body, 'text/plain; charset=utf-8', headers);
 }

@@ -33,7 +33,8 @@ function imageParts(image: string): { publisher: string; offer: string; sku: str
 }
 
 function azureInterface(nic: ScenarioNic): unknown {
-  const subnet = parsePrefix(nic.subnet)!;
+  // only EC2 scenarios have IPv6-only NICs (parseScenario)
+  const subnet = parsePrefix(nic.subnet!)!;
   return {
     ipv4: {
       ipAddress: nic.ipv4.map((address, i) => ({ privateIpAddress: address, publicIpAddress: i === 0 ? (nic.publicIpv4 ?? '') : '' })),

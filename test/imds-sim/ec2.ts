@@ -1,9 +1,10 @@
-// EC2 IMDSv2, as described in /work/shared/IMDS.md: a session token from PUT /latest/api/token
-// (TTL 1–21600 s) on every GET, text listings with sub-directories ending in "/", MACs listed in
-// MAC order, keys that do not apply absent (404).
+// EC2 IMDSv2, as described in docs/imds.md: a session token from PUT /latest/api/token (TTL
+// 1–21600 s) on every GET, text listings with sub-directories ending in "/", MACs listed in MAC
+// order, keys that do not apply absent (404): no local-ipv4s or IPv4 subnet on an IPv6-only
+// subnet (amazon-ec2-net-utils#40).
 import { randomBytes } from 'node:crypto';
 import { parsePrefix, formatIp, networkOf } from '../../protocol/ip.js';
-import { answer, textAnswer, type Answer, type ProviderService, type SimRequest } from './answer.js';
+import { answer, jacksonJson, textAnswer, type Answer, type ProviderService, type SimRequest } from './answer.js';
 import type { Scenario, ScenarioNic } from './scenario.js';
 
 export interface Ec2Options {
@@ -28,26 +29,32 @@ function lines(values: string[] | undefined): string | undefined {
   return values && values.length > 0 ? values.join('\n') : undefined;
 }
 
-function vpcCidr(nic: ScenarioNic): string {
+function vpcCidr(nic: ScenarioNic): string | undefined {
+  if (nic.subnet === undefined) return undefined;
   // the default VPC is a /16; use the subnet's /16 when the scenario does not say
   const subnet = parsePrefix(nic.subnet)!;
   const length = Math.min(16, subnet.prefixLength);
   return `${formatIp(networkOf(subnet, length))}/${length}`;
 }
 
-function macDirectory(nic: ScenarioNic, region: string): Directory {
+/** The hostname EC2 gives: IP-based where the NIC has IPv4, resource-based (the instance id) on an IPv6-only subnet. */
+function hostnameOf(nic: ScenarioNic, instanceId: string, region: string): string {
+  return nic.ipv4.length > 0 ? `ip-${nic.ipv4[0]!.replaceAll('.', '-')}.${region}.compute.internal` : `${instanceId}.${region}.compute.internal`;
+}
+
+function macDirectory(nic: ScenarioNic, instanceId: string, region: string): Directory {
   const suffix = nic.mac.replaceAll(':', '');
-  const subnet = parsePrefix(nic.subnet)!;
+  const subnet = nic.subnet === undefined ? undefined : parsePrefix(nic.subnet)!;
   const publics = nic.publicIpv4 ? [nic.publicIpv4] : undefined;
   return dir({
     'device-number': String(nic.deviceNumber),
     'interface-id': nic.interfaceId ?? `eni-0${suffix}00000`,
-    'ipv4-associations/': publics && dir({ [publics[0]!]: nic.ipv4[0]! }),
+    'ipv4-associations/': publics && nic.ipv4.length > 0 ? dir({ [publics[0]!]: nic.ipv4[0]! }) : undefined,
     'ipv4-prefix': lines(nic.ipv4Prefixes),
     'ipv6-prefix': lines(nic.ipv6Prefixes),
     ipv6s: lines(nic.ipv6),
-    'local-hostname': `ip-${nic.ipv4[0]!.replaceAll('.', '-')}.${region}.compute.internal`,
-    'local-ipv4s': nic.ipv4.join('\n'),
+    'local-hostname': hostnameOf(nic, instanceId, region),
+    'local-ipv4s': lines(nic.ipv4),
     mac: nic.mac,
     'network-card': nic.networkCard === undefined ? undefined : String(nic.networkCard),
     'owner-id': '123456789012',
@@ -55,7 +62,7 @@ function macDirectory(nic: ScenarioNic, region: string): Directory {
     'security-group-ids': 'sg-0sim0000000000001',
     'security-groups': 'default',
     'subnet-id': nic.subnetId ?? `subnet-0${suffix}0000`,
-    'subnet-ipv4-cidr-block': `${formatIp(networkOf(subnet, subnet.prefixLength))}/${subnet.prefixLength}`,
+    'subnet-ipv4-cidr-block': subnet && `${formatIp(networkOf(subnet, subnet.prefixLength))}/${subnet.prefixLength}`,
     'subnet-ipv6-cidr-blocks': nic.ipv6 && nic.ipv6.length > 0 ? nic.ipv6Subnet : undefined,
     'vpc-id': nic.vpcId ?? 'vpc-0sim000000000001',
     'vpc-ipv4-cidr-block': vpcCidr(nic),
@@ -63,9 +70,10 @@ function macDirectory(nic: ScenarioNic, region: string): Directory {
   });
 }
 
+/** The identity document, as the IMDS prints it ("key" : value); privateIp is the IPv6 address on an IPv6-only instance. */
 function identityDocument(scenario: Scenario, primary: ScenarioNic | undefined): string {
   const { instance } = scenario;
-  return JSON.stringify(
+  return jacksonJson(
     {
       accountId: instance.account ?? '123456789012',
       architecture: 'x86_64',
@@ -78,13 +86,11 @@ function identityDocument(scenario: Scenario, primary: ScenarioNic | undefined):
       instanceType: instance.size,
       kernelId: null,
       pendingTime: '2024-05-02T09:14:27Z',
-      privateIp: primary?.ipv4[0] ?? null,
+      privateIp: primary?.ipv4[0] ?? primary?.ipv6?.[0] ?? null,
       ramdiskId: null,
       region: instance.region,
       version: '2017-09-30',
     },
-    null,
-    2,
   );
 }
 
@@ -116,17 +122,17 @@ export function ec2Tree(scenario: Scenario): Directory {
   const metaData = dir({
     'ami-id': instance.image,
     'ami-launch-index': '0',
-    hostname: primary && `ip-${primary.ipv4[0]!.replaceAll('.', '-')}.${instance.region}.compute.internal`,
+    hostname: primary && hostnameOf(primary, instance.id, instance.region),
     'iam/': dir({
       info: JSON.stringify({ Code: 'Success', LastUpdated: '2024-05-02T09:15:02Z', InstanceProfileArn: `arn:aws:iam::123456789012:instance-profile/${secrets.iamRole}`, InstanceProfileId: 'AIPASIM000000000001' }, null, 2),
       'security-credentials/': dir({ [secrets.iamRole]: credentials }),
     }),
     'instance-id': instance.id,
     'instance-type': instance.size,
-    'local-hostname': primary && `ip-${primary.ipv4[0]!.replaceAll('.', '-')}.${instance.region}.compute.internal`,
+    'local-hostname': primary && hostnameOf(primary, instance.id, instance.region),
     'local-ipv4': primary?.ipv4[0],
     mac: primary?.mac,
-    'network/': dir({ 'interfaces/': dir({ 'macs/': dir(Object.fromEntries(macs.map((nic) => [`${nic.mac}/`, macDirectory(nic, instance.region)]))) }) }),
+    'network/': dir({ 'interfaces/': dir({ 'macs/': dir(Object.fromEntries(macs.map((nic) => [`${nic.mac}/`, macDirectory(nic, instance.id, instance.region)]))) }) }),
     'placement/': dir({ 'availability-zone': instance.zone, region: instance.region }),
     'public-ipv4': primary?.publicIpv4,
     'public-keys/': scenario.sshKeys.length > 0 ? dir(keys, keyLabels) : undefined,

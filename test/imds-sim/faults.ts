@@ -37,7 +37,7 @@ export const FaultSchema = Type.Union([
    * there; for documents the scenario schema cannot express (duplicate MACs, invalid addresses)
    */
   Type.Object({ kind: Type.Literal('corrupt'), set: Type.Record(Type.String({ pattern: '^/' }), Type.Unknown()), ...Common }, { additionalProperties: false }),
-  /** EC2: PUT /latest/api/token answers 403 */
+  /** EC2 and Alibaba: PUT /latest/api/token answers 403 */
   Type.Object({ kind: Type.Literal('tokenRefused'), ...Common }, { additionalProperties: false }),
 ]);
 export type Fault = Static<typeof FaultSchema>;
@@ -61,7 +61,7 @@ export function parseFault(value: unknown): Fault | null {
 /** Whether `fault` concerns this request (some faults only make sense for one cloud or path). */
 export function faultApplies(fault: Fault, provider: SimProvider, method: string, path: string): boolean {
   if (fault.path !== undefined && !path.startsWith(fault.path)) return false;
-  const isTokenPut = provider === 'ec2' && method === 'PUT' && path === '/latest/api/token';
+  const isTokenPut = (provider === 'ec2' || provider === 'aliyun') && method === 'PUT' && path === '/latest/api/token';
   if (fault.kind === 'tokenRefused') return isTokenPut;
   if (fault.kind === 'noFlavorHeader') return provider === 'gcp';
   // every other fault hits the token PUT too (an outage is an outage); `path` narrows it

@@ -40,13 +40,13 @@ function networkInterface(nic: ScenarioNic, scenario: Scenario): Value {
     accessConfigs: nic.publicIpv4 ? [{ externalIp: nic.publicIpv4, type: 'ONE_TO_ONE_NAT' }] : [],
     dnsServers: ['169.254.169.254'],
     forwardedIps: nic.forwardedIps ?? [],
-    gateway: gatewayOf(nic),
+    gateway: gatewayOf(nic)!,
     ip: nic.ipv4[0]!,
     ipAliases: [...(nic.ipAliases ?? []), ...nic.ipv4.slice(1).map((address) => `${address}/32`)],
     mac: nic.mac,
     mtu: nic.mtu ?? 1460,
     network: nic.network ?? `projects/${project}/networks/default`,
-    subnetmask: netmask(nic.subnet),
+    subnetmask: netmask(nic.subnet!),
     targetInstanceIps: [],
   };
   if (nic.ipv6 && nic.ipv6.length > 0) entry['ipv6s'] = nic.ipv6;

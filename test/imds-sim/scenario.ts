@@ -1,4 +1,5 @@
-// One cloud-neutral description of a VM, rendered by the simulator as Azure, EC2 or GCP metadata.
+// One cloud-neutral description of a VM, rendered by the simulator as Azure, EC2, GCP, OCI or
+// Alibaba Cloud metadata.
 // The schema and the TypeScript type are the same declaration; scenarios arrive from JSON files
 // and from the control endpoint, so both are validated with it.
 import { Type, type Static } from '@sinclair/typebox';
@@ -12,25 +13,43 @@ const Mac = Type.String({ pattern: '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$', description
 const Cidr = Type.String({ pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$' });
 const Ip = Type.String({ pattern: '^[0-9a-fA-F.:]+$' });
 
-export const ProviderSchema = Type.Union([Type.Literal('azure'), Type.Literal('ec2'), Type.Literal('gcp')]);
+export const ProviderSchema = Type.Union([Type.Literal('azure'), Type.Literal('ec2'), Type.Literal('gcp'), Type.Literal('oci'), Type.Literal('aliyun')]);
 export type SimProvider = Static<typeof ProviderSchema>;
+
+/**
+ * Where each cloud's metadata service answers (docs/imds.md): EC2 also at fd00:ec2::254 (Nitro,
+ * IPv6 endpoint enabled), Alibaba Cloud at 100.100.100.200.
+ */
+export const IMDS_ADDRESSES: Record<SimProvider, readonly string[]> = {
+  azure: ['169.254.169.254'],
+  ec2: ['169.254.169.254', 'fd00:ec2::254'],
+  gcp: ['169.254.169.254'],
+  oci: ['169.254.169.254'],
+  aliyun: ['100.100.100.200'],
+};
 
 export const ScenarioNicSchema = Type.Object(
   {
     mac: Mac,
-    /** EC2 device-number, GCP the N of nicN; Azure has no index (its order is not guaranteed) */
+    /**
+     * EC2 device-number, GCP the N of nicN, the position in OCI's VNIC list and in Alibaba's MAC
+     * listing; Azure has no index (its order is not guaranteed)
+     */
     deviceNumber: Type.Integer({ minimum: 0, maximum: 31 }),
     /** EC2 network-card, only on multi-card instance types (absent: the path answers 404) */
     networkCard: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 })),
-    /** private IPv4 addresses, the NIC's primary first */
-    ipv4: Type.Array(Ip, { minItems: 1 }),
+    /** private IPv4 addresses, the NIC's primary first; none on an IPv6-only subnet (EC2) */
+    ipv4: Type.Array(Ip),
     /** the public IPv4 associated with the NIC's primary private IP */
     publicIpv4: Type.Optional(Ip),
-    subnet: Cidr,
+    /** the IPv4 subnet; absent exactly when the NIC has no IPv4 */
+    subnet: Type.Optional(Cidr),
     /** default: the subnet's first host */
     gateway: Type.Optional(Ip),
     ipv6: Type.Optional(Type.Array(Ip)),
     ipv6Subnet: Type.Optional(Cidr),
+    /** OCI ipv6VirtualRouterIp, Alibaba ipv6-gateway (both link-local or the subnet's router) */
+    ipv6Gateway: Type.Optional(Ip),
     /** GCP */
     mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 9000 })),
     ipAliases: Type.Optional(Type.Array(Cidr)),
@@ -42,6 +61,10 @@ export const ScenarioNicSchema = Type.Object(
     interfaceId: Type.Optional(Type.String()),
     subnetId: Type.Optional(Type.String()),
     vpcId: Type.Optional(Type.String()),
+    /** OCI: the VNIC's VLAN tag (on VMs any number; on bare metal 0 is the physical NIC itself) */
+    vlanTag: Type.Optional(Type.Integer({ minimum: 0, maximum: 4094 })),
+    /** OCI bare metal only: the physical NIC the VNIC rides on (its presence makes the instance bare metal) */
+    nicIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -53,7 +76,7 @@ export type ScenarioNic = Static<typeof ScenarioNicSchema>;
  */
 export const ScenarioSecretsSchema = Type.Object(
   {
-    /** EC2 iam/security-credentials/<role> */
+    /** EC2 iam/security-credentials/<role>, Alibaba ram/security-credentials/<role> */
     iamRole: Type.String(),
     accessKeyId: Type.String(),
     secretAccessKey: Type.String(),
@@ -61,9 +84,9 @@ export const ScenarioSecretsSchema = Type.Object(
     /** GCP instance/service-accounts/default/token, Azure /metadata/identity/oauth2/token */
     accessToken: Type.String(),
     serviceAccountEmail: Type.String(),
-    /** EC2 user-data, Azure compute.userData (base64), GCP attributes.startup-script */
+    /** EC2 and Alibaba user-data, Azure compute.userData and OCI metadata.user_data (base64), GCP attributes.startup-script */
     userData: Type.String(),
-    /** EC2 instance-identity signature, Azure attested document signature */
+    /** EC2 instance-identity signature, Azure attested document signature, Alibaba pkcs7, OCI's instance principal key */
     signature: Type.String(),
   },
   { additionalProperties: false },
@@ -114,12 +137,17 @@ export function parseScenario(value: unknown, source = 'scenario'): Scenario {
     const where = `${source}: /nics/${i}`;
     if (macs.has(nic.mac)) throw new Error(`${where}/mac: ${nic.mac} appears twice`);
     macs.add(nic.mac);
-    const subnet = parsePrefix(nic.subnet);
-    if (!subnet || subnet.family !== 'inet') throw new Error(`${where}/subnet: ${nic.subnet} is not an IPv4 CIDR`);
+    if ((nic.subnet === undefined) !== (nic.ipv4.length === 0)) {
+      throw new Error(`${where}: a NIC has a subnet exactly when it has IPv4 addresses (IPv6-only NICs have neither)`);
+    }
+    if (nic.ipv4.length === 0 && (nic.ipv6 ?? []).length === 0) throw new Error(`${where}: a NIC needs an IPv4 or an IPv6 address`);
+    if (nic.ipv4.length === 0 && scenario.provider !== 'ec2') throw new Error(`${where}: only EC2 scenarios may have IPv6-only NICs`);
+    const subnet = nic.subnet === undefined ? undefined : parsePrefix(nic.subnet);
+    if (nic.subnet !== undefined && (!subnet || subnet.family !== 'inet')) throw new Error(`${where}/subnet: ${nic.subnet} is not an IPv4 CIDR`);
     nic.ipv4.forEach((address, j) => {
       const ip = parseIp(address);
       if (!ip || ip.family !== 'inet') throw new Error(`${where}/ipv4/${j}: ${address} is not an IPv4 address`);
-      if (!prefixContains(subnet, ip)) throw new Error(`${where}/ipv4/${j}: ${address} is outside the NIC's subnet ${nic.subnet}`);
+      if (!prefixContains(subnet!, ip)) throw new Error(`${where}/ipv4/${j}: ${address} is outside the NIC's subnet ${nic.subnet}`);
     });
     for (const [field, list, family] of [
       ['ipv6', nic.ipv6, 'inet6'],
@@ -140,16 +168,22 @@ export function parseScenario(value: unknown, source = 'scenario'): Scenario {
     }
     if (nic.publicIpv4 !== undefined && parseIp(nic.publicIpv4)?.family !== 'inet') throw new Error(`${where}/publicIpv4: ${nic.publicIpv4} is not an IPv4 address`);
     if (nic.gateway !== undefined && parseIp(nic.gateway)?.family !== 'inet') throw new Error(`${where}/gateway: ${nic.gateway} is not an IPv4 address`);
+    if (nic.ipv6Gateway !== undefined && parseIp(nic.ipv6Gateway)?.family !== 'inet6') throw new Error(`${where}/ipv6Gateway: ${nic.ipv6Gateway} is not an IPv6 address`);
+    if (nic.ipv6Subnet !== undefined && parsePrefix(nic.ipv6Subnet)?.family !== 'inet6') throw new Error(`${where}/ipv6Subnet: ${nic.ipv6Subnet} is not an IPv6 CIDR`);
   });
+  const bareMetal = scenario.nics.filter((nic) => nic.nicIndex !== undefined).length;
+  if (bareMetal > 0 && (scenario.provider !== 'oci' || bareMetal !== scenario.nics.length)) {
+    throw new Error(`${source}: /nics: nicIndex marks an OCI bare-metal instance, so every NIC of an OCI scenario has one or none does`);
+  }
   if (scenario.provider === 'gcp' && !/^[0-9]+$/.test(scenario.instance.id)) {
     throw new Error(`${source}: /instance/id: GCP instance ids are decimal digits, got ${scenario.instance.id}`);
   }
   return scenario;
 }
 
-/** The NIC's gateway: the scenario's, else the subnet's first host (Azure, EC2 and GCP all do that). */
-export function gatewayOf(nic: ScenarioNic): string {
-  return nic.gateway ?? firstHost(nic.subnet)!;
+/** The NIC's IPv4 gateway: the scenario's, else the subnet's first host (Azure, EC2, GCP and OCI do that); undefined without IPv4. */
+export function gatewayOf(nic: ScenarioNic): string | undefined {
+  return nic.gateway ?? (nic.subnet === undefined ? undefined : firstHost(nic.subnet)!);
 }
 
 /** Every secret string a scenario makes the simulator serve (for "never exposed" assertions). */
@@ -158,7 +192,7 @@ export function secretValues(scenario: Scenario): string[] {
   return [s.accessKeyId, s.secretAccessKey, s.sessionToken, s.accessToken, s.userData, s.signature, Buffer.from(s.userData).toString('base64')];
 }
 
-export const BUILTIN_SCENARIOS = ['azure', 'ec2', 'gcp'] as const;
+export const BUILTIN_SCENARIOS = ['azure', 'ec2', 'gcp', 'oci', 'aliyun', 'ec2-ipv6only'] as const;
 const scenariosDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'scenarios');
 
 /** Loads `builtin:NAME` (test/scenarios/NAME.json) or a JSON file path, validated. */

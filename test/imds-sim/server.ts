@@ -4,10 +4,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { unlinkSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { answer, jsonAnswer, type Answer, type ProviderService } from './answer.js';
+import { AliyunImds } from './aliyun.js';
 import { AzureImds } from './azure.js';
 import { Ec2Imds } from './ec2.js';
 import { DEFAULT_HUGE_BODY_BYTES, faultApplies, parseFault, setAtPointer, type Fault } from './faults.js';
 import { etagOf, GcpImds } from './gcp.js';
+import { OciImds } from './oci.js';
 import { parseScenario, type Scenario, type SimProvider } from './scenario.js';
 
 export interface SimulatorOptions {
@@ -15,6 +17,8 @@ export interface SimulatorOptions {
   host?: string;
   /** default 0 (a free port) */
   port?: number;
+  /** more addresses to answer on, with the same scenario (EC2's IPv4 and IPv6 addresses) */
+  alsoListen?: { host: string; port: number }[];
   scenario: Scenario;
   /** answer as this cloud whatever the scenario says */
   provider?: SimProvider;
@@ -32,7 +36,9 @@ export interface SimStats {
   /** per URL path (no query), e.g. "/latest/meta-data/mac" */
   byPath: Record<string, number>;
   byProvider: Record<SimProvider, number>;
-  /** PUT /latest/api/token requests, and how many of them got a token */
+  /** the metadata requests in the order they arrived (the last REQUEST_LOG_LIMIT) */
+  log: SimRequestRecord[];
+  /** PUT /latest/api/token requests (EC2, Alibaba), and how many of them got a token */
   tokenPuts: number;
   tokensIssued: number;
   /** 429 answers: Azure's throttle and the rateLimit fault */
@@ -44,6 +50,20 @@ export interface SimStats {
   /** requests the hang fault holds right now */
   hanging: number;
 }
+
+export interface SimRequestRecord {
+  /** milliseconds since the simulator started */
+  at: number;
+  method: string;
+  /** path and query */
+  url: string;
+  /** the address family the request arrived on */
+  family: 'ipv4' | 'ipv6';
+  /** the status answered; 0 when the request got no answer (a fault closed or held it) */
+  status: number;
+}
+
+export const REQUEST_LOG_LIMIT = 10_000;
 
 export interface RunningSimulator {
   url: string;
@@ -66,7 +86,7 @@ const CONTROL_HEADER = 'x-sim-control';
 const MAX_CONTROL_BODY = 16 * 1024 * 1024;
 
 function emptyStats(): SimStats {
-  return { requests: 0, byPath: {}, byProvider: { azure: 0, ec2: 0, gcp: 0 }, tokenPuts: 0, tokensIssued: 0, rateLimited: 0, faulted: 0, waiting: 0, hanging: 0 };
+  return { requests: 0, byPath: {}, byProvider: { azure: 0, ec2: 0, gcp: 0, oci: 0, aliyun: 0 }, log: [], tokenPuts: 0, tokensIssued: 0, rateLimited: 0, faulted: 0, waiting: 0, hanging: 0 };
 }
 
 function send(res: ServerResponse, method: string, reply: Answer): void {
@@ -124,7 +144,10 @@ export async function startImdsSimulator(options: SimulatorOptions): Promise<Run
     azure: new AzureImds({ clock, requestsPerSecond: options.azureRequestsPerSecond ?? 5, onRateLimited: () => stats.rateLimited++ }),
     ec2: new Ec2Imds({ clock, onTokenIssued: () => stats.tokensIssued++ }),
     gcp,
+    oci: new OciImds(),
+    aliyun: new AliyunImds({ clock, onTokenIssued: () => stats.tokensIssued++ }),
   };
+  const started = Date.now();
   const provider = (): SimProvider => options.provider ?? scenario.provider;
 
   /** Takes the current fault for this request, counting it down. */
@@ -177,7 +200,11 @@ export async function startImdsSimulator(options: SimulatorOptions): Promise<Run
     stats.requests++;
     stats.byPath[path] = (stats.byPath[path] ?? 0) + 1;
     stats.byProvider[cloud]++;
-    if (cloud === 'ec2' && method === 'PUT' && path === '/latest/api/token') stats.tokenPuts++;
+    if ((cloud === 'ec2' || cloud === 'aliyun') && method === 'PUT' && path === '/latest/api/token') stats.tokenPuts++;
+    const record: SimRequestRecord = { at: Date.now() - started, method, url: url.pathname + url.search, family: req.socket.localFamily === 'IPv6' ? 'ipv6' : 'ipv4', status: 0 };
+    stats.log.push(record);
+    if (stats.log.length > REQUEST_LOG_LIMIT) stats.log.splice(0, stats.log.length - REQUEST_LOG_LIMIT);
+    res.once('finish', () => (record.status = res.statusCode));
 
     const gone = new AbortController();
     res.on('close', () => {
@@ -290,16 +317,26 @@ export async function startImdsSimulator(options: SimulatorOptions): Promise<Run
     };
   }
 
-  const server = createServer(
-    crashSafe((req, res, url) => {
-      // the control interface is invisible without its header: a client sees a plain metadata 404
-      if (url.pathname.startsWith(CONTROL_PREFIX) && req.headers[CONTROL_HEADER] === '1') return serveControl(req, res, url);
-      return serveMetadata(req, res, url);
-    }),
-  );
+  const handler = crashSafe((req, res, url) => {
+    // the control interface is invisible without its header: a client sees a plain metadata 404
+    if (url.pathname.startsWith(CONTROL_PREFIX) && req.headers[CONTROL_HEADER] === '1') return serveControl(req, res, url);
+    return serveMetadata(req, res, url);
+  });
+  const server = createServer(handler);
   const host = options.host ?? '127.0.0.1';
   await listen(server, { host, port: options.port ?? 0 });
   const port = (server.address() as AddressInfo).port;
+  const extraServers: Server[] = [];
+  for (const target of options.alsoListen ?? []) {
+    const extra = createServer(handler);
+    extraServers.push(extra);
+    try {
+      await listen(extra, target);
+    } catch (error) {
+      for (const s of [server, ...extraServers]) s.close();
+      throw new Error(`cannot listen on ${target.host}:${target.port}: ${(error as Error).message}`);
+    }
+  }
 
   let controlServer: Server | undefined;
   if (options.controlSocket) {
@@ -338,7 +375,7 @@ export async function startImdsSimulator(options: SimulatorOptions): Promise<Run
     },
     close: async () => {
       for (const service of Object.values(services)) service.close();
-      const closing = [server, ...(controlServer ? [controlServer] : [])].map(
+      const closing = [server, ...extraServers, ...(controlServer ? [controlServer] : [])].map(
         (s) => new Promise<void>((resolve) => {
           s.close(() => resolve());
           s.closeAllConnections();

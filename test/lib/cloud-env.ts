@@ -1,7 +1,10 @@
 // A throwaway cloud for end-to-end tests and the demo: a "cloud" namespace with the IMDS
-// simulator on 169.254.169.254 and one gateway per subnet, and a "vm" namespace whose NICs
-// (veth, with the scenario's MACs) start the way DHCP leaves a real VM: only the primary
-// NIC's primary IP, a default route and a route to the metadata service.
+// simulator on the cloud's metadata addresses (169.254.169.254; EC2 also fd00:ec2::254,
+// Alibaba 100.100.100.200) and one gateway per subnet, and a "vm" namespace whose NICs (veth,
+// with the scenario's MACs) start the way DHCP leaves a real VM: only the primary NIC's primary
+// IP, a default route and a route to the metadata service. A primary NIC without IPv4 (an
+// IPv6-only EC2 subnet) starts with its first IPv6 address as DHCPv6 leaves it, the subnet as
+// router advertisements leave it, and an IPv6 route to the metadata service only.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createNamespace, ip, vethPair, waitFor, type Teardown } from './netns.js';
 import { ensureUser } from './users.js';
 import { firstHost, parsePrefix } from '../../protocol/ip.js';
-import type { Scenario } from '../imds-sim/scenario.js';
+import { gatewayOf, IMDS_ADDRESSES, type Scenario, type ScenarioNic } from '../imds-sim/scenario.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TSX = join(REPO, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs');
@@ -104,24 +107,42 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
     const link = `eth${i}`;
     links.push(link);
     vethPair(vm, link, cloud, `gw${i}`, nic.mac);
-    const subnet = parsePrefix(nic.subnet)!;
-    const gateway = nic.gateway ?? firstHost(nic.subnet)!;
-    if (!gateways.has(gateway)) {
-      ip(cloud, 'addr', 'add', `${gateway}/${subnet.prefixLength}`, 'dev', `gw${i}`);
+    const gateway = gatewayOf(nic);
+    if (gateway !== undefined && !gateways.has(gateway)) {
+      ip(cloud, 'addr', 'add', `${gateway}/${parsePrefix(nic.subnet!)!.prefixLength}`, 'dev', `gw${i}`);
       gateways.add(gateway);
     }
   });
-  ip(cloud, 'addr', 'add', '169.254.169.254/32', 'dev', 'lo');
+  const imdsAddresses = IMDS_ADDRESSES[scenario.provider];
+  for (const address of imdsAddresses) {
+    if (address.includes(':')) ip(cloud, '-6', 'addr', 'add', `${address}/128`, 'dev', 'lo', 'nodad');
+    else ip(cloud, 'addr', 'add', `${address}/32`, 'dev', 'lo');
+  }
   ip(cloud, 'addr', 'add', `${REMOTE_ADDRESS}/32`, 'dev', 'lo');
 
   // the vm side, as DHCP leaves it
   const primary = scenario.nics[0]!;
-  const primaryGateway = primary.gateway ?? firstHost(primary.subnet)!;
-  const prefixLength = scenario.provider === 'gcp' ? 32 : parsePrefix(primary.subnet)!.prefixLength;
-  ip(vm, 'addr', 'add', `${primary.ipv4[0]}/${prefixLength}`, 'dev', 'eth0', 'valid_lft', '86400', 'preferred_lft', '86400');
-  if (scenario.provider === 'gcp') ip(vm, 'route', 'add', `${primaryGateway}/32`, 'dev', 'eth0', 'scope', 'link', 'proto', 'dhcp');
-  ip(vm, 'route', 'add', 'default', 'via', primaryGateway, 'dev', 'eth0', 'proto', 'dhcp');
-  ip(vm, 'route', 'add', '169.254.169.254/32', 'via', primaryGateway, 'dev', 'eth0', 'proto', 'dhcp');
+  const primaryGateway = gatewayOf(primary);
+  if (primaryGateway !== undefined) {
+    const prefixLength = scenario.provider === 'gcp' ? 32 : parsePrefix(primary.subnet!)!.prefixLength;
+    ip(vm, 'addr', 'add', `${primary.ipv4[0]}/${prefixLength}`, 'dev', 'eth0', 'valid_lft', '86400', 'preferred_lft', '86400');
+    if (scenario.provider === 'gcp') ip(vm, 'route', 'add', `${primaryGateway}/32`, 'dev', 'eth0', 'scope', 'link', 'proto', 'dhcp');
+    ip(vm, 'route', 'add', 'default', 'via', primaryGateway, 'dev', 'eth0', 'proto', 'dhcp');
+    for (const address of imdsAddresses.filter((a) => !a.includes(':'))) {
+      ip(vm, 'route', 'add', `${address}/32`, 'via', primaryGateway, 'dev', 'eth0', 'proto', 'dhcp');
+    }
+  } else {
+    // IPv6 only: the router is the subnet's first address on the cloud side
+    const subnet = parsePrefix(primary.ipv6Subnet!)!;
+    const router = firstHost(primary.ipv6Subnet!)!;
+    ip(cloud, '-6', 'addr', 'add', `${router}/${subnet.prefixLength}`, 'dev', 'gw0', 'nodad');
+    ip(vm, '-6', 'addr', 'add', `${primary.ipv6![0]}/128`, 'dev', 'eth0', 'valid_lft', '450', 'preferred_lft', '140', 'noprefixroute', 'nodad');
+    ip(vm, '-6', 'route', 'add', primary.ipv6Subnet!, 'dev', 'eth0', 'proto', 'ra');
+    ip(vm, '-6', 'route', 'add', 'default', 'via', router, 'dev', 'eth0', 'proto', 'ra');
+    for (const address of imdsAddresses.filter((a) => a.includes(':'))) {
+      ip(vm, '-6', 'route', 'add', `${address}/128`, 'via', router, 'dev', 'eth0', 'proto', 'ra');
+    }
+  }
 
   // link-local addresses finish duplicate address detection before anyone compares dumps
   await waitFor(() => !ip(vm, '-6', 'addr', 'show').includes('tentative'), 'IPv6 duplicate address detection to finish');
@@ -134,8 +155,7 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
     join(REPO, 'bin', 'cloud-network-imds-sim'),
     '--scenario',
     scenarioPath,
-    '--listen',
-    '169.254.169.254:80',
+    ...imdsAddresses.flatMap((address) => ['--listen', address.includes(':') ? `[${address}]:80` : `${address}:80`]),
     '--control-socket',
     controlSocket,
   ]);
@@ -266,6 +286,12 @@ export function missingFromKernel(env: CloudEnv, tableBase = 10000): string[] {
   const localRoutes = new Set([...ip(env.vm, 'route', 'show', 'table', 'local').matchAll(/^local (\S+) dev (\S+) /gm)].map((m) => `${m[1]} ${m[2]}`));
   env.scenario.nics.forEach((nic, i) => {
     const link = env.links[i]!;
+    if (isVlanVnic(nic)) return; // not handled (reported): nothing is expected on its link
+    if (nic.ipv4.length === 0) {
+      const v6 = ip(env.vm, '-o', '-6', 'addr', 'show', 'dev', link);
+      for (const address of nic.ipv6 ?? []) if (!v6.includes(` ${address}/`)) missing.push(`address ${address} on ${link}`);
+      return;
+    }
     const addresses = ip(env.vm, '-o', '-4', 'addr', 'show', 'dev', link);
     nic.ipv4.forEach((address, j) => {
       // GCP serves a NIC's further addresses as alias ranges: local routes, not addresses
@@ -283,13 +309,18 @@ export function missingFromKernel(env: CloudEnv, tableBase = 10000): string[] {
     } catch {
       /* the table does not exist yet */
     }
-    const gateway = nic.gateway ?? firstHost(nic.subnet)!;
+    const gateway = gatewayOf(nic)!;
     if (!routes.includes(`default via ${gateway} dev ${link}`)) missing.push(`default via ${gateway} in table ${table}`);
     for (const address of nic.ipv4) {
       if (!fromRules.has(`${address} ${table}`)) missing.push(`rule from ${address} lookup ${table}`);
     }
   });
   return missing;
+}
+
+/** An OCI bare-metal VNIC on a VLAN of a physical NIC: cloud-network reports it and leaves it alone. */
+export function isVlanVnic(nic: ScenarioNic): boolean {
+  return nic.nicIndex !== undefined && (nic.vlanTag ?? 0) !== 0;
 }
 
 export async function waitConverged(env: CloudEnv, what = 'the kernel to hold the whole plan', timeoutMs = 30_000): Promise<void> {

@@ -209,7 +209,7 @@ function kernelCases(sys: System): CaseSpec[] {
       run: async () => {
         const next = structuredClone(env.scenario);
         // an address of eth1's subnet that no scenario here uses
-        const address = sys.full.nics[1]!.subnet.replace(/\.\d+\/\d+$/, '.250');
+        const address = sys.full.nics[1]!.subnet!.replace(/\.\d+\/\d+$/, '.250');
         next.nics[1]!.ipv4.push(address);
         ip(env.vm, 'addr', 'add', `${address}/24`, 'dev', 'eth1', 'noprefixroute');
         ip(env.vm, 'rule', 'add', 'priority', '30200', 'from', address, 'lookup', '10001', 'protocol', 'static');

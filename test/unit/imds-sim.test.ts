@@ -1,5 +1,6 @@
-// The IMDS simulator: Azure, EC2 and GCP protocol behaviour from /work/shared/IMDS.md, every
-// fault, the control interface and the CLI. All traffic goes to 127.0.0.1 or a Unix socket.
+// The IMDS simulator: Azure, EC2, GCP, OCI and Alibaba Cloud protocol behaviour from docs/imds.md,
+// every fault, the request log, the control interface and the CLI. All traffic goes to
+// 127.0.0.1, ::1 or a Unix socket.
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_SIZES, generateScenario } from '../imds-sim/generate.js';
-import { loadScenario, parseScenario, secretValues, type Scenario, type SimProvider } from '../imds-sim/scenario.js';
+import { BUILTIN_SCENARIOS, loadScenario, parseScenario, secretValues, type Scenario, type SimProvider } from '../imds-sim/scenario.js';
 import { startImdsSimulator, type RunningSimulator, type SimulatorOptions } from '../imds-sim/server.js';
 
 interface Reply {
@@ -72,6 +73,14 @@ const AZURE = '/metadata/instance?api-version=2021-02-01';
 const AZURE_HEADERS = { Metadata: 'true' };
 const GCP_HEADERS = { 'Metadata-Flavor': 'Google' };
 const GCP_INSTANCE = '/computeMetadata/v1/instance/?recursive=true';
+
+const OCI_HEADERS = { Authorization: 'Bearer Oracle' };
+
+async function aliyunToken(sim: Target, ttl = '21600'): Promise<Record<string, string>> {
+  const reply = await call(sim, 'PUT', '/latest/api/token', { 'X-aliyun-ecs-metadata-token-ttl-seconds': ttl });
+  if (reply.status !== 200) throw new Error(`token PUT answered ${reply.status}`);
+  return { 'X-aliyun-ecs-metadata-token': reply.body };
+}
 
 async function ec2Token(sim: RunningSimulator, ttl = '21600'): Promise<Record<string, string>> {
   const reply = await call(sim, 'PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': ttl });
@@ -436,9 +445,11 @@ test('a close fault destroys the connection before any answer', async (t) => {
 });
 
 test('an emptyNics fault makes every provider answer with no NICs', async (t) => {
-  for (const provider of ['azure', 'ec2', 'gcp'] as const) {
+  for (const provider of ['azure', 'ec2', 'gcp', 'oci', 'aliyun'] as const) {
     const sim = await simulate(t, provider);
     sim.setFault({ kind: 'emptyNics' });
+    if (provider === 'oci') t.is((await call(sim, 'GET', '/opc/v2/vnics/', OCI_HEADERS)).body, '[ ]');
+    if (provider === 'aliyun') t.is((await call(sim, 'GET', '/latest/meta-data/network/interfaces/macs/', await aliyunToken(sim))).body, '');
     if (provider === 'azure') t.deepEqual(JSON.parse((await call(sim, 'GET', AZURE, AZURE_HEADERS)).body).network.interface, []);
     if (provider === 'gcp') t.deepEqual(JSON.parse((await call(sim, 'GET', GCP_INSTANCE, GCP_HEADERS)).body).networkInterfaces, []);
     if (provider === 'ec2') {
@@ -489,6 +500,134 @@ test('a corrupt fault replaces values at JSON pointers in the JSON answer, and a
   t.is((await call(sim, 'GET', AZURE, AZURE_HEADERS)).status, 500);
 });
 
+// ---------------------------------------------------------------- OCI
+
+test('OCI: v2 needs "Authorization: Bearer Oracle"; v1 and OpenStack answer 404; forwarded requests are rejected', async (t) => {
+  const sim = await simulate(t, 'oci');
+  t.is((await call(sim, 'GET', '/opc/v2/vnics/')).status, 401);
+  t.is((await call(sim, 'GET', '/opc/v2/vnics/', { Authorization: 'Bearer Other' })).status, 401);
+  t.is((await call(sim, 'GET', '/opc/v1/vnics/', OCI_HEADERS)).status, 404);
+  t.is((await call(sim, 'GET', '/openstack/latest/meta_data.json', OCI_HEADERS)).status, 404);
+  for (const header of ['Forwarded', 'X-Forwarded-For', 'X-Forwarded-Host']) {
+    t.is((await call(sim, 'GET', '/opc/v2/vnics/', { ...OCI_HEADERS, [header]: '10.0.0.9' })).status, 403, header);
+  }
+});
+
+test('OCI: the VNIC list as the captures print it, primary first, one privateIp each, upper-case MACs', async (t) => {
+  const scenario = loadScenario('builtin:oci');
+  scenario.nics[1]!.ipv6 = ['2603:c020:4:8a00::5'];
+  scenario.nics[1]!.ipv6Subnet = '2603:c020:4:8a00::/64';
+  scenario.nics[1]!.ipv6Gateway = 'fe80::200:17ff:fe02:1';
+  const sim = await simulate(t, scenario);
+  const reply = await call(sim, 'GET', '/opc/v2/vnics/', OCI_HEADERS);
+  t.is(reply.status, 200);
+  t.is(
+    reply.body,
+    [
+      '[ {',
+      '  "vnicId" : "ocid1.vnic.oc1.eu-frankfurt-1.abtheljtsimdemo0000000000000000000000000000000000000001",',
+      '  "privateIp" : "10.0.0.230",',
+      '  "vlanTag" : 1039,',
+      '  "macAddr" : "02:00:17:05:D1:DB",',
+      '  "virtualRouterIp" : "10.0.0.1",',
+      '  "subnetCidrBlock" : "10.0.0.0/24"',
+      '}, {',
+      '  "vnicId" : "ocid1.vnic.oc1.eu-frankfurt-1.abtheljtsimdemo0000000000000000000000000000000000000002",',
+      '  "privateIp" : "10.0.4.5",',
+      '  "vlanTag" : 1041,',
+      '  "macAddr" : "02:00:17:02:2B:B1",',
+      '  "virtualRouterIp" : "10.0.4.1",',
+      '  "subnetCidrBlock" : "10.0.4.0/24",',
+      '  "ipv6Addresses" : [ "2603:c020:4:8a00::5" ],',
+      '  "ipv6SubnetCidrBlock" : "2603:c020:4:8a00::/64",',
+      '  "ipv6VirtualRouterIp" : "fe80::200:17ff:fe02:1"',
+      '} ]',
+    ].join('\n'),
+  );
+  const instance = JSON.parse((await call(sim, 'GET', '/opc/v2/instance/', OCI_HEADERS)).body);
+  t.like(instance, { id: scenario.instance.id, displayName: 'cn-demo-vm', canonicalRegionName: 'eu-frankfurt-1', region: 'fra', shape: 'VM.Standard.E5.Flex' });
+  t.is((await call(sim, 'GET', '/opc/v2/instance/id', OCI_HEADERS)).body, scenario.instance.id);
+});
+
+test('OCI: a bare-metal scenario gives every VNIC its nicIndex, and a scenario mixing them is refused', (t) => {
+  const scenario = loadScenario('builtin:oci');
+  scenario.nics[0]!.nicIndex = 0;
+  t.throws(() => parseScenario(scenario), { message: /every NIC of an OCI scenario has one or none does/ });
+  scenario.nics[1]!.nicIndex = 0;
+  t.notThrows(() => parseScenario(scenario));
+});
+
+// ---------------------------------------------------------------- Alibaba Cloud
+
+test('Alibaba: hardening mode only: no token 403, an unknown one 401, a bad TTL 400, a forwarded PUT 403', async (t) => {
+  const sim = await simulate(t, 'aliyun');
+  t.is((await call(sim, 'GET', '/latest/meta-data/instance-id')).status, 403);
+  t.is((await call(sim, 'GET', '/latest/meta-data/instance-id', { 'X-aliyun-ecs-metadata-token': 'AAAAAAAAAAAAAAAAAAAAAAAA' })).status, 401);
+  for (const ttl of ['0', '21601', 'abc']) t.is((await call(sim, 'PUT', '/latest/api/token', { 'X-aliyun-ecs-metadata-token-ttl-seconds': ttl })).status, 400, ttl);
+  t.is((await call(sim, 'PUT', '/latest/api/token', { 'X-aliyun-ecs-metadata-token-ttl-seconds': '60', 'X-Forwarded-For': '10.0.0.9' })).status, 403);
+  // the EC2 header is not Alibaba's: no token
+  t.is((await call(sim, 'PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': '60' })).status, 400);
+  const token = await aliyunToken(sim);
+  t.is((await call(sim, 'GET', '/latest/meta-data/instance-id', token)).body, 'i-bp13znx0m0me8cquusim');
+  t.is((await call(sim, 'GET', '/2016-01-01/meta-data/instance-id', token)).body, 'i-bp13znx0m0me8cquusim');
+});
+
+test('Alibaba: per-MAC values in the documented text forms; a token expires after its TTL', async (t) => {
+  const clock = manualClock();
+  const scenario = loadScenario('builtin:aliyun');
+  scenario.nics[1]!.ipv6 = ['2408:4005:3e4:a300::5', '2408:4005:3e4:a300::6'];
+  scenario.nics[1]!.ipv6Subnet = '2408:4005:3e4:a300::/64';
+  scenario.nics[1]!.ipv6Gateway = '2408:4005:3e4:a3ff:ffff:ffff:ffff:fffd';
+  const sim = await simulate(t, scenario, { clock: clock.now });
+  const token = await aliyunToken(sim, '60');
+  const get = async (path: string) => (await call(sim, 'GET', `/latest/meta-data/${path}`, token)).body;
+  t.is(await get('network/interfaces/macs/'), '00:16:3e:0f:a1:27/\n00:16:3e:30:3e:ca/');
+  t.is(await get('mac'), '00:16:3e:30:3e:ca');
+  const second = 'network/interfaces/macs/00:16:3e:0f:a1:27/';
+  t.is(await get(`${second}private-ipv4s`), '["192.168.1.20","192.168.1.21"]');
+  t.is(await get(`${second}primary-ip-address`), '192.168.1.21');
+  t.is(await get(`${second}netmask`), '255.255.255.0');
+  t.is(await get(`${second}gateway`), '192.168.1.253');
+  t.is(await get(`${second}vswitch-cidr-block`), '192.168.1.0/24');
+  t.is(await get(`${second}ipv6s`), '[2408:4005:3e4:a300::5,2408:4005:3e4:a300::6]');
+  t.is(await get(`${second}ipv6-gateway`), '2408:4005:3e4:a3ff:ffff:ffff:ffff:fffd');
+  t.is((await call(sim, 'GET', '/latest/meta-data/network/interfaces/macs/00:16:3e:30:3e:ca/ipv6s', token)).status, 404);
+  const identity = JSON.parse((await call(sim, 'GET', '/latest/dynamic/instance-identity/document', token)).body);
+  t.like(identity, { 'instance-id': 'i-bp13znx0m0me8cquusim', 'region-id': 'cn-hangzhou', 'zone-id': 'cn-hangzhou-i', mac: '00:16:3e:30:3e:ca', 'instance-type': 'ecs.g7.xlarge' });
+  clock.advance(61_000);
+  t.is((await call(sim, 'GET', '/latest/meta-data/mac', token)).status, 401);
+});
+
+test('a tokenRefused fault answers the Alibaba token PUT with 403 too', async (t) => {
+  const sim = await simulate(t, 'aliyun');
+  sim.setFault({ kind: 'tokenRefused' });
+  t.is((await call(sim, 'PUT', '/latest/api/token', { 'X-aliyun-ecs-metadata-token-ttl-seconds': '60' })).status, 403);
+});
+
+// ---------------------------------------------------------------- the request log and more addresses
+
+test('the request log lists every metadata request in order with its address family and status', async (t) => {
+  const v4port = await freePort();
+  const sim = await simulate(t, 'ec2', { host: '::1', alsoListen: [{ host: '127.0.0.1', port: v4port }] });
+  const v6 = await new Promise<Reply>((resolve, reject) => {
+    const req = httpRequest({ host: '::1', port: sim.port, method: 'PUT', path: '/latest/api/token', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' }, agent: false }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.is(v6.status, 200);
+  t.is((await call({ port: v4port }, 'GET', '/latest/meta-data/mac?x=1', { 'X-aws-ec2-metadata-token': v6.body })).status, 200);
+  const log = sim.stats().log;
+  t.like(log[0], { method: 'PUT', url: '/latest/api/token', family: 'ipv6', status: 200 });
+  t.like(log[1], { method: 'GET', url: '/latest/meta-data/mac?x=1', family: 'ipv4', status: 200 });
+  t.true(log.every((entry) => entry.at >= 0));
+  sim.resetStats();
+  t.deepEqual(sim.stats().log, []);
+});
+
 // ---------------------------------------------------------------- scenario and control
 
 test('a scenario change is visible on the next request', async (t) => {
@@ -529,7 +668,7 @@ test('the control endpoint works only with X-Sim-Control: 1', async (t) => {
 
   const stats = JSON.parse((await call(sim, 'GET', '/__sim/stats', control)).body);
   // the hidden control attempts were metadata requests: the cloud saw them
-  t.like(stats, { requests: 4, byProvider: { azure: 4, ec2: 0, gcp: 0 }, faulted: 1 });
+  t.like(stats, { requests: 4, byProvider: { azure: 4, ec2: 0, gcp: 0, oci: 0, aliyun: 0 }, faulted: 1 });
   t.is(stats.byPath['/metadata/instance'], 2);
 });
 
@@ -555,7 +694,7 @@ test('--provider renders the same scenario as another cloud', async (t) => {
 // ---------------------------------------------------------------- generated scenarios
 
 test('every secret of the built-in and generated scenarios is marked SIMSECRET, so a leak is easy to find', (t) => {
-  for (const scenario of [loadScenario('builtin:azure'), loadScenario('builtin:ec2'), loadScenario('builtin:gcp'), generateScenario('gcp', 2, 3)]) {
+  for (const scenario of [...BUILTIN_SCENARIOS.map((name) => loadScenario(`builtin:${name}`)), generateScenario('gcp', 2, 3), generateScenario('aliyun', 2, 3), generateScenario('oci', 2, 1)]) {
     const [, , , , userData, , base64] = secretValues(scenario);
     t.is(base64, Buffer.from(userData!).toString('base64'));
     t.deepEqual(secretValues(scenario).filter((value) => value !== base64 && !value.includes('SIMSECRET')), []);
@@ -564,7 +703,7 @@ test('every secret of the built-in and generated scenarios is marked SIMSECRET, 
 
 test('generated benchmark scenarios are valid and render every IP', async (t) => {
   for (const [size, { nics, ipsPerNic }] of Object.entries(BENCH_SIZES)) {
-    for (const provider of ['azure', 'ec2', 'gcp'] as const) {
+    for (const provider of ['azure', 'ec2', 'gcp', 'aliyun'] as const) {
       const scenario = parseScenario(generateScenario(provider, nics, ipsPerNic), `${provider} ${size}`);
       t.is(scenario.nics.length, nics);
       t.true(scenario.nics.every((nic) => nic.ipv4.length === ipsPerNic));
@@ -624,5 +763,5 @@ test('the CLI explains a bad scenario and exits 2', async (t) => {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.is(code, 2);
-  t.regex(stderr, /unknown built-in scenario builtin:openstack: choose one of builtin:azure, builtin:ec2, builtin:gcp/);
+  t.regex(stderr, /unknown built-in scenario builtin:openstack: choose one of builtin:azure, builtin:ec2, builtin:gcp, builtin:oci, builtin:aliyun/);
 });
