@@ -16,7 +16,7 @@ export const API_PATHS = {
   document: `${API_PREFIX}/document`,
 } as const;
 
-export type CloudProvider = 'azure' | 'ec2' | 'gcp';
+export type CloudProvider = 'azure' | 'ec2' | 'gcp' | 'oci' | 'aliyun';
 
 /** Operations per kind ("address.add", "rule.remove", ...) since the agent started. */
 export interface OperationCounters {
@@ -51,12 +51,12 @@ export interface StatusResource {
 /** GET /api/v1/system: the instance, in the same fields on every cloud. */
 export interface SystemResource {
   provider: CloudProvider;
-  /** Azure vmId, EC2 instance-id, GCP id (text: it exceeds 2^53) */
+  /** Azure vmId, EC2 instance-id, GCP id (text: it exceeds 2^53), OCI instance OCID, Alibaba instance-id */
   id: string;
   name: string;
   region: string;
   zone: string;
-  /** Azure vmSize, EC2 instance-type, GCP machine type */
+  /** Azure vmSize, EC2 instance-type, GCP machine type, OCI shape, Alibaba instance-type */
   size: string;
   image: string;
 }

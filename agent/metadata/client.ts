@@ -11,19 +11,19 @@ import { RequestGate, sleep as realSleep, type Sleep } from './rate-limit.js';
 
 export const DEFAULT_IMDS_URL = 'http://169.254.169.254';
 
-/** Tests and the demo point the agent at a local simulator with CLOUD_NETWORK_IMDS_URL. */
-export function imdsBaseUrl(): string {
-  return process.env.CLOUD_NETWORK_IMDS_URL || DEFAULT_IMDS_URL;
+/** Tests and the demo point the agent at a local simulator with CLOUD_NETWORK_IMDS_URL; else the cloud's own address. */
+export function imdsBaseUrl(cloudUrl = DEFAULT_IMDS_URL): string {
+  return process.env.CLOUD_NETWORK_IMDS_URL || cloudUrl;
 }
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-/** Statuses that mean "try again later" on Azure, EC2 and GCP alike. */
+/** Statuses that mean "try again later" on every cloud. */
 const RETRYABLE_STATUS = new Set([410, 429, 500, 502, 503, 504]);
 
 export interface MetadataClientOptions {
   provider: ProviderName;
-  /** default: CLOUD_NETWORK_IMDS_URL or http://169.254.169.254 */
+  /** default: CLOUD_NETWORK_IMDS_URL or http://169.254.169.254 (a provider whose cloud answers elsewhere passes its own) */
   baseUrl?: string;
   connectTimeoutMs?: number;
   /** the whole request, from connect to the last body byte */

@@ -2,7 +2,7 @@
 // Providers produce it; the planner, the state files and the REST API consume it. Nothing
 // cloud-specific and nothing secret (credentials, tokens, keys, signatures) belongs here.
 
-export type ProviderName = 'azure' | 'ec2' | 'gcp';
+export type ProviderName = 'azure' | 'ec2' | 'gcp' | 'oci' | 'aliyun';
 
 export interface InstanceFacts {
   provider: ProviderName;

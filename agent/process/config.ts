@@ -19,7 +19,7 @@ export const LOG_LEVELS = ['Trace', 'Debug', 'Info', 'Warning', 'Error', 'Fatal'
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
-export const PROVIDER_CHOICES = ['auto', 'azure', 'ec2', 'gcp'] as const;
+export const PROVIDER_CHOICES = ['auto', 'azure', 'ec2', 'gcp', 'oci', 'aliyun'] as const;
 /** Provider=: auto, or one of the clouds of agent/metadata/providers/ (detect.ts checks they match). */
 export type ProviderChoice = (typeof PROVIDER_CHOICES)[number];
 

@@ -132,6 +132,42 @@ const gcpDocument = {
   ],
 };
 
+const ociDocument = {
+  instance: {
+    id: 'ocid1.instance.oc1.eu-frankfurt-1.antheljtexample',
+    displayName: 'oci-1',
+    canonicalRegionName: 'eu-frankfurt-1',
+    availabilityDomain: 'qIZq:EU-FRANKFURT-1-AD-1',
+    shape: 'VM.Standard.E5.Flex',
+    metadata: { ssh_authorized_keys: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIoci opc', user_data: SECRETS[6] },
+  },
+  vnics: [
+    { vnicId: 'ocid1.vnic.oc1.eu-frankfurt-1.a', privateIp: '10.0.0.230', vlanTag: 1039, macAddr: '02:00:17:05:D1:DB', virtualRouterIp: '10.0.0.1', subnetCidrBlock: '10.0.0.0/24' },
+    { vnicId: 'ocid1.vnic.oc1.eu-frankfurt-1.b', privateIp: '10.0.4.5', vlanTag: 1041, macAddr: '02:00:17:02:2B:B1', virtualRouterIp: '10.0.4.1', subnetCidrBlock: '10.0.4.0/24' },
+  ],
+  identity: { 'key.pem': `-----BEGIN PRIVATE KEY-----\n${SECRETS[10]}\n-----END PRIVATE KEY-----` },
+};
+
+const aliyunDocument = {
+  'meta-data': {
+    'instance-id': 'i-bp13znx0m0me8cquexample',
+    'region-id': 'cn-hangzhou',
+    'zone-id': 'cn-hangzhou-i',
+    mac: '00:16:3e:30:3e:ca',
+    ram: { 'security-credentials': { role: { AccessKeyId: SECRETS[0], AccessKeySecret: SECRETS[1], SecurityToken: SECRETS[2] } } },
+    network: {
+      interfaces: {
+        macs: {
+          '00:16:3e:30:3e:ca': { 'primary-ip-address': '192.168.0.9', 'private-ipv4s': '["192.168.0.9"]', netmask: '255.255.255.0', gateway: '192.168.0.253' },
+          '00:16:3e:0f:a1:27': { 'primary-ip-address': '192.168.1.21', 'private-ipv4s': '["192.168.1.20","192.168.1.21"]', netmask: '255.255.255.0', gateway: '192.168.1.253' },
+        },
+      },
+    },
+  },
+  dynamic: { 'instance-identity': { pkcs7: SECRETS[4] } },
+  'user-data': `#!/bin/sh\nexport DB_PASSWORD=${SECRETS[6]}\n`,
+};
+
 interface Fixture {
   snapshot: ProviderSnapshot;
   kernel: KernelState;
@@ -212,6 +248,36 @@ export function fixture(provider: ProviderName): Fixture {
           },
           document: ec2Document,
           sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIec2 ec2-user'],
+        },
+      };
+    }
+    case 'oci': {
+      const macs: [string, string] = ['02:00:17:05:d1:db', '02:00:17:02:2b:b1'];
+      return {
+        links: ['enp0s3', 'enp1s0'],
+        kernel: kernelWith(['enp0s3', 'enp1s0'], macs, { address: '10.0.0.230', prefixLength: 24 }, 9000),
+        snapshot: {
+          model: {
+            instance: { provider, id: 'ocid1.instance.oc1.eu-frankfurt-1.antheljtexample', name: 'oci-1', region: 'eu-frankfurt-1', zone: 'EU-FRANKFURT-1-AD-1', size: 'VM.Standard.E5.Flex', image: 'ocid1.image.oc1.eu-frankfurt-1.example' },
+            nics: [nic(macs[0], 0, ['10.0.0.230'], 24, '10.0.0.0', '10.0.0.1', []), nic(macs[1], 1, ['10.0.4.5'], 24, '10.0.4.0', '10.0.4.1', [])],
+          },
+          document: ociDocument,
+          sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIoci opc'],
+        },
+      };
+    }
+    case 'aliyun': {
+      const macs: [string, string] = ['00:16:3e:30:3e:ca', '00:16:3e:0f:a1:27'];
+      return {
+        links: ['eth0', 'eth1'],
+        kernel: kernelWith(['eth0', 'eth1'], macs, { address: '192.168.0.9', prefixLength: 24 }, 1500),
+        snapshot: {
+          model: {
+            instance: { provider, id: 'i-bp13znx0m0me8cquexample', name: 'ecs-1', region: 'cn-hangzhou', zone: 'cn-hangzhou-i', size: 'ecs.g7.xlarge', image: 'aliyun_3_x64_20G_alibase_20240528.vhd' },
+            nics: [nic(macs[0], 0, ['192.168.0.9'], 24, '192.168.0.0', '192.168.0.253', []), nic(macs[1], 1, ['192.168.1.21', '192.168.1.20'], 24, '192.168.1.0', '192.168.1.253', [])],
+          },
+          document: aliyunDocument,
+          sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIaliyun root'],
         },
       };
     }

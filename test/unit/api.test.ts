@@ -103,6 +103,8 @@ for (const [provider, expected] of [
   ['azure', { id: '02aab8a4-74ef-476e-8182-f6d2ba4166a6', name: 'web-1', region: 'eastus', zone: '1', size: 'Standard_D4s_v3' }],
   ['ec2', { id: 'i-0123456789abcdef0', name: 'ip-172-31-16-10', region: 'eu-west-1', zone: 'eu-west-1a', size: 'c5.xlarge' }],
   ['gcp', { id: '7454466891239578912', name: 'gce-1', region: 'us-central1', zone: 'us-central1-a', size: 'n2-standard-4' }],
+  ['oci', { id: 'ocid1.instance.oc1.eu-frankfurt-1.antheljtexample', name: 'oci-1', region: 'eu-frankfurt-1', zone: 'EU-FRANKFURT-1-AD-1', size: 'VM.Standard.E5.Flex' }],
+  ['aliyun', { id: 'i-bp13znx0m0me8cquexample', name: 'ecs-1', region: 'cn-hangzhou', zone: 'cn-hangzhou-i', size: 'ecs.g7.xlarge' }],
 ] as const) {
   test(`GET /api/v1/system serves the ${provider} instance facts of the neutral model`, async (t) => {
     const api = await serve(t, new FakeView(fixture(provider)).converge());
@@ -242,7 +244,7 @@ const ALL_PATHS = [
   '/api/v1/nothing-here',
 ];
 
-for (const provider of ['azure', 'ec2', 'gcp'] as ProviderName[]) {
+for (const provider of ['azure', 'ec2', 'gcp', 'oci', 'aliyun'] as ProviderName[]) {
   test(`no credential, token, signature or user data of the ${provider} document appears in any answer`, async (t) => {
     const f = fixture(provider);
     const api = await serve(t, new FakeView(f).converge());

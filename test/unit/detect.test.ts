@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DetectionError, detectProvider } from '../../agent/metadata/detect.js';
 import { AZURE_ASSET_TAG } from '../../agent/metadata/providers/azure.js';
-import { azureServer, ec2Server, fastClient, gcpServer, startServer, send } from '../fixtures/metadata-server.js';
+import { azureServer, ec2Server, fastClient, gcpServer, simulatedServer, startServer, send } from '../fixtures/metadata-server.js';
 
 /** A fake /sys with the given files (paths relative to it). */
 async function sysfs(t: ExecutionContext, files: Record<string, string>): Promise<string> {
@@ -44,6 +44,18 @@ test('GCP is recognised by Google in the DMI strings', async (t) => {
   t.like(await detectProvider({ configured: 'auto', sysfsRoot: root, client: NO_SERVICE }), { provider: 'gcp', source: 'dmi' });
 });
 
+test('OCI is recognised by its chassis asset tag, on VMs and bare metal alike', async (t) => {
+  const root = await sysfs(t, { [dmi('sys_vendor')]: 'QEMU', [dmi('chassis_asset_tag')]: 'OracleCloud.com' });
+  t.like(await detectProvider({ configured: 'auto', sysfsRoot: root, client: NO_SERVICE }), { provider: 'oci', source: 'dmi' });
+});
+
+test('Alibaba Cloud is recognised by its vendor or product name', async (t) => {
+  const vendor = await sysfs(t, { [dmi('sys_vendor')]: 'Alibaba Cloud', [dmi('product_name')]: 'Alibaba Cloud ECS' });
+  t.like(await detectProvider({ configured: 'auto', sysfsRoot: vendor, client: NO_SERVICE }), { provider: 'aliyun', source: 'dmi' });
+  const product = await sysfs(t, { [dmi('sys_vendor')]: 'QEMU', [dmi('product_name')]: 'Alibaba Cloud ECS' });
+  t.like(await detectProvider({ configured: 'auto', sysfsRoot: product, client: NO_SERVICE }), { provider: 'aliyun', source: 'dmi' });
+});
+
 test('Provider= overrides DMI', async (t) => {
   const root = await sysfs(t, { [dmi('sys_vendor')]: 'Amazon EC2' });
   const detection = await detectProvider({ configured: 'gcp', sysfsRoot: root, client: NO_SERVICE });
@@ -62,6 +74,8 @@ for (const [name, start] of [
   ['azure', azureServer],
   ['ec2', ec2Server],
   ['gcp', gcpServer],
+  ['oci', (t: ExecutionContext) => simulatedServer(t, 'oci')],
+  ['aliyun', (t: ExecutionContext) => simulatedServer(t, 'aliyun')],
 ] as const) {
   test(`without DMI evidence, the ${name} metadata service answering its probe decides`, async (t) => {
     const root = await sysfs(t, { [dmi('sys_vendor')]: 'QEMU', [dmi('product_name')]: 'Standard PC (Q35 + ICH9, 2009)' });
@@ -92,7 +106,7 @@ test('a hanging metadata address ends the probes within their budget with an err
     { instanceOf: DetectionError },
   );
   t.regex(error!.message, /no cloud detected/);
-  t.is(server.requests.length, 3);
+  t.is(server.requests.length, 5, 'one probe per cloud');
 });
 
 test('EC2 found by its probe fetches with the probe\'s token: one token PUT at start, for the full lifetime', async (t) => {

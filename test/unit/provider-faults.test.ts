@@ -4,9 +4,12 @@ import test, { type ExecutionContext } from 'ava';
 import { MetadataError, type MetadataErrorKind } from '../../agent/metadata/errors.js';
 import type { ProviderName } from '../../agent/metadata/model.js';
 import { createProvider, type AnyProviderOptions, type Provider } from '../../agent/metadata/providers/index.js';
-import { azureServer, body, ec2Server, endless, fastClient, fixtureText, gcpServer, hang, status, truncate, type Fault, type TestServer } from '../fixtures/metadata-server.js';
+import { azureServer, body, ec2Server, endless, fastClient, fixtureText, gcpServer, hang, simulatedServer, status, truncate, type Fault, type TestServer } from '../fixtures/metadata-server.js';
+import { jacksonJson } from '../imds-sim/answer.js';
+import { ociVnics } from '../imds-sim/oci.js';
+import { loadScenario } from '../imds-sim/scenario.js';
 
-// the main document's path for EC2 is the MAC listing, fetched after the token and instance facts
+// the main document's path for EC2 and Alibaba is the MAC listing, for OCI the VNIC list
 const GCP_FLAVOR = { 'Metadata-Flavor': 'Google', ETag: 'e1' };
 
 interface Setup {
@@ -24,14 +27,29 @@ async function setup(t: ExecutionContext, name: ProviderName, options: AnyProvid
   const sleep = async (ms: number) => {
     delays.push(ms);
   };
-  const server = name === 'azure' ? await azureServer(t) : name === 'ec2' ? await ec2Server(t, { faultPath: /\/macs\/$/ }) : await gcpServer(t);
-  const document =
-    name === 'azure' ? fixtureText('azure-instance.json') : name === 'gcp' ? fixtureText('gcp-instance.json') : '0a:1f:9a:00:00:02/\n0a:1f:9a:00:00:09/';
+  const server =
+    name === 'azure'
+      ? await azureServer(t)
+      : name === 'ec2'
+        ? await ec2Server(t, { faultPath: /\/macs\/$/ })
+        : name === 'oci'
+          ? await simulatedServer(t, 'oci', /\/opc\/v2\/vnics/)
+          : name === 'aliyun'
+            ? await simulatedServer(t, 'aliyun', /\/macs\/$/)
+            : await gcpServer(t);
+  const documents: Record<ProviderName, () => string> = {
+    azure: () => fixtureText('azure-instance.json'),
+    gcp: () => fixtureText('gcp-instance.json'),
+    ec2: () => '0a:1f:9a:00:00:02/\n0a:1f:9a:00:00:09/',
+    oci: () => jacksonJson(ociVnics(loadScenario('builtin:oci'))),
+    aliyun: () => '00:16:3e:0f:a1:27/\n00:16:3e:30:3e:ca/',
+  };
+  const document = documents[name]();
   const provider = createProvider(name, { ...fastClient(server.url), requestsPerSecond: 1000, sleep, ...options });
   return { server, provider, delays, document, headers: name === 'gcp' ? GCP_FLAVOR : {} };
 }
 
-const PROVIDERS: ProviderName[] = ['azure', 'ec2', 'gcp'];
+const PROVIDERS: ProviderName[] = ['azure', 'ec2', 'gcp', 'oci', 'aliyun'];
 
 /** Faults answer the request for the main document (EC2: the MAC listing). */
 function inject(s: Setup, ...faults: Fault[]): void {
@@ -98,10 +116,10 @@ for (const name of PROVIDERS) {
   });
 }
 
-for (const name of ['azure', 'gcp'] as const) {
+for (const name of ['azure', 'gcp', 'oci'] as const) {
   test(`${name}: malformed JSON is an error`, async (t) => {
     const s = await setup(t, name);
-    inject(s, body('{"compute": {"vmId": "x"', s.headers));
+    inject(s, body(name === 'oci' ? '[ {\n  "vnicId" : "ocid1.vnic.oc1' : '{"compute": {"vmId": "x"', s.headers));
     const error = await fails(t, s, 'malformed');
     t.regex(error.message, /not valid JSON/);
   });

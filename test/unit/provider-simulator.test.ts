@@ -8,7 +8,7 @@ import { createProvider } from '../../agent/metadata/providers/index.js';
 import { loadScenario, secretValues, startImdsSimulator } from '../imds-sim/index.js';
 import { fastClient } from '../fixtures/metadata-server.js';
 
-for (const name of ['azure', 'ec2', 'gcp'] as ProviderName[]) {
+for (const name of ['azure', 'ec2', 'gcp', 'oci', 'aliyun'] as ProviderName[]) {
   test(`${name}: the built-in scenario becomes its NICs, primary first, without secrets`, async (t) => {
     const scenario = loadScenario(`builtin:${name}`);
     const sim = await startImdsSimulator({ host: '127.0.0.1', port: 0, scenario });
@@ -25,7 +25,10 @@ for (const name of ['azure', 'ec2', 'gcp'] as ProviderName[]) {
     t.deepEqual(snapshot.model.nics.map((n) => n.mac).sort(), scenario.nics.map((n) => n.mac.toLowerCase()).sort());
     for (const nic of scenario.nics) {
       const got = snapshot.model.nics.find((n) => n.mac === nic.mac.toLowerCase())!;
-      if (name === 'gcp') {
+      if (name === 'oci') {
+        // OCI's IMDS lists only each VNIC's primary private IP (docs/imds.md)
+        t.deepEqual(got.ipv4.map((a) => a.address), nic.ipv4.slice(0, 1));
+      } else if (name === 'gcp') {
         // GCE has one IP per NIC; further ones are alias ranges, routed rather than added
         t.deepEqual(got.ipv4.map((a) => a.address), nic.ipv4.slice(0, 1));
         for (const extra of nic.ipv4.slice(1)) t.true(got.routedRanges.includes(`${extra}/32`));
@@ -51,7 +54,7 @@ test("the link of main's IPv4 default route names the Azure primary NIC", (t) =>
   t.is(primaryMacOf({ ...kernel, routes: kernel.routes.slice(0, 3) }), undefined);
 });
 
-for (const name of ['azure', 'gcp'] as ProviderName[]) {
+for (const name of ['azure', 'gcp', 'oci'] as ProviderName[]) {
   test(`${name}: an unchanged document is not parsed again, a changed one is`, async (t) => {
     const scenario = loadScenario(`builtin:${name}`);
     const sim = await startImdsSimulator({ host: '127.0.0.1', port: 0, scenario });
@@ -63,11 +66,15 @@ for (const name of ['azure', 'gcp'] as ProviderName[]) {
     t.is(await provider.fetch(), first);
     const nic = scenario.nics[0]!;
     const added = name === 'gcp' ? nic.ipv4 : [...nic.ipv4, nic.ipv4[0]!.replace(/\d+$/, (last) => String((Number(last) % 250) + 3))];
-    const changed = { ...scenario, instance: { ...scenario.instance, name: 'renamed' }, nics: [{ ...nic, ipv4: added }, ...scenario.nics.slice(1)] };
+    // OCI lists no secondary private IP: a second IPv6 address is a change its VNIC list shows
+    const changedNic = name === 'oci' ? { ...nic, ipv6: ['2603:c020:4:8a00::5'], ipv6Subnet: '2603:c020:4:8a00::/64', ipv6Gateway: 'fe80::200:17ff:fe05:1' } : { ...nic, ipv4: added };
+    const changed = { ...scenario, instance: { ...scenario.instance, name: 'renamed' }, nics: [changedNic, ...scenario.nics.slice(1)] };
     sim.setScenario(changed);
     const second = await provider.fetch();
     t.not(second, first);
-    t.is(second.model.instance.name, 'renamed');
+    // OCI reads the instance document once: only the VNIC list changes a running instance's model
+    if (name !== 'oci') t.is(second.model.instance.name, 'renamed');
+    else t.deepEqual(second.model.nics[0]!.ipv6, [{ address: '2603:c020:4:8a00::5', prefixLength: 64 }]);
     t.is(await provider.fetch(), second);
   });
 }
