@@ -1,5 +1,5 @@
-// make demo [PROVIDER=azure|ec2|gcp]: the main job on a built-in simulated cloud.
-// Creates a "cloud" and a "vm" namespace, the IMDS simulator on 169.254.169.254, the helper
+// make demo [PROVIDER=azure|ec2|gcp|oci|aliyun]: the main job on a built-in simulated cloud.
+// Creates a "cloud" and a "vm" namespace, the IMDS simulator on the cloud's metadata address, the helper
 // (only CAP_NET_ADMIN) and the agent (an unprivileged user), waits until the kernel holds the
 // plan, shows it, and sends one real packet from every secondary IP. Removes everything it
 // created when it ends, also on Ctrl-C.
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCloudEnv, REMOTE_ADDRESS, REPO, waitConverged, type CloudEnv } from './lib/cloud-env.js';
-import { parseScenario } from './imds-sim/scenario.js';
+import { IMDS_ADDRESSES, parseScenario, ProviderSchema } from './imds-sim/scenario.js';
 import { TeardownStack } from './lib/teardown-stack.js';
 
 const teardown = new TeardownStack();
@@ -39,7 +39,7 @@ async function demo(provider: string): Promise<void> {
   );
   step(`a simulated ${provider} VM with ${scenario.nics.length} NICs: ${scenario.nics.map((n) => n.ipv4.join(', ')).join(' | ')}`);
   const env = await createCloudEnv(teardown, scenario, 'demo');
-  process.stdout.write(`namespaces: vm=${env.vm} cloud=${env.cloud}; IMDS simulator on 169.254.169.254:80 in ${env.cloud}\n`);
+  process.stdout.write(`namespaces: vm=${env.vm} cloud=${env.cloud}; IMDS simulator on ${IMDS_ADDRESSES[scenario.provider].join(' and ')} port 80 in ${env.cloud}\n`);
   show(env, 'before: what DHCP configured', ['ip', '-br', 'addr', 'show']);
 
   const helper = env.startHelper();
@@ -91,8 +91,9 @@ async function demo(provider: string): Promise<void> {
 
 const { values } = parseArgs({ options: { provider: { type: 'string', default: 'azure' } } });
 const provider = values.provider!;
-if (!['azure', 'ec2', 'gcp'].includes(provider)) {
-  process.stderr.write(`make demo: PROVIDER must be azure, ec2 or gcp (got ${provider})\n`);
+const clouds = ProviderSchema.anyOf.map((schema) => schema.const as string);
+if (!clouds.includes(provider)) {
+  process.stderr.write(`make demo: PROVIDER must be one of ${clouds.join(', ')} (got ${provider})\n`);
   process.exit(2);
 }
 if (process.getuid?.() !== 0) {

@@ -1,25 +1,53 @@
-// The agent end to end on the real kernel, for Azure, EC2 and GCP: a "vm" namespace whose
-// NICs start as DHCP leaves them, the IMDS simulator in a "cloud" namespace, the helper with
-// only CAP_NET_ADMIN and the agent as the unprivileged cloud-network user.
+// The agent end to end on the real kernel, for Azure, EC2, GCP, OCI and Alibaba Cloud: a "vm"
+// namespace whose NICs start as DHCP leaves them, the IMDS simulator in a "cloud" namespace on
+// each cloud's own metadata addresses, the helper with only CAP_NET_ADMIN and the agent as the
+// unprivileged cloud-network user.
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ip, vethPair, waitFor } from '../lib/netns.js';
-import { createCloudEnv, missingFromKernel, waitConverged } from '../lib/cloud-env.js';
+import { createCloudEnv, isVlanVnic, missingFromKernel, REMOTE_ADDRESS, REPO, waitConverged, type CloudEnv } from '../lib/cloud-env.js';
 import { builtinScenario, CAP_NET_ADMIN, convergedCloud, duplicateRules, effectiveCapabilities, sleep, vmDump } from '../lib/e2e.js';
 import type { Scenario } from '../imds-sim/scenario.js';
 
-const PROVIDERS = ['azure', 'ec2', 'gcp'] as const;
+const PROVIDERS = ['azure', 'ec2', 'gcp', 'oci', 'aliyun'] as const;
 
-/** Adds one private IP to the scenario's second NIC. */
+/**
+ * A change each cloud's metadata shows while the VM runs: one more private IP on the second NIC;
+ * on OCI, whose IMDS lists no secondary private IP (docs/imds.md), an IPv6 address of the VNIC.
+ */
 function withExtraIp(scenario: Scenario, address: string): Scenario {
   const next = structuredClone(scenario);
-  next.nics[1]!.ipv4.push(address);
+  const nic = next.nics[1]!;
+  if (address.includes(':')) Object.assign(nic, { ipv6: [address], ipv6Subnet: '2603:c020:4:8a00::/64', ipv6Gateway: 'fe80::200:17ff:fe02:1' });
+  else nic.ipv4.push(address);
   return next;
 }
 
-const extraIp: Record<string, string> = { azure: '10.4.1.77', ec2: '172.31.40.77', gcp: '10.10.0.77' };
+const extraIp: Record<string, string> = { azure: '10.4.1.77', ec2: '172.31.40.77', gcp: '10.10.0.77', oci: '2603:c020:4:8a00::5', aliyun: '192.168.1.77' };
+
+/** Which link `ip route get` picks for a packet to the outside from each IP the scenario configures, as "IP LINK". */
+function routesFrom(env: CloudEnv): { want: string[]; got: string[] } {
+  const want: string[] = [];
+  const got: string[] = [];
+  env.scenario.nics.forEach((nic, i) => {
+    if (isVlanVnic(nic)) return;
+    // OCI lists one private IP per VNIC; GCP serves further ones as alias ranges (still local)
+    const addresses = env.scenario.provider === 'oci' ? nic.ipv4.slice(0, 1) : nic.ipv4;
+    for (const address of addresses) {
+      want.push(`${address} ${env.links[i]}`);
+      const line = env.vmExec('ip', ['route', 'get', REMOTE_ADDRESS, 'from', address]);
+      got.push(`${address} ${/ dev (\S+)/.exec(line)?.[1] ?? line.trim()}`);
+    }
+  });
+  return { want, got };
+}
+
+/** cnctl, run in the vm namespace against the agent's REST API. */
+function cnctl(env: CloudEnv, args: string[]): string {
+  return env.vmExec(process.execPath, ['--import=tsx', join(REPO, 'cnctl', 'main.ts'), ...args]);
+}
 
 for (const provider of PROVIDERS) {
   test.serial(`${provider}: converges from a DHCP-only start, and a second pass changes nothing`, async (t) => {
@@ -31,6 +59,15 @@ for (const provider of PROVIDERS) {
     t.false(second.output.includes('Successfully'), second.output);
     t.is(vmDump(env), before);
     t.deepEqual(duplicateRules(env), []);
+    // every IP leaves through its own NIC
+    const { want, got } = routesFrom(env);
+    t.deepEqual(got, want);
+    // the REST API and cnctl show the cloud and its NICs
+    const system = apiGet(env, '/api/v1/system') as { provider: string; id: string };
+    t.like(system, { provider, id: env.scenario.instance.id });
+    const status = cnctl(env, ['status', 'network']);
+    for (const link of env.links) t.regex(status, new RegExp(`Name: ${link}\n`));
+    t.regex(cnctl(env, ['status', 'system']), new RegExp(`Provider: ${provider}\n`));
   });
 
   test.serial(`${provider}: an IP added to and removed from the metadata is applied`, async (t) => {
@@ -39,14 +76,16 @@ for (const provider of PROVIDERS) {
     const address = extraIp[provider]!;
     await env.setScenario(withExtraIp(scenario, address));
     agent.kill('SIGHUP'); // GCP would notice by itself; SIGHUP makes the three alike
+    const family = address.includes(':') ? '-6' : '-4';
+    await waitFor(() => env.vmExec('ip', [family, 'rule', 'show']).includes(`from ${address} lookup`), `${address}'s rule`);
     await waitConverged(env, `${address} to be configured`);
-    t.regex(env.vmExec('ip', ['rule', 'show']), new RegExp(`from ${address.replace(/\./g, '\\.')} lookup`));
+    t.regex(env.vmExec('ip', ['-o', 'addr', 'show', 'dev', env.links[1]!]), new RegExp(` ${address.replace(/\./g, '\\.')}/`));
 
     await env.setScenario(scenario);
     agent.kill('SIGHUP');
-    await waitFor(() => !env.vmExec('ip', ['rule', 'show']).includes(`from ${address} `), `${address}'s rule to be removed`);
+    await waitFor(() => !env.vmExec('ip', [family, 'rule', 'show']).includes(`from ${address} `), `${address}'s rule to be removed`);
     await waitFor(() => !env.vmExec('ip', ['-o', 'addr', 'show']).includes(` ${address}/`), `${address} to be removed`);
-    await waitFor(() => !env.vmExec('ip', ['route', 'show', 'table', 'local']).includes(`local ${address} `), `${address}'s local route to be removed`);
+    await waitFor(() => !env.vmExec('ip', [family, 'route', 'show', 'table', 'local']).includes(`local ${address} `), `${address}'s local route to be removed`);
     t.deepEqual(missingFromKernel(env), []);
   });
 
@@ -217,4 +256,61 @@ test.serial('the REST API answers while the first reconcile still waits for a me
   // answered before the first reconcile has ended: the API did not wait for it
   t.like(status, { reconciles: 1, reconciling: true }, agent.output());
   await env.setFault(null);
+});
+
+test.serial('ec2: an IPv6-only VM reaches the IMDS at [fd00:ec2::254] only, and both ENIs get their IPv6 addresses', async (t) => {
+  const scenario = builtinScenario('ec2-ipv6only');
+  const { env } = await convergedCloud(t, scenario);
+  // the vm has no IPv4 but loopback's: every metadata request came over IPv6
+  t.false(env.vmExec('ip', ['-4', '-o', 'addr', 'show']).split('\n').some((line) => line !== '' && !/ lo /.test(line)));
+  const log = (await env.simStats()).log as { family: string; url: string }[];
+  t.true(log.length > 0);
+  t.deepEqual(log.filter((entry) => entry.family !== 'ipv6'), []);
+  const eth1 = env.vmExec('ip', ['-6', '-o', 'addr', 'show', 'dev', 'eth1']);
+  for (const address of scenario.nics[1]!.ipv6!) t.regex(eth1, new RegExp(` ${address}/64 `));
+  t.deepEqual(duplicateRules(env), []);
+});
+
+test.serial('ec2: a quiet refresh asks the IMDS for the MAC listing and two keys per ENI; the start asks for one token', async (t) => {
+  const scenario = builtinScenario('ec2');
+  const { env, agent } = await convergedCloud(t, scenario, { refreshTimer: '2s' });
+  const start = (await env.simStats()) as { tokenPuts: number; log: { method: string; url: string }[] };
+  t.is(start.tokenPuts, 1, 'one token for the TTL');
+  t.false(start.log.some((r) => /instance-id$|instance-type$|placement\/|ami-id$/.test(r.url)), 'instance facts come from the identity document');
+  await sleep(500);
+  await env.resetStats();
+  // four timer refreshes: each begins with the MAC listing
+  const listing = '/latest/meta-data/network/interfaces/macs/';
+  await waitFor(async () => ((await env.simStats()).log as { url: string }[]).filter((r) => r.url === listing).length >= 5, 'four refreshes', 30_000);
+  const log = ((await env.simStats()).log as { method: string; url: string }[]).filter((r) => r.method !== 'HEAD');
+  const refreshes: string[][] = [];
+  for (const entry of log) {
+    if (entry.url === listing) refreshes.push([]);
+    refreshes.at(-1)?.push(`${entry.method} ${entry.url}`);
+  }
+  const complete = refreshes.slice(0, -1);
+  t.log(`requests per quiet refresh: ${complete.map((r) => r.length).join(', ')} (2 ENIs)`);
+  for (const refresh of complete) t.true(refresh.length <= 1 + 2 * scenario.nics.length, refresh.join('\n'));
+  t.false(log.some((r) => r.method === 'PUT'), 'no token PUT while the token lives');
+  t.is(agent.child.exitCode, null);
+});
+
+test.serial('oci: on bare metal a VLAN VNIC is reported as not handled, and its link is left alone', async (t) => {
+  const scenario = builtinScenario('oci');
+  scenario.nics[0] = { ...scenario.nics[0]!, nicIndex: 0, vlanTag: 0 };
+  scenario.nics[1] = { ...scenario.nics[1]!, nicIndex: 0, vlanTag: 12 };
+  const { env } = await convergedCloud(t, scenario);
+  let unmatched: { mac: string; problem: string }[] = [];
+  await waitFor(() => {
+    // once planned: the physical NIC has its link, the VLAN VNIC is reported
+    const network = apiGet(env, '/api/v1/network') as { links?: unknown[]; unmatched?: typeof unmatched } | undefined;
+    unmatched = network?.unmatched ?? [];
+    return (network?.links ?? []).length > 0;
+  }, 'the plan to report the VNICs');
+  t.deepEqual(unmatched.map((u) => u.mac), [scenario.nics[1]!.mac]);
+  t.regex(unmatched[0]!.problem, /VLAN VNIC of a bare-metal instance \(vlanTag 12 on physical NIC 0\)/);
+  t.regex(cnctl(env, ['status', 'network']), /not configured[\s\S]*VLAN VNIC/);
+  // nothing of cloud-network on the VNIC's link: no address, no table, no rule
+  t.notRegex(env.vmExec('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth1']), /inet /);
+  t.notRegex(env.vmExec('ip', ['rule', 'show']), /lookup 10001/);
 });

@@ -65,6 +65,8 @@ export interface CloudEnv {
   /** injects a fault into the simulator; null clears it */
   setFault(fault: Record<string, unknown> | null): Promise<void>;
   simStats(): Promise<Record<string, unknown>>;
+  /** clears the simulator's counters and request log */
+  resetStats(): Promise<void>;
   startHelper(extraArgs?: string[]): Proc;
   writeConfig(settings?: AgentSettings): void;
   /** the agent as the unprivileged cloud-network user, no capabilities */
@@ -198,6 +200,9 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
       await control('POST', '/__sim/fault', fault);
     },
     simStats: async () => (await control('GET', '/__sim/stats')) as Record<string, unknown>,
+    resetStats: async () => {
+      await control('POST', '/__sim/stats/reset');
+    },
     startHelper: (extraArgs = []) => {
       // root's uid, but only CAP_NET_ADMIN, in the cloud-network group so the socket is its
       const [cmd, args] = nsCommand(vm, [
