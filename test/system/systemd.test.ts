@@ -63,6 +63,14 @@ test('the agent unit has no capability; the helper unit has CAP_NET_ADMIN and no
   t.regex(helper, /✓ MemoryDenyWriteExecute=/);
 });
 
+test('the agent unit may reach loopback and the metadata addresses of every cloud, and nothing else', (t) => {
+  const unit = readFileSync(shared.staged(`${UNIT_DIR}/cloud-network.service`), 'utf8');
+  const allow = unit.split('\n').filter((line) => line.startsWith('IPAddressAllow=')).flatMap((line) => line.slice('IPAddressAllow='.length).trim().split(/\s+/));
+  // 169.254.169.254: Azure, EC2, GCP, OCI; fd00:ec2::254: EC2 over IPv6; 100.100.100.200: Alibaba Cloud
+  t.deepEqual(allow.sort(), ['100.100.100.200', '169.254.169.254', 'fd00:ec2::254', 'localhost']);
+  t.regex(unit, /^IPAddressDeny=any$/m);
+});
+
 /** systemd-socket-activate says "Listening on ..." once the socket exists. */
 function listening(activator: ChildProcess, stderr: () => string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
