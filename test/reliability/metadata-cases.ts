@@ -179,7 +179,7 @@ function unmatchedMacCase(running: Running): CaseSpec {
   };
 }
 
-async function providerCase(t: Teardown, provider: 'ec2' | 'gcp', spec: Omit<FaultSpec, 'inject' | 'clear'> & { fault: Record<string, unknown> }): Promise<CaseSpec> {
+async function providerCase(t: Teardown, provider: 'ec2' | 'gcp' | 'oci' | 'aliyun', spec: Omit<FaultSpec, 'inject' | 'clear'> & { fault: Record<string, unknown> }): Promise<CaseSpec> {
   let running: Running | undefined;
   return {
     name: spec.name,
@@ -193,16 +193,16 @@ async function providerCase(t: Teardown, provider: 'ec2' | 'gcp', spec: Omit<Fau
 }
 
 /**
- * The agent caches its IMDSv2 token, so a refused PUT matters when there is no token yet: an
- * agent restarted while the PUT is refused.
+ * The agent caches its session token (EC2 IMDSv2, Alibaba's hardening mode), so a refused PUT
+ * matters when there is no token yet: an agent restarted while the PUT is refused.
  */
-async function tokenRefusedCase(t: Teardown): Promise<CaseSpec> {
+async function tokenRefusedCase(t: Teardown, provider: 'ec2' | 'aliyun'): Promise<CaseSpec> {
   return {
-    name: 'EC2 token PUT refused',
+    name: `${provider === 'ec2' ? 'EC2' : 'Alibaba'} token PUT refused`,
     done: 'the agent is restarted while PUT /latest/api/token answers 403',
     holds: 'managed objects unchanged; status names the token error; converges after the fault is cleared',
     run: async () => {
-      const running = await convergedCloud(t, builtinScenario('ec2'));
+      const running = await convergedCloud(t, builtinScenario(provider));
       const { env } = running;
       const before = managedObjects(env);
       running.agent.kill('SIGTERM');
@@ -228,7 +228,8 @@ async function tokenRefusedCase(t: Teardown): Promise<CaseSpec> {
 export async function metadataCases(board: Scoreboard, t: Teardown): Promise<void> {
   const running = await convergedCloud(t, builtinScenario('azure'));
   for (const spec of [...azureCases(running), unmatchedMacCase(running)]) await board.run(CATEGORY, spec);
-  await board.run(CATEGORY, await tokenRefusedCase(t));
+  await board.run(CATEGORY, await tokenRefusedCase(t, 'ec2'));
+  await board.run(CATEGORY, await tokenRefusedCase(t, 'aliyun'));
   const gcp = await providerCase(t, 'gcp', {
     name: 'GCP answer without Metadata-Flavor',
     done: 'every answer lacks the Metadata-Flavor: Google header',
@@ -236,4 +237,11 @@ export async function metadataCases(board: Scoreboard, t: Teardown): Promise<voi
     expect: /Metadata-Flavor/,
   });
   await board.run(CATEGORY, gcp);
+  const oci = await providerCase(t, 'oci', {
+    name: 'OCI VNIC outside its subnet',
+    done: 'the second VNIC\'s privateIp lies outside its subnetCidrBlock',
+    fault: { kind: 'corrupt', path: '/opc/v2/vnics', set: { '/1/privateIp': '10.0.9.5' } },
+    expect: /10\.0\.9\.5 is outside the subnet/,
+  });
+  await board.run(CATEGORY, oci);
 }
