@@ -79,7 +79,8 @@ for (const provider of PROVIDERS) {
     const family = address.includes(':') ? '-6' : '-4';
     await waitFor(() => env.vmExec('ip', [family, 'rule', 'show']).includes(`from ${address} lookup`), `${address}'s rule`);
     await waitConverged(env, `${address} to be configured`);
-    t.regex(env.vmExec('ip', ['-o', 'addr', 'show', 'dev', env.links[1]!]), new RegExp(` ${address.replace(/\./g, '\\.')}/`));
+    // GCP serves a further IP as an alias range: a local route, which waitConverged checked
+    if (provider !== 'gcp') t.regex(env.vmExec('ip', ['-o', 'addr', 'show', 'dev', env.links[1]!]), new RegExp(` ${address.replace(/\./g, '\\.')}/`));
 
     await env.setScenario(scenario);
     agent.kill('SIGHUP');
