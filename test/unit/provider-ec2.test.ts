@@ -356,3 +356,16 @@ test('the detection probe\'s token is the one the fetches use: one token PUT at 
   t.is(server.requests.filter((r) => r.method === 'PUT').length, 1);
   t.is(server.requests.find((r) => r.method === 'PUT')!.headers['x-aws-ec2-metadata-token-ttl-seconds'], '21600');
 });
+
+test('when the address in use stops answering, a later fetch finds the IMDS at the other one', async (t) => {
+  const first = await ec2Server(t);
+  const second = await ec2Server(t);
+  const ec2 = new Ec2Provider({ ...fastClient(first.url), baseUrl: undefined, endpointUrls: [first.url, second.url], requestsPerSecond: 1000, retries: 0 });
+  await ec2.fetch();
+  await first.close();
+  // the fetch that meets the silence fails (the last good model stays in force meanwhile)
+  await t.throwsAsync(ec2.fetch(undefined, { thorough: true }), { instanceOf: MetadataError });
+  const snapshot = await ec2.fetch(undefined, { thorough: true });
+  t.is(snapshot.model.nics.length, 2);
+  t.is(second.issued, 1);
+});
