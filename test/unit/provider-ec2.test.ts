@@ -369,3 +369,16 @@ test('when the address in use stops answering, a later fetch finds the IMDS at t
   t.is(snapshot.model.nics.length, 2);
   t.is(second.issued, 1);
 });
+
+test('an IMDS address that is gone when the token is renewed is left for the other one too', async (t) => {
+  const first = await ec2Server(t);
+  const second = await ec2Server(t);
+  let now = 1_000_000;
+  const ec2 = new Ec2Provider({ ...fastClient(first.url), baseUrl: undefined, endpointUrls: [first.url, second.url], requestsPerSecond: 1000, retries: 0, tokenTtlSeconds: 60, now: () => now });
+  await ec2.fetch();
+  await first.close();
+  now += 60_000; // the token is due: the next request is the PUT
+  await t.throwsAsync(ec2.fetch(undefined, { thorough: true }), { instanceOf: MetadataError });
+  t.is((await ec2.fetch(undefined, { thorough: true })).model.nics.length, 2);
+  t.is(second.issued, 1);
+});

@@ -400,7 +400,11 @@ export class Ec2Provider implements Provider {
       const response = await this.putToken(order[0]!, signal, retries);
       answer = { client: order[0]!, status: response.status, body: response.body };
     }
-    if (!answer) throw firstFailure;
+    if (!answer) {
+      // not even the address that answered before: look at both again next time
+      this.active = undefined;
+      throw firstFailure;
+    }
     const issuedAt = this.now();
     const value = answer.body.trim();
     if (answer.status !== 200 || !/^[A-Za-z0-9+/=_-]{20,512}$/.test(value)) {
