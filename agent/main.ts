@@ -3,7 +3,7 @@
 import type Logger from 'bunyan';
 import { watchKernel } from '../netlink/events.js';
 import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
-import { describeOperation } from '../protocol/describe.js';
+import { describeOperation } from '../netlink/describe.js';
 import { packageVersion } from '../protocol/version.js';
 import { detectProvider } from './metadata/detect.js';
 import type { MetadataModel } from './metadata/model.js';

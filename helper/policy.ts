@@ -10,7 +10,7 @@
 //   this machine or one locally delivered range (or are `lookup main suppress_prefixlength 0`);
 // - removal touches only objects cloud-network owns, names them exactly (write.ts), and is
 //   refused where the kernel would take another tool's object along.
-import { MTU_RANGE, RTPROT_CLOUD_NETWORK, RTPROT_KERNEL } from '../protocol/constants.js';
+import { LOCAL_TABLE, MAIN_TABLE, MTU_RANGE, RTPROT_CLOUD_NETWORK, RTPROT_KERNEL } from '../protocol/constants.js';
 import { formatIp, hostLength, networkOf, parseIp, parsePrefix, prefixContains, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
 import type {
   AddressAdd,
@@ -29,8 +29,6 @@ import { isOurRuleOfShape } from '../netlink/objects/rule.js';
 import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import { checkDestination, checkHost, checkInterfaceAddress, checkRoutedRange } from './unicast.js';
 
-export const MAIN_TABLE = 254;
-export const LOCAL_TABLE = 255;
 
 export interface NumberRange {
   first: number;

@@ -15,7 +15,7 @@ import type { ApplyResult, OwnedAddressesResult } from '../../protocol/methods.j
 import type { KernelState } from '../../netlink/types.js';
 import type { MetadataModel, ProviderName, ProviderSnapshot } from '../metadata/model.js';
 import { Planner, type Plan, type PlannerConfig } from '../plan/planner.js';
-import { describeApplied } from './change-log.js';
+import { describeApplied } from '../../netlink/describe.js';
 
 /** Where the metadata comes from (a provider, already detected). */
 export interface MetadataSource {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { plan, Planner, type PlannerConfig } from '../../agent/plan/planner.js';
-import { describeOperation } from '../../protocol/describe.js';
+import { describeOperation } from '../../netlink/describe.js';
 import type { MetadataModel, Nic } from '../../agent/metadata/model.js';
 import type { KernelState, ObservedAddress, ObservedLink } from '../../netlink/types.js';
 import type { Operation } from '../../protocol/operations.js';

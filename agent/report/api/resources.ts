@@ -1,7 +1,7 @@
 // What the REST API serves, built from the agent's view: the shapes are the contract's
 // (protocol/rest.ts), which tsc holds these builders to. Nothing here reads a provider's
 // document except through withoutSecrets.
-import { describeOperation } from '../../../protocol/describe.js';
+import { describeOperation } from '../../../netlink/describe.js';
 import type { DocumentResource, NetworkResource, SshKeysResource, StatusResource, SystemResource } from '../../../protocol/rest.js';
 import type { ProviderSnapshot } from '../../metadata/model.js';
 import { withoutSecrets } from '../../metadata/secret-filter.js';
