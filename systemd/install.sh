@@ -71,8 +71,8 @@ do_install() {
     done < "$old"
   fi
 
-  # The program: the build, the entry points and only the production dependencies, from the
-  # lock file. --ignore-scripts: netlink and koffi ship prebuilt binaries, nothing compiles.
+  # The program: the build, the entry points and, of node_modules, only the files the bundles
+  # load (tools/runtime-modules.mjs): the native addons with this machine's prebuilt binary.
   make_dir "$LIBDIR"
   local lib="$DESTDIR$LIBDIR"
   rm -rf "$lib/dist" "$lib/bin" "$lib/node_modules"
@@ -82,9 +82,9 @@ do_install() {
   for name in "${ENTRY_POINTS[@]}"; do install -m 0755 "$SRC/bin/$name" "$lib/bin/$name"; done
   # the entry points and the build are CommonJS (tools/build.mjs): bin/package.json says so
   install -m 0644 "$SRC/bin/package.json" "$lib/bin/package.json"
-  install -m 0644 "$SRC/package.json" "$SRC/package-lock.json" "$lib/"
-  (cd "$lib" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error) \
-    || die "npm ci --omit=dev failed in $lib: the production dependencies could not be installed"
+  install -m 0644 "$SRC/package.json" "$lib/"
+  "$node" "$SRC/tools/runtime-modules.mjs" "$lib/node_modules" >/dev/null \
+    || die "tools/runtime-modules.mjs could not copy the native addons into $lib/node_modules: is node_modules installed (make build)?"
   record tree "$LIBDIR"
 
   # Wrappers that run the installed copy with the node found now (systemd's PATH may differ).
