@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `make install` and `make uninstall`. Every installed path is written to a manifest, and
 # uninstall removes exactly those paths: the program tree, the wrappers, units, sysusers and
-# tmpfiles entries, the polkit rule, man pages, the directories install created, and the
-# default configuration only while it is unchanged (an edited one stays, and we say so).
+# tmpfiles entries, the polkit rule, man pages, cnctl's bash completion, the directories install
+# created, and the default configuration only while it is unchanged (an edited one stays, and we
+# say so).
 #
 # Usage: install.sh install|uninstall   (the Makefile passes the directories as variables)
 set -euo pipefail
 
 : "${DESTDIR=}" "${PREFIX:?}" "${BINDIR:?}" "${LIBEXECDIR:?}" "${LIBDIR:?}" "${UNITDIR:?}"
 : "${SYSUSERSDIR:?}" "${TMPFILESDIR:?}" "${POLKITRULESDIR:?}" "${SYSCONFDIR:?}" "${MANDIR:?}"
+: "${BASHCOMPLETIONDIR:?}"
 : "${NODE:=node}"
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -106,6 +108,8 @@ do_install() {
   put 0644 "$SRC/systemd/sysusers.d/cloud-network.conf" "$SYSUSERSDIR/cloud-network.conf"
   put 0644 "$SRC/systemd/tmpfiles.d/cloud-network.conf" "$TMPFILESDIR/cloud-network.conf"
   put 0644 "$SRC/polkit/50-cloud-network.rules" "$POLKITRULESDIR/50-cloud-network.rules"
+
+  put 0644 "$SRC/completions/cnctl" "$BASHCOMPLETIONDIR/cnctl"
 
   local page section
   for page in cloud-network.8 cnctl.1 cloud-network.toml.5; do

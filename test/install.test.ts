@@ -34,6 +34,7 @@ const INSTALLED = [
   `${PREFIX}/share/man/man8/cloud-network.8.gz`,
   `${PREFIX}/share/man/man1/cnctl.1.gz`,
   `${PREFIX}/share/man/man5/cloud-network.toml.5.gz`,
+  `${PREFIX}/share/bash-completion/completions/cnctl`,
 ];
 
 function filesUnder(dir: string): string[] {
