@@ -116,6 +116,9 @@ do_install() {
     section=${page##*.}
     put_text 0644 "$MANDIR/man$section/$page.gz" < <(gzip -9 -n -c "$SRC/man/$page")
   done
+  # cloud-network(8) describes the helper too
+  ln -sf cloud-network.8.gz "$DESTDIR$MANDIR/man8/cloud-network-helper.8.gz"
+  record file "$MANDIR/man8/cloud-network-helper.8.gz"
 
   # The default configuration, never over an existing one.
   if [ -e "$DESTDIR$CONFIG" ]; then
