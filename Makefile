@@ -8,7 +8,7 @@ DESTDIR ?=
 PROVIDER ?= azure
 NODE ?= node
 
-.PHONY: all build test typecheck demo bench reliability install uninstall clean
+.PHONY: all build test typecheck demo bench reliability install uninstall deb clean
 
 all: build
 
@@ -69,6 +69,17 @@ install: build
 
 uninstall:
 	$(INSTALL_VARS) bash systemd/install.sh uninstall
+
+# The Debian package (debian/): debhelper runs make build and make install (PREFIX=/usr) into
+# debian/cloud-network and packs cloud-network_<version>_<arch>.deb here; lintian must find no
+# error and no warning that debian/cloud-network.lintian-overrides does not explain.
+DEB = cloud-network_$(shell $(NODE) -p 'require("./package.json").version')_$(shell dpkg --print-architecture).deb
+deb: build
+	tools/install-debian-packages
+	debian/rules clean
+	DEB_OUT=$(CURDIR) debian/rules binary
+	lintian --fail-on error,warning --info --pedantic --tag-display-limit 0 $(DEB)
+	@echo "$(DEB): Installed-Size $$(dpkg-deb -f $(DEB) Installed-Size) KiB"
 
 clean:
 	rm -rf dist node_modules
