@@ -5,12 +5,12 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO } from './lib/staged-install.js';
+import { REPO } from '../lib/staged-install.js';
 
 const TSX = join(REPO, 'node_modules/tsx/dist/esm/index.mjs');
 
 const AGENT = `
-import { createLogger } from ${JSON.stringify(join(REPO, 'agent/logging.ts'))};
+import { createLogger } from ${JSON.stringify(join(REPO, 'agent/process/logging.ts'))};
 const log = createLogger({ level: 'Debug', format: process.argv[1] });
 log.debug('a detail'); log.info('a change'); log.warn('a warning'); log.error('an error');
 `;

@@ -4,7 +4,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO } from './lib/staged-install.js';
+import { REPO } from '../lib/staged-install.js';
 
 const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
 
