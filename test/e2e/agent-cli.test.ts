@@ -25,8 +25,8 @@ test.serial('--dry-run prints what would be added and applies nothing', async (t
   const before = vmDump(env);
   const result = await env.runAgent(['--dry-run']);
   t.is(result.code, 0, result.output);
-  t.regex(result.output, /\+ add address 10\.4\.1\.5\/24 dev eth1 noprefixroute/);
-  t.regex(result.output, /\+ add inet rule priority 30200 from 10\.4\.1\.6\/32 lookup 10001/);
+  t.regex(result.output, /\+ ip address add 10\.4\.1\.5\/24 dev eth1 noprefixroute proto 201/);
+  t.regex(result.output, /\+ ip rule add priority 30200 from 10\.4\.1\.6\/32 lookup 10001 proto 201/);
   t.is(vmDump(env), before);
 });
 

@@ -157,7 +157,7 @@ test('a link the helper refused is in state error with the last error, its opera
   const status = await getJson<StatusResource>(api, '/api/v1/status');
   t.true(status.pendingOperations > 0);
   t.is(status.pending.length, status.pendingOperations);
-  t.true(status.pending.includes('add address 172.31.32.10/20 dev ens6 noprefixroute'), status.pending.join('\n'));
+  t.true(status.pending.includes('ip address add 172.31.32.10/20 dev ens6 noprefixroute proto 201'), status.pending.join('\n'));
   t.false(status.converged);
   t.regex(status.lastError ?? '', /helper refused/);
 });
