@@ -127,14 +127,14 @@ const TWIN_RULES: [string, string[], Partial<Operation & { kind: 'rule.add' }>][
   ['a from selector too', ['-4', 'from', '10.79.0.2', 'to', '10.79.0.1'], { to: '10.79.0.1/32' }],
   ['the same rule, another protocol', ['-4', 'from', '10.79.0.1'], { from: '10.79.0.1/32' }],
   ['IPv6 iif', ['-6', 'from', '2001:db8:79::1', 'iif', 'eth1'], { family: 'inet6', from: '2001:db8:79::1/128' }],
-  ['the suppress rule with iif', ['-4', 'iif', 'eth1', 'lookup', 'main', 'suppress_prefixlength', '0'], { table: 254, priority: 30_000, suppressPrefixLength: 0 }],
+  ['the suppress rule with iif', ['-4', 'iif', 'eth1', 'lookup', 'main', 'suppress_prefixlength', '0'], { table: 254, priority: 20_000, suppressPrefixLength: 0 }],
 ];
 
 for (const [what, selectors, fields] of TWIN_RULES) {
   test.serial(`removing an own rule never takes another tool's rule that shares its selector (${what})`, async (t) => {
     const { ns, apply } = await setUp(t);
     t.deepEqual(await apply([address('eth1', '10.79.0.1/24'), address('eth1', '2001:db8:79::1/64')]), ['applied', 'applied']);
-    const rule = { priority: 30_700, table: 19_907, family: 'inet', ...fields } as Omit<Operation & { kind: 'rule.add' }, 'kind'>;
+    const rule = { priority: 20_700, table: 19_907, family: 'inet', ...fields } as Omit<Operation & { kind: 'rule.add' }, 'kind'>;
     t.deepEqual(await apply([{ kind: 'rule.add', ...rule }]), ['applied']);
     const [family, ...rest] = selectors;
     const lookup = rest.includes('lookup') ? [] : ['lookup', String(rule.table)];
@@ -195,7 +195,7 @@ test.serial('an address another tool deleted and added again is not the helper\'
 
 test.serial('a rule selects only an address of this machine or a range the helper delivers locally', async (t) => {
   const { apply } = await setUp(t);
-  const rule = (fields: object): Operation => ({ kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet', ...fields }) as Operation;
+  const rule = (fields: object): Operation => ({ kind: 'rule.add', priority: 20_200, table: 20_001, family: 'inet', ...fields }) as Operation;
   const [elsewhere, wide] = await apply([rule({ to: '8.8.8.8/32' }), rule({ from: '10.0.0.0/9' })]);
   t.regex(elsewhere!, /^refused: .*neither an address on this machine nor a range/);
   t.regex(wide!, /^refused: .*neither an address on this machine nor a range/);

@@ -231,8 +231,8 @@ async function checks(t: TeardownStack, deb: string): Promise<void> {
 
   await check('the agent converges against the simulated Azure metadata', async () => {
     const took = await waitConverged(w);
-    const rules = ip(w.vm, 'rule', 'show').split('\n').filter((l) => l.includes('proto 201') || l.includes('lookup 10001')).length;
-    return `every address of both NICs, table 10001 and ${rules} rules in the kernel (read with ip from outside) ${took} after the install`;
+    const rules = ip(w.vm, 'rule', 'show').split('\n').filter((l) => l.includes('proto 201') || l.includes('lookup 20001')).length;
+    return `every address of both NICs, table 20001 and ${rules} rules in the kernel (read with ip from outside) ${took} after the install`;
   });
 
   await check('the programs run from the package’s files alone (the checkout is hidden in the machine)', () => {
