@@ -242,6 +242,8 @@ async function networkdChecks(w: World): Promise<void> {
     await waitFor(() => /\(configured\)|State: routable|State: configured/.test(m.exec(['networkctl', 'status', 'eth1', '--no-pager']).stdout), 'networkd to configure eth1', 20_000, 100);
     const dropIn = m.exec(['cat', '/usr/lib/systemd/networkd.conf.d/50-cloud-network.conf']).stdout;
     await waitConverged(w);
+    // the agent looks for other tools at start and at each refresh: a reload is one
+    m.run(['systemctl', 'reload', 'cloud-network.service']);
     const status = await settledStatus(m);
     const networkd = status.tools.find((tool) => tool.tool === 'systemd-networkd');
     return holds(
@@ -250,8 +252,20 @@ async function networkdChecks(w: World): Promise<void> {
         `cnctl status: ${networkd ? `${networkd.tool} (${networkd.stance}) manages ${networkd.links.join(', ')}: ${networkd.note}` : 'no systemd-networkd'}`,
     );
   });
-  if (!started) return;
+  try {
+    if (started) await networkdTugChecks(w);
+  } finally {
+    // the later checks run as before: networkd masked again, its .network gone
+    m.run(['systemctl', 'stop', ...NETWORKD_UNITS]);
+    m.run(['rm', '-f', '/etc/systemd/network/50-eth1.network', TEST_OVERRIDE]);
+    for (const unit of NETWORKD_UNITS) m.run(['ln', '-sf', '/dev/null', `/etc/systemd/system/${unit}`]);
+    m.run(['systemctl', 'daemon-reload']);
+  }
+  await waitConverged(w);
+}
 
+async function networkdTugChecks(w: World): Promise<void> {
+  const m = w.machine;
   await check('networkctl reload and a networkd restart leave cloud-network’s routes and rules in place, its addresses come back, and the agent does not loop', async () => {
     const before = await settledStatus(m);
     const objects = ourRulesAndRoutes(w.vm);
@@ -312,12 +326,6 @@ async function networkdChecks(w: World): Promise<void> {
     );
   });
 
-  // the later checks run as before: networkd masked again, its .network gone
-  m.run(['systemctl', 'stop', ...NETWORKD_UNITS]);
-  m.run(['rm', '-f', '/etc/systemd/network/50-eth1.network']);
-  for (const unit of NETWORKD_UNITS) m.run(['ln', '-sf', '/dev/null', `/etc/systemd/system/${unit}`]);
-  m.run(['systemctl', 'daemon-reload']);
-  await waitConverged(w);
 }
 
 // ---------------------------------------------------------------------------------------------
