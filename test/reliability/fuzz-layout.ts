@@ -92,7 +92,7 @@ class RoundNumbers {
 
   constructor(random: SeededRandom) {
     this.base = random.int(16, 230);
-    this.tables = [random.int(20_001, 13_000), random.int(13_001, 16_000), random.int(16_001, 19_999)];
+    this.tables = [random.int(20_001, 23_000), random.int(23_001, 26_000), random.int(26_001, 29_999)];
     this.priority = random.int(20_100, 20_890);
   }
 
