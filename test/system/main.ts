@@ -287,7 +287,7 @@ async function networkdTugChecks(w: World): Promise<void> {
   });
 
   await check('without the drop-in networkd removes cloud-network’s rules at each restart; after 5 repairs in a minute the agent stops, warns once naming networkd, and repairs again on reload', async () => {
-    m.run(['sh', '-c', `cat > ${TEST_OVERRIDE}`], { input: '[Network]\nManageForeignRoutes=yes\nManageForeignRoutingPolicyRules=yes\n' });
+    m.run(['sh', '-c', `mkdir -p /etc/systemd/networkd.conf.d && cat > ${TEST_OVERRIDE}`], { input: '[Network]\nManageForeignRoutes=yes\nManageForeignRoutingPolicyRules=yes\n' });
     const dhcpRoutes = ip(w.vm, 'route', 'show', 'proto', 'dhcp').split('\n').filter(Boolean);
     const before = await settledStatus(m);
     const rounds: string[] = [];
