@@ -75,10 +75,12 @@ POLKITRULESDIR ?= /usr/share/polkit-1/rules.d
 SYSCONFDIR ?= /etc
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# systemd-networkd reads drop-ins from /usr/lib and /usr/local/lib alike (networkd.conf(5))
+NETWORKDCONFDIR ?= $(PREFIX)/lib/systemd/networkd.conf.d
 INSTALL_VARS = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' LIBEXECDIR='$(LIBEXECDIR)' \
 	LIBDIR='$(LIBDIR)' UNITDIR='$(UNITDIR)' SYSUSERSDIR='$(SYSUSERSDIR)' TMPFILESDIR='$(TMPFILESDIR)' \
 	POLKITRULESDIR='$(POLKITRULESDIR)' SYSCONFDIR='$(SYSCONFDIR)' MANDIR='$(MANDIR)' \
-	BASHCOMPLETIONDIR='$(BASHCOMPLETIONDIR)' NODE='$(NODE)'
+	BASHCOMPLETIONDIR='$(BASHCOMPLETIONDIR)' NETWORKDCONFDIR='$(NETWORKDCONFDIR)' NODE='$(NODE)'
 
 install: build
 	$(INSTALL_VARS) bash systemd/install.sh install

@@ -10,7 +10,7 @@ set -euo pipefail
 
 : "${DESTDIR=}" "${PREFIX:?}" "${BINDIR:?}" "${LIBEXECDIR:?}" "${LIBDIR:?}" "${UNITDIR:?}"
 : "${SYSUSERSDIR:?}" "${TMPFILESDIR:?}" "${POLKITRULESDIR:?}" "${SYSCONFDIR:?}" "${MANDIR:?}"
-: "${BASHCOMPLETIONDIR:?}"
+: "${BASHCOMPLETIONDIR:?}" "${NETWORKDCONFDIR:?}"
 : "${NODE:=node}"
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,6 +108,8 @@ do_install() {
   put 0644 "$SRC/systemd/sysusers.d/cloud-network.conf" "$SYSUSERSDIR/cloud-network.conf"
   put 0644 "$SRC/systemd/tmpfiles.d/cloud-network.conf" "$TMPFILESDIR/cloud-network.conf"
   put 0644 "$SRC/polkit/50-cloud-network.rules" "$POLKITRULESDIR/50-cloud-network.rules"
+  # systemd-networkd keeps cloud-network's routes and rules (read at networkd's next start)
+  put 0644 "$SRC/systemd/networkd.conf.d/50-cloud-network.conf" "$NETWORKDCONFDIR/50-cloud-network.conf"
 
   put 0644 "$SRC/completions/cnctl" "$BASHCOMPLETIONDIR/cnctl"
 
@@ -137,6 +139,9 @@ do_install() {
     systemd-tmpfiles --create "$TMPFILESDIR/cloud-network.conf"
     systemctl daemon-reload
     echo "installed; start it with: systemctl enable --now cloud-network.socket cloud-network.service"
+    if systemctl -q is-active systemd-networkd.service 2>/dev/null; then
+      echo "systemd-networkd runs: restart it once (systemctl restart systemd-networkd) so that it keeps cloud-network's routes and rules"
+    fi
   else
     echo "installed into ${DESTDIR:-/}; the manifest is $DESTDIR$MANIFEST"
   fi

@@ -12,20 +12,20 @@ const ADDITIONS: Operation[] = [
   { kind: 'link.set', link: 'eth2', up: true, mtu: 1460 },
   { kind: 'address.add', link: 'eth1', address: '10.4.1.5/24', noPrefixRoute: true },
   { kind: 'address.add', link: 'eth1', address: '2001:db8:1::5/64', noPrefixRoute: true },
-  { kind: 'route.replace', table: 10_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' },
-  { kind: 'route.replace', table: 10_001, destination: '0.0.0.0/0', link: 'eth1', gateway: '10.4.1.1', type: 'unicast', scope: 'universe' },
-  { kind: 'route.replace', table: 10_001, destination: '::/0', link: 'eth1', gateway: 'fe80::1', type: 'unicast', scope: 'universe' },
+  { kind: 'route.replace', table: 20_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' },
+  { kind: 'route.replace', table: 20_001, destination: '0.0.0.0/0', link: 'eth1', gateway: '10.4.1.1', type: 'unicast', scope: 'universe' },
+  { kind: 'route.replace', table: 20_001, destination: '::/0', link: 'eth1', gateway: 'fe80::1', type: 'unicast', scope: 'universe' },
   { kind: 'route.replace', table: 255, destination: '10.128.8.0/24', link: 'eth1', type: 'local', scope: 'host' },
-  { kind: 'rule.add', priority: 30_000, table: 254, family: 'inet', suppressPrefixLength: 0 },
-  { kind: 'rule.add', priority: 30_100, table: 10_001, family: 'inet', to: '10.4.1.5/32' },
-  { kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet', from: '10.4.1.5/32' },
-  { kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet6', from: '2001:db8:1::5/128' },
+  { kind: 'rule.add', priority: 20_000, table: 254, family: 'inet', suppressPrefixLength: 0 },
+  { kind: 'rule.add', priority: 20_100, table: 20_001, family: 'inet', to: '10.4.1.5/32' },
+  { kind: 'rule.add', priority: 20_200, table: 20_001, family: 'inet', from: '10.4.1.5/32' },
+  { kind: 'rule.add', priority: 20_200, table: 20_001, family: 'inet6', from: '2001:db8:1::5/128' },
 ];
 const REMOVALS: Operation[] = [
-  { kind: 'rule.remove', priority: 30_100, table: 10_001, family: 'inet', to: '10.4.1.5/32' },
-  { kind: 'rule.remove', priority: 30_200, table: 10_001, family: 'inet6', from: '2001:db8:1::5/128' },
+  { kind: 'rule.remove', priority: 20_100, table: 20_001, family: 'inet', to: '10.4.1.5/32' },
+  { kind: 'rule.remove', priority: 20_200, table: 20_001, family: 'inet6', from: '2001:db8:1::5/128' },
   { kind: 'route.remove', table: 255, destination: '10.128.8.0/24', link: 'eth1', type: 'local' },
-  { kind: 'route.remove', table: 10_001, destination: '::/0', link: 'eth1', type: 'unicast' },
+  { kind: 'route.remove', table: 20_001, destination: '::/0', link: 'eth1', type: 'unicast' },
   { kind: 'address.remove', link: 'eth1', address: '2001:db8:1::5/64' },
 ];
 
@@ -61,7 +61,7 @@ test('pasted into ip, an operation does what the helper does', async (t) => {
   const applied = createNamespace(t, 'applied');
   addNics(applied);
   const helper = await startHelper(t, applied);
-  const client = new HelperClient({ socketPath: helper.socketPath, timeoutMs: 30_000 });
+  const client = new HelperClient({ socketPath: helper.socketPath, timeoutMs: 20_000 });
   t.teardown(() => client.close());
 
   paste(pasted, ADDITIONS);

@@ -279,7 +279,7 @@ function agentArgv(user: { uid: number; gid: number }, configPath: string, args:
  * Whether the vm's kernel holds the whole layout for the current scenario, checked with `ip`
  * from outside (not from the agent's own claim). Returns what is missing, or [] when complete.
  */
-export function missingFromKernel(env: CloudEnv, tableBase = 10000): string[] {
+export function missingFromKernel(env: CloudEnv, tableBase = 20000): string[] {
   const missing: string[] = [];
   // "ADDRESS TABLE" of every `from ADDRESS lookup TABLE` rule and "ADDRESS LINK" of every local
   // route, parsed once: a pattern per address over the whole dump took ~0.4 s at 2,048 IPs

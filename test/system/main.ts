@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ip, settledKernelDump, waitFor } from '../lib/netns.js';
 import { TeardownStack } from '../lib/teardown-stack.js';
 import { loadScenario, type Scenario } from '../imds-sim/index.js';
+import type { StatusResource } from '../../protocol/rest.js';
 import { Cloud, missingFromKernel, REMOTE_ADDRESS } from './cloud.js';
 import { createDisk, Machine, removeCgroupTree, type MachineDisk } from './machine.js';
 
@@ -188,6 +189,148 @@ function ping(m: Machine, address: string, unit?: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// systemd-networkd beside cloud-network (README "Living with other tools")
+
+/** The agent's status as cnctl shows it (GET /api/v1/status). */
+function agentStatus(m: Machine): StatusResource {
+  return JSON.parse(m.run(['cnctl', 'status', '--json'])) as StatusResource;
+}
+
+/** cloud-network's rules, the routes of its tables and its addresses, as `ip` lists them from outside. */
+function ourRulesAndRoutes(vm: string): string {
+  return [ip(vm, 'rule', 'show', 'proto', '201'), ip(vm, 'route', 'show', 'table', 'all', 'proto', '201'), ip(vm, '-o', 'addr', 'show', 'dev', 'eth1')].join('').replace(/valid_lft.*$/gm, '');
+}
+
+/** How often the agent added rules and routes since it started. */
+function addsOf(status: StatusResource): number {
+  return (status.operations.applied['rule.add'] ?? 0) + (status.operations.applied['route.replace'] ?? 0);
+}
+
+const NETWORKD_UNITS = ['systemd-networkd.service', 'systemd-networkd.socket'];
+/**
+ * A .network for the secondary NIC, where cloud-network keeps its table, rules and addresses,
+ * with what the README asks of the operator (KeepConfiguration=static: networkd keeps the
+ * addresses it did not make); eth0 stays DHCP's.
+ */
+const ETH1_NETWORK = '[Match]\nName=eth1\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nKeepConfiguration=static\n';
+const TEST_OVERRIDE = '/etc/systemd/networkd.conf.d/99-system-test.conf';
+
+/** Restarts networkd and waits until it has configured eth1 again. */
+async function restartNetworkd(m: Machine): Promise<void> {
+  // the test restarts networkd more often than its unit's start limit (5 in 10 s) allows
+  m.exec(['systemctl', 'reset-failed', 'systemd-networkd.service', 'systemd-networkd.socket']);
+  m.run(['systemctl', 'restart', 'systemd-networkd.service']);
+  await waitFor(() => /State: routable|State: configured|\(configured\)/.test(m.exec(['networkctl', 'status', 'eth1', '--no-pager']).stdout), 'networkd to configure eth1', 20_000, 100);
+}
+
+/** Waits until the agent's status stops changing: no reconcile for 3 s. */
+async function settledStatus(m: Machine): Promise<StatusResource> {
+  let last = agentStatus(m);
+  for (;;) {
+    await sleep(3_000);
+    const now = agentStatus(m);
+    if (now.reconciles === last.reconciles && !now.reconciling) return now;
+    last = now;
+  }
+}
+
+async function networkdChecks(w: World): Promise<void> {
+  const m = w.machine;
+  const started = await check('systemd-networkd starts with a .network for eth1, and finds the drop-in the package installed', async () => {
+    for (const unit of NETWORKD_UNITS) m.run(['rm', '-f', `/etc/systemd/system/${unit}`]);
+    m.run(['sh', '-c', 'mkdir -p /etc/systemd/network && cat > /etc/systemd/network/50-eth1.network'], { input: ETH1_NETWORK });
+    m.run(['systemctl', 'daemon-reload']);
+    m.run(['systemctl', 'start', 'systemd-networkd.service']);
+    await waitFor(() => /\(configured\)|State: routable|State: configured/.test(m.exec(['networkctl', 'status', 'eth1', '--no-pager']).stdout), 'networkd to configure eth1', 20_000, 100);
+    const dropIn = m.exec(['cat', '/usr/lib/systemd/networkd.conf.d/50-cloud-network.conf']).stdout;
+    await waitConverged(w);
+    // the agent looks for other tools at start and at each refresh: a reload is one
+    m.run(['systemctl', 'reload', 'cloud-network.service']);
+    const status = await settledStatus(m);
+    const networkd = status.tools.find((tool) => tool.tool === 'systemd-networkd');
+    return holds(
+      /ManageForeignRoutes=no/.test(dropIn) && /ManageForeignRoutingPolicyRules=no/.test(dropIn) && networkd?.stance === 'coexist' && networkd.links.includes('eth1'),
+      `networkctl: eth1 ${m.exec(['networkctl', 'list', 'eth1', '--no-legend', '--no-pager']).stdout.trim().replace(/\s+/g, ' ')}; the package's drop-in: ${dropIn.split('\n').filter((l) => l.startsWith('Manage')).join(', ')}; ` +
+        `cnctl status: ${networkd ? `${networkd.tool} (${networkd.stance}) manages ${networkd.links.join(', ')}: ${networkd.note}` : 'no systemd-networkd'}`,
+    );
+  });
+  try {
+    if (started) await networkdTugChecks(w);
+  } finally {
+    // the later checks run as before: networkd masked again, its .network gone
+    m.run(['systemctl', 'stop', ...NETWORKD_UNITS]);
+    m.run(['rm', '-f', '/etc/systemd/network/50-eth1.network', TEST_OVERRIDE]);
+    for (const unit of NETWORKD_UNITS) m.run(['ln', '-sf', '/dev/null', `/etc/systemd/system/${unit}`]);
+    m.run(['systemctl', 'daemon-reload']);
+  }
+  await waitConverged(w);
+}
+
+async function networkdTugChecks(w: World): Promise<void> {
+  const m = w.machine;
+  await check('networkctl reload and a networkd restart leave cloud-network’s routes and rules in place, its addresses come back, and the agent does not loop', async () => {
+    const before = await settledStatus(m);
+    const objects = ourRulesAndRoutes(w.vm);
+    m.run(['networkctl', 'reload']);
+    await sleep(1_000);
+    const afterReload = ourRulesAndRoutes(w.vm);
+    await restartNetworkd(m);
+    const afterRestart = ourRulesAndRoutes(w.vm);
+    const took = await waitConverged(w);
+    const after = await settledStatus(m);
+    const quiet = await settledStatus(m);
+    const readds = addsOf(after) - addsOf(before);
+    return holds(
+      afterReload === objects && afterRestart === objects && readds === 0 && quiet.reconciles === after.reconciles && after.contested.length === 0,
+      `${objects.split('\n').filter(Boolean).length} rules and routes of protocol 201 and addresses of eth1 ${afterReload === objects ? 'unchanged' : 'CHANGED'} after networkctl reload, ${afterRestart === objects ? 'unchanged' : 'CHANGED'} after the restart; ` +
+        `the whole plan in the kernel ${took} after the restart (addresses added back: ${(after.operations.applied['address.add'] ?? 0) - (before.operations.applied['address.add'] ?? 0)}); ` +
+        `rules and routes re-added: ${readds}; reconciles ${before.reconciles} → ${after.reconciles}, then none for 3 s (${quiet.reconciles}); contested: ${after.contested.length}`,
+    );
+  });
+
+  await check('without the drop-in networkd removes cloud-network’s rules at each restart; after 5 repairs in a minute the agent stops, warns once naming networkd, and repairs again on reload', async () => {
+    m.run(['sh', '-c', `mkdir -p /etc/systemd/networkd.conf.d && cat > ${TEST_OVERRIDE}`], { input: '[Network]\nManageForeignRoutes=yes\nManageForeignRoutingPolicyRules=yes\n' });
+    const dhcpRoutes = ip(w.vm, 'route', 'show', 'proto', 'dhcp').split('\n').filter(Boolean);
+    const before = await settledStatus(m);
+    const rounds: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      await restartNetworkd(m);
+      const removed = ip(w.vm, 'rule', 'show', 'proto', '201').trim() === '';
+      let back = false;
+      try {
+        await waitFor(() => ip(w.vm, 'rule', 'show', 'proto', '201').trim() !== '', 'the rules to come back', 5_000, 100);
+        back = true;
+      } catch {
+        /* held back: the agent no longer re-adds them */
+      }
+      rounds.push(`${removed ? 'removed' : 'kept'}/${back ? 'back' : 'left out'}`);
+      if (!back) break;
+    }
+    const held = await settledStatus(m);
+    const warnings = journal(m, '-u', 'cloud-network.service', '-p', 'warning').filter((r) => /stops re-adding it/.test(r.MESSAGE));
+    m.run(['rm', '-f', TEST_OVERRIDE]);
+    await restartNetworkd(m);
+    // eth0's DHCP routes, should networkd have taken them too (the machine runs no DHCP client)
+    const dhcpLost = dhcpRoutes.filter((route) => !ip(w.vm, 'route', 'show', 'proto', 'dhcp').includes(route));
+    for (const route of dhcpLost) ip(w.vm, 'route', 'replace', ...route.trim().split(/\s+/), ...(route.includes(' proto ') ? [] : ['proto', 'dhcp']));
+    m.run(['systemctl', 'reload', 'cloud-network.service']);
+    const took = await waitConverged(w);
+    const reloaded = await settledStatus(m);
+    const networkdNamed = held.contested.filter((c) => c.likelyTool === 'systemd-networkd').length;
+    return holds(
+      rounds[0] === 'removed/back' && rounds.at(-1) === 'removed/left out' && rounds.filter((r) => r === 'removed/back').length === 5 &&
+        held.contested.length > 0 && networkdNamed === held.contested.length && reloaded.contested.length === 0 &&
+        warnings.length === held.contested.length,
+      `rounds (networkd restart: rules / agent): ${rounds.join(', ')}; rules re-added ${addsOf(held) - addsOf(before)} times in all; ` +
+        `contested: ${held.contested.length} objects, ${networkdNamed} naming systemd-networkd, e.g. ${held.contested[0]?.object ?? 'none'}; ` +
+        `warnings: ${warnings.length}, e.g. ${warnings[0]?.MESSAGE.slice(0, 160) ?? 'none'}; with the drop-in back and after systemctl reload: the whole plan in ${took}, contested ${reloaded.contested.length}` +
+        `${dhcpLost.length ? `; networkd had also removed eth0's ${dhcpLost.length} DHCP routes (put back by the test)` : ''}`,
+    );
+  });
+
+}
+
+// ---------------------------------------------------------------------------------------------
 // The checks.
 
 async function checks(t: TeardownStack, deb: string): Promise<void> {
@@ -231,8 +374,8 @@ async function checks(t: TeardownStack, deb: string): Promise<void> {
 
   await check('the agent converges against the simulated Azure metadata', async () => {
     const took = await waitConverged(w);
-    const rules = ip(w.vm, 'rule', 'show').split('\n').filter((l) => l.includes('proto 201') || l.includes('lookup 10001')).length;
-    return `every address of both NICs, table 10001 and ${rules} rules in the kernel (read with ip from outside) ${took} after the install`;
+    const rules = ip(w.vm, 'rule', 'show').split('\n').filter((l) => l.includes('proto 201') || l.includes('lookup 20001')).length;
+    return `every address of both NICs, table 20001 and ${rules} rules in the kernel (read with ip from outside) ${took} after the install`;
   });
 
   await check('the programs run from the package’s files alone (the checkout is hidden in the machine)', () => {
@@ -254,6 +397,8 @@ async function checks(t: TeardownStack, deb: string): Promise<void> {
     const offered = (out[1] ?? '').split(' ').sort().join(' ');
     return holds(out[0] === 'complete -F _cnctl cnctl' && offered === 'network system', `${out[0]}; "cnctl status <TAB>" offers: ${offered}`);
   });
+
+  await networkdChecks(w);
 
   // -- a reboot: the units start at boot, and the network is configured when the boot ends
   const rebooted = await check('after a reboot the socket, the agent and the helper start at boot, the network configured when the boot ends', async () => {

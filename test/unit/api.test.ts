@@ -127,7 +127,7 @@ test('GET /api/v1/network lists every NIC with link, ifindex, MAC, addresses, su
     ifindex: 3,
     mac: '00:0d:3a:5d:2d:66',
     primary: false,
-    table: 10_001,
+    table: 20_001,
     subnet: '10.4.0.0/24',
     gateway: '10.4.0.1',
     state: 'configured',
