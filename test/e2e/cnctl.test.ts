@@ -121,7 +121,7 @@ test('cnctl status network prints the Azure NICs with aligned labels from the ne
       '     Subnet: 10.4.0.0/24',
       '    Gateway: 10.4.0.1',
       '        MTU: -',
-      '      Table: 10001',
+      '      Table: 20001',
       '      State: configured',
       '',
     ].join('\n'),
@@ -133,7 +133,7 @@ for (const [provider, expected] of [
   ['azure', ['Name: eth0', 'Name: eth1', 'Table: main', 'Public Ip: 20.253.243.104']],
   ['ec2', ['Name: ens5', 'Name: ens6', 'Private Ip: 172.31.32.10/20', '172.31.32.11/20', 'Public Ip: 54.155.10.20', 'Gateway: 172.31.32.1']],
   ['gcp', ['Name: ens4', 'Name: ens5', 'MTU: 1460', 'Routed Ips: 10.130.8.0/24', 'Private Ip: 10.130.0.5/24']],
-  ['oci', ['Name: enp0s3', 'Name: enp1s0', 'Private Ip: 10.0.4.5/24', 'Gateway: 10.0.4.1', 'Table: 10001']],
+  ['oci', ['Name: enp0s3', 'Name: enp1s0', 'Private Ip: 10.0.4.5/24', 'Gateway: 10.0.4.1', 'Table: 20001']],
   ['aliyun', ['Name: eth0', 'Name: eth1', 'Private Ip: 192.168.1.21/24', '192.168.1.20/24', 'Gateway: 192.168.1.253']],
 ] as [ProviderName, string[]][]) {
   test(`cnctl status network shows every ${provider} NIC, the same labels in the same order`, async (t) => {
@@ -188,7 +188,7 @@ test('--json prints the API\'s JSON for every status command', async (t) => {
 });
 
 test('cnctl status shows the agent\'s health: version, provider, times, helper, pending', async (t) => {
-  const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 10001 outside the managed range'));
+  const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 20001 outside the managed range'));
   const result = await cnctl(['status', '--url', url]);
   t.is(result.code, 0, result.stderr);
   t.true(result.stdout.includes('        Agent: cloud-network 0.1.0-test\n'), result.stdout);

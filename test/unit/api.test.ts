@@ -129,7 +129,7 @@ test('GET /api/v1/network lists every NIC with link, ifindex, MAC, addresses, su
     ifindex: 3,
     mac: '00:0d:3a:5d:2d:66',
     primary: false,
-    table: 10_001,
+    table: 20_001,
     subnet: '10.4.0.0/24',
     gateway: '10.4.0.1',
     state: 'configured',
@@ -159,7 +159,7 @@ test('a link the helper refused is in state error with the last error, its opera
   const status = await getJson<StatusResource>(api, '/api/v1/status');
   t.true(status.pendingOperations > 0);
   t.is(status.pending.length, status.pendingOperations);
-  t.true(status.pending.includes('add address 172.31.32.10/20 dev ens6 noprefixroute'), status.pending.join('\n'));
+  t.true(status.pending.includes('ip address add 172.31.32.10/20 dev ens6 noprefixroute proto 201'), status.pending.join('\n'));
   t.false(status.converged);
   t.regex(status.lastError ?? '', /helper refused/);
 });
