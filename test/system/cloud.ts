@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNamespace, ip, vethPair, waitFor, type Teardown } from '../lib/netns.js';
-import { gatewayOf, type Scenario, type ScenarioNic } from '../imds-sim/index.js';
+import { gatewayOf, IMDS_ADDRESSES, type Scenario, type ScenarioNic } from '../imds-sim/index.js';
 import type { Fault } from '../imds-sim/index.js';
 import { parsePrefix } from '../../protocol/ip.js';
 
@@ -17,6 +17,9 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 /** An address in the cloud namespace that stands for "the internet" (TEST-NET-2). */
 export const REMOTE_ADDRESS = '198.51.100.1';
+
+/** Alibaba Cloud's metadata address, on the cloud's loopback to answer pings: the agent unit allows it too. */
+export const ALIBABA_IMDS_ADDRESS = IMDS_ADDRESSES.aliyun[0]!;
 
 export class Cloud {
   private constructor(
@@ -32,6 +35,7 @@ export class Cloud {
     const ns = createNamespace(t, 'syscloud');
     ip(ns, 'addr', 'add', '169.254.169.254/32', 'dev', 'lo');
     ip(ns, 'addr', 'add', `${REMOTE_ADDRESS}/32`, 'dev', 'lo');
+    ip(ns, 'addr', 'add', `${ALIBABA_IMDS_ADDRESS}/32`, 'dev', 'lo');
     const scenarioPath = join(dir, 'scenario.json');
     writeFileSync(scenarioPath, JSON.stringify(scenario));
     const controlSocket = join(dir, 'sim-control.sock');
