@@ -10,8 +10,8 @@
 //   table), so two NICs in one subnet do not fight over main;
 // - a NIC that needs policy routing (every non-primary NIC, and a Supplementary= interface)
 //   gets table RouteTableBase + NIC index with its subnet route and `default via gateway`;
-// - per IP of those NICs: `to IP lookup T` (priority 30100) and `from IP lookup T` (30200),
-//   after `lookup main suppress_prefixlength 0` (30000), so more specific routes in main
+// - per IP of those NICs: `to IP lookup T` (priority 20100) and `from IP lookup T` (20200),
+//   after `lookup main suppress_prefixlength 0` (20000), so more specific routes in main
 //   (docker, CNI) keep winning;
 // - routed ranges (GCP alias ranges and forwarded IPs, EC2 prefix delegations) are local
 //   routes in the local table, and from-rules on policy-routed NICs;
