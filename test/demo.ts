@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createCloudEnv, REMOTE_ADDRESS, REPO, waitConverged, type CloudEnv } from './lib/cloud-env.js';
-import { keepNamespace, removeNamespace } from './lib/netns.js';
+import { keepNamespace, removeNamespace, waitFor } from './lib/netns.js';
 import { IMDS_ADDRESSES, parseScenario, ProviderSchema } from './imds-sim/scenario.js';
 import { TeardownStack } from './lib/teardown-stack.js';
 
@@ -71,6 +71,8 @@ async function demo(provider: string, keep: boolean): Promise<void> {
     process.stdout.write(`agent log:\n${agent.output()}\nhelper log:\n${helper.output()}\n`);
     throw error;
   }
+  // the kernel holds the plan a moment before the agent has the helper's answer and logs it
+  await waitFor(() => agent.output().includes('Successfully'), 'the agent to log what it applied', 10_000);
   step('agent log');
   process.stdout.write(agent.output().split('\n').filter((l) => l.includes('Successfully') || l.includes('converged')).join('\n') + '\n');
 
@@ -123,6 +125,11 @@ function keepPlayground(env: CloudEnv, pids: (number | undefined)[]): void {
   const sim = `curl -s --unix-socket ${env.controlSocket} -H 'x-sim-control: 1'`;
   const link = env.links[1] ?? env.links[0]!;
   const nic = env.scenario.nics.length > 1 ? 1 : 0;
+  // OCI's metadata lists one private IPv4 per VNIC (docs/imds.md), so its VNIC gains an IPv6 address instead
+  const change =
+    env.scenario.provider === 'oci'
+      ? { what: 'an IPv6 address (OCI lists no secondary private IPv4)', jq: `.nics[${nic}] += {"ipv6": ["2603:c020:4:8a00::5"], "ipv6Subnet": "2603:c020:4:8a00::/64", "ipv6Gateway": "fe80::200:17ff:fe02:1"}` }
+      : { what: 'one more IP', jq: `.nics[${nic}].ipv4 += ["${nextAddress(env, nic)}"]` };
   step('the playground runs: try');
   process.stdout.write(
     [
@@ -133,8 +140,8 @@ function keepPlayground(env: CloudEnv, pids: (number | undefined)[]): void {
       `${vm} ip rule show; ${vm} ip addr show ${link}`,
       `# take an address away behind the agent's back: it is back within a second`,
       `${vm} ip addr del ${env.scenario.nics[nic]!.ipv4.at(-1)}/${env.scenario.nics[nic]!.subnet!.split('/')[1]} dev ${link}; sleep 1; ${vm} ip addr show ${link}`,
-      `# the cloud gives ${link} one more IP: the agent reads the metadata every 5 s (or at once: cnctl reload)`,
-      `${sim} http://sim/__sim/scenario | jq '.nics[${nic}].ipv4 += ["${nextAddress(env, nic)}"]' > ${scenario} && ${sim} -X POST --data-binary @${scenario} http://sim/__sim/scenario`,
+      `# the cloud gives ${link} ${change.what}: the agent reads the metadata every 5 s (or at once: cnctl reload)`,
+      `${sim} http://sim/__sim/scenario | jq '${change.jq}' > ${scenario} && ${sim} -X POST --data-binary @${scenario} http://sim/__sim/scenario`,
       `${cnctl} reload; sleep 1; ${vm} ip addr show ${link}`,
       `# the logs`,
       `tail ${join(env.dir, 'agent.log')} ${join(env.dir, 'helper.log')}`,
