@@ -360,9 +360,9 @@ test('the detection probe\'s token is the one the fetches use: one token PUT at 
 test('when the address in use stops answering, a later fetch finds the IMDS at the other one', async (t) => {
   const first = await ec2Server(t);
   const second = await ec2Server(t);
-  const ec2 = new Ec2Provider({ ...fastClient(first.url), baseUrl: undefined, endpointUrls: [first.url, second.url], requestsPerSecond: 1000, retries: 0 });
+  const ec2 = new Ec2Provider({ ...fastClient(first.url), baseUrl: undefined, endpointUrls: [first.url, second.url], requestsPerSecond: 1000 });
   await ec2.fetch();
-  await first.close();
+  first.refuse();
   // the fetch that meets the silence fails (the last good model stays in force meanwhile)
   await t.throwsAsync(ec2.fetch(undefined, { thorough: true }), { instanceOf: MetadataError });
   const snapshot = await ec2.fetch(undefined, { thorough: true });
@@ -374,9 +374,9 @@ test('an IMDS address that is gone when the token is renewed is left for the oth
   const first = await ec2Server(t);
   const second = await ec2Server(t);
   let now = 1_000_000;
-  const ec2 = new Ec2Provider({ ...fastClient(first.url), baseUrl: undefined, endpointUrls: [first.url, second.url], requestsPerSecond: 1000, retries: 0, tokenTtlSeconds: 60, now: () => now });
+  const ec2 = new Ec2Provider({ ...fastClient(first.url), baseUrl: undefined, endpointUrls: [first.url, second.url], requestsPerSecond: 1000, tokenTtlSeconds: 60, now: () => now });
   await ec2.fetch();
-  await first.close();
+  first.refuse();
   now += 60_000; // the token is due: the next request is the PUT
   await t.throwsAsync(ec2.fetch(undefined, { thorough: true }), { instanceOf: MetadataError });
   t.is((await ec2.fetch(undefined, { thorough: true })).model.nics.length, 2);
