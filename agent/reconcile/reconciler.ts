@@ -276,7 +276,7 @@ export class Reconciler {
       this.converged = undefined;
       const helperDown = await this.ensureLedger(ownedEarly);
       if (helperDown) return helperDown;
-      const { kernel, result } = await this.readAndPlan(snapshot, took);
+      const { kernel, result } = await this.readAndPlan(snapshot, modelText, took);
       if (result.operations.length === 0) return await this.matched(snapshot, modelText, result, kernel);
       applying = true;
       const applied = await this.apply(trigger, result, took);
@@ -331,14 +331,14 @@ export class Reconciler {
   }
 
   /** The plan against a kernel read: what other tools hold left alone, contested objects held back. */
-  private planAgainst(snapshot: ProviderSnapshot, kernel: KernelState): Plan {
+  private planAgainst(snapshot: ProviderSnapshot, kernel: KernelState, modelText: string): Plan {
     const survey = this.options.neighbours?.survey(kernel);
     const result = this.planner.plan(snapshot.model, this.config, kernel, this.owned, survey?.neighbours ?? NO_NEIGHBOURS);
     const linkOfTable = new Map(result.nics.filter((n) => n.table !== undefined && n.link).map((n) => [n.table!, n.link!.name]));
     const { operations, newlyHeld } = this.contest.filter(result.operations, (op) => {
       const link = 'link' in op ? op.link : linkOfTable.get(op.table);
       return survey?.likelyRemover(link);
-    });
+    }, modelText);
     for (const held of newlyHeld) {
       this.options.log.warn(
         `${held.object} was removed ${held.removals} times within a minute${held.likelyTool ? `, likely by ${held.likelyTool}` : ' by another tool'}; ` +
@@ -382,7 +382,7 @@ export class Reconciler {
     return undefined;
   }
 
-  private async readAndPlan(snapshot: ProviderSnapshot, took: Timings): Promise<{ kernel: KernelState; result: Plan }> {
+  private async readAndPlan(snapshot: ProviderSnapshot, modelText: string, took: Timings): Promise<{ kernel: KernelState; result: Plan }> {
     this.kernelUnchanged = true; // events from here on clear it
     const readStarted = performance.now();
     const kernel = await this.options.kernel.read();
@@ -391,7 +391,7 @@ export class Reconciler {
     // longest stretch that follows: let the API requests that arrived meanwhile go first.
     await nextTurn();
     const planStarted = performance.now();
-    const result = this.planAgainst(snapshot, kernel);
+    const result = this.planAgainst(snapshot, kernel, modelText);
     took.planMs = Math.round(performance.now() - planStarted);
     this.lastPlan = result;
     for (const nic of result.nics) {
@@ -407,6 +407,7 @@ export class Reconciler {
     this.status.linkErrors = {};
     await this.options.state.write(snapshot, result, kernel, this.status);
     this.converged = { model: snapshot.model, text: modelText };
+    this.contest.settled(modelText);
     return this.succeeded();
   }
 
@@ -470,7 +471,7 @@ export class Reconciler {
     } catch (error) {
       return this.helperDown(error);
     }
-    const remaining = this.planAgainst(snapshot, after);
+    const remaining = this.planAgainst(snapshot, after, modelText);
     this.lastPlan = remaining;
     this.status.pendingOperations = remaining.operations.length;
     this.status.pending = remaining.operations;
@@ -482,6 +483,7 @@ export class Reconciler {
     }
     // the read after the apply showed the whole plan: the next quiet refresh need not read again
     this.converged = { model: snapshot.model, text: modelText };
+    this.contest.settled(modelText);
     return this.succeeded();
   }
 

@@ -291,9 +291,9 @@ async function networkdTugChecks(w: World): Promise<void> {
     // networkd 252 left cloud-network's rules in place at a restart even at its defaults (no
     // drop-in, no KeepConfiguration=), so the remover here is a tool deleting one rule repeatedly
     const before = await settledStatus(m);
-    const rule = ip(w.vm, 'rule', 'show', 'proto', '201').split('\n').find((line) => line.includes(' from 10.4.1.'))!;
+    const rule = ip(w.vm, 'rule', 'show', 'proto', '201').split('\n').find((line) => /\sfrom 10\.4\.1\./.test(line))!;
     const [priority, selector] = [/^(\d+):/.exec(rule)![1]!, /from (\S+)/.exec(rule)![1]!];
-    const present = () => ip(w.vm, 'rule', 'show', 'proto', '201').includes(`from ${selector} `);
+    const present = () => new RegExp(`\\sfrom ${selector.replaceAll('.', '\\.')}\\s`).test(ip(w.vm, 'rule', 'show', 'proto', '201'));
     const rounds: string[] = [];
     for (let round = 0; round < 8; round++) {
       ip(w.vm, 'rule', 'del', 'priority', priority, 'from', selector, 'proto', '201');
