@@ -116,7 +116,9 @@ do_install() {
   local page section
   for page in cloud-network.8 cnctl.1 cloud-network.toml.5; do
     section=${page##*.}
-    put_text 0644 "$MANDIR/man$section/$page.gz" < <(gzip -9 -n -c "$SRC/man/$page")
+    # the pages name the installed paths of this PREFIX, as the units do
+    put_text 0644 "$MANDIR/man$section/$page.gz" < <(sed -e "s|@LIBEXECDIR@|$LIBEXECDIR|g" -e "s|@UNITDIR@|$UNITDIR|g" \
+      -e "s|@NETWORKDCONFDIR@|$NETWORKDCONFDIR|g" "$SRC/man/$page" | gzip -9 -n -c)
   done
   # cloud-network(8) describes the helper too
   ln -sf cloud-network.8.gz "$DESTDIR$MANDIR/man8/cloud-network-helper.8.gz"
