@@ -83,23 +83,3 @@ export function sshKeysResource(snapshot: ProviderSnapshot): SshKeysResource {
 export function documentResource(snapshot: ProviderSnapshot): DocumentResource {
   return { provider: snapshot.model.instance.provider, document: withoutSecrets(snapshot.document) ?? null };
 }
-
-/**
- * The older Go tool's /api/cloud/network: the document's network part. Azure has
- * `network`, GCP `networkInterfaces`, an EC2 tree `network` (under `meta-data` or at its
- * root); a document without one is served whole.
- */
-export function documentNetworkPart(document: unknown): unknown {
-  const filtered = withoutSecrets(document);
-  if (!isObject(filtered)) return filtered ?? null;
-  if ('network' in filtered) return filtered.network;
-  if ('networkInterfaces' in filtered) return { networkInterfaces: filtered.networkInterfaces };
-  const metaData = filtered['meta-data'];
-  if (isObject(metaData) && 'network' in metaData) return metaData.network;
-  return filtered;
-}
-
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
