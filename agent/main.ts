@@ -202,10 +202,10 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   // reconcile holds it back for API_START_DEADLINE_MS at most (docs/performance.md, "Start-up").
   await daemon.start();
   let deadline: NodeJS.Timeout | undefined;
-  const deadlinePassed = new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)));
-  await Promise.race([daemon.firstReconcile, deadlinePassed]);
+  const deadlinePassed = new Promise<'deadline'>((resolve) => (deadline = setTimeout(() => resolve('deadline'), API_START_DEADLINE_MS)));
+  const first = await Promise.race([daemon.firstReconcile, deadlinePassed]);
   clearTimeout(deadline);
-  rt.log.debug('loading the REST API');
+  rt.log.debug(first === 'deadline' ? `loading the REST API: the first reconcile takes longer than ${API_START_DEADLINE_MS} ms` : 'loading the REST API');
   try {
     const { startApi } = await import('./report/api/server.js');
     api = await startApi({
