@@ -1,5 +1,5 @@
 // cnctl's command line: what to do and where the agent is. Options may come anywhere.
-import { parseOptions, UsageError } from '../protocol/cli.js';
+import { parseOptions, suggest, UsageError } from '../protocol/cli.js';
 import { DEFAULT_CONFIG_PATH } from '../protocol/config-file.js';
 import { DEFAULT_LISTEN } from '../protocol/rest.js';
 
@@ -71,8 +71,34 @@ export function parseCommandLine(argv: string[]): CommandLine {
   return { command: command(positionals), ...options };
 }
 
+const COMMANDS = ['status', 'show', 'reload', 'help', 'version'];
+const STATUS_NOUNS = ['system', 'network'];
+const SHOW_NOUNS = ['ssh-keys', 'document'];
+
+/** The Go cloud-network-setup's cnctl short forms, which scripts still use. */
+const GO_VERBS: Record<string, string> = { s: 'status' };
+const GO_SHOW_NOUNS: Record<string, string> = { k: 'ssh-keys', d: 'document' };
+/** What the Go tool's cnctl showed that cloud-network does not keep, and why. */
+const DROPPED_SHOW_NOUNS: Record<string, string> = {
+  credentials: 'the instance credentials are secrets: cloud-network never reads them',
+  c: 'the instance credentials are secrets: cloud-network never reads them',
+  pkcs7: 'the identity signatures are not read (show document has the identity facts)',
+  signature: 'the identity signatures are not read (show document has the identity facts)',
+  rsa2048: 'the identity signatures are not read (show document has the identity facts)',
+  r: 'the identity signatures are not read (show document has the identity facts)',
+  project: "GCP's project metadata is not read (its attributes hold keys and scripts)",
+  p: "the Go tool's \"show p\" meant pkcs7 or project, neither of which cloud-network reads",
+  s: "the Go tool's \"show s\" meant the identity signature, which cloud-network does not read",
+};
+
+function unknown(what: string, word: string, choices: string[]): UsageError {
+  const guess = suggest(word, choices);
+  return new UsageError(`unknown ${what} ${JSON.stringify(word)}${guess ? `; did you mean ${guess}?` : ` (choose ${choices.join(', ')})`}`);
+}
+
 function command(words: string[]): Command {
-  const [verb, noun, arg, ...rest] = words;
+  const [given, noun, arg, ...rest] = words;
+  const verb = given !== undefined ? (GO_VERBS[given] ?? given) : undefined;
   const extra = (allowed: number) => {
     if (words.length > allowed) throw new UsageError(`unexpected argument ${JSON.stringify(words[allowed])} after "${words.slice(0, allowed).join(' ')}"`);
   };
@@ -97,21 +123,25 @@ function command(words: string[]): Command {
           if (rest.length > 0) extra(3);
           return arg === undefined ? { kind: 'status-network' } : { kind: 'status-network', link: arg };
         default:
-          throw new UsageError(`unknown status ${JSON.stringify(noun)} (choose system or network)`);
+          throw unknown('status', noun, STATUS_NOUNS);
       }
-    case 'show':
-      switch (noun) {
+    case 'show': {
+      if (noun !== undefined && Object.hasOwn(DROPPED_SHOW_NOUNS, noun)) throw new UsageError(`show ${noun}: not available: ${DROPPED_SHOW_NOUNS[noun]}`);
+      switch (noun !== undefined ? (GO_SHOW_NOUNS[noun] ?? noun) : undefined) {
         case 'ssh-keys':
           extra(2);
           return { kind: 'show-ssh-keys' };
         case 'document':
           extra(2);
           return { kind: 'show-document' };
+        case undefined:
+          throw new UsageError('show what? (choose ssh-keys or document)');
         default:
-          throw new UsageError(`show what? ${noun === undefined ? 'missing' : `unknown ${JSON.stringify(noun)}`} (choose ssh-keys or document)`);
+          throw unknown('show', noun!, SHOW_NOUNS);
       }
+    }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(verb)}`);
+      throw unknown('command', verb, COMMANDS);
   }
 }
 
