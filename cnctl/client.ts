@@ -5,8 +5,15 @@ import type { ErrorResource } from '../protocol/rest.js';
 
 export const REQUEST_TIMEOUT_MS = 5_000;
 
-/** The agent could not be reached, or answered with an error: cnctl exits 1. */
-export class AgentError extends Error {}
+/** The agent could not be reached, or answered with an error (its HTTP status, when it answered). */
+export class AgentError extends Error {
+  constructor(
+    message: string,
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+  }
+}
 
 export class AgentClient {
   constructor(
@@ -30,7 +37,7 @@ export class AgentClient {
       );
     }
     if (status >= 200 && status < 300) return parsed as T;
-    throw new AgentError(this.describeError(url, path, status, parsed as Partial<ErrorResource>));
+    throw new AgentError(this.describeError(url, path, status, parsed as Partial<ErrorResource>), status);
   }
 
   private describeError(url: URL, path: string, status: number, body: Partial<ErrorResource>): string {

@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG_PATH } from '../protocol/config-file.js';
 import { DEFAULT_LISTEN } from '../protocol/rest.js';
 
 export type Command =
+  | { kind: 'list' }
   | { kind: 'status' }
   | { kind: 'status-system' }
   | { kind: 'status-network'; link?: string }
@@ -13,9 +14,14 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' };
 
+/** --json (pretty), --json=pretty, --json=short (one line), as networkctl's --json= */
+export type JsonMode = false | 'pretty' | 'short';
+
 export interface CommandLine {
   command: Command;
-  json: boolean;
+  json: JsonMode;
+  /** never page the output, even on a terminal */
+  noPager: boolean;
   url?: string;
   config?: string;
   stateDir?: string;
@@ -26,6 +32,7 @@ export const USAGE = `Usage: cnctl [OPTIONS] COMMAND
 Shows what the cloud-network agent configured, from its REST API.
 
 Commands:
+  list                    one line per interface: index, name, MAC, NIC, table, IPs, state
   status                  the agent's own health: provider, last refresh, errors, helper
   status system           the instance: provider, id, name, region, zone, size, image
   status network [LINK]   every NIC (or LINK): addresses, subnet, gateway, table, state
@@ -34,7 +41,10 @@ Commands:
   reload                  make the agent re-read its configuration and refresh now
 
 Options:
-  --json             print the API's JSON instead of text (for scripts)
+  --json[=MODE]      print the API's JSON instead of text (for scripts): pretty (the
+                     default) or short (one line)
+  --no-pager         do not pipe the output into a pager (on a terminal, long output goes
+                     through $CNCTL_PAGER, $SYSTEMD_PAGER, $PAGER or less)
   --url URL          the agent's API (default: Listen= of the configuration,
                      else http://${DEFAULT_LISTEN})
   --config PATH      the configuration file (default ${DEFAULT_CONFIG_PATH})
@@ -47,10 +57,20 @@ Exit status: 0 success, 1 the agent is unreachable or answered an error, 2 usage
 `;
 
 export function parseCommandLine(argv: string[]): CommandLine {
+  // --json takes its mode only as --json=MODE: "--json status" must not read status as the mode
+  let json = false as JsonMode;
+  const args = argv.filter((arg) => {
+    const mode = /^--json=(.*)$/.exec(arg)?.[1];
+    if (mode === undefined) return true;
+    if (mode !== 'pretty' && mode !== 'short') throw new UsageError(`--json=${mode}: choose --json=pretty or --json=short`);
+    json = mode;
+    return false;
+  });
   const { values, positionals } = parseOptions({
-    args: argv,
+    args,
     options: {
       json: { type: 'boolean' },
+      'no-pager': { type: 'boolean' },
       url: { type: 'string' },
       config: { type: 'string' },
       'state-dir': { type: 'string' },
@@ -61,7 +81,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
     allowPositionals: true,
   });
   const options = {
-    json: values.json ?? false,
+    json: (json === false && values.json ? 'pretty' : json) as JsonMode,
+    noPager: values['no-pager'] ?? false,
     ...(values.url !== undefined && { url: checkUrl(values.url) }),
     ...(values.config !== undefined && { config: values.config }),
     ...(values['state-dir'] !== undefined && { stateDir: values['state-dir'] }),
@@ -71,7 +92,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   return { command: command(positionals), ...options };
 }
 
-const COMMANDS = ['status', 'show', 'reload', 'help', 'version'];
+const COMMANDS = ['list', 'status', 'show', 'reload', 'help', 'version'];
 const STATUS_NOUNS = ['system', 'network'];
 const SHOW_NOUNS = ['ssh-keys', 'document'];
 
@@ -104,7 +125,10 @@ function command(words: string[]): Command {
   };
   switch (verb) {
     case undefined:
-      throw new UsageError('missing command (status, status system, status network, show ssh-keys, show document, reload)');
+      throw new UsageError('missing command (list, status, status system, status network, show ssh-keys, show document, reload)');
+    case 'list':
+      extra(1);
+      return { kind: 'list' };
     case 'help':
       return { kind: 'help' };
     case 'version':

@@ -12,6 +12,9 @@ export const EXIT_FAILED = 1;
 /** a mistake on the command line */
 export const EXIT_USAGE = 2;
 
+/** cnctl: what was asked for does not exist (an unknown link), as systemctl's 4 for an unknown unit */
+export const EXIT_NOT_FOUND = 4;
+
 /** A mistake on the command line: the program names it, points at --help, and exits 2. */
 export class UsageError extends Error {}
 

@@ -90,14 +90,19 @@ export interface SystemResource {
   image: string;
 }
 
-/** GET /api/v1/network/:link, and each of /api/v1/network's links (the state files hold the same). */
+/**
+ * GET /api/v1/network/:link, and each of /api/v1/network's links (the state files hold the same).
+ * Every key is present in every answer; null means unknown or not applicable.
+ */
 export interface LinkResource {
   name: string;
   ifindex: number;
   mac: string;
+  /** the NIC's index in the metadata (its table is RouteTableBase + index when policy-routed) */
+  nicIndex: number;
   primary: boolean;
-  /** the link's route table, when it is policy-routed */
-  table?: number;
+  /** the link's route table when it is policy-routed; null: the main table */
+  table: number | null;
   /** the addresses that should be on the link, "ip/len" */
   addresses: string[];
   privateIpv4: string[];
@@ -105,15 +110,17 @@ export interface LinkResource {
   ipv6: string[];
   subnet: string;
   gateway: string;
-  mtu?: number;
+  /** the MTU the metadata asks for; null when the cloud does not say */
+  mtu: number | null;
   routedRanges: string[];
   /** `left-alone`: another tool manages the interface (managedBy), and cloud-network configures nothing on it */
   state: 'configured' | 'pending' | 'error' | 'left-alone';
-  error?: string;
-  /** the tool the interface is left to, and why */
-  managedBy?: { tool: string; why: string };
+  /** why the link is in error; null otherwise */
+  error: string | null;
+  /** the tool the interface is left to, and why; null when cloud-network configures it */
+  managedBy: { tool: string; why: string } | null;
   /** routed ranges another tool delivers (google-guest-agent's local routes) */
-  rangesLeftAlone?: string[];
+  rangesLeftAlone: string[];
 }
 
 /** A metadata NIC that has no configured link (not attached yet, or no plan yet). */

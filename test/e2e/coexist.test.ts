@@ -60,7 +60,7 @@ test.serial('amazon-ec2-net-utils’ rules and tables for eth1, laid out as its 
   t.is(status.tools.find((tool) => tool.tool === 'amazon-ec2-net-utils')?.stance, 'yield');
   t.regex(status.leftAlone.eth1 ?? '', /^managed by amazon-ec2-net-utils, left alone/);
   t.like(apiGet<LinkResource>(env, '/api/v1/network/eth1'), { state: 'left-alone', managedBy: { tool: 'amazon-ec2-net-utils' } });
-  t.regex(renderStatus(status, style(false)), /eth1: +managed by amazon-ec2-net-utils, left alone/);
+  t.regex(renderStatus(status, style(false), Date.now()), /eth1: +managed by amazon-ec2-net-utils, left alone/);
 });
 
 test.serial('nm-cloud-setup’s rules and tables for eth1 (main.c: 30201, 30401, 30350): changed by nothing, eth1 left alone', async (t) => {

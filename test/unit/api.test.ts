@@ -134,10 +134,17 @@ test('GET /api/v1/network lists every NIC with link, ifindex, MAC, addresses, su
   });
   t.deepEqual(eth1.privateIpv4, ['10.4.0.5/24', '10.4.0.6/24']);
   t.deepEqual(eth1.publicIpv4, ['20.253.243.104']);
-  t.is(eth1.error, undefined);
+  t.is(eth1.error, null);
   const eth0 = network.links[0]!;
   t.true(eth0.primary);
-  t.is(eth0.table, undefined);
+  // every documented key is there, null when unknown: the primary NIC has no table, Azure says no MTU
+  t.deepEqual(Object.keys(eth0).sort(), Object.keys(eth1).sort());
+  t.deepEqual(
+    Object.keys(eth0).sort(),
+    ['addresses', 'error', 'gateway', 'ifindex', 'ipv6', 'mac', 'managedBy', 'mtu', 'name', 'nicIndex', 'primary', 'privateIpv4', 'publicIpv4', 'rangesLeftAlone', 'routedRanges', 'state', 'subnet', 'table'],
+  );
+  t.like(eth0, { table: null, mtu: null, error: null, managedBy: null, nicIndex: 0 });
+  t.is(eth1.nicIndex, 1);
 });
 
 test('GET /api/v1/network shows GCP MTU and routed ranges', async (t) => {

@@ -22,7 +22,7 @@ function complete(...words: string[]): string[] {
 }
 
 test('the first word is a command', (t) => {
-  t.deepEqual(complete(''), ['reload', 'show', 'status']);
+  t.deepEqual(complete(''), ['list', 'reload', 'show', 'status']);
   t.deepEqual(complete('st'), ['status']);
 });
 
@@ -44,7 +44,10 @@ test('show offers ssh-keys and document; reload takes nothing', (t) => {
 });
 
 test('options complete anywhere, and an option’s value does not count as a command word', (t) => {
-  t.deepEqual(complete('--'), ['--config', '--help', '--json', '--state-dir', '--url', '--version']);
+  t.deepEqual(complete('--'), ['--config', '--help', '--json', '--json=', '--no-pager', '--state-dir', '--url', '--version']);
+  t.deepEqual(complete('--json='), ['pretty', 'short']);
+  t.deepEqual(complete('--json', ''), ['list', 'reload', 'show', 'status']);
+  t.deepEqual(complete('--json=s'), ['short']);
   t.deepEqual(complete('--json', 'status', 'n'), ['network']);
   t.deepEqual(complete('--config', '/nonexistent.toml', 'status', ''), ['network', 'system']);
   t.deepEqual(complete('--url', ''), ['http://127.0.0.1:5209']);
