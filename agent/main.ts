@@ -39,7 +39,7 @@ interface Runtime {
 }
 
 async function setUp(command: CommandLine): Promise<Runtime> {
-  const config = await loadConfig(command.configPath);
+  const config = await loadConfig(command.configPath, { named: command.configNamed });
   const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
   const metrics = new Metrics();
   const kernel = new NetlinkKernelReader();
@@ -138,7 +138,7 @@ async function once(rt: Runtime): Promise<number> {
 /** The longest the daemon's first reconcile holds the REST API back. */
 export const API_START_DEADLINE_MS = 1_000;
 
-async function daemon(rt: Runtime, configPath: string): Promise<number> {
+async function daemon(rt: Runtime, command: CommandLine): Promise<number> {
   // the daemon below watches kernel events; the reconciler pauses them around each apply
   const kernelEvents = { pause: () => daemon.pauseKernelEvents(), resume: () => daemon.resumeKernelEvents() };
   // gives back the heap an apply grew, once applies stop (--expose-gc in the unit)
@@ -153,7 +153,8 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     reconciler,
     log: rt.log,
     config: rt.config,
-    configPath,
+    configPath: command.configPath,
+    configNamed: command.configNamed,
     watchKernel: (onChange) =>
       watchKernel({
         onChange,
@@ -241,7 +242,7 @@ async function run(command: CommandLine): Promise<number> {
       case 'once':
         return await once(rt);
       case 'daemon':
-        return await daemon(rt, command.configPath);
+        return await daemon(rt, command);
     }
     return EXIT_USAGE;
   } catch (error) {

@@ -65,7 +65,7 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
     case 'version':
       return; // runCli answered these
     case 'reload': {
-      const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH)).stateDir;
+      const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH, { named: line.config !== undefined })).stateDir;
       print((await reload({ stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n');
       return;
     }
@@ -108,6 +108,6 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
 
 async function clientFromConfig(line: CommandLine): Promise<AgentClient> {
   const path = line.config ?? DEFAULT_CONFIG_PATH;
-  const { listen } = await readClientConfig(path);
-  return new AgentClient(urlForListen(parseListen(listen)), `Listen= in ${path}, default ${DEFAULT_LISTEN}`);
+  const { listen, note } = await readClientConfig(path, { named: line.config !== undefined });
+  return new AgentClient(urlForListen(parseListen(listen)), `Listen= in ${path}, default ${DEFAULT_LISTEN}${note ? `; ${note}` : ''}`);
 }

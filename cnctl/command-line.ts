@@ -37,7 +37,8 @@ Options:
   --json             print the API's JSON instead of text (for scripts)
   --url URL          the agent's API (default: Listen= of the configuration,
                      else http://${DEFAULT_LISTEN})
-  --config PATH      the configuration file (default ${DEFAULT_CONFIG_PATH})
+  --config PATH      the configuration file, which must exist (default ${DEFAULT_CONFIG_PATH});
+                     only Listen= and StateDir= are read
   --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
                      instead of systemctl reload (default DIR: StateDir of the configuration)
   -h, --help         show this help

@@ -7,6 +7,8 @@ export type Mode = 'daemon' | 'once' | 'dry-run' | 'cleanup' | 'help' | 'version
 export interface CommandLine {
   mode: Mode;
   configPath: string;
+  /** --config was given: the file must exist */
+  configNamed: boolean;
 }
 
 export const USAGE = `Usage: cloud-network [--config PATH] [--once | --dry-run | --cleanup]
@@ -15,7 +17,8 @@ Configures every NIC and private IP of this cloud VM from the instance metadata 
 keeps the configuration true. Runs unprivileged; kernel changes go through cloud-network-helper.
 
 Options:
-  --config PATH  configuration file (default ${DEFAULT_CONFIG_PATH}; missing means defaults)
+  --config PATH  configuration file, which must exist (default ${DEFAULT_CONFIG_PATH}, where
+                 a missing file means the defaults)
   --once         reconcile once; exit 0 when the kernel matches the plan, 1 otherwise
   --dry-run      fetch the metadata, plan, print what would be added and removed; apply nothing
   --cleanup      remove everything cloud-network created (for uninstall), nothing else
@@ -46,5 +49,9 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (modes.length > 1 && !modes.includes('help')) {
     throw new UsageError(`choose one of --once, --dry-run, --cleanup (got ${modes.map((m) => `--${m}`).join(', ')})`);
   }
-  return { mode: modes.includes('help') ? 'help' : (modes[0] ?? 'daemon'), configPath: values.config ?? DEFAULT_CONFIG_PATH };
+  return {
+    mode: modes.includes('help') ? 'help' : (modes[0] ?? 'daemon'),
+    configPath: values.config ?? DEFAULT_CONFIG_PATH,
+    configNamed: values.config !== undefined,
+  };
 }

@@ -27,6 +27,8 @@ export interface DaemonParts {
   log: Logger;
   config: Config;
   configPath: string;
+  /** the file was named with --config: on SIGHUP its absence is refused, not read as the defaults */
+  configNamed?: boolean;
   /** starts watching kernel events; calls back on any change or overflow */
   watchKernel(onChange: () => void): KernelWatch;
   /**
@@ -178,7 +180,7 @@ export class Daemon {
     const { log } = this.parts;
     let next: Config;
     try {
-      next = await loadConfig(this.parts.configPath);
+      next = await loadConfig(this.parts.configPath, { named: this.parts.configNamed === true });
     } catch (error) {
       log.error(`reload refused: ${(error as Error).message}; keeping the running configuration`);
       return;

@@ -129,6 +129,8 @@ export class Reconciler {
   private retryDelay: number;
   private stopped = false;
   private readonly waiters: ((outcome: ReconcileOutcome) => void)[] = [];
+  /** the Supplementary= names last found missing from the kernel, as warned about */
+  private missingSupplementary = '';
 
   constructor(private readonly options: ReconcilerOptions) {
     this.config = options.config;
@@ -330,7 +332,22 @@ export class Reconciler {
     for (const nic of result.nics) {
       if (nic.problem) this.options.log.debug(`NIC ${nic.mac}: ${nic.problem}`);
     }
+    this.noteMissingSupplementary(kernel);
     return { kernel, result };
+  }
+
+  /** Supplementary= names no interface of the kernel: said once for each different set of names. */
+  private noteMissingSupplementary(kernel: KernelState): void {
+    const missing = this.config.supplementary.filter((name) => !kernel.links.some((link) => link.name === name));
+    const key = missing.join(' ');
+    if (key === this.missingSupplementary) return;
+    this.missingSupplementary = key;
+    if (missing.length === 0) return;
+    const names = missing.join(', ');
+    this.options.log.warn(
+      `Supplementary= names ${names}, which ${missing.length === 1 ? 'is not an interface' : 'are not interfaces'} now; ` +
+        `${missing.length === 1 ? 'its' : 'their'} addresses get rules once ${missing.length === 1 ? 'it appears' : 'they appear'} (ip link shows the names)`,
+    );
   }
 
   /** The kernel matches the plan: nothing pending, no link in error; the state files follow. */

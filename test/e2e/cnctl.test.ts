@@ -2,7 +2,7 @@
 // and cnctl reload delivering a real SIGHUP.
 import test, { type ExecutionContext } from 'ava';
 import bunyan from 'bunyan';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import type { ProviderName } from '../../agent/metadata/model.js';
 import { block, style, wantsColour } from '../../cnctl/output.js';
 import { reload } from '../../cnctl/reload.js';
 import { FakeView, SECRETS, fixture } from '../lib/api-fixtures.js';
+import { createNamespace } from '../lib/netns.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -231,6 +232,47 @@ test('without --url, the address comes from Listen= in the configuration', async
   const url = await agent(t, new FakeView(fixture('azure')).converge());
   await writeFile(config, `[Network]\nListen = "${url.replace('http://', '')}"\n`);
   t.is((await cnctl(['status', 'system', '--config', config])).code, 0);
+});
+
+test('a configuration file named with --config that does not exist is an error, for status and reload alike', async (t) => {
+  const dir = await tempDir(t);
+  const missing = join(dir, 'absent.toml');
+  for (const args of [['status'], ['reload']]) {
+    const result = await cnctl([...args, '--config', missing]);
+    t.is(result.code, 1, args.join(' '));
+    t.is(result.stderr, `cnctl: ${missing}: no such file: a file named with --config must exist (without --config a missing /etc/cloud-network/cloud-network.toml means the defaults)\n`);
+  }
+});
+
+test('a configuration file that is not TOML still gives cnctl the agent’s address', async (t) => {
+  const url = await agent(t, new FakeView(fixture('azure')).converge());
+  const dir = await tempDir(t);
+  const config = join(dir, 'cloud-network.toml');
+  await writeFile(config, `[System]\nLogLevel = Debug\n\n[Network]\nListen = "${url.replace('http://', '')}"\nSupplementary = "eth1\n`);
+  const result = await cnctl(['status', 'system', '--config', config]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /Provider: azure/);
+});
+
+test('a configuration file its user may not read: cnctl tries the default address and says why', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to run cnctl as another user in a namespace of its own');
+    return;
+  }
+  // a namespace of its own: nothing there listens on the default address
+  const ns = createNamespace(t, 'cnctlcfg');
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  const config = join(dir, 'cloud-network.toml');
+  await writeFile(config, '[Network]\nListen = "127.0.0.1:6000"\n', { mode: 0o600 });
+  const run = spawnSync('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', 'cnctl/main.ts', 'status', '--config', config], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, HOME: dir },
+  });
+  t.regex(run.stderr, /cannot reach the cloud-network agent at http:\/\/127\.0\.0\.1:5209/);
+  t.regex(run.stderr, new RegExp(`${config}: cannot read the configuration file \\(EACCES\\); the defaults were used`));
+  t.not(run.status, 0);
 });
 
 test('an agent without metadata yet: exit 1 saying so and why', async (t) => {

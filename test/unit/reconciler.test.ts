@@ -85,8 +85,21 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
   async write(): Promise<void> {}
 }
 
-function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(): void; resume(): void }, afterApply?: () => void) {
-  const log = bunyan.createLogger({ name: 'test', level: 'fatal' });
+/** A logger that keeps every record at Debug and above, for tests that read the log. */
+function recordingLog(): { log: bunyan; records: { level: number; msg: string }[] } {
+  const records: { level: number; msg: string }[] = [];
+  const log = bunyan.createLogger({ name: 'test', streams: [{ type: 'raw', level: 'debug', stream: { write: (r: object) => records.push(r as { level: number; msg: string }) } as never }] });
+  return { log, records };
+}
+
+function reconciler(
+  world: World,
+  kernelWatched = false,
+  kernelEvents?: { pause(): void; resume(): void },
+  afterApply?: () => void,
+  options: { log?: bunyan; supplementary?: string[] } = {},
+) {
+  const log = options.log ?? bunyan.createLogger({ name: 'test', level: 'fatal' });
   return new Reconciler({
     ...(kernelEvents && { kernelEvents }),
     ...(afterApply && { afterApply }),
@@ -95,7 +108,7 @@ function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(
     helper: world,
     state: world,
     log,
-    config: { routeTableBase: 10000, supplementary: [] },
+    config: { routeTableBase: 10000, supplementary: options.supplementary ?? [] },
     retryMs: 60_000,
     kernelWatched,
   });
@@ -397,4 +410,19 @@ test('after an apply that the read after it confirmed, a quiet refresh does not 
   await r3.request('timer', true);
   t.true(third.reads > before3);
   await Promise.all([r.stop(), r2.stop(), r3.stop()]);
+});
+
+test('a Supplementary= name that is no interface now is a warning, said once, and again when the names change', async (t) => {
+  const world = new World();
+  const { log, records } = recordingLog();
+  const r = reconciler(world, false, undefined, undefined, { log, supplementary: ['eth0', 'eth7'] });
+  t.deepEqual(await r.request('start', true), { converged: true });
+  await r.request('timer', true);
+  const warnings = () => records.filter((rec) => rec.level === 40 && /Supplementary=/.test(rec.msg)).map((rec) => rec.msg);
+  t.deepEqual(warnings(), ['Supplementary= names eth7, which is not an interface now; its addresses get rules once it appears (ip link shows the names)']);
+  r.setConfig({ routeTableBase: 10000, supplementary: ['eth8', 'eth9'] });
+  await r.request('signal', true);
+  t.is(warnings().length, 2);
+  t.regex(warnings()[1]!, /names eth8, eth9, which are not interfaces now/);
+  await r.stop();
 });
