@@ -1,6 +1,7 @@
 // bin/cloud-network: the agent's entry point. Runs unprivileged: it reads the metadata and the
 // kernel itself and sends every change to cloud-network-helper.
 import type Logger from 'bunyan';
+import { existsSync } from 'node:fs';
 import { watchKernel } from '../netlink/events.js';
 import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
 import { describeOperation } from '../netlink/describe.js';
@@ -13,8 +14,10 @@ import { plan, type PlannerConfig } from './plan/planner.js';
 import { parseCommandLine, USAGE, type CommandLine } from './process/command-line.js';
 import { loadConfig, type Config } from './process/config.js';
 import { collectAndTrim, exposedGc, IdleCollector } from './process/idle-gc.js';
+import { InstanceLock, isHeld } from './process/instance-lock.js';
 import { createLogger, setLogLevel } from './process/logging.js';
 import { loadMallocTrim } from './process/malloc-trim.js';
+import { becomeStateDirOwner, ensureStateDir } from './process/state-dir.js';
 import { Daemon } from './reconcile/daemon.js';
 import { HelperClient } from './reconcile/helper-client.js';
 import { NetlinkKernelReader } from './reconcile/kernel-reader.js';
@@ -38,9 +41,7 @@ interface Runtime {
   helper: HelperClient;
 }
 
-async function setUp(command: CommandLine): Promise<Runtime> {
-  const config = await loadConfig(command.configPath, { named: command.configNamed });
-  const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
+async function setUp(command: CommandLine, config: Config, log: Logger): Promise<Runtime> {
   const metrics = new Metrics();
   const kernel = new NetlinkKernelReader();
   const clientSettings = { onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome) };
@@ -48,7 +49,12 @@ async function setUp(command: CommandLine): Promise<Runtime> {
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);
   const source = new ProviderSource(
-    createProvider(name, { ...clientSettings, kernelState: () => kernel.lastOrRead(), stateDir: config.system.stateDir }),
+    createProvider(name, {
+      ...clientSettings,
+      kernelState: () => kernel.lastOrRead(),
+      stateDir: config.system.stateDir,
+      stateReadOnly: command.mode === 'dry-run',
+    }),
   );
   // The metadata service answers while the daemon sets itself up (the kernel watch, the
   // reconciler, the helper's connection). --cleanup reads no metadata.
@@ -232,8 +238,35 @@ export function main(argv: string[]): Promise<number> {
 /** The mode the command line chose; EXIT_FAILED with one line on stderr when it cannot be done. */
 async function run(command: CommandLine): Promise<number> {
   let rt: Runtime | undefined;
+  let lock: InstanceLock | undefined;
   try {
-    rt = await setUp(command);
+    const config = await loadConfig(command.configPath, { named: command.configNamed });
+    const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
+    const stateDir = config.system.stateDir;
+    const owner = becomeStateDirOwner(stateDir);
+    if (owner) log.debug(`running as uid ${owner.uid} gid ${owner.gid}, the owner of StateDir ${stateDir}, not as root`);
+    if (command.mode === 'once' || command.mode === 'daemon') {
+      ensureStateDir(stateDir);
+      const taken = InstanceLock.acquire(stateDir, { create: true });
+      if (isHeld(taken)) {
+        log.error(`another agent (${pidText(taken.heldBy)}) runs with StateDir ${stateDir}; this one changes nothing and exits`);
+        return EXIT_FAILED;
+      }
+      lock = taken;
+    } else if (command.mode === 'cleanup') {
+      const taken = existsSync(stateDir) ? InstanceLock.acquire(stateDir, { create: true }) : undefined;
+      if (isHeld(taken) && !command.force) {
+        const pid = taken.heldBy;
+        log.error(
+          `cleanup refused: an agent (${pidText(pid)}) runs and would put back within a second what --cleanup removes; ` +
+            `stop it first (systemctl stop cloud-network.service${pid ? `, or kill ${pid}` : ''}), or add --force`,
+        );
+        return EXIT_FAILED;
+      }
+      if (isHeld(taken)) log.warn(`cleanup --force: the agent (${pidText(taken.heldBy)}) runs and will put back what this removes`);
+      else lock = taken;
+    }
+    rt = await setUp(command, config, log);
     switch (command.mode) {
       case 'dry-run':
         return await dryRun(rt);
@@ -253,8 +286,11 @@ async function run(command: CommandLine): Promise<number> {
       rt.kernel.close();
       rt.helper.close();
     }
+    lock?.release();
   }
 }
+
+const pidText = (pid: number | undefined) => (pid === undefined ? 'pid unknown' : `pid ${pid}`);
 
 process.on('unhandledRejection', (reason) => {
   process.stderr.write(`cloud-network: unexpected error: ${errorText(reason)}\n`);

@@ -1,8 +1,9 @@
 // The long-running agent: the reconciler plus everything that triggers it (the refresh timer,
-// metadata change notifications, kernel events, SIGHUP), and the pid file. The REST API is
+// metadata change notifications, kernel events, SIGHUP), and the pid file (written under the
+// instance lock main.ts holds, removed by its own agent only). The REST API is
 // started by main.ts once the first reconcile has ended, and closed through DaemonParts.close.
 // Stopping the daemon leaves the network as it is.
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Logger from 'bunyan';
 import { PID_FILE } from '../../protocol/config-file.js';
@@ -87,7 +88,9 @@ export class Daemon {
     this.watch?.close();
     await this.parts.reconciler.stop();
     await this.parts.close();
-    await rm(this.pidFile, { force: true });
+    // only this agent's own pid file: another agent's must outlive this one
+    const written = await readFile(this.pidFile, 'utf8').catch(() => '');
+    if (written.trim() === String(process.pid)) await rm(this.pidFile, { force: true });
   }
 
   /**
