@@ -11,6 +11,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 /** a mistake on the command line */
 export const EXIT_USAGE = 2;
+/** cnctl: the agent does not answer (LSB's "program is not running", as systemctl status says it) */
+export const EXIT_NOT_RUNNING = 3;
 
 /** A mistake on the command line: the program names it, points at --help, and exits 2. */
 export class UsageError extends Error {}

@@ -185,9 +185,12 @@ export class Daemon {
     try {
       next = await loadConfig(this.parts.configPath, { named: this.parts.configNamed === true });
     } catch (error) {
-      log.error(`reload refused: ${(error as Error).message}; keeping the running configuration`);
+      const problem = `reload refused: ${(error as Error).message}; keeping the running configuration`;
+      log.error(problem);
+      this.parts.reconciler.setConfigError(problem);
       return;
     }
+    this.parts.reconciler.setConfigError(undefined);
     const restartNeeded = (['helperSocket', 'stateDir', 'provider'] as const).filter(
       (key) => next.system[key] !== this.config.system[key],
     );

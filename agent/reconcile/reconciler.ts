@@ -55,6 +55,13 @@ export interface ReconcileStatus {
   lastError?: string;
   metadataError?: string;
   helperReachable?: boolean;
+  /** why the helper could not be reached, while it cannot */
+  helperError?: string;
+  /** why the state files could not be written, until they are again */
+  stateError?: string;
+  /** why the last reload's configuration was refused (the previous one runs), until one is taken */
+  configError?: string;
+  /** always pending.length */
   pendingOperations: number;
   /** the operations of the last plan that are not yet in the kernel */
   pending: Operation[];
@@ -153,6 +160,11 @@ export class Reconciler {
     this.config = config;
   }
 
+  /** A reload's configuration was refused (undefined: one was taken); status shows it until then. */
+  setConfigError(problem: string | undefined): void {
+    this.status.configError = problem;
+  }
+
   /** A kernel event arrived (or events were lost): the next reconcile must read the kernel. */
   noteKernelChange(): void {
     this.kernelUnchanged = false;
@@ -246,7 +258,10 @@ export class Reconciler {
       this.skippedReads = 0;
       this.converged = undefined;
       const helperDown = await this.ensureLedger(ownedEarly);
-      if (helperDown) return helperDown;
+      if (helperDown) {
+        await this.planWhileHelperDown(snapshot, took);
+        return helperDown;
+      }
       const { kernel, result } = await this.readAndPlan(snapshot, took);
       if (result.operations.length === 0) return await this.matched(snapshot, modelText, result, kernel);
       applying = true;
@@ -299,6 +314,7 @@ export class Reconciler {
       this.kernelUnchanged &&
       modelText === this.converged?.text &&
       !this.status.metadataError &&
+      !this.status.stateError &&
       this.skippedReads < MAX_SKIPPED_KERNEL_READS
     );
   }
@@ -313,8 +329,26 @@ export class Reconciler {
     const answer = await (ownedEarly ?? settle(this.options.helper.ownedAddresses()));
     if ('error' in answer) return this.helperDown(answer.error);
     this.owned = answer.value.addresses;
-    this.status.helperReachable = true;
+    this.helperUp();
     return undefined;
+  }
+
+  /**
+   * The helper cannot be asked for its ledger: the plan is made without it anyway, so that the
+   * status lists what is pending (addresses are then judged ours by their protocol tag alone).
+   */
+  private async planWhileHelperDown(snapshot: ProviderSnapshot, took: Timings): Promise<void> {
+    try {
+      const { result } = await this.readAndPlan(snapshot, took);
+      this.setPending(result.operations);
+    } catch (error) {
+      this.options.log.debug({ err: error }, 'no plan while the helper is down');
+    }
+  }
+
+  private setPending(operations: Operation[]): void {
+    this.status.pending = operations;
+    this.status.pendingOperations = operations.length;
   }
 
   private async readAndPlan(snapshot: ProviderSnapshot, took: Timings): Promise<{ kernel: KernelState; result: Plan }> {
@@ -352,10 +386,9 @@ export class Reconciler {
 
   /** The kernel matches the plan: nothing pending, no link in error; the state files follow. */
   private async matched(snapshot: ProviderSnapshot, modelText: string, result: Plan, kernel: KernelState): Promise<ReconcileOutcome> {
-    this.status.pendingOperations = 0;
-    this.status.pending = [];
+    this.setPending([]);
     this.status.linkErrors = {};
-    await this.options.state.write(snapshot, result, kernel, this.status);
+    await this.writeState(snapshot, result, kernel);
     this.converged = { model: snapshot.model, text: modelText };
     return this.succeeded();
   }
@@ -369,11 +402,11 @@ export class Reconciler {
     this.options.kernelEvents?.pause();
     try {
       const applied = await this.options.helper.apply(result.operations);
-      this.status.helperReachable = true;
+      this.helperUp();
       return applied;
     } catch (error) {
       this.owned = undefined; // the helper may have applied part of it before it went away
-      this.status.pendingOperations = result.operations.length;
+      this.setPending(result.operations);
       return this.helperDown(error);
     } finally {
       // Before the read below: whatever changes from here on is an event again, and marks
@@ -422,9 +455,8 @@ export class Reconciler {
     }
     const remaining = this.planner.plan(snapshot.model, this.config, after, this.owned);
     this.lastPlan = remaining;
-    this.status.pendingOperations = remaining.operations.length;
-    this.status.pending = remaining.operations;
-    await this.options.state.write(snapshot, remaining, after, this.status);
+    this.setPending(remaining.operations);
+    await this.writeState(snapshot, remaining, after);
     if (remaining.operations.length > 0) {
       const reason = problems[0] ?? `${remaining.operations.length} operations still pending after apply`;
       this.status.lastError = reason;
@@ -448,8 +480,34 @@ export class Reconciler {
     const text = errorText(error);
     const reason = /will retry$/.test(text) ? text : `${text}; will retry`;
     this.status.lastError = reason;
+    this.status.helperError = reason;
     this.options.log.warn(reason);
     return { converged: false, reason };
+  }
+
+  private helperUp(): void {
+    this.status.helperReachable = true;
+    this.status.helperError = undefined;
+  }
+
+  /**
+   * The state files follow the kernel; a StateDir the agent cannot write (a root-owned file left
+   * by an old root run) is reported in status and logged once per different error, and the
+   * reconcile goes on: the kernel is what matters.
+   */
+  private async writeState(snapshot: ProviderSnapshot, result: Plan, kernel: KernelState): Promise<void> {
+    try {
+      await this.options.state.write(snapshot, result, kernel, this.status);
+    } catch (error) {
+      const problem = `state files not written: ${errorText(error)}; the kernel is configured, the files show an older state`;
+      if (problem !== this.status.stateError) this.options.log.error(problem);
+      this.status.stateError = problem;
+      return;
+    }
+    if (this.status.stateError) {
+      this.options.log.info('state files written again');
+      this.status.stateError = undefined;
+    }
   }
 }
 

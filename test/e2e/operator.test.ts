@@ -2,13 +2,14 @@
 // mistakes said at once, one agent at a time, --cleanup that is not undone, a root run that
 // leaves nothing root-owned behind, a first pass that gives up in time (issue #21).
 import test from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCloudEnv, missingFromKernel, REPO, type CloudEnv, type Proc } from '../lib/cloud-env.js';
+import { createCloudEnv, missingFromKernel, REPO, waitConverged, type CloudEnv, type Proc } from '../lib/cloud-env.js';
 import { builtinScenario, convergedCloud, sleep, vmDump } from '../lib/e2e.js';
 import { ip, waitFor } from '../lib/netns.js';
 import type { Scenario } from '../imds-sim/scenario.js';
+import type { StatusResource } from '../../protocol/rest.js';
 
 function withAddress(scenario: Scenario, nic: number, address: string): Scenario {
   const next = structuredClone(scenario);
@@ -173,4 +174,65 @@ test.serial('a root --once without its StateDir creates none, says how to, and c
   t.regex(result.output, new RegExp(`StateDir ${absent} does not exist, and root does not create it .*systemd-tmpfiles --create`));
   t.false(existsSync(absent));
   t.is(vmDump(env), before);
+});
+
+/** cnctl inside the vm namespace, where the agent listens. */
+function cnctlIn(env: CloudEnv, args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const run = spawnSync('ip', ['netns', 'exec', env.vm, process.execPath, `--import=${TSX}`, join(REPO, 'cnctl', 'main.ts'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function statusIn(env: CloudEnv): StatusResource {
+  return JSON.parse(cnctlIn(env, ['status', '--json']).stdout) as StatusResource;
+}
+
+test.serial('a reload refused for a bad configuration shows in cnctl status, which exits 1; a good reload clears it', async (t) => {
+  const { env, agent } = await convergedCloud(t, builtinScenario('azure'));
+  await waitFor(() => cnctlIn(env, ['status']).code === 0, 'cnctl status to exit 0');
+  const good = readFileSync(env.configPath, 'utf8');
+  writeFileSync(env.configPath, good.replace(/LogLevel = "\w+"/, 'LogLevel = "Loud"'));
+  agent.kill('SIGHUP');
+  await waitFor(() => statusIn(env).configError, 'the refusal in the status');
+  const shown = cnctlIn(env, ['status']);
+  t.is(shown.code, 1, shown.stdout);
+  t.regex(shown.stdout, /Converged: yes/);
+  t.regex(shown.stdout, new RegExp(`Config Error: reload refused: ${env.configPath}: \\[System\\] LogLevel = "Loud" is not allowed: .*; keeping the running configuration`));
+  writeFileSync(env.configPath, good);
+  agent.kill('SIGHUP');
+  await waitFor(() => statusIn(env).configError === null, 'the refusal to be cleared');
+  t.is(cnctlIn(env, ['status']).code, 0);
+});
+
+test.serial('a StateDir the agent cannot write is named in status and cnctl status exits 1, while the kernel is configured', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('azure'), 'op');
+  // what a root run of an older version left: a links directory of root's
+  mkdirSync(join(env.stateDir, 'links'), { mode: 0o755 });
+  await listeningHelper(env);
+  env.writeConfig();
+  const agent = env.startAgent();
+  await waitConverged(env);
+  await waitFor(() => statusIn(env).stateError, () => `the state error in the status (${agent.output()})`);
+  const status = statusIn(env);
+  t.regex(status.stateError!, new RegExp(`^state files not written: EACCES: permission denied, .*${env.stateDir}/links/`));
+  const shown = cnctlIn(env, ['status']);
+  t.is(shown.code, 1);
+  t.regex(shown.stdout, /State Error: state files not written: EACCES/);
+  t.is(agent.output().match(/ERROR state files not written/g)?.length, 1, 'logged once');
+  // given back to the agent's user, the next reconcile writes and the error is gone
+  execFileSync('chown', ['cloud-network', join(env.stateDir, 'links')]);
+  agent.kill('SIGHUP');
+  await waitFor(() => statusIn(env).stateError === null, 'the state error to clear');
+  t.true(existsSync(join(env.stateDir, 'links', 'eth1.json')));
+  await waitFor(() => /INFO state files written again/.test(agent.output()), 'the recovery in the log');
+  t.pass();
+});
+
+test.serial('cnctl wait returns once the agent has converged: the kernel holds the whole plan by then', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('ec2'), 'op');
+  env.startHelper();
+  env.writeConfig();
+  env.startAgent();
+  const waited = cnctlIn(env, ['wait', '--timeout', '90']);
+  t.is(waited.code, 0, waited.stderr);
+  t.deepEqual(missingFromKernel(env), []);
 });

@@ -82,7 +82,12 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
     if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
     return { addresses: [] };
   }
-  async write(): Promise<void> {}
+  stateFails?: Error;
+  stateWrites = 0;
+  async write(): Promise<void> {
+    this.stateWrites++;
+    if (this.stateFails) throw this.stateFails;
+  }
 }
 
 /** A logger that keeps every record at Debug and above, for tests that read the log. */
@@ -424,5 +429,47 @@ test('a Supplementary= name that is no interface now is a warning, said once, an
   await r.request('signal', true);
   t.is(warnings().length, 2);
   t.regex(warnings()[1]!, /names eth8, eth9, which are not interfaces now/);
+  await r.stop();
+});
+
+test('state files that cannot be written are reported in status and logged once; the kernel is still configured, and a later write clears it', async (t) => {
+  const world = new World();
+  world.stateFails = Object.assign(new Error("EACCES: permission denied, open '/run/cloud-network/links/eth1.json.7.tmp'"), { code: 'EACCES' });
+  const { log, records } = recordingLog();
+  const r = reconciler(world, true, undefined, undefined, { log });
+  t.deepEqual(await r.request('start', true), { converged: true });
+  t.regex(r.status.stateError!, /^state files not written: EACCES: permission denied, open '\/run\/cloud-network\/links\/eth1\.json\.7\.tmp'; the kernel is configured/);
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  // a quiet refresh is not skipped while the files are stale: it tries again, and logs nothing new
+  const writes = world.stateWrites;
+  await r.request('timer', true);
+  t.is(world.stateWrites, writes + 1);
+  t.is(records.filter((rec) => rec.level === 50 && /state files not written/.test(rec.msg)).length, 1);
+  world.stateFails = undefined;
+  await r.request('timer', true);
+  t.is(r.status.stateError, undefined);
+  t.true(records.some((rec) => rec.level === 30 && rec.msg === 'state files written again'));
+  await r.stop();
+});
+
+test('with the helper down the status lists what is pending, as many operations as it counts, and why the helper is not reached', async (t) => {
+  const world = new World();
+  world.helperUp = false;
+  const r = reconciler(world);
+  t.false((await r.request('start', true)).converged);
+  t.true(r.status.pending.length > 0);
+  t.is(r.status.pendingOperations, r.status.pending.length);
+  t.true(r.status.pending.some((op) => op.kind === 'address.add' && op.address === '172.31.32.11/20'), JSON.stringify(r.status.pending));
+  t.regex(r.status.helperError!, /not reachable: ECONNREFUSED; will retry/);
+  // down in the middle of an apply: the same
+  world.helperUp = true;
+  t.true((await r.request('retry', false)).converged);
+  t.is(r.status.helperError, undefined);
+  t.is(r.status.pendingOperations, 0);
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  world.helperUp = false;
+  await r.request('kernel', false);
+  t.deepEqual(r.status.pending.map((op) => op.kind), ['address.add']);
+  t.is(r.status.pendingOperations, 1);
   await r.stop();
 });
