@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { watchKernel } from '../netlink/events.js';
 import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
 import { describeOperation } from '../netlink/describe.js';
+import { PRIORITY, writeStderr } from '../protocol/journal.js';
 import { packageVersion } from '../protocol/version.js';
 import { detectProvider } from './metadata/detect.js';
 import type { MetadataModel } from './metadata/model.js';
@@ -71,7 +72,7 @@ async function dryRun(rt: Runtime): Promise<number> {
   try {
     owned = (await rt.helper.ownedAddresses()).addresses;
   } catch (error) {
-    process.stderr.write(`note: ${errorText(error)}; addresses are judged ours by their protocol tag only\n`);
+    writeStderr(`note: ${errorText(error)}; addresses are judged ours by their protocol tag only\n`, PRIORITY.warning);
   }
   const result = plan(snapshot.model, plannerConfig(rt.config), kernel, owned);
   process.stdout.write(`provider ${rt.source.name}, instance ${snapshot.model.instance.id}\n`);
@@ -279,7 +280,7 @@ async function run(command: CommandLine): Promise<number> {
     }
     return EXIT_USAGE;
   } catch (error) {
-    process.stderr.write(`cloud-network: ${errorText(error)}\n`);
+    writeStderr(`cloud-network: ${errorText(error)}\n`);
     return EXIT_FAILED;
   } finally {
     if (rt && command.mode !== 'daemon') {
@@ -293,7 +294,7 @@ async function run(command: CommandLine): Promise<number> {
 const pidText = (pid: number | undefined) => (pid === undefined ? 'pid unknown' : `pid ${pid}`);
 
 process.on('unhandledRejection', (reason) => {
-  process.stderr.write(`cloud-network: unexpected error: ${errorText(reason)}\n`);
+  writeStderr(`cloud-network: unexpected error: ${errorText(reason)}\n`);
 });
 
 exitWhenDone('cloud-network', main(process.argv.slice(2)));
