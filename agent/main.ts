@@ -45,7 +45,10 @@ interface Runtime {
 async function setUp(command: CommandLine, config: Config, log: Logger): Promise<Runtime> {
   const metrics = new Metrics();
   const kernel = new NetlinkKernelReader();
-  const clientSettings = { onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome) };
+  const clientSettings = {
+    onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome),
+    debug: (line: string) => log.debug(line),
+  };
   const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);

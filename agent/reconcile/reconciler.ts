@@ -138,6 +138,9 @@ export class Reconciler {
   private readonly waiters: ((outcome: ReconcileOutcome) => void)[] = [];
   /** the Supplementary= names last found missing from the kernel, as warned about */
   private missingSupplementary = '';
+  /** failed metadata fetches and helper requests since the last success, for the recovery's log line */
+  private metadataFailures = 0;
+  private helperFailures = 0;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.config = options.config;
@@ -289,8 +292,13 @@ export class Reconciler {
         this.snapshot = snapshot;
         this.status.metadataError = undefined;
         this.status.lastMetadataSuccess = new Date().toISOString();
+        if (this.metadataFailures > 0) {
+          this.options.log.info(`metadata from ${this.options.source.name} available again after ${plural(this.metadataFailures, 'failure')}`);
+          this.metadataFailures = 0;
+        }
       } catch (error) {
         const message = `metadata from ${this.options.source.name} unavailable: ${errorText(error)}`;
+        this.metadataFailures++;
         this.status.metadataError = message;
         if (!this.snapshot) {
           this.status.lastError = `${message}; nothing configured yet, will retry`;
@@ -356,6 +364,7 @@ export class Reconciler {
     const readStarted = performance.now();
     const kernel = await this.options.kernel.read();
     took.kernelReadMs = Math.round(performance.now() - readStarted);
+    this.options.log.debug(`kernel read: ${kernelSummary(kernel)} in ${took.kernelReadMs} ms`);
     // The read's last dump was decoded in this turn of the event loop and planning is the
     // longest stretch that follows: let the API requests that arrived meanwhile go first.
     await nextTurn();
@@ -363,6 +372,7 @@ export class Reconciler {
     const result = this.planner.plan(snapshot.model, this.config, kernel, this.owned);
     took.planMs = Math.round(performance.now() - planStarted);
     this.lastPlan = result;
+    this.options.log.debug(`plan: ${planSummary(result)} (${took.planMs} ms)`);
     for (const nic of result.nics) {
       if (nic.problem) this.options.log.debug(`NIC ${nic.mac}: ${nic.problem}`);
     }
@@ -446,7 +456,9 @@ export class Reconciler {
    * against a fresh read (and the helper's ledger after the apply) is empty.
    */
   private async verify(snapshot: ProviderSnapshot, modelText: string, problems: string[]): Promise<ReconcileOutcome> {
+    const readStarted = performance.now();
     const after = await this.options.kernel.read();
+    this.options.log.debug(`kernel read after the apply: ${kernelSummary(after)} in ${Math.round(performance.now() - readStarted)} ms`);
     this.owned = undefined;
     try {
       this.owned = (await this.options.helper.ownedAddresses()).addresses;
@@ -455,6 +467,7 @@ export class Reconciler {
     }
     const remaining = this.planner.plan(snapshot.model, this.config, after, this.owned);
     this.lastPlan = remaining;
+    this.options.log.debug(`plan after the apply: ${planSummary(remaining)}`);
     this.setPending(remaining.operations);
     await this.writeState(snapshot, remaining, after);
     if (remaining.operations.length > 0) {
@@ -475,6 +488,7 @@ export class Reconciler {
   }
 
   private helperDown(error: unknown): ReconcileOutcome {
+    this.helperFailures++;
     this.status.helperReachable = false;
     // the helper client's own errors already say "will retry"
     const text = errorText(error);
@@ -486,6 +500,10 @@ export class Reconciler {
   }
 
   private helperUp(): void {
+    if (this.helperFailures > 0) {
+      this.options.log.info(`helper reachable again after ${plural(this.helperFailures, 'failed attempt')}`);
+      this.helperFailures = 0;
+    }
     this.status.helperReachable = true;
     this.status.helperError = undefined;
   }
@@ -524,6 +542,26 @@ export function initialStatus(provider: ProviderName, startedAt: Date): Reconcil
     operations: { applied: {}, failed: {} },
     converged: false,
   };
+}
+
+/** "1 failure", "3 failures"; `many` for words whose plural is not "s" added */
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** What a kernel read found, in numbers ("2 links, 1 address, 0 routes, 0 rules"). */
+function kernelSummary(kernel: KernelState): string {
+  return [plural(kernel.links.length, 'link'), plural(kernel.addresses.length, 'address', 'addresses'), plural(kernel.routes.length, 'route'), plural(kernel.rules.length, 'rule')].join(', ');
+}
+
+/** A plan in numbers ("2 NICs (2 on a link), 5 operations: 5 to add or replace, 0 to remove"). */
+function planSummary(plan: Plan): string {
+  const removals = plan.operations.filter((op) => op.kind.endsWith('.remove')).length;
+  const linked = plan.nics.filter((nic) => nic.link).length;
+  return (
+    `${plural(plan.nics.length, 'NIC')} (${linked} on a link), ${plural(plan.operations.length, 'operation')}: ` +
+    `${plan.operations.length - removals} to add or replace, ${removals} to remove`
+  );
 }
 
 function count(counter: Record<string, number>, kind: string): void {

@@ -473,3 +473,37 @@ test('with the helper down the status lists what is pending, as many operations 
   t.is(r.status.pendingOperations, 1);
   await r.stop();
 });
+
+test('recovery is logged: the metadata available again after its failures, the helper reachable again', async (t) => {
+  const world = new World();
+  const { log, records } = recordingLog();
+  const r = reconciler(world, false, undefined, undefined, { log });
+  await r.request('start', true);
+  world.metadata = new Error('HTTP 500');
+  for (let i = 0; i < 3; i++) await r.request('timer', true);
+  world.metadata = model;
+  await r.request('timer', true);
+  world.helperUp = false;
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  await r.request('kernel', false);
+  await r.request('retry', false);
+  world.helperUp = true;
+  await r.request('retry', false);
+  const info = records.filter((rec) => rec.level === 30).map((rec) => rec.msg);
+  t.true(info.includes('metadata from ec2 available again after 3 failures'), info.join('\n'));
+  t.true(info.includes('helper reachable again after 2 failed attempts'), info.join('\n'));
+  await r.stop();
+});
+
+test('at Debug a reconcile shows each kernel read and the plan in numbers', async (t) => {
+  const world = new World();
+  const { log, records } = recordingLog();
+  const r = reconciler(world, false, undefined, undefined, { log });
+  await r.request('start', true);
+  const debug = records.filter((rec) => rec.level === 20).map((rec) => rec.msg);
+  t.true(debug.some((m) => /^kernel read: 2 links, 1 address, 0 routes, 0 rules in \d+ ms$/.test(m)), debug.join('\n'));
+  t.true(debug.some((m) => /^plan: 2 NICs \(2 on a link\), \d+ operations: \d+ to add or replace, 0 to remove \(\d+ ms\)$/.test(m)), debug.join('\n'));
+  t.true(debug.some((m) => /^kernel read after the apply: 2 links, 3 addresses, 2 routes, 5 rules in \d+ ms$/.test(m)), debug.join('\n'));
+  t.true(debug.includes('plan after the apply: 2 NICs (2 on a link), 0 operations: 0 to add or replace, 0 to remove'), debug.join('\n'));
+  await r.stop();
+});
