@@ -40,14 +40,20 @@ interface Runtime {
   source: ProviderSource;
   kernel: NetlinkKernelReader;
   helper: HelperClient;
+  /** what the metadata client did last (its debug line), for a first pass that runs out of time */
+  lastMetadataRequest?: string;
 }
 
 async function setUp(command: CommandLine, config: Config, log: Logger): Promise<Runtime> {
   const metrics = new Metrics();
   const kernel = new NetlinkKernelReader();
+  let lastMetadataRequest: string | undefined;
   const clientSettings = {
     onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome),
-    debug: (line: string) => log.debug(line),
+    debug: (line: string) => {
+      lastMetadataRequest = line;
+      log.debug(line);
+    },
   };
   const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
   const name = detection.provider;
@@ -65,7 +71,17 @@ async function setUp(command: CommandLine, config: Config, log: Logger): Promise
   if (command.mode !== 'cleanup') source.startEarly();
   const helper = new HelperClient({ socketPath: config.system.helperSocket });
   log.debug(`provider ${name}, helper at ${config.system.helperSocket}`);
-  return { config, log, metrics, source, kernel, helper };
+  return {
+    config,
+    log,
+    metrics,
+    source,
+    kernel,
+    helper,
+    get lastMetadataRequest() {
+      return lastMetadataRequest;
+    },
+  };
 }
 
 async function dryRun(rt: Runtime): Promise<number> {
@@ -133,9 +149,27 @@ function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<Reconc
   });
 }
 
+/**
+ * The longest `--once` takes, counted from the process's start: the unit's first pass
+ * (ExecStartPre=) ends well inside its TimeoutStartSec=60 whatever the metadata service does
+ * (hangs, or asks for a Retry-After of a minute), so a slow cloud never fails the start.
+ */
+export const FIRST_PASS_BUDGET_MS = 30_000;
+
 async function once(rt: Runtime): Promise<number> {
   const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir));
-  const outcome = await reconciler.request('start', true);
+  let timer: NodeJS.Timeout | undefined;
+  const spent = new Promise<'spent'>((resolve) => (timer = setTimeout(() => resolve('spent'), Math.max(0, FIRST_PASS_BUDGET_MS - performance.now()))));
+  const outcome = await Promise.race([reconciler.request('start', true), spent]);
+  clearTimeout(timer);
+  if (outcome === 'spent') {
+    // the process ends now: what is in flight (a metadata request, a retry's wait) goes with it
+    rt.log.error(
+      `first pass stopped after ${FIRST_PASS_BUDGET_MS / 1000} s, its budget inside the unit's TimeoutStartSec: ${notDone(rt, reconciler)}; ` +
+        'the daemon keeps trying',
+    );
+    return EXIT_FAILED;
+  }
   await reconciler.stop();
   if (outcome.converged) {
     rt.log.info('the kernel matches the plan');
@@ -143,6 +177,18 @@ async function once(rt: Runtime): Promise<number> {
   }
   rt.log.error(`not converged: ${outcome.reason}`);
   return EXIT_FAILED;
+}
+
+/** What a first pass that ran out of time had not done, for its log line. */
+function notDone(rt: Runtime, reconciler: Reconciler): string {
+  if (!reconciler.current) {
+    const last = rt.lastMetadataRequest;
+    return `no metadata from ${rt.source.name} yet${last ? ` (last: ${last})` : ''}, nothing configured`;
+  }
+  const planned = reconciler.currentPlan?.operations.length;
+  if (planned === undefined) return 'the metadata came, but the kernel was not read and planned yet, nothing configured';
+  const helper = reconciler.status.helperError;
+  return `the metadata came, but ${planned} planned operations were not confirmed in the kernel${helper ? ` (${helper})` : ''}`;
 }
 
 /** The longest the daemon's first reconcile holds the REST API back. */

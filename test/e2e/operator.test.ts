@@ -236,3 +236,24 @@ test.serial('cnctl wait returns once the agent has converged: the kernel holds t
   t.is(waited.code, 0, waited.stderr);
   t.deepEqual(missingFromKernel(env), []);
 });
+
+test.serial('a first pass whose metadata service asks for a minute between retries ends within its 30 s, saying what it did not do', async (t) => {
+  const env = await createCloudEnv(t, builtinScenario('azure'), 'op');
+  await listeningHelper(env);
+  env.writeConfig({ logLevel: 'Info' });
+  await env.setFault({ kind: 'rateLimit', retryAfter: 60 });
+  const before = vmDump(env);
+  const started = Date.now();
+  const once = env.startAgent(['--once']);
+  // the unit's TimeoutStartSec=60 is where systemd would count the start as failed
+  const ended = await Promise.race([once.exited, sleep(60_000).then(() => 'still running after 60 s')]);
+  const seconds = (Date.now() - started) / 1000;
+  once.kill('SIGKILL');
+  t.is(ended, 1, once.output());
+  t.true(seconds < 35, `--once ended after ${seconds} s`);
+  t.regex(
+    once.output(),
+    /ERROR first pass stopped after 30 s, its budget inside the unit's TimeoutStartSec: no metadata from azure yet \(last: azure metadata: GET \/metadata\/instance\?api-version=[\d-]+: retry 1 of 4 in 60000 ms \(Retry-After 60 s\)\), nothing configured; the daemon keeps trying/,
+  );
+  t.is(vmDump(env), before);
+});
