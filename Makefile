@@ -8,7 +8,7 @@ DESTDIR ?=
 PROVIDER ?= azure
 NODE ?= node
 
-.PHONY: all build test test-unit typecheck demo bench reliability install uninstall deb system-test clean
+.PHONY: all build test test-unit typecheck demo playground demo-clean bench reliability install uninstall deb system-test clean
 
 all: build
 
@@ -29,15 +29,23 @@ typecheck: node_modules/.installed
 # Every test: test/unit, test/kernel (network namespaces), test/e2e and test/system (the
 # installed units, polkit), and bench/smoke.test.ts; as root, a few minutes.
 test: typecheck build
+	tools/install-debian-packages
 	npx ava
 
 # The fast loop: test/unit only, without root, a build or namespaces.
 test-unit: node_modules/.installed
 	npx ava test/unit
 
+# KEEP=1 (or make playground) leaves the simulated cloud running; make demo-clean removes it.
 demo: build
 	tools/install-debian-packages
-	$(NODE) --import=tsx test/demo.ts --provider $(PROVIDER)
+	$(NODE) --import=tsx test/demo.ts --provider $(PROVIDER) $(if $(KEEP),--keep)
+
+playground:
+	$(MAKE) demo KEEP=1
+
+demo-clean:
+	$(NODE) --import=tsx test/demo.ts --clean
 
 # Faults survived, bad input refused, nothing lost: every case in throwaway namespaces, a
 # scoreboard at the end, non-zero on any failure (test/reliability/, about 7 minutes, as root).
@@ -67,10 +75,12 @@ POLKITRULESDIR ?= /usr/share/polkit-1/rules.d
 SYSCONFDIR ?= /etc
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# systemd-networkd reads drop-ins from /usr/lib and /usr/local/lib alike (networkd.conf(5))
+NETWORKDCONFDIR ?= $(PREFIX)/lib/systemd/networkd.conf.d
 INSTALL_VARS = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' LIBEXECDIR='$(LIBEXECDIR)' \
 	LIBDIR='$(LIBDIR)' UNITDIR='$(UNITDIR)' SYSUSERSDIR='$(SYSUSERSDIR)' TMPFILESDIR='$(TMPFILESDIR)' \
 	POLKITRULESDIR='$(POLKITRULESDIR)' SYSCONFDIR='$(SYSCONFDIR)' MANDIR='$(MANDIR)' \
-	BASHCOMPLETIONDIR='$(BASHCOMPLETIONDIR)' NODE='$(NODE)'
+	BASHCOMPLETIONDIR='$(BASHCOMPLETIONDIR)' NETWORKDCONFDIR='$(NETWORKDCONFDIR)' NODE='$(NODE)'
 
 install: build
 	$(INSTALL_VARS) bash systemd/install.sh install

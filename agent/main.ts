@@ -19,6 +19,8 @@ import { InstanceLock, isHeld } from './process/instance-lock.js';
 import { createLogger, setLogLevel } from './process/logging.js';
 import { loadMallocTrim } from './process/malloc-trim.js';
 import { becomeStateDirOwner, ensureStateDir } from './process/state-dir.js';
+import { readHostFacts } from './coexist/host.js';
+import { Neighbourhood } from './coexist/neighbourhood.js';
 import { Daemon } from './reconcile/daemon.js';
 import { HelperClient } from './reconcile/helper-client.js';
 import { NetlinkKernelReader } from './reconcile/kernel-reader.js';
@@ -93,11 +95,16 @@ async function dryRun(rt: Runtime): Promise<number> {
   } catch (error) {
     writeStderr(`note: ${errorText(error)}; addresses are judged ours by their protocol tag only\n`, PRIORITY.warning);
   }
-  const result = plan(snapshot.model, plannerConfig(rt.config), kernel, owned);
+  const neighbours = neighbourhood(rt);
+  await neighbours.refresh();
+  const survey = neighbours.survey(kernel);
+  const result = plan(snapshot.model, plannerConfig(rt.config), kernel, owned, survey.neighbours);
   process.stdout.write(`provider ${rt.source.name}, instance ${snapshot.model.instance.id}\n`);
+  for (const tool of survey.tools) process.stdout.write(`${tool.tool} (${tool.stance}): ${tool.note}\n`);
   for (const nic of result.nics) {
     const where = nic.link ? `${nic.link.name} (ifindex ${nic.link.index})` : 'no link';
-    process.stdout.write(`NIC ${nic.mac} → ${where}${nic.table !== undefined ? `, table ${nic.table}` : ''}${nic.problem ? `: ${nic.problem}` : ''}\n`);
+    const alone = nic.leftAlone ? `: managed by ${nic.leftAlone.tool}, left alone` : '';
+    process.stdout.write(`NIC ${nic.mac} → ${where}${nic.table !== undefined ? `, table ${nic.table}` : ''}${alone}${nic.problem ? `: ${nic.problem}` : ''}\n`);
   }
   if (result.operations.length === 0) {
     process.stdout.write('nothing to do: the kernel matches the plan\n');
@@ -136,8 +143,15 @@ async function cleanup(rt: Runtime): Promise<number> {
   return failed === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
+/** The other network tools, recognised from the host's files and the kernel (README "Living with other tools"). */
+function neighbourhood(rt: Runtime): Neighbourhood {
+  const base = rt.config.network.routeTableBase;
+  return new Neighbourhood({ readHost: () => readHostFacts(), readForeignRoutes: () => rt.kernel.readForeignRoutes(), tables: { first: base, last: base + 999 } });
+}
+
 function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'afterApply'>): Reconciler {
   return new Reconciler({
+    neighbours: neighbourhood(rt),
     kernelWatched: daemonHooks?.kernelEvents !== undefined,
     ...daemonHooks,
     source: rt.source,

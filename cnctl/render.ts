@@ -3,7 +3,7 @@
 import type { LinkResource, NetworkResource, StatusResource, SystemResource, UnmatchedNic } from '../protocol/rest.js';
 import { block, type Colour, type Field, type Style } from './output.js';
 
-const STATE_COLOUR: Record<LinkResource['state'], Colour> = { configured: 'green', pending: 'yellow', error: 'red' };
+const STATE_COLOUR: Record<LinkResource['state'], Colour> = { configured: 'green', pending: 'yellow', error: 'red', 'left-alone': 'yellow' };
 
 const yesNo = (value: boolean) => (value ? 'yes' : 'no');
 
@@ -36,8 +36,10 @@ export function renderLink(link: LinkResource, s: Style): string {
     ['Gateway', link.gateway],
     ['MTU', link.mtu === undefined ? undefined : String(link.mtu)],
     ['Table', link.table === undefined ? 'main' : String(link.table)],
-    ['State', link.state, STATE_COLOUR[link.state]],
+    ['State', link.managedBy ? `managed by ${link.managedBy.tool}, left alone` : link.state, STATE_COLOUR[link.state]],
   ];
+  if (link.managedBy) fields.push(['Why', link.managedBy.why]);
+  if (link.rangesLeftAlone?.length) fields.push(['Ranges Left', link.rangesLeftAlone]);
   if (link.error) fields.push(['Error', link.error, 'red']);
   return block(fields, s);
 }
@@ -82,6 +84,13 @@ export function renderStatus(status: StatusResource, s: Style): string {
   if (status.configError) fields.push(['Config Error', status.configError, 'red']);
   if (status.stateError) fields.push(['State Error', status.stateError, 'red']);
   for (const [link, error] of Object.entries(status.linkErrors)) fields.push([`Error ${link}`, error, 'red']);
+  // older agents' answers lack the coexistence fields
+  for (const tool of status.tools ?? []) fields.push([`Tool ${tool.tool}`, `${tool.stance === 'yield' ? 'yields to it' : 'coexists'}: ${tool.note}`]);
+  for (const [link, why] of Object.entries(status.leftAlone ?? {})) fields.push([link, why, 'yellow']);
+  for (const collision of status.collisions ?? []) fields.push(['Collision', collision, 'yellow']);
+  for (const c of status.contested ?? []) {
+    fields.push(['Not Re-Added', `${c.object}: removed ${c.removals} times within a minute${c.likelyTool ? `, likely by ${c.likelyTool}` : ''}; until the next reload`, 'red']);
+  }
   return block(fields, s);
 }
 

@@ -6,7 +6,7 @@ import { linkWording } from './objects/link.js';
 import { routeWording } from './objects/route.js';
 import { ruleWording } from './objects/rule.js';
 
-/** One line per operation, like the `ip` command that would do the same: logs, the audit trail, --dry-run, the API's pending list. */
+/** One line per operation, the iproute2 command that does the same, ready to paste: logs, the audit trail, --dry-run, the API's pending list. */
 export function describeOperation(op: Operation): string {
   switch (op.kind) {
     case 'address.add':

@@ -55,6 +55,35 @@ export interface StatusResource {
   pending: string[];
   linkErrors: Record<string, string>;
   operations: OperationCounters;
+  /** the other network tools found on this machine, and what cloud-network does beside each */
+  tools: ToolResource[];
+  /** links cloud-network leaves to another tool: name → "managed by TOOL: why" */
+  leftAlone: Record<string, string>;
+  /** cloud-network's tables and priorities that hold another tool's objects (avoided, never overwritten) */
+  collisions: string[];
+  /** objects someone else kept removing, which cloud-network no longer re-adds until a reload */
+  contested: ContestedResource[];
+}
+
+/** Another network tool (README "Living with other tools"). */
+export interface ToolResource {
+  tool: string;
+  /** `yield`: cloud-network leaves the tool's interfaces alone; `coexist`: both work side by side */
+  stance: 'yield' | 'coexist';
+  /** what showed that the tool is here */
+  evidence: string[];
+  /** the interfaces it manages */
+  links: string[];
+  /** who owns what */
+  note: string;
+}
+
+export interface ContestedResource {
+  /** the object, as `ip`-like text ("add inet rule priority 20200 from 10.4.1.5/32 lookup 20001") */
+  object: string;
+  removals: number;
+  likelyTool: string | null;
+  since: string;
 }
 
 /**
@@ -105,8 +134,13 @@ export interface LinkResource {
   gateway: string;
   mtu?: number;
   routedRanges: string[];
-  state: 'configured' | 'pending' | 'error';
+  /** `left-alone`: another tool manages the interface (managedBy), and cloud-network configures nothing on it */
+  state: 'configured' | 'pending' | 'error' | 'left-alone';
   error?: string;
+  /** the tool the interface is left to, and why */
+  managedBy?: { tool: string; why: string };
+  /** routed ranges another tool delivers (google-guest-agent's local routes) */
+  rangesLeftAlone?: string[];
 }
 
 /** A metadata NIC that has no configured link (not attached yet, or no plan yet). */

@@ -10,7 +10,7 @@ set -euo pipefail
 
 : "${DESTDIR=}" "${PREFIX:?}" "${BINDIR:?}" "${LIBEXECDIR:?}" "${LIBDIR:?}" "${UNITDIR:?}"
 : "${SYSUSERSDIR:?}" "${TMPFILESDIR:?}" "${POLKITRULESDIR:?}" "${SYSCONFDIR:?}" "${MANDIR:?}"
-: "${BASHCOMPLETIONDIR:?}"
+: "${BASHCOMPLETIONDIR:?}" "${NETWORKDCONFDIR:?}"
 : "${NODE:=node}"
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,13 +108,17 @@ do_install() {
   put 0644 "$SRC/systemd/sysusers.d/cloud-network.conf" "$SYSUSERSDIR/cloud-network.conf"
   put 0644 "$SRC/systemd/tmpfiles.d/cloud-network.conf" "$TMPFILESDIR/cloud-network.conf"
   put 0644 "$SRC/polkit/50-cloud-network.rules" "$POLKITRULESDIR/50-cloud-network.rules"
+  # systemd-networkd keeps cloud-network's routes and rules (read at networkd's next start)
+  put 0644 "$SRC/systemd/networkd.conf.d/50-cloud-network.conf" "$NETWORKDCONFDIR/50-cloud-network.conf"
 
   put 0644 "$SRC/completions/cnctl" "$BASHCOMPLETIONDIR/cnctl"
 
   local page section
   for page in cloud-network.8 cnctl.1 cloud-network.toml.5; do
     section=${page##*.}
-    put_text 0644 "$MANDIR/man$section/$page.gz" < <(gzip -9 -n -c "$SRC/man/$page")
+    # the pages name the installed paths of this PREFIX, as the units do
+    put_text 0644 "$MANDIR/man$section/$page.gz" < <(sed -e "s|@LIBEXECDIR@|$LIBEXECDIR|g" -e "s|@UNITDIR@|$UNITDIR|g" \
+      -e "s|@NETWORKDCONFDIR@|$NETWORKDCONFDIR|g" "$SRC/man/$page" | gzip -9 -n -c)
   done
   # cloud-network(8) describes the helper too
   ln -sf cloud-network.8.gz "$DESTDIR$MANDIR/man8/cloud-network-helper.8.gz"
@@ -137,6 +141,9 @@ do_install() {
     systemd-tmpfiles --create "$TMPFILESDIR/cloud-network.conf"
     systemctl daemon-reload
     echo "installed; start it with: systemctl enable --now cloud-network.socket cloud-network.service"
+    if systemctl -q is-active systemd-networkd.service 2>/dev/null; then
+      echo "systemd-networkd runs: restart it once (systemctl restart systemd-networkd) so that it keeps cloud-network's routes and rules"
+    fi
   else
     echo "installed into ${DESTDIR:-/}; the manifest is $DESTDIR$MANIFEST"
   fi

@@ -15,7 +15,10 @@
 //   (docker, CNI) keep winning;
 // - routed ranges (GCP alias ranges and forwarded IPs, EC2 prefix delegations) are local
 //   routes in the local table, and from-rules on policy-routed NICs;
-// - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata.
+// - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata;
+// - a link another tool manages, and a NIC whose table another tool uses, is left alone: nothing
+//   is added there, and what cloud-network itself had configured there is taken back; a routed
+//   range another tool delivers is left to it (Neighbours; README "Living with other tools").
 import type { Operation, RouteReplace, RuleAdd } from '../../protocol/operations.js';
 import { LOCAL_TABLE, MAIN_TABLE, RULE_PRIORITY } from '../../protocol/constants.js';
 import {
@@ -60,6 +63,29 @@ export interface PlannerConfig {
   supplementary: string[];
 }
 
+/**
+ * What other network tools hold, as the planner needs it (agent/coexist/ finds it; the planner
+ * knows no tool): links, tables and routed ranges cloud-network leaves to them, each with the
+ * tool and why. Kept as the same object while unchanged, so a plan can reuse its desired state.
+ */
+export interface Neighbours {
+  /** link name → who manages it */
+  links: ReadonlyMap<string, LeftAlone>;
+  /** table → who holds objects in it */
+  tables: ReadonlyMap<number, LeftAlone>;
+  /** routed range (canonical CIDR) → who delivers it */
+  ranges: ReadonlyMap<string, LeftAlone>;
+  /** every routed range is delivered by this tool, when one does them all */
+  allRanges?: LeftAlone;
+}
+
+export interface LeftAlone {
+  tool: string;
+  why: string;
+}
+
+export const NO_NEIGHBOURS: Neighbours = { links: new Map(), tables: new Map(), ranges: new Map() };
+
 /** What the planner decided for one metadata NIC. */
 export interface NicPlan {
   mac: string;
@@ -71,6 +97,10 @@ export interface NicPlan {
   addresses: string[];
   /** why nothing could be done for this NIC, when that is the case */
   problem?: string;
+  /** the tool the NIC is left to, and why: cloud-network configures nothing on it */
+  leftAlone?: LeftAlone;
+  /** routed ranges of the NIC another tool delivers */
+  rangesLeftAlone?: string[];
 }
 
 export interface Plan {
@@ -138,19 +168,34 @@ interface PlannerMemory {
    * desired state of the last plan is kept, and taken again while those are the same (its keys,
    * already hashed, make the comparisons cheaper too).
    */
-  lastDesired?: { model: MetadataModel; config: PlannerConfig; links: string; desired: Desired };
+  lastDesired?: { model: MetadataModel; config: PlannerConfig; neighbours: Neighbours; links: string; desired: Desired };
 }
 
-function desiredFor(memory: PlannerMemory, model: MetadataModel, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
+function desiredFor(
+  memory: PlannerMemory,
+  model: MetadataModel,
+  config: PlannerConfig,
+  neighbours: Neighbours,
+  sortedNics: Nic[],
+  nicLinks: (ObservedLink | undefined)[],
+): Desired {
   const links = nicLinks.map((link) => (link ? `${link.index} ${link.name}` : '')).join('|');
   const last = memory.lastDesired;
-  if (last && last.model === model && last.config === config && last.links === links) return last.desired;
-  const desired = computeDesired(memory.canonical, config, sortedNics, nicLinks);
-  memory.lastDesired = { model, config, links, desired };
+  if (last && last.model === model && last.config === config && last.neighbours === neighbours && last.links === links) return last.desired;
+  const desired = computeDesired(memory.canonical, config, neighbours, sortedNics, nicLinks);
+  memory.lastDesired = { model, config, neighbours, links, desired };
   return desired;
 }
 
-function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
+/** The tool a NIC is left to, if any: its link is another tool's, or the table it would get holds another tool's objects. */
+function leftAloneBy(neighbours: Neighbours, link: ObservedLink, table: number | undefined): LeftAlone | undefined {
+  const byLink = neighbours.links.get(link.name);
+  if (byLink) return byLink;
+  const byTable = table === undefined ? undefined : neighbours.tables.get(table);
+  return byTable && { tool: byTable.tool, why: `its table ${table} ${byTable.why}; cloud-network uses no table another tool holds` };
+}
+
+function computeDesired(c: CanonicalForms, config: PlannerConfig, neighbours: Neighbours, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
   const supplementary = new Set(config.supplementary);
   const nics: NicPlan[] = [];
   const desiredAddresses: DesiredAddress[] = [];
@@ -178,6 +223,11 @@ function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Ni
     const policyRouted = !nic.primary || supplementary.has(link.name);
     const table = config.routeTableBase + nic.index;
     const nicPlan: NicPlan = { mac: nic.mac, link: { name: link.name, index: link.index }, addresses: [] };
+    const leftAlone = leftAloneBy(neighbours, link, policyRouted ? table : undefined);
+    if (leftAlone) {
+      nics.push({ ...nicPlan, leftAlone });
+      return;
+    }
     if (policyRouted) nicPlan.table = table;
     nics.push(nicPlan);
 
@@ -201,6 +251,10 @@ function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Ni
     // Routed ranges are delivered locally; on a policy-routed NIC replies leave through it.
     for (const range of nic.routedRanges) {
       const destination = c.network(range)!;
+      if (neighbours.allRanges || neighbours.ranges.has(destination)) {
+        (nicPlan.rangesLeftAlone ??= []).push(destination);
+        continue;
+      }
       addRoute(
         { kind: 'route.replace', table: LOCAL_TABLE, destination, link: link.name, type: 'local', scope: 'host' },
         link.index,
@@ -283,14 +337,14 @@ export class Planner {
    * Computes the plan. `owned` lists addresses the helper's ledger holds, for kernels that do
    * not keep IFA_PROTO; addresses with our IFA_PROTO are recognised without it.
    */
-  plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = []): Plan {
-    return planWith(this.memory, model, config, observed, owned);
+  plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = [], neighbours: Neighbours = NO_NEIGHBOURS): Plan {
+    return planWith(this.memory, model, config, observed, owned, neighbours);
   }
 }
 
 /** One plan from a fresh Planner, which remembers nothing: for a single plan (--dry-run, --cleanup). */
-export function plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = []): Plan {
-  return new Planner().plan(model, config, observed, owned);
+export function plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = [], neighbours: Neighbours = NO_NEIGHBOURS): Plan {
+  return new Planner().plan(model, config, observed, owned, neighbours);
 }
 
 function planWith(
@@ -299,6 +353,7 @@ function planWith(
   config: PlannerConfig,
   observed: KernelState,
   owned: OwnedAddress[],
+  neighbours: Neighbours,
 ): Plan {
   const c = memory.canonical;
   const linksByIndex = new Map(observed.links.map((l) => [l.index, l]));
@@ -313,11 +368,11 @@ function planWith(
   const nicLinks = sortedNics.map((nic) => linkForNic(nic, observed.links));
   sortedNics.forEach((nic, i) => {
     const link = nicLinks[i];
-    if (!link) return;
+    if (!link || neighbours.links.has(link.name)) return;
     if (!link.up) linkOps.push({ kind: 'link.set', link: link.name, up: true });
     if (nic.mtu !== undefined && nic.mtu !== link.mtu) linkOps.push({ kind: 'link.set', link: link.name, mtu: nic.mtu });
   });
-  const { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules } = desiredFor(memory, model, config, sortedNics, nicLinks);
+  const { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules } = desiredFor(memory, model, config, neighbours, sortedNics, nicLinks);
 
   // --- compare with the kernel -------------------------------------------------------------
 

@@ -35,8 +35,10 @@ export function linkStates(snapshot: ProviderSnapshot, result: Plan, status: Rec
       gateway: nic.gateway,
       ...(nic.mtu !== undefined && { mtu: nic.mtu }),
       routedRanges: nic.routedRanges,
-      state: error ? 'error' : pending ? 'pending' : 'configured',
+      state: nicPlan.leftAlone ? 'left-alone' : error ? 'error' : pending ? 'pending' : 'configured',
       ...(error !== undefined && { error }),
+      ...(nicPlan.leftAlone && { managedBy: { tool: nicPlan.leftAlone.tool, why: nicPlan.leftAlone.why } }),
+      ...(nicPlan.rangesLeftAlone && { rangesLeftAlone: nicPlan.rangesLeftAlone }),
     });
   }
   return states;

@@ -126,13 +126,15 @@ export function addressPayload(address: ParsedPrefix, index: number, added?: { f
 }
 
 /**
- * How an address operation reads: `command` like the `ip` command that would do the same (logs,
- * the audit trail, --dry-run, the API's pending list); `applied` as the older Go tool logged a
+ * How an address operation reads: `command` as the iproute2 command that does the same, ready to
+ * paste (logs, the audit trail, --dry-run, the API's pending list); `applied` as the older Go tool logged a
  * change, which operators grep for; `attempt` what was being done, for a failure.
  */
 export const addressWording = {
   command: (op: AddressAdd | AddressRemove) =>
-    op.kind === 'address.add' ? `add address ${op.address} dev ${op.link}${op.noPrefixRoute ? ' noprefixroute' : ''}` : `remove address ${op.address} dev ${op.link}`,
+    op.kind === 'address.add'
+      ? `ip address add ${op.address} dev ${op.link}${op.noPrefixRoute ? ' noprefixroute' : ''} proto ${RTPROT_CLOUD_NETWORK}`
+      : `ip address del ${op.address} dev ${op.link}`,
   applied: (op: AddressAdd | AddressRemove, on: string) => `Successfully ${op.kind === 'address.add' ? 'added' : 'removed'} address='${op.address}'${on}`,
   attempt: (op: AddressAdd | AddressRemove) => (op.kind === 'address.add' ? `adding address ${op.address} to ${op.link}` : `removing address ${op.address} from ${op.link}`),
 };

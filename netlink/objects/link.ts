@@ -68,7 +68,7 @@ export function linkIsAlready(link: ObservedLink, change: { up?: boolean; mtu?: 
 
 /** How a link operation reads (addressWording in address.ts says where each is used). */
 export const linkWording = {
-  command: (op: LinkSet) => `set link ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`,
+  command: (op: LinkSet) => `ip link set dev ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`,
   applied: (op: LinkSet, ifindex: string) => `Successfully set link='${op.link}' ifindex='${ifindex}'${op.up ? ' up' : ''}${op.mtu !== undefined ? ` mtu='${op.mtu}'` : ''}`,
   attempt: (op: LinkSet) => `setting ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`,
 };

@@ -169,10 +169,10 @@ export function rulePayload(
 /** How a rule operation reads (addressWording in address.ts says where each is used). */
 export const ruleWording = {
   command: (op: RuleAdd | RuleRemove) => {
-    const selector = op.from !== undefined ? `from ${op.from}` : op.to !== undefined ? `to ${op.to}` : 'from all';
+    const selector = op.from !== undefined ? ` from ${op.from}` : op.to !== undefined ? ` to ${op.to}` : '';
     const suppress = op.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${op.suppressPrefixLength}` : '';
     const table = op.table === MAIN_TABLE ? 'main' : String(op.table);
-    return `${op.kind === 'rule.add' ? 'add' : 'remove'} ${op.family} rule priority ${op.priority} ${selector} lookup ${table}${suppress}`;
+    return `ip ${op.family === 'inet6' ? '-6 ' : ''}rule ${op.kind === 'rule.add' ? 'add' : 'del'} priority ${op.priority}${selector} lookup ${table}${suppress} proto ${RTPROT_CLOUD_NETWORK}`;
   },
   applied: (op: RuleAdd | RuleRemove) => {
     const verb = op.kind === 'rule.add' ? 'added' : 'removed';

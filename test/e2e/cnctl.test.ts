@@ -122,7 +122,7 @@ test('cnctl status network prints the Azure NICs with aligned labels from the ne
       '     Subnet: 10.4.0.0/24',
       '    Gateway: 10.4.0.1',
       '        MTU: -',
-      '      Table: 10001',
+      '      Table: 20001',
       '      State: configured',
       '',
     ].join('\n'),
@@ -187,7 +187,7 @@ test('--json prints the API\'s JSON for every status command', async (t) => {
 });
 
 test('cnctl status shows the agent\'s health: version, provider, times, helper, pending', async (t) => {
-  const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 10001 outside the managed range'));
+  const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 20001 outside the managed range'));
   const result = await cnctl(['status', '--url', url]);
   t.is(result.code, 1, result.stderr);
   t.true(result.stdout.includes('        Agent: cloud-network 0.1.0-test\n'), result.stdout);

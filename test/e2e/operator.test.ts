@@ -55,7 +55,7 @@ test.serial('a Supplementary= interface that does not exist is a warning, and th
   t.is(result.code, 0, result.output);
   t.regex(result.output, /WARNING Supplementary= names eth7, which is not an interface now/);
   t.deepEqual(missingFromKernel(env), []);
-  t.regex(env.vmExec('ip', ['rule', 'show']), /from 10\.4\.0\.4 lookup 10000/, 'eth0 has its rules');
+  t.regex(env.vmExec('ip', ['rule', 'show']), /from 10\.4\.0\.4 lookup 20000/, 'eth0 has its rules');
 });
 
 const TSX = join(REPO, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs');

@@ -112,7 +112,7 @@ export class Cloud {
  * address on its NIC, and for every NIC but the primary its table's default route and a
  * `from` rule per address. [] when the whole plan is in place.
  */
-export function missingFromKernel(vm: string, scenario: Scenario, tableBase = 10000): string[] {
+export function missingFromKernel(vm: string, scenario: Scenario, tableBase = 20000): string[] {
   const missing: string[] = [];
   const rules = ip(vm, 'rule', 'show');
   scenario.nics.forEach((nic, i) => {

@@ -35,6 +35,7 @@ const INSTALLED = [
   `${PREFIX}/share/man/man1/cnctl.1.gz`,
   `${PREFIX}/share/man/man5/cloud-network.toml.5.gz`,
   `${PREFIX}/share/bash-completion/completions/cnctl`,
+  `${PREFIX}/lib/systemd/networkd.conf.d/50-cloud-network.conf`,
 ];
 
 function filesUnder(dir: string): string[] {

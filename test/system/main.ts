@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ip, settledKernelDump, waitFor } from '../lib/netns.js';
 import { TeardownStack } from '../lib/teardown-stack.js';
 import { loadScenario, type Scenario } from '../imds-sim/index.js';
+import type { StatusResource } from '../../protocol/rest.js';
 import { Cloud, missingFromKernel, REMOTE_ADDRESS } from './cloud.js';
 import { createDisk, Machine, removeCgroupTree, type MachineDisk } from './machine.js';
 
@@ -188,6 +189,139 @@ function ping(m: Machine, address: string, unit?: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// systemd-networkd beside cloud-network (README "Living with other tools")
+
+/** The agent's status as cnctl shows it (GET /api/v1/status). */
+function agentStatus(m: Machine): StatusResource {
+  return JSON.parse(m.run(['cnctl', 'status', '--json'])) as StatusResource;
+}
+
+/** cloud-network's rules, the routes of its tables and its addresses, as `ip` lists them from outside. */
+function ourRulesAndRoutes(vm: string): string {
+  return [ip(vm, 'rule', 'show', 'proto', '201'), ip(vm, 'route', 'show', 'table', 'all', 'proto', '201'), ip(vm, '-o', 'addr', 'show', 'dev', 'eth1')].join('').replace(/valid_lft.*$/gm, '');
+}
+
+/** How often the agent added rules and routes since it started. */
+function addsOf(status: StatusResource): number {
+  return (status.operations.applied['rule.add'] ?? 0) + (status.operations.applied['route.replace'] ?? 0);
+}
+
+const NETWORKD_UNITS = ['systemd-networkd.service', 'systemd-networkd.socket'];
+/**
+ * A .network for the secondary NIC, where cloud-network keeps its table, rules and addresses,
+ * with what the README asks of the operator (KeepConfiguration=static: networkd keeps the
+ * addresses it did not make); eth0 stays DHCP's.
+ */
+const ETH1_NETWORK = '[Match]\nName=eth1\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nKeepConfiguration=static\n';
+
+/** Restarts networkd and waits until it has configured eth1 again. */
+async function restartNetworkd(m: Machine): Promise<void> {
+  // the test restarts networkd more often than its unit's start limit (5 in 10 s) allows
+  m.exec(['systemctl', 'reset-failed', 'systemd-networkd.service', 'systemd-networkd.socket']);
+  m.run(['systemctl', 'restart', 'systemd-networkd.service']);
+  await waitFor(() => /State: routable|State: configured|\(configured\)/.test(m.exec(['networkctl', 'status', 'eth1', '--no-pager']).stdout), 'networkd to configure eth1', 20_000, 100);
+}
+
+/** Waits until the agent's status stops changing: no reconcile for 3 s. */
+async function settledStatus(m: Machine): Promise<StatusResource> {
+  let last = agentStatus(m);
+  for (;;) {
+    await sleep(3_000);
+    const now = agentStatus(m);
+    if (now.reconciles === last.reconciles && !now.reconciling) return now;
+    last = now;
+  }
+}
+
+async function networkdChecks(w: World): Promise<void> {
+  const m = w.machine;
+  const started = await check('systemd-networkd starts with a .network for eth1, and finds the drop-in the package installed', async () => {
+    for (const unit of NETWORKD_UNITS) m.run(['rm', '-f', `/etc/systemd/system/${unit}`]);
+    m.run(['sh', '-c', 'mkdir -p /etc/systemd/network && cat > /etc/systemd/network/50-eth1.network'], { input: ETH1_NETWORK });
+    m.run(['systemctl', 'daemon-reload']);
+    m.run(['systemctl', 'start', 'systemd-networkd.service']);
+    await waitFor(() => /\(configured\)|State: routable|State: configured/.test(m.exec(['networkctl', 'status', 'eth1', '--no-pager']).stdout), 'networkd to configure eth1', 20_000, 100);
+    const dropIn = m.exec(['cat', '/usr/lib/systemd/networkd.conf.d/50-cloud-network.conf']).stdout;
+    await waitConverged(w);
+    // the agent looks for other tools at start and at each refresh: a reload is one
+    m.run(['systemctl', 'reload', 'cloud-network.service']);
+    const status = await settledStatus(m);
+    const networkd = status.tools.find((tool) => tool.tool === 'systemd-networkd');
+    return holds(
+      /ManageForeignRoutes=no/.test(dropIn) && /ManageForeignRoutingPolicyRules=no/.test(dropIn) && networkd?.stance === 'coexist' && networkd.links.includes('eth1'),
+      `networkctl: eth1 ${m.exec(['networkctl', 'list', 'eth1', '--no-legend', '--no-pager']).stdout.trim().replace(/\s+/g, ' ')}; the package's drop-in: ${dropIn.split('\n').filter((l) => l.startsWith('Manage')).join(', ')}; ` +
+        `cnctl status: ${networkd ? `${networkd.tool} (${networkd.stance}) manages ${networkd.links.join(', ')}: ${networkd.note}` : 'no systemd-networkd'}`,
+    );
+  });
+  try {
+    if (started) await networkdTugChecks(w);
+  } finally {
+    // the later checks run as before: networkd masked again, its .network gone
+    m.run(['systemctl', 'stop', ...NETWORKD_UNITS]);
+    m.run(['rm', '-f', '/etc/systemd/network/50-eth1.network']);
+    for (const unit of NETWORKD_UNITS) m.run(['ln', '-sf', '/dev/null', `/etc/systemd/system/${unit}`]);
+    m.run(['systemctl', 'daemon-reload']);
+  }
+  await waitConverged(w);
+}
+
+async function networkdTugChecks(w: World): Promise<void> {
+  const m = w.machine;
+  await check('networkctl reload and a networkd restart leave cloud-network’s routes and rules in place, its addresses come back, and the agent does not loop', async () => {
+    const before = await settledStatus(m);
+    const objects = ourRulesAndRoutes(w.vm);
+    m.run(['networkctl', 'reload']);
+    await sleep(1_000);
+    const afterReload = ourRulesAndRoutes(w.vm);
+    await restartNetworkd(m);
+    const afterRestart = ourRulesAndRoutes(w.vm);
+    const took = await waitConverged(w);
+    const after = await settledStatus(m);
+    const quiet = await settledStatus(m);
+    const readds = addsOf(after) - addsOf(before);
+    return holds(
+      afterReload === objects && afterRestart === objects && readds === 0 && quiet.reconciles === after.reconciles && after.contested.length === 0,
+      `${objects.split('\n').filter(Boolean).length} rules and routes of protocol 201 and addresses of eth1 ${afterReload === objects ? 'unchanged' : 'CHANGED'} after networkctl reload, ${afterRestart === objects ? 'unchanged' : 'CHANGED'} after the restart; ` +
+        `the whole plan in the kernel ${took} after the restart (addresses added back: ${(after.operations.applied['address.add'] ?? 0) - (before.operations.applied['address.add'] ?? 0)}); ` +
+        `rules and routes re-added: ${readds}; reconciles ${before.reconciles} → ${after.reconciles}, then none for 3 s (${quiet.reconciles}); contested: ${after.contested.length}`,
+    );
+  });
+
+  await check('a rule that keeps being removed beside networkd is repaired 5 times in a minute, then left out with one warning, and repaired again on reload', async () => {
+    // networkd 252 left cloud-network's rules in place at a restart even at its defaults (no
+    // drop-in, no KeepConfiguration=), so the remover here is a tool deleting one rule repeatedly
+    const before = await settledStatus(m);
+    const rule = ip(w.vm, 'rule', 'show', 'proto', '201').split('\n').find((line) => /\sfrom 10\.4\.1\./.test(line))!;
+    const [priority, selector] = [/^(\d+):/.exec(rule)![1]!, /from (\S+)/.exec(rule)![1]!];
+    const present = () => new RegExp(`\\sfrom ${selector.replaceAll('.', '\\.')}\\s`).test(ip(w.vm, 'rule', 'show', 'proto', '201'));
+    const rounds: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      ip(w.vm, 'rule', 'del', 'priority', priority, 'from', selector, 'proto', '201');
+      let back = false;
+      try {
+        await waitFor(present, 'the rule to come back', 5_000, 100);
+        back = true;
+      } catch {
+        /* held back: the agent no longer re-adds it */
+      }
+      rounds.push(back ? 'back' : 'left out');
+      if (!back) break;
+    }
+    const held = await settledStatus(m);
+    const warnings = journal(m, '-u', 'cloud-network.service', '-p', 'warning').filter((r) => /stops re-adding it/.test(r.MESSAGE));
+    m.run(['systemctl', 'reload', 'cloud-network.service']);
+    const took = await waitConverged(w);
+    const reloaded = await settledStatus(m);
+    return holds(
+      rounds.filter((r) => r === 'back').length === 5 && rounds.at(-1) === 'left out' && held.contested.length === 1 && warnings.length === 1 && reloaded.contested.length === 0,
+      `rounds (rule deleted: agent): ${rounds.join(', ')}; rules re-added ${addsOf(held) - addsOf(before)} times; ` +
+        `contested: ${held.contested.map((c) => `${c.object} (likely ${c.likelyTool})`).join('; ') || 'none'}; ` +
+        `warnings: ${warnings.length}, e.g. ${warnings[0]?.MESSAGE.slice(0, 160) ?? 'none'}; after systemctl reload: the whole plan in ${took}, contested ${reloaded.contested.length}`,
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // The checks.
 
 async function checks(t: TeardownStack, deb: string): Promise<void> {
@@ -231,8 +365,8 @@ async function checks(t: TeardownStack, deb: string): Promise<void> {
 
   await check('the agent converges against the simulated Azure metadata', async () => {
     const took = await waitConverged(w);
-    const rules = ip(w.vm, 'rule', 'show').split('\n').filter((l) => l.includes('proto 201') || l.includes('lookup 10001')).length;
-    return `every address of both NICs, table 10001 and ${rules} rules in the kernel (read with ip from outside) ${took} after the install`;
+    const rules = ip(w.vm, 'rule', 'show').split('\n').filter((l) => l.includes('proto 201') || l.includes('lookup 20001')).length;
+    return `every address of both NICs, table 20001 and ${rules} rules in the kernel (read with ip from outside) ${took} after the install`;
   });
 
   await check('the programs run from the package’s files alone (the checkout is hidden in the machine)', () => {
@@ -254,6 +388,8 @@ async function checks(t: TeardownStack, deb: string): Promise<void> {
     const offered = (out[1] ?? '').split(' ').sort().join(' ');
     return holds(out[0] === 'complete -F _cnctl cnctl' && offered === 'network system', `${out[0]}; "cnctl status <TAB>" offers: ${offered}`);
   });
+
+  await networkdChecks(w);
 
   // -- a reboot: the units start at boot, and the network is configured when the boot ends
   const rebooted = await check('after a reboot the socket, the agent and the helper start at boot, the network configured when the boot ends', async () => {

@@ -113,7 +113,7 @@ function reconciler(
     helper: world,
     state: world,
     log,
-    config: { routeTableBase: 10000, supplementary: options.supplementary ?? [] },
+    config: { routeTableBase: 20000, supplementary: options.supplementary ?? [] },
     retryMs: 60_000,
     kernelWatched,
   });
@@ -299,7 +299,7 @@ test('a kernel event, changed metadata or a reload makes the next refresh read t
   t.true(world.reads > reads, 'changed metadata is planned against a fresh read');
   t.false(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
   const before = world.reads;
-  r.setConfig({ routeTableBase: 10000, supplementary: ['eth0'] });
+  r.setConfig({ routeTableBase: 20000, supplementary: ['eth0'] });
   await r.request('signal', true);
   t.true(world.reads > before, 'a reload reads the kernel');
   await r.stop();
@@ -425,7 +425,7 @@ test('a Supplementary= name that is no interface now is a warning, said once, an
   await r.request('timer', true);
   const warnings = () => records.filter((rec) => rec.level === 40 && /Supplementary=/.test(rec.msg)).map((rec) => rec.msg);
   t.deepEqual(warnings(), ['Supplementary= names eth7, which is not an interface now; its addresses get rules once it appears (ip link shows the names)']);
-  r.setConfig({ routeTableBase: 10000, supplementary: ['eth8', 'eth9'] });
+  r.setConfig({ routeTableBase: 20000, supplementary: ['eth8', 'eth9'] });
   await r.request('signal', true);
   t.is(warnings().length, 2);
   t.regex(warnings()[1]!, /names eth8, eth9, which are not interfaces now/);
