@@ -217,6 +217,8 @@ test.serial('a StateDir the agent cannot write is named in status and cnctl stat
   const shown = cnctlIn(env, ['status']);
   t.is(shown.code, 1);
   t.regex(shown.stdout, /State Error: state files not written: EACCES/);
+  // cnctl runs synchronously: the agent's output is read once the event loop has taken it
+  await waitFor(() => /ERROR state files not written/.test(agent.output()), () => `the error in the log (${agent.output()})`);
   t.is(agent.output().match(/ERROR state files not written/g)?.length, 1, 'logged once');
   // given back to the agent's user, the next reconcile writes and the error is gone
   execFileSync('chown', ['cloud-network', join(env.stateDir, 'links')]);
