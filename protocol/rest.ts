@@ -97,6 +97,10 @@ export function statusProblems(status: StatusResource): string[] {
     status.helperError ?? (status.helperReachable === false ? 'the helper is not reachable' : null),
     status.stateError,
     ...Object.entries(status.linkErrors ?? {}).map(([link, error]) => `${link}: ${error}`),
+    // an object cloud-network stopped re-adding is missing from the kernel until a reload
+    ...(status.contested ?? []).map(
+      (c) => `${c.object}: removed ${c.removals} times within a minute${c.likelyTool ? `, likely by ${c.likelyTool}` : ''}; not re-added until the next reload`,
+    ),
   ].filter((p): p is string => typeof p === 'string' && p !== '');
   const last = status.lastError;
   // lastError mostly repeats the metadata, helper or link error that stopped the reconcile

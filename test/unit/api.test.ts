@@ -228,6 +228,14 @@ test('GET /api/v1/status names every failure in its own field, and counts what i
   ]);
 });
 
+test('an object no longer re-added after a tug of war is a failure of the status, as its red field says', async (t) => {
+  const converged = await getJson<StatusResource>(await serve(t, new FakeView(fixture('azure')).converge()), '/api/v1/status');
+  const contested = { object: 'ip rule add from 10.4.1.5 lookup 20001 priority 20200 proto 201', removals: 6, likelyTool: 'systemd-networkd', since: '2025-11-28T12:00:03.000Z' };
+  t.deepEqual(statusProblems({ ...converged, contested: [contested] }), [
+    'ip rule add from 10.4.1.5 lookup 20001 priority 20200 proto 201: removed 6 times within a minute, likely by systemd-networkd; not re-added until the next reload',
+  ]);
+});
+
 test('GET /api/v1/ssh-keys and /api/v1/document serve the keys and the secret-free document', async (t) => {
   const api = await serve(t, new FakeView(fixture('azure')).converge());
   const keys = await getJson<{ sshKeys: string[] }>(api, '/api/v1/ssh-keys');
