@@ -15,6 +15,9 @@ export class AgentError extends Error {
   }
 }
 
+/** Nothing answered at the agent's address: cnctl exits 3, as for an agent that does not run. */
+export class AgentUnreachable extends AgentError {}
+
 export class AgentClient {
   constructor(
     /** "http://127.0.0.1:5209" */
@@ -77,7 +80,7 @@ export class AgentClient {
             : error.code === 'ENOTFOUND'
               ? `the host name ${url.hostname} does not resolve`
               : (error.code ?? error.message);
-    return new AgentError(
+    return new AgentUnreachable(
       `cannot reach the cloud-network agent at ${url.origin}: ${what}. ` +
         `Check that the agent runs (systemctl status cloud-network) and that this is its address ` +
         (this.source === '--url' ? '(given with --url).' : `(from ${this.source}; override with --url).`),

@@ -9,6 +9,7 @@ export type Command =
   | { kind: 'status-system' }
   | { kind: 'status-network'; link?: string }
   | { kind: 'reload' }
+  | { kind: 'wait' }
   | { kind: 'show-ssh-keys' }
   | { kind: 'show-document' }
   | { kind: 'help' }
@@ -25,7 +26,12 @@ export interface CommandLine {
   url?: string;
   config?: string;
   stateDir?: string;
+  /** wait: how long, in seconds; 0 without limit */
+  timeoutSeconds: number;
 }
+
+/** How long `cnctl wait` waits unless told: inside a unit's default start timeout (90 s). */
+export const DEFAULT_WAIT_SECONDS = 60;
 
 export const USAGE = `Usage: cnctl [OPTIONS] COMMAND
 
@@ -39,6 +45,8 @@ Commands:
   show ssh-keys           the public SSH keys in the metadata
   show document           the provider's metadata document (without secrets), as JSON
   reload                  make the agent re-read its configuration and refresh now
+  wait [--timeout S]      wait until the agent has converged (for scripts and units
+                          ordered after cloud-network)
 
 Options:
   --json[=MODE]      print the API's JSON instead of text (for scripts): pretty (the
@@ -47,13 +55,20 @@ Options:
                      through $CNCTL_PAGER, $SYSTEMD_PAGER, $PAGER or less)
   --url URL          the agent's API (default: Listen= of the configuration,
                      else http://${DEFAULT_LISTEN})
-  --config PATH      the configuration file (default ${DEFAULT_CONFIG_PATH})
+  --config PATH      the configuration file, which must exist (default ${DEFAULT_CONFIG_PATH});
+                     only Listen= and StateDir= are read
   --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
                      instead of systemctl reload (default DIR: StateDir of the configuration)
+  --timeout S        wait: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
   -h, --help         show this help
   --version          show cnctl's version
 
-Exit status: 0 success, 1 the agent is unreachable or answered an error, 2 usage error.
+Exit status:
+  0  success; status: converged and no failure reported; wait: converged
+  1  status: not converged, or a failure reported (each in its own field);
+     wait: not converged in time; others: the agent answered an error
+  2  usage error
+  3  the agent does not answer at its address, or does not run (reload)
 `;
 
 export function parseCommandLine(argv: string[]): CommandLine {
@@ -74,6 +89,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
       url: { type: 'string' },
       config: { type: 'string' },
       'state-dir': { type: 'string' },
+      timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -86,13 +102,16 @@ export function parseCommandLine(argv: string[]): CommandLine {
     ...(values.url !== undefined && { url: checkUrl(values.url) }),
     ...(values.config !== undefined && { config: values.config }),
     ...(values['state-dir'] !== undefined && { stateDir: values['state-dir'] }),
+    timeoutSeconds: seconds(values.timeout),
   };
   if (values.help) return { command: { kind: 'help' }, ...options };
   if (values.version) return { command: { kind: 'version' }, ...options };
-  return { command: command(positionals), ...options };
+  const chosen = command(positionals);
+  if (values.timeout !== undefined && chosen.kind !== 'wait') throw new UsageError('--timeout goes with wait only');
+  return { command: chosen, ...options };
 }
 
-const COMMANDS = ['list', 'status', 'show', 'reload', 'help', 'version'];
+const COMMANDS = ['list', 'status', 'show', 'reload', 'wait', 'help', 'version'];
 const STATUS_NOUNS = ['system', 'network'];
 const SHOW_NOUNS = ['ssh-keys', 'document'];
 
@@ -125,7 +144,7 @@ function command(words: string[]): Command {
   };
   switch (verb) {
     case undefined:
-      throw new UsageError('missing command (list, status, status system, status network, show ssh-keys, show document, reload)');
+      throw new UsageError('missing command (list, status, status system, status network, show ssh-keys, show document, reload, wait)');
     case 'list':
       extra(1);
       return { kind: 'list' };
@@ -136,6 +155,9 @@ function command(words: string[]): Command {
     case 'reload':
       extra(1);
       return { kind: 'reload' };
+    case 'wait':
+      extra(1);
+      return { kind: 'wait' };
     case 'status':
       switch (noun) {
         case undefined:
@@ -167,6 +189,12 @@ function command(words: string[]): Command {
     default:
       throw unknown('command', verb, COMMANDS);
   }
+}
+
+function seconds(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_WAIT_SECONDS;
+  if (!/^\d{1,6}$/.test(text)) throw new UsageError(`--timeout ${text}: expected a whole number of seconds (0 waits without limit)`);
+  return Number(text);
 }
 
 function checkUrl(text: string): string {

@@ -9,6 +9,7 @@ import {
   parseToml,
   readConfigFile,
   valueError,
+  type ReadOptions,
 } from '../../protocol/config-file.js';
 import { DEFAULT_HELPER_SOCKET, DEFAULT_TABLE_RANGE } from '../../protocol/constants.js';
 import { DEFAULT_LISTEN, LISTEN_FORMS } from '../../protocol/rest.js';
@@ -73,9 +74,9 @@ const SECTIONS = {
   Network: ['Listen', 'Supplementary', 'RouteTableBase'],
 } as const;
 
-/** Reads the file; a missing file means the defaults, an unreadable one is an error. */
-export async function loadConfig(path: string): Promise<Config> {
-  const data = await readConfigFile(path);
+/** Reads the file; a missing file means the defaults unless it was named (--config), an unreadable one is an error. */
+export async function loadConfig(path: string, options: ReadOptions = {}): Promise<Config> {
+  const data = await readConfigFile(path, options);
   return data === undefined ? (structuredClone(DEFAULT_CONFIG) as Config) : checkConfig(data, path);
 }
 
@@ -161,7 +162,10 @@ function applyKey(config: Config, section: string, key: string, value: unknown, 
             ? (value as string[])
             : fail('interface names separated by spaces, e.g. "eth0 eth1"');
       const bad = names.find((n) => !isInterfaceName(n));
-      if (bad !== undefined) fail(`${JSON.stringify(bad)} is not an interface name (1–15 characters, no "/", ":" or spaces)`);
+      if (bad !== undefined && bad.includes(',')) {
+        fail(`${JSON.stringify(bad)} is not an interface name: separate names with spaces ("${bad.split(',').filter(Boolean).join(' ')}") or write a TOML array`);
+      }
+      if (bad !== undefined) fail(`${JSON.stringify(bad)} is not an interface name (1–15 printable ASCII characters, none of / : , " ' or spaces)`);
       config.network.supplementary = [...new Set(names)];
       return;
     }
@@ -191,7 +195,10 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(total);
 }
 
-/** Linux IFNAMSIZ is 16 including the NUL; "/" and whitespace are refused by the kernel, ":" is alias syntax. */
+/**
+ * Linux IFNAMSIZ is 16 including the NUL; "/" and whitespace are refused by the kernel, ":" is
+ * alias syntax; a comma or a quote is a list or quoting mistake far more often than a name.
+ */
 function isInterfaceName(name: string): boolean {
-  return name.length >= 1 && name.length <= 15 && !/[\/:\s]/.test(name) && name !== '.' && name !== '..';
+  return name.length >= 1 && name.length <= 15 && /^[\x21-\x7e]+$/.test(name) && !/[\/:,"']/.test(name) && name !== '.' && name !== '..';
 }

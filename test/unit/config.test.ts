@@ -119,6 +119,20 @@ test('a supplementary name that cannot be an interface is an error', rejected, '
   /Supplementary/,
   /"averyveryverylongname" is not an interface name/,
 ]);
+test('a comma-separated Supplementary is an error that shows the spaces it takes', rejected, '[Network]\nSupplementary = "eth0,eth1"', [
+  /Supplementary = "eth0,eth1" is not allowed: "eth0,eth1" is not an interface name: separate names with spaces \("eth0 eth1"\)/,
+]);
+test('a quoted Supplementary name is an error', rejected, '[Network]\nSupplementary = ["\'eth0\'"]', [/"'eth0'" is not an interface name/]);
+
+test('a file named with --config must exist; without --config a missing file means the defaults', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cn-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'absent.toml');
+  const error = await t.throwsAsync(loadConfig(path, { named: true }), { instanceOf: ConfigError });
+  t.regex(error!.message, new RegExp(`^${path}: no such file: a file named with --config must exist`));
+  t.deepEqual(await loadConfig(path), DEFAULT_CONFIG);
+});
+
 test('a route table base outside the managed range is an error that explains the range', rejected, '[Network]\nRouteTableBase = 254', [
   /RouteTableBase = 254/,
   /from 20000 to 29000/,
