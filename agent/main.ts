@@ -13,7 +13,7 @@ import { createProvider } from './metadata/providers/index.js';
 import { ProviderSource } from './metadata/source.js';
 import { plan, type PlannerConfig } from './plan/planner.js';
 import { parseCommandLine, USAGE, type CommandLine } from './process/command-line.js';
-import { loadConfig, type Config } from './process/config.js';
+import { configNotes, loadConfig, type Config } from './process/config.js';
 import { collectAndTrim, exposedGc, IdleCollector } from './process/idle-gc.js';
 import { InstanceLock, isHeld } from './process/instance-lock.js';
 import { createLogger, setLogLevel } from './process/logging.js';
@@ -306,6 +306,7 @@ async function run(command: CommandLine): Promise<number> {
   try {
     const config = await loadConfig(command.configPath, { named: command.configNamed });
     const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
+    for (const note of configNotes(config)) log.warn(`${command.configPath}: ${note}`);
     const stateDir = config.system.stateDir;
     const owner = becomeStateDirOwner(stateDir);
     if (owner) log.debug(`running as uid ${owner.uid} gid ${owner.gid}, the owner of StateDir ${stateDir}, not as root`);

@@ -67,6 +67,36 @@ export function valueError(path: string, section: string, key: string, value: un
   return new ConfigError(path, `[${section}] ${key} = ${JSON.stringify(value)} is not allowed: ${allowed}`);
 }
 
+/**
+ * The file's section and key names as `known` spells them: Viper, which the Go
+ * cloud-network-setup read this file with, takes them in any case. Names not in `known` stay as
+ * written; one name given twice in two spellings is an error.
+ */
+export function canonicalNames(data: Record<string, unknown>, known: Readonly<Record<string, readonly string[]>>, path: string): Record<string, unknown> {
+  const spelled = (name: string, names: readonly string[]) => names.find((n) => n.toLowerCase() === name.toLowerCase()) ?? name;
+  const out: Record<string, unknown> = {};
+  const given: Record<string, string> = {};
+  for (const [name, value] of Object.entries(data)) {
+    const section = spelled(name, Object.keys(known));
+    if (section in out) throw new ConfigError(path, `[${given[section]}] and [${name}] are the same section: write it once`);
+    given[section] = name;
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !(section in known)) {
+      out[section] = value;
+      continue;
+    }
+    const keys: Record<string, unknown> = {};
+    const keysGiven: Record<string, string> = {};
+    for (const [name2, value2] of Object.entries(value)) {
+      const key = spelled(name2, known[section]!);
+      if (key in keys) throw new ConfigError(path, `[${section}] ${keysGiven[key]} and ${name2} are the same key: set it once`);
+      keysGiven[key] = name2;
+      keys[key] = value2;
+    }
+    out[section] = keys;
+  }
+  return out;
+}
+
 /** Listen= as written (trimmed), or undefined when it is not one of LISTEN_FORMS. */
 export function checkListen(text: string): string | undefined {
   try {
@@ -118,6 +148,7 @@ export async function readClientConfig(path: string, options: ReadOptions = {}):
       note = `${(error as Error).message}; Listen= and StateDir= were read line by line`;
       data = keysLineByLine(text);
     }
+    data = canonicalNames(data, { System: ['StateDir'], Network: ['Listen'] }, path);
   }
   const section = (name: string): Record<string, unknown> => {
     const value = data[name];
@@ -145,7 +176,9 @@ function keysLineByLine(text: string): Record<string, Record<string, string>> {
   for (const line of text.split('\n')) {
     const header = /^\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$/.exec(line);
     if (header) {
-      section = data[header[1]!] ??= {};
+      // the first spelling of a section stands for all: the file is broken anyway
+      const name = Object.keys(data).find((n) => n.toLowerCase() === header[1]!.toLowerCase()) ?? header[1]!;
+      section = data[name] ??= {};
       continue;
     }
     const pair = /^\s*([A-Za-z0-9_-]+)\s*=\s*"([^"\\]*)"\s*(#.*)?$/.exec(line);

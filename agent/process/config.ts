@@ -2,6 +2,7 @@
 // the defaults; anything present must be right: a misspelt key or a wrong value stops the agent
 // with a message naming the file, the key and what is allowed, rather than being ignored.
 import {
+  canonicalNames,
   checkAbsolutePath,
   checkListen,
   ConfigError,
@@ -40,6 +41,8 @@ export interface Config {
     /** interface names whose IPs all get policy rules, the primary IP included */
     supplementary: string[];
     routeTableBase: number;
+    /** PrimaryAddress= of the Go cloud-network-setup: read, and without effect there and here */
+    primaryAddress?: boolean;
   };
 }
 
@@ -71,7 +74,7 @@ const REFRESH_MAX_MS = 24 * 3_600_000;
 
 const SECTIONS = {
   System: ['LogLevel', 'LogFormat', 'RefreshTimer', 'Provider', 'HelperSocket', 'StateDir'],
-  Network: ['Listen', 'Supplementary', 'RouteTableBase'],
+  Network: ['Listen', 'Supplementary', 'RouteTableBase', 'PrimaryAddress'],
 } as const;
 
 /** Reads the file; a missing file means the defaults unless it was named (--config), an unreadable one is an error. */
@@ -86,7 +89,7 @@ export function parseConfig(text: string, path: string): Config {
 
 function checkConfig(data: Record<string, unknown>, path: string): Config {
   const config = structuredClone(DEFAULT_CONFIG) as Config;
-  for (const [section, values] of Object.entries(data)) {
+  for (const [section, values] of Object.entries(canonicalNames(data, SECTIONS, path))) {
     const isTable = typeof values === 'object' && values !== null && !Array.isArray(values);
     if (!isTable && !(section in SECTIONS)) {
       const home = Object.entries(SECTIONS).find(([, keys]) => (keys as readonly string[]).includes(section))?.[0];
@@ -101,11 +104,7 @@ function checkConfig(data: Record<string, unknown>, path: string): Config {
     }
     for (const [key, value] of Object.entries(values)) {
       if (!allowed.includes(key)) {
-        const hint = allowed.find((k) => k.toLowerCase() === key.toLowerCase());
-        throw new ConfigError(
-          path,
-          `unknown key [${section}] ${key}${hint ? ` (did you mean ${hint}? keys are case-sensitive)` : ''} (allowed in [${section}]: ${allowed.join(', ')})`,
-        );
+        throw new ConfigError(path, `unknown key [${section}] ${key} (allowed in [${section}]: ${allowed.join(', ')})`);
       }
       applyKey(config, section, key, value, path);
     }
@@ -179,7 +178,17 @@ function applyKey(config: Config, section: string, key: string, value: unknown, 
       config.network.routeTableBase = value as number;
       return;
     }
+    case 'Network.PrimaryAddress':
+      config.network.primaryAddress = typeof value === 'boolean' ? value : fail('true or false');
+      return;
   }
+}
+
+/** What the agent says about a configuration at start and at each reload: keys that do nothing. */
+export function configNotes(config: Config): string[] {
+  return config.network.primaryAddress === undefined
+    ? []
+    : ['PrimaryAddress= is read and does nothing, as in cloud-network-setup: the primary address is left to DHCP, and Supplementary= names the interfaces whose every address gets rules'];
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };

@@ -7,7 +7,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Logger from 'bunyan';
 import { PID_FILE } from '../../protocol/config-file.js';
-import { loadConfig, type Config } from '../process/config.js';
+import { configNotes, loadConfig, type Config } from '../process/config.js';
 import type { Reconciler } from './reconciler.js';
 import { writeAtomically } from '../process/files.js';
 
@@ -191,6 +191,7 @@ export class Daemon {
       return;
     }
     this.parts.reconciler.setConfigError(undefined);
+    for (const note of configNotes(next)) log.warn(`${this.parts.configPath}: ${note}`);
     const restartNeeded = (['helperSocket', 'stateDir', 'provider'] as const).filter(
       (key) => next.system[key] !== this.config.system[key],
     );

@@ -31,6 +31,14 @@ test('a client reads Listen= and StateDir= as the agent does', async (t) => {
   t.deepEqual(await readClientConfig(path), { listen: agent.network.listen, stateDir: agent.system.stateDir });
 });
 
+test('a client reads the keys in any case, as the agent does', async (t) => {
+  const path = await configFile(t, '[network]\nlisten = "127.0.0.1:7000"\n[system]\nstatedir = "/run/cn-x"\n');
+  t.deepEqual(await readClientConfig(path), { listen: '127.0.0.1:7000', stateDir: '/run/cn-x' });
+  // and in a file that is not TOML, line by line
+  const broken = await configFile(t, '[NETWORK]\nLISTEN = "127.0.0.1:7001"\nthis is not toml\n');
+  t.is((await readClientConfig(broken)).listen, '127.0.0.1:7001');
+});
+
 test('a Listen= the agent refuses is refused with the agent\'s words', async (t) => {
   const text = '[Network]\nListen = "example.org:5209"\n';
   const path = await configFile(t, text);
