@@ -5,8 +5,18 @@ import type { ErrorResource } from '../protocol/rest.js';
 
 export const REQUEST_TIMEOUT_MS = 5_000;
 
-/** The agent could not be reached, or answered with an error: cnctl exits 1. */
-export class AgentError extends Error {}
+/** The agent could not be reached, or answered with an error (its HTTP status, when it answered). */
+export class AgentError extends Error {
+  constructor(
+    message: string,
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Nothing answered at the agent's address: cnctl exits 3, as for an agent that does not run. */
+export class AgentUnreachable extends AgentError {}
 
 export class AgentClient {
   constructor(
@@ -30,7 +40,7 @@ export class AgentClient {
       );
     }
     if (status >= 200 && status < 300) return parsed as T;
-    throw new AgentError(this.describeError(url, path, status, parsed as Partial<ErrorResource>));
+    throw new AgentError(this.describeError(url, path, status, parsed as Partial<ErrorResource>), status);
   }
 
   private describeError(url: URL, path: string, status: number, body: Partial<ErrorResource>): string {
@@ -70,7 +80,7 @@ export class AgentClient {
             : error.code === 'ENOTFOUND'
               ? `the host name ${url.hostname} does not resolve`
               : (error.code ?? error.message);
-    return new AgentError(
+    return new AgentUnreachable(
       `cannot reach the cloud-network agent at ${url.origin}: ${what}. ` +
         `Check that the agent runs (systemctl status cloud-network) and that this is its address ` +
         (this.source === '--url' ? '(given with --url).' : `(from ${this.source}; override with --url).`),

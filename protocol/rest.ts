@@ -37,10 +37,19 @@ export interface StatusResource {
   lastRefresh: string | null;
   lastSuccess: string | null;
   lastMetadataSuccess: string | null;
+  /** the last reconcile's failure, cleared by one that converges */
   lastError: string | null;
+  /** why the last metadata fetch failed (the last good metadata stays in force), until one succeeds */
   metadataError: string | null;
   /** null until the agent has tried to reach the helper */
   helperReachable: boolean | null;
+  /** why the helper cannot be reached, while it cannot */
+  helperError: string | null;
+  /** why the state files in StateDir could not be written (the kernel is still configured), until they are */
+  stateError: string | null;
+  /** why the last reload's configuration was refused (the previous one runs), until a reload takes one */
+  configError: string | null;
+  /** always pending.length */
   pendingOperations: number;
   /** the pending operations, as `ip`-like text ("add address 10.4.0.5/24 dev eth1 noprefixroute") */
   pending: string[];
@@ -77,6 +86,28 @@ export interface ContestedResource {
   since: string;
 }
 
+/**
+ * Every failure a status reports, one line each and none twice: what `cnctl status` exits 1 for
+ * (with `converged` false) and what `cnctl wait` says when it gives up.
+ */
+export function statusProblems(status: StatusResource): string[] {
+  const problems = [
+    status.configError,
+    status.metadataError,
+    status.helperError ?? (status.helperReachable === false ? 'the helper is not reachable' : null),
+    status.stateError,
+    ...Object.entries(status.linkErrors ?? {}).map(([link, error]) => `${link}: ${error}`),
+    // an object cloud-network stopped re-adding is missing from the kernel until a reload
+    ...(status.contested ?? []).map(
+      (c) => `${c.object}: removed ${c.removals} times within a minute${c.likelyTool ? `, likely by ${c.likelyTool}` : ''}; not re-added until the next reload`,
+    ),
+  ].filter((p): p is string => typeof p === 'string' && p !== '');
+  const last = status.lastError;
+  // lastError mostly repeats the metadata, helper or link error that stopped the reconcile
+  if (last && !problems.some((p) => p.includes(last) || last.includes(p))) problems.push(last);
+  return problems.filter((p, i) => problems.indexOf(p) === i);
+}
+
 /** GET /api/v1/system: the instance, in the same fields on every cloud. */
 export interface SystemResource {
   provider: CloudProvider;
@@ -90,30 +121,38 @@ export interface SystemResource {
   image: string;
 }
 
-/** GET /api/v1/network/:link, and each of /api/v1/network's links (the state files hold the same). */
+/**
+ * GET /api/v1/network/:link, and each of /api/v1/network's links (the state files hold the same).
+ * Every key is present in every answer; null means unknown or not applicable.
+ */
 export interface LinkResource {
   name: string;
   ifindex: number;
   mac: string;
+  /** the NIC's index in the metadata (its table is RouteTableBase + index when policy-routed) */
+  nicIndex: number;
   primary: boolean;
-  /** the link's route table, when it is policy-routed */
-  table?: number;
+  /** the link's route table when it is policy-routed; null: the main table */
+  table: number | null;
   /** the addresses that should be on the link, "ip/len" */
   addresses: string[];
   privateIpv4: string[];
   publicIpv4: string[];
   ipv6: string[];
-  subnet: string;
-  gateway: string;
-  mtu?: number;
+  /** the IPv4 subnet and gateway; null when the NIC has no IPv4 (an IPv6-only subnet) */
+  subnet: string | null;
+  gateway: string | null;
+  /** the MTU the metadata asks for; null when the cloud does not say */
+  mtu: number | null;
   routedRanges: string[];
   /** `left-alone`: another tool manages the interface (managedBy), and cloud-network configures nothing on it */
   state: 'configured' | 'pending' | 'error' | 'left-alone';
-  error?: string;
-  /** the tool the interface is left to, and why */
-  managedBy?: { tool: string; why: string };
+  /** why the link is in error; null otherwise */
+  error: string | null;
+  /** the tool the interface is left to, and why; null when cloud-network configures it */
+  managedBy: { tool: string; why: string } | null;
   /** routed ranges another tool delivers (google-guest-agent's local routes) */
-  rangesLeftAlone?: string[];
+  rangesLeftAlone: string[];
 }
 
 /** A metadata NIC that has no configured link (not attached yet, or no plan yet). */

@@ -116,7 +116,9 @@ do_install() {
   local page section
   for page in cloud-network.8 cnctl.1 cloud-network.toml.5; do
     section=${page##*.}
-    put_text 0644 "$MANDIR/man$section/$page.gz" < <(gzip -9 -n -c "$SRC/man/$page")
+    # the pages name the installed paths of this PREFIX, as the units do
+    put_text 0644 "$MANDIR/man$section/$page.gz" < <(sed -e "s|@LIBEXECDIR@|$LIBEXECDIR|g" -e "s|@UNITDIR@|$UNITDIR|g" \
+      -e "s|@NETWORKDCONFDIR@|$NETWORKDCONFDIR|g" "$SRC/man/$page" | gzip -9 -n -c)
   done
   # cloud-network(8) describes the helper too
   ln -sf cloud-network.8.gz "$DESTDIR$MANDIR/man8/cloud-network-helper.8.gz"
@@ -151,10 +153,12 @@ do_uninstall() {
   local manifest="$DESTDIR$MANIFEST"
   [ -f "$manifest" ] || die "no install manifest at $manifest: nothing installed with PREFIX=$PREFIX${DESTDIR:+ DESTDIR=$DESTDIR}"
   if live_systemd; then
-    # Stops the services; what the agent configured stays (run `cloud-network --cleanup` first
-    # to remove it).
+    # Stops the services; what the agent configured stays. Removing it takes the agent stopped
+    # first, then `cloud-network --cleanup` while the helper's socket is there, then uninstall.
     systemctl disable --now cloud-network.service cloud-network.socket 2>/dev/null || true
     systemctl stop cloud-network-helper.service 2>/dev/null || true
+    echo "stopped cloud-network; the addresses, routes and rules it configured stay until the next boot" \
+      "(README, Day 2: systemctl stop cloud-network.service and cloud-network --cleanup before make uninstall remove them)"
   fi
   local -a lines dirs=()
   mapfile -t lines < "$manifest"

@@ -2,8 +2,8 @@
 // (networkd reconfiguring a link, a script of the operator's) is re-added at most
 // CONTEST_LIMIT times in CONTEST_WINDOW_MS; the next removal leaves it removed, with one
 // warning naming the object and the likely tool, until the next reload (SIGHUP). A removal is
-// seen as a plan that adds again what an apply had put in place: cloud-network never removes
-// what it still wants.
+// seen as a plan that adds again what an apply had put in place, or what a converged reconcile
+// found in place under the same metadata: cloud-network never removes what it still wants.
 import { describeOperation } from '../../netlink/describe.js';
 import type { Operation } from '../../protocol/operations.js';
 
@@ -30,6 +30,10 @@ export class Contest {
   /** key → the times it was found removed, within the window */
   private readonly removals = new Map<string, number[]>();
   private readonly held = new Map<string, ContestedObject>();
+  /** the metadata (model text) of the last reconcile that found every wanted object in place */
+  private settledModel: string | undefined;
+  /** keys counted as removed since that reconcile, through it rather than through an apply */
+  private readonly countedSinceSettled = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -38,7 +42,7 @@ export class Contest {
    * back an object once it was removed more than CONTEST_LIMIT times in the window. Returns the
    * objects newly held, for one warning each.
    */
-  filter(operations: Operation[], likelyTool: (op: Operation) => string | undefined): { operations: Operation[]; newlyHeld: ContestedObject[] } {
+  filter(operations: Operation[], likelyTool: (op: Operation) => string | undefined, modelText?: string): { operations: Operation[]; newlyHeld: ContestedObject[] } {
     const newlyHeld: ContestedObject[] = [];
     const kept: Operation[] = [];
     const now = this.now();
@@ -49,8 +53,10 @@ export class Contest {
       }
       const key = describeOperation(op);
       if (this.held.has(key)) continue;
-      if (this.placed.has(key)) {
-        this.placed.delete(key);
+      // objects already in place when the agent started (ExecStartPre's --once) count from the first removal
+      const wasSettled = modelText !== undefined && modelText === this.settledModel && !this.countedSinceSettled.has(key);
+      if (this.placed.delete(key) || wasSettled) {
+        if (wasSettled) this.countedSinceSettled.add(key);
         const times = (this.removals.get(key) ?? []).filter((t) => now - t < CONTEST_WINDOW_MS);
         times.push(now);
         this.removals.set(key, times);
@@ -75,6 +81,12 @@ export class Contest {
     }
   }
 
+  /** A reconcile found every wanted object in place under this metadata. */
+  settled(modelText: string): void {
+    this.settledModel = modelText;
+    this.countedSinceSettled.clear();
+  }
+
   /** Whether an operation is held back. */
   holds(op: Operation): boolean {
     return this.held.size > 0 && ADDS.has(op.kind) && this.held.has(describeOperation(op));
@@ -88,5 +100,7 @@ export class Contest {
   clear(): void {
     this.held.clear();
     this.removals.clear();
+    this.settledModel = undefined;
+    this.countedSinceSettled.clear();
   }
 }

@@ -241,7 +241,9 @@ test.serial('the REST API loads once the first reconcile has ended, the helper\'
   const applied = output.lastIndexOf('Successfully added');
   t.true(output.indexOf('applying plan') !== -1 && applied !== -1, output);
   const loading = output.indexOf('loading the REST API');
-  t.true(loading !== -1 && applied < loading, output);
+  t.true(loading !== -1, output);
+  // on a machine slow enough to pass the deadline the API loads before, and says so
+  if (!output.includes('loading the REST API: the first reconcile takes longer than')) t.true(applied < loading, output);
   await waitConverged(env);
 });
 

@@ -60,7 +60,7 @@ test.serial('amazon-ec2-net-utils’ rules and tables for eth1, laid out as its 
   t.is(status.tools.find((tool) => tool.tool === 'amazon-ec2-net-utils')?.stance, 'yield');
   t.regex(status.leftAlone.eth1 ?? '', /^managed by amazon-ec2-net-utils, left alone/);
   t.like(apiGet<LinkResource>(env, '/api/v1/network/eth1'), { state: 'left-alone', managedBy: { tool: 'amazon-ec2-net-utils' } });
-  t.regex(renderStatus(status, style(false)), /eth1: +managed by amazon-ec2-net-utils, left alone/);
+  t.regex(renderStatus(status, style(false), Date.now()), /eth1: +managed by amazon-ec2-net-utils, left alone/);
 });
 
 test.serial('nm-cloud-setup’s rules and tables for eth1 (main.c: 30201, 30401, 30350): changed by nothing, eth1 left alone', async (t) => {
@@ -90,4 +90,30 @@ test.serial('google-guest-agent’s local route of a forwarded IP (protocol 66):
   t.is(toolObjects(env, [], 'eth0').replace(/.*10\.128\.0\.3.*\n?/g, ''), (t.context as string).replace(/.*10\.128\.0\.3.*\n?/g, ''));
   t.is(ip(env.vm, 'route', 'show', 'table', 'local', 'proto', '201'), '');
   t.is(status.tools.find((tool) => tool.tool === 'google-guest-agent')?.stance, 'coexist');
+});
+
+test.serial('the Go cloud-network-setup’s objects, laid out as its pkg/network writes them: found in place, changed by nothing (migration)', async (t) => {
+  const { env, agent } = await startedBeside(t, 'azure', (env) => {
+    // netlink.AddrAdd with the subnet prefix (a main-table prefix route comes with it); a default
+    // route in table ROUTE_TABLE_BASE (9999) + ifindex with vishvananda/netlink's default protocol
+    // (boot); a from and a to rule per address without priority or protocol (the kernel numbers them)
+    const ifindex = Number(/^(\d+):/.exec(ip(env.vm, '-o', 'link', 'show', 'eth1'))![1]);
+    const table = String(9_999 + ifindex);
+    for (const address of ['10.4.1.5', '10.4.1.6']) ip(env.vm, 'addr', 'add', `${address}/24`, 'dev', 'eth1');
+    ip(env.vm, 'route', 'add', 'default', 'via', '10.4.1.1', 'dev', 'eth1', 'table', table, 'proto', 'boot');
+    for (const address of ['10.4.1.5', '10.4.1.6']) {
+      ip(env.vm, 'rule', 'add', 'from', `${address}/32`, 'table', table);
+      ip(env.vm, 'rule', 'add', 'to', `${address}/32`, 'table', table);
+    }
+    t.context = { table, before: toolObjects(env, [9_999 + ifindex], 'eth1'), main: ip(env.vm, 'route', 'show', 'table', 'main', 'dev', 'eth1') };
+  });
+  const { table, before, main } = t.context as { table: string; before: string; main: string };
+  await waitFor(() => ip(env.vm, 'rule', 'show').includes('lookup 20001'), 'eth1’s rules in cloud-network’s table');
+  t.is(toolObjects(env, [Number(table)], 'eth1'), before, agent.output());
+  t.regex(before, new RegExp(`^3276\\d:\\s+from 10\\.4\\.1\\.5 lookup ${table}$`, 'm'), 'the Go tool’s rules were laid out at kernel-chosen priorities');
+  // the main-table prefix route its addresses brought stays too
+  t.true(ip(env.vm, 'route', 'show', 'table', 'main', 'dev', 'eth1').includes(main.split('\n')[0]!));
+  // the Go tool's addresses are found in place: the only ones added are eth0's, which it had not laid out here
+  const added = apiGet<StatusResource>(env, '/api/v1/status')!.operations.applied['address.add'];
+  t.is(added, 3, 'eth0’s 10.4.0.10, 10.4.0.11 and fd00:4::4, nothing on eth1');
 });

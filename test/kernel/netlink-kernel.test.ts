@@ -380,12 +380,12 @@ eachSocket('in a batch of many datagrams, each kernel refusal is reported on exa
   for (let i = 0; i < 300; i++) {
     routes.push({ kind: 'route.replace', table: 20000 + i, destination: '10.30.0.0/16', link: 'eth1', type: 'unicast', scope: 'link' });
   }
-  routes[150] = { kind: 'route.replace', table: 10150, destination: '0.0.0.0/0', link: 'eth1', gateway: '192.0.2.1', type: 'unicast', scope: 'universe' };
+  routes[150] = { kind: 'route.replace', table: 20150, destination: '0.0.0.0/0', link: 'eth1', gateway: '192.0.2.1', type: 'unicast', scope: 'universe' };
   const routed = await runner.send<OperationResult[]>({ cmd: 'apply', ops: routes });
   t.like(routed[150], { outcome: 'failed', code: 'ENETUNREACH' });
   t.true(routed.every((result, i) => i === 150 || result.outcome === 'applied'));
-  t.is(ip(ns, 'route', 'show', 'table', '10149'), '10.30.0.0/16 dev eth1 proto 201 scope link \n');
-  t.is(ip(ns, 'route', 'show', 'table', '10150'), '');
+  t.is(ip(ns, 'route', 'show', 'table', '20149'), '10.30.0.0/16 dev eth1 proto 201 scope link \n');
+  t.is(ip(ns, 'route', 'show', 'table', '20150'), '');
 });
 
 /**

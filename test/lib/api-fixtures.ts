@@ -66,7 +66,7 @@ const ec2Document = {
   },
   dynamic: {
     'instance-identity': {
-      document: '{"instanceId":"i-0123456789abcdef0","region":"eu-west-1"}',
+      document: { instanceId: 'i-0123456789abcdef0', region: 'eu-west-1' },
       signature: SECRETS[3],
       pkcs7: SECRETS[4],
       rsa2048: SECRETS[5],

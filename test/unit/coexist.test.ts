@@ -223,6 +223,28 @@ test(`an object removed more than ${CONTEST_LIMIT} times within a minute is not 
   t.is(contest.filter([address], () => undefined).operations.length, 1);
 });
 
+test('an object found in place (as ExecStartPre --once leaves it) counts from its first removal', (t) => {
+  let now = 0;
+  const contest = new Contest(() => now);
+  contest.settled('model');
+  const rounds: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    now += 5_000;
+    const { operations } = contest.filter([address], () => NETWORKD, 'model');
+    rounds.push(operations.length);
+    contest.placedBy(operations, operations.map((_, index) => ({ index, outcome: 'applied' })));
+    if (operations.length) contest.settled('model');
+  }
+  // five re-adds, then held
+  t.deepEqual(rounds, [1, 1, 1, 1, 1, 0, 0]);
+  // an add the metadata brings is no removal, and one removal is counted once however often it is planned
+  const other = new Contest(() => now);
+  other.settled('model');
+  t.is(other.filter([address], () => undefined, 'new model').operations.length, 1);
+  for (let i = 0; i < 10; i++) other.filter([address], () => undefined, 'model');
+  t.deepEqual(other.contested, []);
+});
+
 test('removals spread over more than a minute are repaired every time', (t) => {
   let now = 0;
   const contest = new Contest(() => now);

@@ -83,7 +83,7 @@ export class AliyunProvider implements Provider {
       throw new Error(`Alibaba Cloud token TTL ${this.ttlSeconds} s is outside 1–21600`);
     }
     this.now = options.now ?? Date.now;
-    if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir);
+    if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir, { readOnly: options.stateReadOnly === true });
   }
 
   detectByDmi(dmi: DmiStrings): string | undefined {

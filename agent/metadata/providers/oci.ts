@@ -42,7 +42,7 @@ export class OciProvider implements Provider {
 
   constructor(private readonly options: OciOptions = {}) {
     this.client = new MetadataClient({ ...options, provider: 'oci' });
-    if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir);
+    if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir, { readOnly: options.stateReadOnly === true });
   }
 
   detectByDmi(dmi: DmiStrings): string | undefined {

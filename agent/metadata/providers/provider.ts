@@ -46,6 +46,13 @@ export interface Provider {
   waitForChange?(lastEtag: string, signal?: AbortSignal): Promise<MetadataChange>;
 }
 
+/**
+ * What the older Go cloud-network-setup served under /api/cloud/ for this cloud, read from the
+ * provider's document: path below /api/cloud/ → the value, or the reason it is not served.
+ * The API filters secrets from each value again before it answers.
+ */
+export type GoToolPaths = Record<string, { value: unknown } | { notServed: string }>;
+
 /** Client settings shared by the providers; the provider name is filled in by each. */
 export type ClientSettings = Omit<MetadataClientOptions, 'provider'>;
 
@@ -55,4 +62,6 @@ export interface ProviderContext {
   kernelState?: () => Promise<KernelState>;
   /** A directory that lasts while the VM runs (StateDir, a tmpfs): Azure keeps its NIC indexes there. */
   stateDir?: string;
+  /** Read StateDir but never write it (--dry-run). */
+  stateReadOnly?: boolean;
 }

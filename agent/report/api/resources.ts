@@ -36,7 +36,10 @@ export function statusResource(view: AgentView): StatusResource {
     lastError: s.lastError ?? null,
     metadataError: s.metadataError ?? null,
     helperReachable: s.helperReachable ?? null,
-    pendingOperations: s.pendingOperations,
+    helperError: s.helperError ?? null,
+    stateError: s.stateError ?? null,
+    configError: s.configError ?? null,
+    pendingOperations: s.pending.length,
     pending: s.pending.map(describeOperation),
     linkErrors: { ...s.linkErrors },
     operations: { applied: { ...s.operations.applied }, failed: { ...s.operations.failed } },
@@ -82,24 +85,4 @@ export function sshKeysResource(snapshot: ProviderSnapshot): SshKeysResource {
 
 export function documentResource(snapshot: ProviderSnapshot): DocumentResource {
   return { provider: snapshot.model.instance.provider, document: withoutSecrets(snapshot.document) ?? null };
-}
-
-/**
- * The older Go tool's /api/cloud/network: the document's network part. Azure has
- * `network`, GCP `networkInterfaces`, an EC2 tree `network` (under `meta-data` or at its
- * root); a document without one is served whole.
- */
-export function documentNetworkPart(document: unknown): unknown {
-  const filtered = withoutSecrets(document);
-  if (!isObject(filtered)) return filtered ?? null;
-  if ('network' in filtered) return filtered.network;
-  if ('networkInterfaces' in filtered) return { networkInterfaces: filtered.networkInterfaces };
-  const metaData = filtered['meta-data'];
-  if (isObject(metaData) && 'network' in metaData) return metaData.network;
-  return filtered;
-}
-
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
