@@ -291,12 +291,12 @@ test('the older Go tool\'s /api/cloud/ paths answer as it did: Azure and GCP the
 });
 
 for (const provider of ['oci', 'aliyun'] as ProviderName[]) {
-  test(`on ${provider}, which the Go tool never knew, its /api/cloud/ paths answer 404 naming the neutral API`, async (t) => {
+  test(`on ${provider}, for which the Go tool had no provider, its /api/cloud/ paths answer 404 naming the neutral API`, async (t) => {
     const api = await serve(t, new FakeView(fixture(provider)).converge());
     for (const path of ['/api/cloud/system', '/api/cloud/network']) {
       const answer = await call(api, 'GET', path);
       t.is(answer.status, 404, path);
-      t.regex(JSON.parse(answer.body).error, new RegExp(`is not served: cloud-network-setup never ran on ${provider}; GET /api/v1/system and /api/v1/network serve its metadata`), path);
+      t.regex(JSON.parse(answer.body).error, new RegExp(`is not served: cloud-network-setup had no ${provider} provider; GET /api/v1/system and /api/v1/network serve its metadata`), path);
     }
   });
 }

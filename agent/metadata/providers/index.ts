@@ -45,8 +45,8 @@ export function goToolPaths(name: ProviderName, document: unknown): GoToolPaths 
   }
 }
 
-/** cloud-network-setup knew Azure, EC2 and GCP only: on the other clouds its two paths say where the data is. */
+/** cloud-network-setup had providers for Azure, EC2 and GCP only (pkg/provider), so elsewhere its two paths say where the data is. */
 function notAGoToolCloud(name: ProviderName): GoToolPaths {
-  const notServed = `cloud-network-setup never ran on ${name}; GET /api/v1/system and /api/v1/network serve its metadata`;
+  const notServed = `cloud-network-setup had no ${name} provider; GET /api/v1/system and /api/v1/network serve its metadata`;
   return { system: { notServed }, network: { notServed } };
 }
