@@ -152,6 +152,10 @@ export class Metrics {
     'cloud_network_helper_up',
     'Whether the privileged helper answered the last request (1) or not (0); absent before the first.',
   );
+  private readonly apiConnectionsClosed = this.registry.counter(
+    'cloud_network_api_connections_closed_total',
+    'REST API connections the agent closed, by listener (tcp / socket) and reason: evicted (made room for a new one), refused (no room), timeout.',
+  );
   private readonly converged = this.registry.gauge('cloud_network_converged', 'Whether the kernel matched the plan after the last reconcile.');
   // the usual process and Node.js names, so existing dashboards and alerts apply
   private readonly residentMemory = this.registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.');
@@ -174,6 +178,11 @@ export class Metrics {
     const labels = { provider, status: String(outcome) };
     this.imdsRequests.inc(labels);
     if (typeof outcome !== 'number' || outcome < 200 || outcome > 299) this.imdsErrors.inc(labels);
+  }
+
+  /** Counts a REST API connection the agent closed rather than its client. */
+  apiConnectionClosed(listener: 'tcp' | 'socket', reason: 'evicted' | 'refused' | 'timeout'): void {
+    this.apiConnectionsClosed.inc({ listener, reason });
   }
 
   private source?: { status: () => ReconcileStatus; version: string };

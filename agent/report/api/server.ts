@@ -1,45 +1,51 @@
-// The agent's read-only REST API on Listen= (default 127.0.0.1:5209). Every local user can
-// reach it, so it serves nothing secret and bounds what one client can hold: header size,
-// connection count, and how long a connection may sit idle or trickle a request.
+// The agent's read-only REST API, on Listen= (default 127.0.0.1:5209) and on a Unix socket in
+// StateDir (api.sock, cnctl's way in). Every local user can reach it, so it serves nothing
+// secret and bounds what one client can hold: header size, connections per listener and per
+// user, and how long a connection may sit without a complete request or leave an answer unread.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import Koa from 'koa';
 import type Logger from 'bunyan';
 import type { Metrics } from '../metrics.js';
+import { peerCredentials } from '../../../netlink/libc.js';
 import { isLoopback, parseListen } from '../../../protocol/rest.js';
+import { connectionOf, ConnectionPool, type CloseCause, type CloseReason } from './connections.js';
 import type { AgentView } from './resources.js';
 import { apiRouter, sendError } from './routes.js';
+import { listenOnSocket } from './unix-socket.js';
 
 export type { AgentView } from './resources.js';
 
 export interface ApiLimits {
-  /** bytes of request line + headers (node's maxHeaderSize) */
+  /** bytes of request line + headers (node's maxHeaderSize); more is answered 431 */
   maxHeaderSize: number;
-  /** open connections at once; further ones are closed at once (server.maxConnections) */
+  /** open connections at once on each listener */
   maxConnections: number;
-  /** ms to receive the complete headers */
+  /** open connections at once per user on the Unix socket */
+  maxConnectionsPerUser: number;
+  /** ms from connecting to a complete request line and headers */
   headersTimeout: number;
-  /** ms to receive the complete request */
-  requestTimeout: number;
-  /** ms an idle keep-alive connection stays open */
+  /** ms from an answer to the next complete request on a kept-alive connection */
   keepAliveTimeout: number;
-  /** ms between node's checks of the two timeouts above */
-  connectionsCheckingInterval: number;
+  /** ms an answer may wait for its client to read it */
+  responseTimeout: number;
 }
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
   maxHeaderSize: 8 * 1024,
   maxConnections: 64,
-  headersTimeout: 5_000,
-  requestTimeout: 10_000,
-  keepAliveTimeout: 5_000,
-  connectionsCheckingInterval: 1_000,
+  maxConnectionsPerUser: 8,
+  headersTimeout: 3_000,
+  keepAliveTimeout: 2_000,
+  responseTimeout: 10_000,
 };
 
 export interface ApiOptions {
   /** "127.0.0.1:5209", "[::1]:5209"; port 0 picks a free port */
   listen: string;
+  /** the Unix socket's path (StateDir/api.sock); without it, TCP only */
+  socketPath?: string;
   view: AgentView;
   metrics: Metrics;
   log: Logger;
@@ -49,7 +55,9 @@ export interface ApiOptions {
 export interface RunningApi {
   address: string;
   port: number;
-  /** stops listening and drops open connections */
+  /** the Unix socket, when one was asked for */
+  socketPath?: string;
+  /** stops listening, drops open connections, removes the socket file */
   close(): Promise<void>;
 }
 
@@ -113,57 +121,104 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     }
   });
 
-  const server: Server = createServer(
-    {
-      maxHeaderSize: limits.maxHeaderSize,
-      headersTimeout: limits.headersTimeout,
-      requestTimeout: limits.requestTimeout,
-      keepAliveTimeout: limits.keepAliveTimeout,
-      connectionsCheckingInterval: limits.connectionsCheckingInterval,
-    },
-    app.callback(),
-  );
-  server.maxConnections = limits.maxConnections;
+  // Never listens itself: the listeners below hand it the connections their pools admit.
+  const server: Server = createServer({ maxHeaderSize: limits.maxHeaderSize, keepAliveTimeout: limits.keepAliveTimeout }, app.callback());
   server.maxRequestsPerSocket = 100;
-  let lastDropWarning = 0;
-  server.on('drop', () => {
-    // at most one line a minute: a local user holding every connection must not flood the log
-    if (Date.now() - lastDropWarning < 60_000) return;
-    lastDropWarning = Date.now();
-    log.warn(`REST API: ${limits.maxConnections} connections are open; closing new ones until some finish or time out`);
+  server.prependListener('request', (req, res) => {
+    const connection = connectionOf(req.socket);
+    if (!connection) return;
+    connection.requestStarted();
+    res.once('close', () => connection.requestEnded());
   });
+  // No "100 Continue": nothing here reads a body, so the client is not invited to send one.
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // oversized headers, timeouts, garbage: answer if the socket can still take it, then close
+    // oversized headers, garbage: answer if the socket can still take it, then close
     if (socket.writable && !socket.writableEnded) {
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     } else {
       socket.destroy();
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      reject(new Error(`the REST API cannot listen on ${options.listen}: ${error.code ?? error.message} (check Listen= in the configuration)`));
+  const poolLimits = {
+    headersTimeout: limits.headersTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    responseTimeout: limits.responseTimeout,
+    maxConnections: limits.maxConnections,
+  };
+  const onClose = (listener: 'tcp' | 'socket', where: string) => {
+    let lastWarning = 0;
+    return (reason: CloseReason, cause: CloseCause, uid: number | undefined) => {
+      metrics.apiConnectionClosed(listener, reason);
+      if (reason === 'timeout') return;
+      // at most one line a minute per listener: a local user holding connections must not flood the log
+      if (Date.now() - lastWarning < 60_000) return;
+      lastWarning = Date.now();
+      const full = cause === 'user' ? `uid ${uid} holds ${limits.maxConnectionsPerUser} connections` : `${limits.maxConnections} connections are open`;
+      const action = reason === 'evicted' ? 'closing the one waiting longest for a request to admit a new one' : 'every one is answering a request, so the new one is closed';
+      log.warn(`REST API on ${where}: ${full}; ${action}`);
     };
-    server.once('error', onError);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  };
+  const tcpPool = new ConnectionPool(poolLimits, onClose('tcp', options.listen));
+  const socketPool = options.socketPath
+    ? new ConnectionPool({ ...poolLimits, maxPerUser: limits.maxConnectionsPerUser }, onClose('socket', options.socketPath))
+    : undefined;
+
+  const listeners: NetServer[] = [];
+  const closeListeners = async () => {
+    // a listener's close waits for its connections, so they are dropped after it stops accepting
+    const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    tcpPool.closeAll();
+    socketPool?.closeAll();
+    await closed;
+  };
+
+  if (options.socketPath && socketPool) {
+    const path = options.socketPath;
+    try {
+      listeners.push(
+        await listenOnSocket(path, (socket: Socket) => {
+          const peer = peerCredentials(socket);
+          if (peer instanceof Error) log.debug({ err: peer }, `REST API on ${path}: the peer's credentials are unknown`);
+          // a peer whose uid cannot be read shares one allowance with every other such peer
+          if (socketPool.admit(socket, peer instanceof Error ? -1 : peer.uid)) server.emit('connection', socket);
+        }),
+      );
+    } catch (error) {
+      throw new Error(`the REST API cannot listen on ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (StateDir= in the configuration)`);
+    }
+  }
+
+  const tcp = createTcpServer({ noDelay: true }, (socket: Socket) => {
+    if (tcpPool.admit(socket)) server.emit('connection', socket);
   });
-  server.on('error', (error) => log.error({ err: error }, 'REST API server error'));
-  const bound = server.address() as AddressInfo;
-  log.info({ address: bound.address, port: bound.port }, 'REST API listening');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        reject(new Error(`the REST API cannot listen on ${options.listen}: ${error.code ?? error.message} (check Listen= in the configuration)`));
+      };
+      tcp.once('error', onError);
+      tcp.listen(listen.port, listen.host, () => {
+        tcp.off('error', onError);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await closeListeners();
+    throw error;
+  }
+  listeners.push(tcp);
+  for (const listener of listeners) listener.on('error', (error) => log.error({ err: error }, 'REST API server error'));
+  const bound = tcp.address() as AddressInfo;
+  log.info({ address: bound.address, port: bound.port, ...(options.socketPath && { socket: options.socketPath }) }, 'REST API listening');
 
   return {
     address: bound.address,
     port: bound.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    ...(options.socketPath && { socketPath: options.socketPath }),
+    close: closeListeners,
   };
 }
 
