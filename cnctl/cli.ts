@@ -1,8 +1,10 @@
 // cnctl: what each command does, from the command line to the exit status
 // (0 success, 1 the agent is unreachable or answered an error, 2 usage error).
-import { ConfigError, DEFAULT_CONFIG_PATH, readClientConfig } from '../protocol/config-file.js';
+import { existsSync } from 'node:fs';
+import { ConfigError, DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR, readClientConfig } from '../protocol/config-file.js';
 import {
   API_PATHS,
+  apiSocketPath,
   DEFAULT_LISTEN,
   parseListen,
   urlForListen,
@@ -71,7 +73,7 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
     }
   }
 
-  const client = line.url !== undefined ? new AgentClient(line.url, '--url') : await clientFromConfig(line);
+  const client = await agentClient(line);
   switch (command.kind) {
     case 'status': {
       const status = await client.get<StatusResource>(API_PATHS.status);
@@ -106,8 +108,18 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
   }
 }
 
-async function clientFromConfig(line: CommandLine): Promise<AgentClient> {
+/**
+ * --url or --socket as given; else the agent's socket in its StateDir, which no other user can
+ * crowd out; else, when there is no socket file, Listen= over TCP.
+ */
+async function agentClient(line: CommandLine): Promise<AgentClient> {
+  if (line.url !== undefined) return new AgentClient({ url: line.url }, '--url');
+  if (line.socket !== undefined) return new AgentClient({ socket: line.socket }, '--socket');
   const path = line.config ?? DEFAULT_CONFIG_PATH;
-  const { listen } = await readClientConfig(path);
-  return new AgentClient(urlForListen(parseListen(listen)), `Listen= in ${path}, default ${DEFAULT_LISTEN}`);
+  const config = await readClientConfig(path);
+  const socket = apiSocketPath(line.stateDir ?? config.stateDir);
+  if (existsSync(socket)) {
+    return new AgentClient({ socket }, line.stateDir !== undefined ? '--state-dir' : `StateDir= in ${path}, default ${DEFAULT_STATE_DIR}`);
+  }
+  return new AgentClient({ url: urlForListen(parseListen(config.listen)) }, `Listen= in ${path}, default ${DEFAULT_LISTEN}, as there is no ${socket}`);
 }

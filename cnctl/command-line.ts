@@ -1,7 +1,7 @@
 // cnctl's command line: what to do and where the agent is. Options may come anywhere.
 import { parseOptions, UsageError } from '../protocol/cli.js';
-import { DEFAULT_CONFIG_PATH } from '../protocol/config-file.js';
-import { DEFAULT_LISTEN } from '../protocol/rest.js';
+import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../protocol/config-file.js';
+import { API_SOCKET_NAME, DEFAULT_LISTEN } from '../protocol/rest.js';
 
 export type Command =
   | { kind: 'status' }
@@ -17,6 +17,7 @@ export interface CommandLine {
   command: Command;
   json: boolean;
   url?: string;
+  socket?: string;
   config?: string;
   stateDir?: string;
 }
@@ -35,11 +36,14 @@ Commands:
 
 Options:
   --json             print the API's JSON instead of text (for scripts)
-  --url URL          the agent's API (default: Listen= of the configuration,
+  --socket PATH      the agent's API on its Unix socket (default: ${API_SOCKET_NAME} in the
+                     agent's StateDir, else Listen= over TCP when there is no socket)
+  --url URL          the agent's API over TCP (default Listen= of the configuration,
                      else http://${DEFAULT_LISTEN})
   --config PATH      the configuration file (default ${DEFAULT_CONFIG_PATH})
-  --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
-                     instead of systemctl reload (default DIR: StateDir of the configuration)
+  --state-dir DIR    the agent's StateDir, where ${API_SOCKET_NAME} and agent.pid are (default:
+                     StateDir of the configuration, else ${DEFAULT_STATE_DIR}); reload then
+                     signals the agent whose pid is in DIR/agent.pid instead of systemctl reload
   -h, --help         show this help
   --version          show cnctl's version
 
@@ -52,6 +56,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
     options: {
       json: { type: 'boolean' },
       url: { type: 'string' },
+      socket: { type: 'string' },
       config: { type: 'string' },
       'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -60,9 +65,11 @@ export function parseCommandLine(argv: string[]): CommandLine {
     strict: true,
     allowPositionals: true,
   });
+  if (values.url !== undefined && values.socket !== undefined) throw new UsageError('--url and --socket both name the agent\'s API: give one');
   const options = {
     json: values.json ?? false,
     ...(values.url !== undefined && { url: checkUrl(values.url) }),
+    ...(values.socket !== undefined && { socket: checkSocket(values.socket) }),
     ...(values.config !== undefined && { config: values.config }),
     ...(values['state-dir'] !== undefined && { stateDir: values['state-dir'] }),
   };
@@ -124,4 +131,9 @@ function checkUrl(text: string): string {
   }
   if (url.protocol !== 'http:') throw new UsageError(`--url ${text}: only http:// is served by the agent`);
   return url.origin;
+}
+
+function checkSocket(text: string): string {
+  if (text === '' || text.includes('\0')) throw new UsageError(`--socket ${JSON.stringify(text)} is not a path (example: /run/cloud-network/${API_SOCKET_NAME})`);
+  return text;
 }

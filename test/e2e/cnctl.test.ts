@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startApi } from '../../agent/report/api/server.js';
+import { startApi, type ApiLimits } from '../../agent/report/api/server.js';
 import { Metrics } from '../../agent/report/metrics.js';
 import type { ProviderName } from '../../agent/metadata/model.js';
 import { block, style, wantsColour } from '../../cnctl/output.js';
@@ -64,10 +64,16 @@ function runCnctl(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: numb
 }
 
 async function agent(t: ExecutionContext, view: FakeView): Promise<string> {
+  return (await agentWithSocket(t, view)).url;
+}
+
+/** The API on loopback TCP and, given a state directory, on its socket there too. */
+async function agentWithSocket(t: ExecutionContext, view: FakeView, stateDir?: string, limits?: Partial<ApiLimits>): Promise<{ url: string; socket: string }> {
   const log = bunyan.createLogger({ name: 'cnctl-test', streams: [{ type: 'raw', stream: new bunyan.RingBuffer({ limit: 10 }) }] });
-  const api = await startApi({ listen: '127.0.0.1:0', view, metrics: new Metrics(), log });
+  const socketPath = stateDir === undefined ? undefined : join(stateDir, 'api.sock');
+  const api = await startApi({ listen: '127.0.0.1:0', view, metrics: new Metrics(), log, ...(socketPath && { socketPath }), ...(limits && { limits }) });
   t.teardown(() => api.close());
-  return `http://127.0.0.1:${api.port}`;
+  return { url: `http://127.0.0.1:${api.port}`, socket: socketPath ?? '' };
 }
 
 /** A loopback port nothing listens on: bound once, then closed. */
@@ -218,19 +224,84 @@ test('an unreachable agent: exit 1 and a message naming the address, what happen
   t.regex(result.stderr, /systemctl status cloud-network/);
 });
 
-test('without --url, the address comes from Listen= in the configuration', async (t) => {
+test('without --url and without a socket in StateDir, the address comes from Listen= in the configuration', async (t) => {
   const port = await closedPort();
   const dir = await tempDir(t);
   const config = join(dir, 'cloud-network.toml');
-  await writeFile(config, `[Network]\nListen = "127.0.0.1:${port}"\n`);
+  await writeFile(config, `[System]\nStateDir = "${dir}"\n[Network]\nListen = "127.0.0.1:${port}"\n`);
   const result = await cnctl(['status', '--config', config]);
   t.is(result.code, 1);
   t.true(result.stderr.includes(`http://127.0.0.1:${port}`), result.stderr);
   t.true(result.stderr.includes(`Listen= in ${config}`));
+  t.true(result.stderr.includes(`as there is no ${join(dir, 'api.sock')}`), result.stderr);
 
   const url = await agent(t, new FakeView(fixture('azure')).converge());
-  await writeFile(config, `[Network]\nListen = "${url.replace('http://', '')}"\n`);
+  await writeFile(config, `[System]\nStateDir = "${dir}"\n[Network]\nListen = "${url.replace('http://', '')}"\n`);
   t.is((await cnctl(['status', 'system', '--config', config])).code, 0);
+});
+
+test('by default cnctl asks the agent on the socket in its StateDir, not on Listen=', async (t) => {
+  const dir = await tempDir(t);
+  await agentWithSocket(t, new FakeView(fixture('gcp')).converge(), dir);
+  const config = join(dir, 'cloud-network.toml');
+  // nothing listens on Listen=: an answer can only have come through the socket
+  await writeFile(config, `[System]\nStateDir = "${dir}"\n[Network]\nListen = "127.0.0.1:${await closedPort()}"\n`);
+  const result = await cnctl(['status', 'system', '--json', '--config', config]);
+  t.is(result.code, 0, result.stderr);
+  t.like(JSON.parse(result.stdout), { provider: 'gcp', id: '7454466891239578912' });
+  // --state-dir names the same directory without a configuration
+  const byStateDir = await cnctl(['status', '--state-dir', dir, '--config', join(dir, 'missing.toml')]);
+  t.is(byStateDir.code, 0, byStateDir.stderr);
+  t.regex(byStateDir.stdout, /Provider: gcp/);
+});
+
+test('--socket PATH names the agent\'s socket; a socket nobody answers on is an error naming it', async (t) => {
+  const dir = await tempDir(t);
+  const { socket } = await agentWithSocket(t, new FakeView(fixture('ec2')).converge(), dir);
+  const shown = await cnctl(['show', 'ssh-keys', '--socket', socket]);
+  t.is(shown.code, 0, shown.stderr);
+  t.is(shown.stdout, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIec2 ec2-user\n');
+
+  const stale = join(dir, 'stale.sock');
+  const holder = spawn(process.execPath, ['-e', "require('net').createServer().listen(process.argv[1], () => console.log('up'))", stale], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve) => holder.stdout!.once('data', resolve));
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => holder.once('exit', resolve));
+  const refused = await cnctl(['status', '--socket', stale]);
+  t.is(refused.code, 1);
+  t.true(refused.stderr.includes(`cannot reach the cloud-network agent at ${stale}: connection refused`), refused.stderr);
+  t.regex(refused.stderr, /given with --socket/);
+  const missing = await cnctl(['status', '--socket', join(dir, 'none.sock')]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /none\.sock: no such socket/);
+});
+
+test('a user holding idle connections on the socket crowds out neither another user\'s cnctl nor its own', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to connect as another user');
+    return;
+  }
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  // idle connections are held past the time each cnctl takes to start
+  const { socket } = await agentWithSocket(t, new FakeView(fixture('azure')).converge(), dir, { headersTimeout: 120_000 });
+  // nobody opens 20 idle connections, more than its allowance of 8, and reports each one closed
+  const script = `const net = require('net'); let closed = 0; const all = [];
+for (let i = 0; i < 20; i++) { const s = net.connect(process.argv[1]); s.on('error', () => {}); s.on('close', () => console.log('closed', ++closed)); s.resume(); all.push(s); }
+setTimeout(() => console.log('held'), 500); setTimeout(() => process.exit(0), 60000);`;
+  const holder = spawn(process.execPath, ['-e', script, socket], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void holder.kill('SIGKILL'));
+  let output = '';
+  holder.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  await waitForText(() => output, 'held');
+  const closedCount = () => Number(/closed (\d+)\n(?![\s\S]*closed)/.exec(output)?.[1] ?? 0);
+  t.is(closedCount(), 12, 'nobody keeps 8 of its 20 connections');
+  const asRoot = await cnctl(['status', '--socket', socket]);
+  t.is(asRoot.code, 0, asRoot.stderr);
+  t.is(closedCount(), 12, 'root\'s cnctl took none of nobody\'s places');
+  const asNobody = await cnctl(['status', '--socket', socket], { uid: 65534, env: { HOME: dir } });
+  t.is(asNobody.code, 0, asNobody.stderr);
+  t.is(closedCount(), 13, 'nobody\'s own longest-waiting connection gave way to its cnctl');
 });
 
 test('an agent without metadata yet: exit 1 saying so and why', async (t) => {
@@ -251,7 +322,7 @@ test('an unknown link: exit 1 with the agent\'s answer', async (t) => {
   t.regex(result.stderr, /HTTP 404: no configured link named "eth9" \(links: eth0, eth1\)/);
 });
 
-for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system', 'extra'], ['show'], ['--bogus', 'status'], ['status', '--url', 'not a url']]) {
+for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system', 'extra'], ['show'], ['--bogus', 'status'], ['status', '--url', 'not a url'], ['status', '--url', 'http://127.0.0.1:5209', '--socket', '/run/cloud-network/api.sock']]) {
   test(`usage error exits 2: cnctl ${args.join(' ')}`, async (t) => {
     const result = await cnctl(args);
     t.is(result.code, 2);
@@ -293,6 +364,10 @@ process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`;
     child.once('exit', () => reject(new Error('the recorder exited early')));
   });
   return child;
+}
+
+async function waitForText(read: () => string, text: string): Promise<void> {
+  while (!read().includes(text)) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function waitForFile(file: string, text: string): Promise<string> {
