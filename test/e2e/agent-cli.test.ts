@@ -1,5 +1,7 @@
 // The agent's one-shot modes and its REST API / cnctl against a real running agent.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { ip, waitFor } from '../lib/netns.js';
 import { createCloudEnv, REPO, type CloudEnv } from '../lib/cloud-env.js';
@@ -97,4 +99,41 @@ test.serial('cnctl shows the network and `cnctl reload` really makes the agent r
   cnctl(env, ['reload', '--state-dir', env.stateDir]);
   await waitFor(async () => Number((await env.simStats()).requests) > requests, 'the agent to fetch the metadata again');
   t.pass();
+});
+
+/** cnctl as the user nobody, outside the vm namespace: the agent's loopback port is not there. */
+function cnctlAsNobody(env: CloudEnv, args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [`--import=${TSX}`, join(REPO, 'cnctl', 'main.ts'), ...args], {
+    cwd: REPO,
+    uid: 65534,
+    gid: 65534,
+    env: { PATH: process.env.PATH, HOME: env.dir },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test.serial('the agent serves api.sock in its StateDir to any user\'s cnctl, replaces the one a killed agent left, removes its own when stopped', async (t) => {
+  const { env, agent } = await convergedCloud(t, builtinScenario('azure'));
+  const socket = join(env.stateDir, 'api.sock');
+  await waitFor(() => existsSync(socket), 'the agent to serve its socket');
+  const stats = lstatSync(socket);
+  t.true(stats.isSocket());
+  t.is(stats.mode & 0o777, 0o666);
+  // outside the vm namespace Listen= reaches nothing: an answer came through the socket
+  const shown = cnctlAsNobody(env, ['status', 'network', 'eth1', '--config', env.configPath]);
+  t.is(shown.code, 0, shown.stderr);
+  t.regex(shown.stdout, /^ +Table: 10001$/m);
+
+  agent.kill('SIGKILL');
+  await agent.exited;
+  t.true(existsSync(socket), 'a killed agent leaves its socket file');
+  const next = env.startAgent();
+  await waitFor(() => next.output().includes('REST API on'), 'the next agent to serve its API', 30_000);
+  t.is(cnctlAsNobody(env, ['status', '--config', env.configPath]).code, 0);
+
+  next.kill('SIGTERM');
+  t.is(await next.exited, 0);
+  t.false(existsSync(socket), 'a stopped agent removes its socket');
 });
