@@ -1,8 +1,9 @@
 // The socket system calls netlink/ makes through koffi (netlink/ffi.ts), declared once and
 // bound on first use: socket.ts adjusts the `netlink` package's socket with them, sync-socket.ts
 // does all its work with them. koffi.errno() holds the errno of the last call. And the options
-// both sockets set on a request socket, and the peer of a Unix socket (SO_PEERCRED), which the
-// helper and the agent's REST API both ask for.
+// both sockets set on a request socket, the peer of a Unix socket (SO_PEERCRED), which the
+// helper and the agent's REST API both ask for, and the bytes a socket has received but not yet
+// been read (FIONREAD), which the REST API asks of a connection it might close.
 import type { Socket } from 'node:net';
 import koffi from './ffi.js';
 
@@ -90,4 +91,21 @@ export function peerCredentials(socket: Socket): PeerCredentials | Error {
   const rc = libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buffer, length);
   if (rc !== 0 || length.readUInt32LE(0) !== UCRED_BYTES) return new Error(`getsockopt(SO_PEERCRED) failed on fd ${fd} (errno ${lastErrno()})`);
   return { pid: buffer.readInt32LE(0), uid: buffer.readUInt32LE(4), gid: buffer.readUInt32LE(8) };
+}
+
+/** FIONREAD (SIOCINQ): the asm-generic value, that of every architecture koffi is built for on Linux. */
+const FIONREAD = 0x541b;
+type Ioctl = (fd: number, request: number, value: Buffer) => number;
+let ioctl: Ioctl | undefined;
+const waitingCount = Buffer.alloc(4);
+
+/** Bytes the kernel holds for the socket that the process has not read yet; 0 when unknown. */
+export function bytesWaiting(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 0;
+  // declared with its one pointer argument: a variadic call makes koffi parse the types at every call,
+  // and on the Linux ABIs koffi supports a pointer passes the same either way
+  ioctl ??= koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *value)') as unknown as Ioctl;
+  waitingCount.fill(0);
+  return ioctl(fd, FIONREAD, waitingCount) === 0 ? waitingCount.readInt32LE(0) : 0;
 }

@@ -180,10 +180,22 @@ export class Metrics {
     if (typeof outcome !== 'number' || outcome < 200 || outcome > 299) this.imdsErrors.inc(labels);
   }
 
-  /** Counts a REST API connection the agent closed rather than its client. */
+  /** Counts a REST API connection the agent closed rather than its client (a flood makes thousands a second: a plain tally, labelled at scrape time). */
   apiConnectionClosed(listener: 'tcp' | 'socket', reason: 'evicted' | 'refused' | 'timeout'): void {
-    this.apiConnectionsClosed.inc({ listener, reason });
+    if (!this.apiClosed) {
+      this.apiClosed = {};
+      this.registry.onCollect(() => {
+        for (const [key, value] of Object.entries(this.apiClosed!)) {
+          const [l, r] = key.split(' ');
+          this.apiConnectionsClosed.setTotal({ listener: l!, reason: r! }, value);
+        }
+      });
+    }
+    const key = `${listener} ${reason}`;
+    this.apiClosed[key] = (this.apiClosed[key] ?? 0) + 1;
   }
+
+  private apiClosed?: Record<string, number>;
 
   private source?: { status: () => ReconcileStatus; version: string };
 

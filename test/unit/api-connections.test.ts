@@ -8,12 +8,13 @@ import { EventEmitter, once } from 'node:events';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConnectionPool, type CloseReason } from '../../agent/report/api/connections.js';
+import { connectionOf, ConnectionPool, type CloseReason } from '../../agent/report/api/connections.js';
 import { startApi, type ApiLimits, type RunningApi } from '../../agent/report/api/server.js';
 import { Metrics } from '../../agent/report/metrics.js';
+import { bytesWaiting } from '../../netlink/libc.js';
 import { FakeView, fixture } from '../lib/api-fixtures.js';
 
 interface Log {
@@ -87,7 +88,7 @@ function hold(target: Target, first = '', read = true): Promise<Held> {
   });
 }
 
-/** Holds `n` connections that send nothing, one after the other, so their order is known. */
+/** Holds `n` connections that send nothing, one after the other so that their order is known. */
 async function holdIdle(t: ExecutionContext, target: Target, n: number): Promise<Held[]> {
   const held: Held[] = [];
   for (let i = 0; i < n; i++) {
@@ -113,6 +114,7 @@ function get(target: Target, path = '/api/v1/status'): Promise<{ status: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 
 /** Resolves with how long `held` took to be closed, or rejects after `withinMs`. */
 async function closedWithin(held: Held, withinMs: number, started = Date.now()): Promise<number> {
@@ -159,7 +161,7 @@ test('at the connection cap the connection waiting longest for a request gives w
     [true, false, false, false],
     'only the oldest idle connection was closed',
   );
-  t.true(log.warnings().some((w) => /4 connections are open; closing the one waiting longest/.test(w)), log.warnings().join('\n'));
+  t.true(log.warnings().some((w) => /4 connections are open; closing idle ones/.test(w)), log.warnings().join('\n'));
   t.regex(metrics.render(), /^cloud_network_api_connections_closed_total\{listener="tcp",reason="evicted"\} 1$/m);
 });
 
@@ -171,6 +173,7 @@ test('trickling clients give way to a new client too: a request not yet complete
     await sleep(15);
   }
   t.teardown(() => slow.forEach((h) => h.socket.destroy()));
+  await sleep(100);
   t.is((await get(tcp(api))).status, 200);
   await closedWithin(slow[0]!, 2_000);
 });
@@ -180,22 +183,26 @@ function withLargeDocument(view: FakeView): void {
   view.current = { ...view.current!, document: { padding: 'x'.repeat(4 * 1024 * 1024) } };
 }
 
-test('a connection whose answer is being sent is never the one to give way; when all are, the new one is closed', async (t) => {
+test('a connection whose answer is being sent never gives way; when every one is, the new one is closed', async (t) => {
   const dir = await tempDir(t);
-  const { api, log, view } = await serve(t, { maxConnectionsPerUser: 2, responseTimeout: 1_000 }, join(dir, 'api.sock'));
+  const { api, log, view } = await serve(t, { maxConnectionsPerUser: 2, responseTimeout: 3_000 }, join(dir, 'api.sock'));
   withLargeDocument(view);
-  // two clients ask for the large document and read none of it, once its first bytes are there
-  const readers = await Promise.all([0, 1].map(() => hold(unix(api), 'GET /api/v1/document HTTP/1.1\r\nHost: localhost\r\n\r\n', false)));
+  // two clients, one after the other, ask for the large document and read none of it once its first bytes are there
+  const readers: Held[] = [];
   t.teardown(() => readers.forEach((h) => h.socket.destroy()));
-  await Promise.all(readers.map((h) => once(h.socket, 'readable')));
+  for (let i = 0; i < 2; i++) {
+    const reader = await hold(unix(api), 'GET /api/v1/document HTTP/1.1\r\nHost: localhost\r\n\r\n', false);
+    readers.push(reader);
+    await once(reader.socket, 'readable');
+  }
   const refused = await get(unix(api)).then(
     () => 'answered',
     (error: NodeJS.ErrnoException) => error.code,
   );
   t.true(refused === 'ECONNRESET' || refused === 'EPIPE', `the third connection: ${refused}`);
-  t.true(log.warnings().some((w) => /every one is answering a request, so the new one is closed/.test(w)), log.warnings().join('\n'));
+  t.true(log.warnings().some((w) => /every one is answering a request or has one arriving, so new ones are closed/.test(w)), log.warnings().join('\n'));
   // an answer left unread past the response timeout is cut off: read now, it ends short
-  await sleep(1_500);
+  await sleep(3_500);
   const received = await Promise.all(
     readers.map(async (h) => {
       let bytes = 0;
@@ -280,6 +287,28 @@ test('a file in the socket\'s place that is not a socket is left alone, and the 
   t.is(readFileSync(path, 'utf8'), 'not a socket');
 });
 
+test('bytesWaiting reads from the kernel what a connection has received and the process not read', async (t) => {
+  const accepted = new Promise<Socket>((resolve) => {
+    const server = createServer({ pauseOnConnect: true }, resolve);
+    server.listen(0, '127.0.0.1', () => {
+      const client = connect((server.address() as { port: number }).port, '127.0.0.1', () => client.write('GET / HTTP/1.1\r\n'));
+      t.teardown(() => {
+        client.destroy();
+        server.close();
+      });
+    });
+  });
+  const socket = await accepted;
+  t.teardown(() => socket.destroy());
+  let waiting = 0;
+  for (let i = 0; i < 100 && waiting === 0; i++) {
+    await sleep(10);
+    waiting = bytesWaiting(socket);
+  }
+  t.is(waiting, 16);
+  t.is(socket.bytesRead, 0);
+});
+
 /** Enough of a socket for the pool: it is destroyed, closes, and reports bytes read. */
 class FakeSocket extends EventEmitter {
   destroyed = false;
@@ -297,7 +326,50 @@ class FakeSocket extends EventEmitter {
   }
 }
 
-test('at the listener\'s cap, the user holding most connections gives way, not the one that waited longest', (t) => {
+test('a connection whose request has arrived but not been read is not closed for room; one that sent nothing goes first', (t) => {
+  const closed: CloseReason[] = [];
+  const arrived = new Set<FakeSocket>();
+  const pool = new ConnectionPool(
+    { maxConnections: 3, headersTimeout: 60_000, keepAliveTimeout: 60_000, responseTimeout: 60_000 },
+    (reason) => closed.push(reason),
+    (socket) => (arrived.has(socket as unknown as FakeSocket) ? 60 : 0),
+  );
+  const admit = (socket = new FakeSocket()) => ({ socket, admitted: pool.admit(socket as unknown as Socket) });
+  // a trickling client (bytes read), then a client whose request waits in the kernel, then a silent one
+  const trickling = new FakeSocket();
+  trickling.bytesRead = 20;
+  admit(trickling);
+  const client = new FakeSocket();
+  arrived.add(client);
+  admit(client);
+  const silent = admit().socket;
+  // a burst accepted before the client's request is read: connections that sent nothing go first
+  const burst = [admit(), admit()];
+  t.deepEqual(
+    burst.map((b) => b.admitted),
+    [true, true],
+  );
+  t.true(silent.destroyed);
+  t.true(burst[0]!.socket.destroyed);
+  t.false(trickling.destroyed);
+  t.false(client.destroyed);
+  for (let i = 0; i < 5; i++) t.true(admit().admitted);
+  t.false(client.destroyed);
+  // with nobody silent left, the trickling one gives way
+  for (let i = 0; i < 2; i++) arrived.add(admit().socket);
+  t.true(trickling.destroyed);
+  t.false(client.destroyed);
+  // when every connection has a request arriving (or is answering one), the new one is closed
+  const late = new FakeSocket();
+  arrived.add(late);
+  t.deepEqual(closed.filter((r) => r === 'refused'), []);
+  t.false(admit(late).admitted);
+  t.true(late.destroyed);
+  t.false(client.destroyed);
+  pool.closeAll();
+});
+
+test('at the listener\'s cap, the user holding most connections gives way, not the one that waited longest', async (t) => {
   const closed: [CloseReason, number | undefined][] = [];
   const pool = new ConnectionPool(
     { maxConnections: 4, maxPerUser: 3, headersTimeout: 60_000, keepAliveTimeout: 60_000, responseTimeout: 60_000 },

@@ -4,6 +4,7 @@
 // ones are, and its timeouts run only in a server that listens itself, so the API's listeners
 // admit connections here and every deadline is a timer of ours.
 import type { Socket } from 'node:net';
+import { bytesWaiting } from '../../../netlink/libc.js';
 
 export interface PoolLimits {
   /** connections open at once on the listener */
@@ -48,6 +49,7 @@ export class Connection {
   /** when the connection began waiting: the one waiting longest gives way first */
   waitingSince = Date.now();
   private inFlight = 0;
+  private gone = false;
   /** bytes read when the connection began waiting; more by the deadline is a request cut short */
   private readAtWait = 0;
   private timer: NodeJS.Timeout;
@@ -63,7 +65,7 @@ export class Connection {
 
   /** The HTTP server has a complete request from this connection. */
   requestStarted(): void {
-    if (this.phase === 'closing') return;
+    if (this.gone || this.phase === 'closing') return;
     this.inFlight++;
     this.phase = 'answering';
     this.arm(this.limits.responseTimeout);
@@ -71,7 +73,7 @@ export class Connection {
 
   /** One of its answers was sent (or abandoned); with none left the connection waits again. */
   requestEnded(): void {
-    if (this.phase !== 'answering') return;
+    if (this.gone || this.phase !== 'answering') return;
     this.inFlight = Math.max(0, this.inFlight - 1);
     if (this.inFlight > 0) {
       this.arm(this.limits.responseTimeout);
@@ -85,6 +87,8 @@ export class Connection {
 
   /** Destroys the socket and forgets the connection. */
   close(): void {
+    if (this.gone) return;
+    this.gone = true;
     clearTimeout(this.timer);
     this.pool.forget(this);
     this.socket.destroy();
@@ -118,6 +122,8 @@ export class ConnectionPool {
   constructor(
     private readonly limits: PoolLimits,
     private readonly onClose: OnClose = () => {},
+    /** bytes received and not yet read (FIONREAD); tests give their own */
+    private readonly waiting: (socket: Socket) => number = bytesWaiting,
   ) {}
 
   get size(): number {
@@ -130,23 +136,23 @@ export class ConnectionPool {
   }
 
   /**
-   * Takes a freshly accepted socket. At a cap, the connection of that user (per-user cap) or of
-   * the user holding most (listener's cap) that has waited longest for a request is closed to
-   * make room; when every candidate is answering a request, the new socket is closed instead.
-   * Returns whether the socket was admitted.
+   * Takes a freshly accepted socket. At a cap, a connection waiting for a request gives way: of
+   * the user at its cap, or of the user holding most (listener's cap). When every candidate is
+   * answering a request or has one arriving, the new socket is closed instead. Returns whether
+   * it was admitted.
    */
   admit(socket: Socket, uid?: number): boolean {
     const { maxPerUser, maxConnections } = this.limits;
     let cause: CloseCause | undefined;
-    let victim: Connection | undefined;
+    let candidate: (c: Connection) => boolean = () => true;
     if (maxPerUser !== undefined && uid !== undefined && this.countOf(uid) >= maxPerUser) {
       cause = 'user';
-      victim = this.longestWaiting((c) => c.uid === uid);
+      candidate = (c) => c.uid === uid;
     } else if (this.open.size >= maxConnections) {
       cause = 'total';
-      victim = this.longestWaiting(() => true);
     }
     if (cause !== undefined) {
+      const victim = this.toGiveWay(candidate);
       if (!victim) {
         socket.destroy();
         this.onClose('refused', cause, uid);
@@ -185,26 +191,32 @@ export class ConnectionPool {
   }
 
   /**
-   * The connection to close for room: one told 408 already, else of the candidates not answering
-   * a request, one of the user holding most connections, the one waiting longest among those.
+   * The connection to close for room, among the candidates not answering a request: one told 408
+   * already; else, of the user holding most, the one waiting longest that has sent nothing at
+   * all, else the one waiting longest (a request trickling in, or kept alive after an answer).
+   * A connection whose request is in the kernel but not read yet (a burst of connections can be
+   * accepted before it is) is left alone: it is about to be answered.
    */
-  private longestWaiting(candidate: (c: Connection) => boolean): Connection | undefined {
-    let best: Connection | undefined;
-    let bestRank: [number, number, number] | undefined;
+  private toGiveWay(candidate: (c: Connection) => boolean): Connection | undefined {
+    const held = (c: Connection) => (c.uid === undefined ? 0 : this.countOf(c.uid));
+    const groups = new Set<number>();
     for (const c of this.open) {
       if (c.phase === 'answering' || !candidate(c)) continue;
-      const rank: [number, number, number] = [c.phase === 'closing' ? 0 : 1, c.uid === undefined ? 0 : -this.countOf(c.uid), c.waitingSince];
-      if (!bestRank || before(rank, bestRank)) {
-        best = c;
-        bestRank = rank;
-      }
+      if (c.phase === 'closing') return c;
+      groups.add(held(c));
     }
-    return best;
+    for (const most of [...groups].sort((a, b) => b - a)) {
+      // one that has sent nothing never waited anew, so the first in admission order has waited longest
+      const talking: Connection[] = [];
+      for (const c of this.open) {
+        if (c.phase === 'answering' || !candidate(c) || held(c) !== most) continue;
+        if (c.socket.bytesRead > 0) talking.push(c);
+        else if (this.waiting(c.socket) === 0) return c;
+      }
+      talking.sort((a, b) => a.waitingSince - b.waitingSince);
+      const quiet = talking.find((c) => this.waiting(c.socket) === 0);
+      if (quiet) return quiet;
+    }
+    return undefined;
   }
-}
-
-/** Lexicographic order of ranks. */
-function before(a: readonly number[], b: readonly number[]): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
-  return false;
 }

@@ -41,6 +41,13 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   responseTimeout: 10_000,
 };
 
+/**
+ * Connections the kernel may hold for a listener before it accepts them (capped by
+ * net.core.somaxconn): past Node's default of 511 a burst of connects has its handshakes dropped,
+ * and each client caught in it waits for a retransmission, a second or more.
+ */
+export const LISTEN_BACKLOG = 4_096;
+
 export interface ApiOptions {
   /** "127.0.0.1:5209", "[::1]:5209"; port 0 picks a free port */
   listen: string;
@@ -157,7 +164,10 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       if (Date.now() - lastWarning < 60_000) return;
       lastWarning = Date.now();
       const full = cause === 'user' ? `uid ${uid} holds ${limits.maxConnectionsPerUser} connections` : `${limits.maxConnections} connections are open`;
-      const action = reason === 'evicted' ? 'closing the one waiting longest for a request to admit a new one' : 'every one is answering a request, so the new one is closed';
+      const action =
+        reason === 'evicted'
+          ? 'closing idle ones (those that sent nothing first, then the longest waiting) to admit new ones'
+          : 'every one is answering a request or has one arriving, so new ones are closed';
       log.warn(`REST API on ${where}: ${full}; ${action}`);
     };
   };
@@ -179,7 +189,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     const path = options.socketPath;
     try {
       listeners.push(
-        await listenOnSocket(path, (socket: Socket) => {
+        await listenOnSocket(path, LISTEN_BACKLOG, (socket: Socket) => {
           const peer = peerCredentials(socket);
           if (peer instanceof Error) log.debug({ err: peer }, `REST API on ${path}: the peer's credentials are unknown`);
           // a peer whose uid cannot be read shares one allowance with every other such peer
@@ -200,7 +210,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
         reject(new Error(`the REST API cannot listen on ${options.listen}: ${error.code ?? error.message} (check Listen= in the configuration)`));
       };
       tcp.once('error', onError);
-      tcp.listen(listen.port, listen.host, () => {
+      tcp.listen({ port: listen.port, host: listen.host, backlog: LISTEN_BACKLOG }, () => {
         tcp.off('error', onError);
         resolve();
       });

@@ -14,12 +14,12 @@ export const API_SOCKET_MODE = 0o666;
 const PROBE_TIMEOUT_MS = 1_000;
 
 /** Listens on `path` (mode API_SOCKET_MODE) and hands every accepted socket to `onConnection`. */
-export async function listenOnSocket(path: string, onConnection: (socket: Socket) => void): Promise<Server> {
+export async function listenOnSocket(path: string, backlog: number, onConnection: (socket: Socket) => void): Promise<Server> {
   await removeStaleSocket(path);
   const server = createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
+    server.listen({ path, backlog }, () => {
       server.off('error', reject);
       resolve();
     });
