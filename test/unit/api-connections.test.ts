@@ -150,7 +150,7 @@ test('a kept-alive connection is closed once it has waited the keep-alive timeou
 });
 
 test('at the connection cap the connection waiting longest for a request gives way, and the new client is answered', async (t) => {
-  const { api, log, metrics } = await serve(t, { maxConnections: 4, headersTimeout: 30_000 });
+  const { api, log, metrics } = await serve(t, { maxIdleConnections: 4, headersTimeout: 30_000 });
   const idle = await holdIdle(t, tcp(api), 4);
   const answer = await get(tcp(api));
   t.is(answer.status, 200);
@@ -166,7 +166,7 @@ test('at the connection cap the connection waiting longest for a request gives w
 });
 
 test('trickling clients give way to a new client too: a request not yet complete does not hold a place', async (t) => {
-  const { api } = await serve(t, { maxConnections: 3, headersTimeout: 30_000 });
+  const { api } = await serve(t, { maxIdleConnections: 3, headersTimeout: 30_000 });
   const slow: Held[] = [];
   for (let i = 0; i < 3; i++) {
     slow.push(await hold(tcp(api), 'GET /api/v1/status HTTP/1.1\r\nX-Slow: '));
@@ -183,14 +183,15 @@ function withLargeDocument(view: FakeView): void {
   view.current = { ...view.current!, document: { padding: 'x'.repeat(4 * 1024 * 1024) } };
 }
 
-test('a connection whose answer is being sent never gives way; when every one is, the new one is closed', async (t) => {
+test('a connection whose answer is being sent never gives way; when every one is, new ones come in up to the hard cap', async (t) => {
   const dir = await tempDir(t);
-  const { api, log, view } = await serve(t, { maxConnectionsPerUser: 2, responseTimeout: 3_000 }, join(dir, 'api.sock'));
+  const { api, log, view } = await serve(t, { maxIdleConnectionsPerUser: 2, maxConnectionsPerUser: 3, responseTimeout: 3_000 }, join(dir, 'api.sock'));
   withLargeDocument(view);
-  // two clients, one after the other, ask for the large document and read none of it once its first bytes are there
+  // three clients, one after the other, ask for the large document and read none of it once its
+  // first bytes are there: the third comes in over the cap of 2, as the first two are answering
   const readers: Held[] = [];
   t.teardown(() => readers.forEach((h) => h.socket.destroy()));
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 3; i++) {
     const reader = await hold(unix(api), 'GET /api/v1/document HTTP/1.1\r\nHost: localhost\r\n\r\n', false);
     readers.push(reader);
     await once(reader.socket, 'readable');
@@ -199,7 +200,7 @@ test('a connection whose answer is being sent never gives way; when every one is
     () => 'answered',
     (error: NodeJS.ErrnoException) => error.code,
   );
-  t.true(refused === 'ECONNRESET' || refused === 'EPIPE', `the third connection: ${refused}`);
+  t.true(refused === 'ECONNRESET' || refused === 'EPIPE', `the fourth connection: ${refused}`);
   t.true(log.warnings().some((w) => /every one is answering a request or has one arriving, so new ones are closed/.test(w)), log.warnings().join('\n'));
   // an answer left unread past the response timeout is cut off: read now, it ends short
   await sleep(3_500);
@@ -233,7 +234,7 @@ test('the Unix socket has mode 0666, serves the same API, and is removed when th
 
 test('on the socket each user has its own cap, read with SO_PEERCRED: that user\'s longest-waiting connection gives way', async (t) => {
   const dir = await tempDir(t);
-  const { api, log } = await serve(t, { maxConnectionsPerUser: 3, maxConnections: 64, headersTimeout: 30_000 }, join(dir, 'api.sock'));
+  const { api, log } = await serve(t, { maxIdleConnectionsPerUser: 3, headersTimeout: 30_000 }, join(dir, 'api.sock'));
   const idle = await holdIdle(t, unix(api), 3);
   t.is((await get(unix(api))).status, 200);
   await closedWithin(idle[0]!, 2_000);
@@ -326,11 +327,11 @@ class FakeSocket extends EventEmitter {
   }
 }
 
-test('a connection whose request has arrived but not been read is not closed for room; one that sent nothing goes first', (t) => {
+test('a connection whose request has arrived but not been read is not closed for room; one that sent nothing goes first; requests come in over the cap', (t) => {
   const closed: CloseReason[] = [];
   const arrived = new Set<FakeSocket>();
   const pool = new ConnectionPool(
-    { maxConnections: 3, headersTimeout: 60_000, keepAliveTimeout: 60_000, responseTimeout: 60_000 },
+    { maxIdle: 3, maxConnections: 5, headersTimeout: 60_000, keepAliveTimeout: 60_000, responseTimeout: 60_000 },
     (reason) => closed.push(reason),
     (socket) => (arrived.has(socket as unknown as FakeSocket) ? 60 : 0),
   );
@@ -359,7 +360,14 @@ test('a connection whose request has arrived but not been read is not closed for
   for (let i = 0; i < 2; i++) arrived.add(admit().socket);
   t.true(trickling.destroyed);
   t.false(client.destroyed);
-  // when every connection has a request arriving (or is answering one), the new one is closed
+  // when every connection has a request arriving (or is answering one), new ones come in over
+  // the cap of 3, up to the hard cap of 5, past which they are closed
+  for (let i = 0; i < 2; i++) {
+    const more = new FakeSocket();
+    arrived.add(more);
+    t.true(admit(more).admitted);
+  }
+  t.is(pool.size, 5);
   const late = new FakeSocket();
   arrived.add(late);
   t.deepEqual(closed.filter((r) => r === 'refused'), []);
@@ -372,7 +380,7 @@ test('a connection whose request has arrived but not been read is not closed for
 test('at the listener\'s cap, the user holding most connections gives way, not the one that waited longest', async (t) => {
   const closed: [CloseReason, number | undefined][] = [];
   const pool = new ConnectionPool(
-    { maxConnections: 4, maxPerUser: 3, headersTimeout: 60_000, keepAliveTimeout: 60_000, responseTimeout: 60_000 },
+    { maxIdle: 4, maxConnections: 4, maxIdlePerUser: 3, maxPerUser: 3, headersTimeout: 60_000, keepAliveTimeout: 60_000, responseTimeout: 60_000 },
     (reason, _cause, uid) => closed.push([reason, uid]),
   );
   const light = new FakeSocket();

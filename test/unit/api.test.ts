@@ -433,7 +433,7 @@ function slowClient(port: number): Promise<{ socket: Socket; closed: Promise<str
 }
 
 test('slow clients below the connection limit do not block other requests', async (t) => {
-  const api = await serve(t, new FakeView(fixture('azure')).converge(), { maxConnections: 16 });
+  const api = await serve(t, new FakeView(fixture('azure')).converge(), { maxIdleConnections: 16 });
   const slow = await Promise.all(Array.from({ length: 10 }, () => slowClient(api.port)));
   t.teardown(() => slow.forEach((s) => s.socket.destroy()));
   for (let i = 0; i < 5; i++) {

@@ -7,9 +7,12 @@ import type { Socket } from 'node:net';
 import { bytesWaiting } from '../../../netlink/libc.js';
 
 export interface PoolLimits {
-  /** connections open at once on the listener */
+  /** connections open at once on the listener at which one waiting for a request gives way to a new one */
+  maxIdle: number;
+  /** connections open at once on the listener at all: past maxIdle only when none is waiting for a request */
   maxConnections: number;
-  /** connections open at once per peer uid; undefined where peers have no uid (TCP) */
+  /** the two caps per peer uid; undefined where peers have no uid (TCP) */
+  maxIdlePerUser?: number;
   maxPerUser?: number;
   /** ms from connecting to a complete request line and headers */
   headersTimeout: number;
@@ -136,30 +139,35 @@ export class ConnectionPool {
   }
 
   /**
-   * Takes a freshly accepted socket. At a cap, a connection waiting for a request gives way: of
-   * the user at its cap, or of the user holding most (listener's cap). When every candidate is
-   * answering a request or has one arriving, the new socket is closed instead. Returns whether
-   * it was admitted.
+   * Takes a freshly accepted socket. At a cap for connections waiting for a request, one of them
+   * gives way: of the user at its cap, or of the user holding most (listener's cap). When none is
+   * waiting (every one is answering a request or has one arriving) the new socket comes in over
+   * that cap, a burst of requests being no reason to turn a client away, up to the hard cap, where
+   * it is closed instead. Returns whether it was admitted.
    */
   admit(socket: Socket, uid?: number): boolean {
-    const { maxPerUser, maxConnections } = this.limits;
+    const { maxIdlePerUser, maxPerUser, maxIdle, maxConnections } = this.limits;
     let cause: CloseCause | undefined;
     let candidate: (c: Connection) => boolean = () => true;
-    if (maxPerUser !== undefined && uid !== undefined && this.countOf(uid) >= maxPerUser) {
+    let full = false;
+    if (maxIdlePerUser !== undefined && uid !== undefined && this.countOf(uid) >= maxIdlePerUser) {
       cause = 'user';
       candidate = (c) => c.uid === uid;
-    } else if (this.open.size >= maxConnections) {
+      full = this.countOf(uid) >= (maxPerUser ?? maxIdlePerUser);
+    } else if (this.open.size >= maxIdle) {
       cause = 'total';
+      full = this.open.size >= maxConnections;
     }
     if (cause !== undefined) {
       const victim = this.toGiveWay(candidate);
-      if (!victim) {
+      if (victim) {
+        victim.close();
+        this.onClose('evicted', cause, victim.uid);
+      } else if (full) {
         socket.destroy();
         this.onClose('refused', cause, uid);
         return false;
       }
-      victim.close();
-      this.onClose('evicted', cause, victim.uid);
     }
     const connection = new Connection(socket, uid, this.limits, this);
     this.open.add(connection);

@@ -20,9 +20,12 @@ export type { AgentView } from './resources.js';
 export interface ApiLimits {
   /** bytes of request line + headers (node's maxHeaderSize); more is answered 431 */
   maxHeaderSize: number;
-  /** open connections at once on each listener */
+  /** connections open at once on each listener at which one waiting for a request gives way to a new one */
+  maxIdleConnections: number;
+  /** connections open at once on each listener at all: past maxIdleConnections only those answering a request or with one arriving */
   maxConnections: number;
-  /** open connections at once per user on the Unix socket */
+  /** the same two caps per user on the Unix socket */
+  maxIdleConnectionsPerUser: number;
   maxConnectionsPerUser: number;
   /** ms from connecting to a complete request line and headers */
   headersTimeout: number;
@@ -34,8 +37,10 @@ export interface ApiLimits {
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
   maxHeaderSize: 8 * 1024,
-  maxConnections: 64,
-  maxConnectionsPerUser: 8,
+  maxIdleConnections: 64,
+  maxConnections: 256,
+  maxIdleConnectionsPerUser: 8,
+  maxConnectionsPerUser: 32,
   headersTimeout: 3_000,
   keepAliveTimeout: 2_000,
   responseTimeout: 10_000,
@@ -153,6 +158,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     headersTimeout: limits.headersTimeout,
     keepAliveTimeout: limits.keepAliveTimeout,
     responseTimeout: limits.responseTimeout,
+    maxIdle: limits.maxIdleConnections,
     maxConnections: limits.maxConnections,
   };
   const onClose = (listener: 'tcp' | 'socket', where: string) => {
@@ -163,7 +169,8 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
       // at most one line a minute per listener: a local user holding connections must not flood the log
       if (Date.now() - lastWarning < 60_000) return;
       lastWarning = Date.now();
-      const full = cause === 'user' ? `uid ${uid} holds ${limits.maxConnectionsPerUser} connections` : `${limits.maxConnections} connections are open`;
+      const held = reason === 'evicted' ? [limits.maxIdleConnectionsPerUser, limits.maxIdleConnections] : [limits.maxConnectionsPerUser, limits.maxConnections];
+      const full = cause === 'user' ? `uid ${uid} holds ${held[0]} connections` : `${held[1]} connections are open`;
       const action =
         reason === 'evicted'
           ? 'closing idle ones (those that sent nothing first, then the longest waiting) to admit new ones'
@@ -173,7 +180,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   };
   const tcpPool = new ConnectionPool(poolLimits, onClose('tcp', options.listen));
   const socketPool = options.socketPath
-    ? new ConnectionPool({ ...poolLimits, maxPerUser: limits.maxConnectionsPerUser }, onClose('socket', options.socketPath))
+    ? new ConnectionPool({ ...poolLimits, maxIdlePerUser: limits.maxIdleConnectionsPerUser, maxPerUser: limits.maxConnectionsPerUser }, onClose('socket', options.socketPath))
     : undefined;
 
   const listeners: NetServer[] = [];
