@@ -2,9 +2,10 @@
 // bound on first use: socket.ts adjusts the `netlink` package's socket with them, sync-socket.ts
 // does all its work with them. koffi.errno() holds the errno of the last call. And the options
 // both sockets set on a request socket, the peer of a Unix socket (SO_PEERCRED), which the
-// helper and the agent's REST API both ask for, and the bytes a socket has received but not yet
-// been read (FIONREAD), which the REST API asks of a connection it might close.
-import type { Socket } from 'node:net';
+// helper and the agent's REST API both ask for, the bytes a socket has received but not yet
+// been read (FIONREAD), which the REST API asks of a connection it might close, and the REST
+// API's TCP listener told to hold back connections that have sent nothing (TCP_DEFER_ACCEPT).
+import type { Server, Socket } from 'node:net';
 import koffi from './ffi.js';
 
 export interface Libc {
@@ -108,4 +109,18 @@ export function bytesWaiting(socket: Socket): number {
   ioctl ??= koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *value)') as unknown as Ioctl;
   waitingCount.fill(0);
   return ioctl(fd, FIONREAD, waitingCount) === 0 ? waitingCount.readInt32LE(0) : 0;
+}
+
+const IPPROTO_TCP = 6;
+const TCP_DEFER_ACCEPT = 9;
+
+/**
+ * Has the kernel hand a listening TCP socket's connections to accept() only once their first
+ * bytes have arrived, or once they have been silent for `seconds` (which it rounds up to its
+ * SYN-ACK retransmissions: 1, 3, 7 s...). Returns false when the option could not be set.
+ */
+export function deferAccept(server: Server, seconds: number): boolean {
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return false;
+  return setIntOption(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, seconds);
 }

@@ -126,7 +126,8 @@ async function closedWithin(held: Held, withinMs: number, started = Date.now()):
 }
 
 test('a connection that sends nothing is closed once the headers timeout has passed', async (t) => {
-  const { api } = await serve(t, { headersTimeout: 300 });
+  // handed over at once, as the kernel does once TCP_DEFER_ACCEPT's wait is over
+  const { api } = await serve(t, { headersTimeout: 300, deferAccept: 0 });
   const started = Date.now();
   const [idle] = await holdIdle(t, tcp(api), 1);
   const took = await closedWithin(idle!, 3_000, started);
@@ -150,7 +151,7 @@ test('a kept-alive connection is closed once it has waited the keep-alive timeou
 });
 
 test('at the connection cap the connection waiting longest for a request gives way, and the new client is answered', async (t) => {
-  const { api, log, metrics } = await serve(t, { maxIdleConnections: 4, headersTimeout: 30_000 });
+  const { api, log, metrics } = await serve(t, { maxIdleConnections: 4, headersTimeout: 30_000, deferAccept: 0 });
   const idle = await holdIdle(t, tcp(api), 4);
   const answer = await get(tcp(api));
   t.is(answer.status, 200);
@@ -163,6 +164,18 @@ test('at the connection cap the connection waiting longest for a request gives w
   );
   t.true(log.warnings().some((w) => /4 connections are open; closing idle ones/.test(w)), log.warnings().join('\n'));
   t.regex(metrics.render(), /^cloud_network_api_connections_closed_total\{listener="tcp",reason="evicted"\} 1$/m);
+});
+
+test('on TCP, a client slow to send its request is not pushed out by connections that send nothing, opened after it', async (t) => {
+  const { api, metrics } = await serve(t, { maxIdleConnections: 4, maxConnections: 8, headersTimeout: 30_000 });
+  const client = await hold(tcp(api));
+  const idle = await holdIdle(t, tcp(api), 40);
+  await sleep(200);
+  client.socket.write('GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  t.regex(await client.closed, /^HTTP\/1\.1 200 /);
+  // the kernel holds the silent ones back: none has reached the API to be closed yet
+  t.false(idle.some((h) => h.isClosed()));
+  t.notRegex(metrics.render(), /cloud_network_api_connections_closed_total\{listener="tcp",reason="evicted"\} [1-9]/);
 });
 
 test('trickling clients give way to a new client too: a request not yet complete does not hold a place', async (t) => {

@@ -2,13 +2,15 @@
 // StateDir (api.sock, cnctl's way in). Every local user can reach it, so it serves nothing
 // secret and bounds what one client can hold: header size, connections per listener and per
 // user, and how long a connection may sit without a complete request or leave an answer unread.
+// The kernel holds back a TCP connection until its first bytes arrive, so that a client about to
+// send its request is never taken for one of many connections that send nothing.
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import Koa from 'koa';
 import type Logger from 'bunyan';
 import type { Metrics } from '../metrics.js';
-import { peerCredentials } from '../../../netlink/libc.js';
+import { deferAccept, peerCredentials } from '../../../netlink/libc.js';
 import { isLoopback, parseListen } from '../../../protocol/rest.js';
 import { connectionOf, ConnectionPool, type CloseCause, type CloseReason } from './connections.js';
 import type { AgentView } from './resources.js';
@@ -33,6 +35,8 @@ export interface ApiLimits {
   keepAliveTimeout: number;
   /** ms an answer may wait for its client to read it */
   responseTimeout: number;
+  /** ms the kernel holds a TCP connection that has sent nothing before handing it over (TCP_DEFER_ACCEPT, whole seconds); 0 hands it over at once */
+  deferAccept: number;
 }
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
@@ -44,6 +48,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   headersTimeout: 3_000,
   keepAliveTimeout: 2_000,
   responseTimeout: 10_000,
+  deferAccept: 3_000,
 };
 
 /**
@@ -227,6 +232,9 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     throw error;
   }
   listeners.push(tcp);
+  if (limits.deferAccept > 0 && !deferAccept(tcp, Math.ceil(limits.deferAccept / 1000))) {
+    log.warn(`REST API on ${options.listen}: cannot set TCP_DEFER_ACCEPT; connections that send nothing reach the API at once and may crowd out a client slow to send its request`);
+  }
   for (const listener of listeners) listener.on('error', (error) => log.error({ err: error }, 'REST API server error'));
   const bound = tcp.address() as AddressInfo;
   log.info({ address: bound.address, port: bound.port, ...(options.socketPath && { socket: options.socketPath }) }, 'REST API listening');
