@@ -109,8 +109,8 @@ async function execute(line: CommandLine, io: Io): Promise<void> {
 }
 
 /**
- * --url or --socket as given; else the agent's socket in its StateDir, which no other user can
- * crowd out; else, when there is no socket file, Listen= over TCP.
+ * --url or --socket as given; else the agent's socket in its StateDir, where no other user can
+ * take root's connections; else, when there is no socket file, Listen= over TCP.
  */
 async function agentClient(line: CommandLine): Promise<AgentClient> {
   if (line.url !== undefined) return new AgentClient({ url: line.url }, '--url');

@@ -285,7 +285,7 @@ test('a user holding idle connections on the socket crowds out neither another u
   await chmod(dir, 0o755);
   // idle connections are held past the time each cnctl takes to start
   const { socket } = await agentWithSocket(t, new FakeView(fixture('azure')).converge(), dir, { headersTimeout: 120_000 });
-  // nobody opens 20 idle connections, more than its allowance of 8, and reports each one closed
+  // nobody opens 20 idle connections, more than the 8 every user but root and the agent's may hold, and reports each one closed
   const script = `const net = require('net'); let closed = 0; const all = [];
 for (let i = 0; i < 20; i++) { const s = net.connect(process.argv[1]); s.on('error', () => {}); s.on('close', () => console.log('closed', ++closed)); s.resume(); all.push(s); }
 setTimeout(() => console.log('held'), 500); setTimeout(() => process.exit(0), 60000);`;
@@ -302,6 +302,42 @@ setTimeout(() => console.log('held'), 500); setTimeout(() => process.exit(0), 60
   const asNobody = await cnctl(['status', '--socket', socket], { uid: 65534, env: { HOME: dir } });
   t.is(asNobody.code, 0, asNobody.stderr);
   t.is(closedCount(), 13, 'nobody\'s own longest-waiting connection gave way to its cnctl');
+});
+
+test('another user holding every connection it may, each with an answer it leaves unread, cannot keep root\'s cnctl out', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to connect as another user');
+    return;
+  }
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  // an answer larger than the socket's buffer stays being sent while its reader reads no more
+  const view = new FakeView(fixture('azure')).converge();
+  view.current = { ...view.current!, document: { padding: 'x'.repeat(512 * 1024) } };
+  const { socket } = await agentWithSocket(t, view, dir, { responseTimeout: 120_000 });
+  // nobody asks for the document on 40 connections, more than the 32 its class may hold, one
+  // after the other once the last one's answer began or it was closed, and reads no more
+  const script = `const net = require('net'); let answered = 0, closed = 0;
+const report = () => console.log('answered ' + answered + ' closed ' + closed);
+const next = () => { if (answered + closed === 40) return;
+  const s = net.connect(process.argv[1], () => s.write('GET /api/v1/document HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'));
+  s.on('error', () => {}); s.once('readable', () => { if (s.readableLength > 0) { answered++; report(); next(); } });
+  s.on('close', () => { closed++; report(); next(); }); };
+next(); setTimeout(() => process.exit(0), 60000);`;
+  const holder = spawn(process.execPath, ['-e', script, socket], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void holder.kill('SIGKILL'));
+  let output = '';
+  holder.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const counts = () => {
+    const m = /answered (\d+) closed (\d+)\n$/.exec(output);
+    return { answered: Number(m?.[1] ?? 0), closed: Number(m?.[2] ?? 0) };
+  };
+  while (counts().answered + counts().closed < 40) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(counts(), { answered: 32, closed: 8 }, 'nobody keeps 32 of its 40 connections, each being answered');
+  const asRoot = await cnctl(['status', '--socket', socket]);
+  t.is(asRoot.code, 0, asRoot.stderr);
+  await new Promise((r) => setTimeout(r, 200));
+  t.is(counts().closed, 8, 'root\'s cnctl came in on places of its own');
 });
 
 test('an agent without metadata yet: exit 1 saying so and why', async (t) => {

@@ -1,5 +1,5 @@
 // The REST API's connections: deadlines for connections that send nothing or too little, the
-// connection waiting longest giving way at a cap, the per-user cap on the Unix socket (uids read
+// connection waiting longest giving way at a cap, the classes of user on the Unix socket (read
 // with SO_PEERCRED), and the socket file's life: its mode, a stale one replaced, a live one kept.
 import test, { type ExecutionContext } from 'ava';
 import bunyan from 'bunyan';
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectionOf, ConnectionPool, type CloseReason } from '../../agent/report/api/connections.js';
 import { startApi, type ApiLimits, type RunningApi } from '../../agent/report/api/server.js';
+import { peerClass } from '../../agent/report/api/unix-socket.js';
 import { Metrics } from '../../agent/report/metrics.js';
 import { bytesWaiting } from '../../netlink/libc.js';
 import { FakeView, fixture } from '../lib/api-fixtures.js';
@@ -198,7 +199,7 @@ function withLargeDocument(view: FakeView): void {
 
 test('a connection whose answer is being sent never gives way; when every one is, new ones come in up to the hard cap', async (t) => {
   const dir = await tempDir(t);
-  const { api, log, view } = await serve(t, { maxIdleConnectionsPerUser: 2, maxConnectionsPerUser: 3, responseTimeout: 3_000 }, join(dir, 'api.sock'));
+  const { api, log, view } = await serve(t, { maxIdleConnectionsPerClass: 2, maxConnectionsPerClass: 3, responseTimeout: 3_000 }, join(dir, 'api.sock'));
   withLargeDocument(view);
   // three clients, one after the other, ask for the large document and read none of it once its
   // first bytes are there: the third comes in over the cap of 2, as the first two are answering
@@ -214,7 +215,7 @@ test('a connection whose answer is being sent never gives way; when every one is
     (error: NodeJS.ErrnoException) => error.code,
   );
   t.true(refused === 'ECONNRESET' || refused === 'EPIPE', `the fourth connection: ${refused}`);
-  t.true(log.warnings().some((w) => /every one is answering a request or has one arriving, so new ones are closed/.test(w)), log.warnings().join('\n'));
+  t.true(log.warnings().some((w) => /3 connections are open, every one answering a request or with one arriving, so new ones are closed/.test(w)), log.warnings().join('\n'));
   // an answer left unread past the response timeout is cut off: read now, it ends short
   await sleep(3_500);
   const received = await Promise.all(
@@ -245,9 +246,10 @@ test('the Unix socket has mode 0666, serves the same API, and is removed when th
   t.false(existsSync(path), 'the socket file is gone');
 });
 
-test('on the socket each user has its own cap, read with SO_PEERCRED: that user\'s longest-waiting connection gives way', async (t) => {
+test('on the socket each class of user has its own cap, read with SO_PEERCRED: that class\'s longest-waiting connection gives way', async (t) => {
   const dir = await tempDir(t);
-  const { api, log } = await serve(t, { maxIdleConnectionsPerUser: 3, headersTimeout: 30_000 }, join(dir, 'api.sock'));
+  // the TCP listener's cap of 1 is not the socket's
+  const { api, log } = await serve(t, { maxIdleConnectionsPerClass: 3, maxIdleConnections: 1, headersTimeout: 30_000 }, join(dir, 'api.sock'));
   const idle = await holdIdle(t, unix(api), 3);
   t.is((await get(unix(api))).status, 200);
   await closedWithin(idle[0]!, 2_000);
@@ -256,8 +258,10 @@ test('on the socket each user has its own cap, read with SO_PEERCRED: that user\
     idle.map((h) => h.isClosed()),
     [true, false, false],
   );
+  // the test's connections come from the API's own process: root's class, or the agent's user's
   const uid = process.getuid!();
-  t.true(log.warnings().some((w) => w.includes(`uid ${uid} holds 3 connections`)), log.warnings().join('\n'));
+  const who = uid === 0 ? 'root' : `the agent's own user, uid ${uid}`;
+  t.true(log.warnings().some((w) => w.endsWith(`api.sock (${who}): 3 connections are open; closing idle ones (those that sent nothing first, then the longest waiting) to admit new ones`)), log.warnings().join('\n'));
   // the TCP listener has its own cap, untouched by the socket's
   t.is((await get(tcp(api))).status, 200);
 });
@@ -390,21 +394,14 @@ test('a connection whose request has arrived but not been read is not closed for
   pool.closeAll();
 });
 
-test('at the listener\'s cap, the user holding most connections gives way, not the one that waited longest', async (t) => {
-  const closed: [CloseReason, number | undefined][] = [];
-  const pool = new ConnectionPool(
-    { maxIdle: 4, maxConnections: 4, maxIdlePerUser: 3, maxPerUser: 3, headersTimeout: 60_000, keepAliveTimeout: 60_000, responseTimeout: 60_000 },
-    (reason, _cause, uid) => closed.push([reason, uid]),
-  );
-  const light = new FakeSocket();
-  const heavy = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
-  t.true(pool.admit(light as unknown as Socket, 1001));
-  for (const s of heavy) t.true(pool.admit(s as unknown as Socket, 1000));
-  t.true(pool.admit(new FakeSocket() as unknown as Socket, 1002));
-  t.deepEqual(closed, [['evicted', 1000]]);
-  t.true(heavy[0]!.destroyed);
-  t.false(light.destroyed);
-  t.is(pool.countOf(1000), 2);
-  pool.closeAll();
-  t.is(pool.size, 0);
+test('SO_PEERCRED as PrivateUsers= shows it: root, the agent\'s own user, and every other user (uid 65534) are the three classes', (t) => {
+  const peer = (uid: number) => ({ pid: 1234, uid, gid: uid });
+  t.is(peerClass(peer(0), 998), 'root');
+  t.is(peerClass(peer(998), 998), 'agent');
+  t.is(peerClass(peer(65534), 998), 'others');
+  // without the namespace (or with PrivateUsers=identity) other users keep their uids and still share one class
+  t.is(peerClass(peer(1000), 998), 'others');
+  t.is(peerClass(new Error('getsockopt(SO_PEERCRED) failed'), 998), 'others');
+  // an agent run as root has no class of its own
+  t.is(peerClass(peer(0), 0), 'root');
 });

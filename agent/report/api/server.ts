@@ -1,7 +1,8 @@
 // The agent's read-only REST API, on Listen= (default 127.0.0.1:5209) and on a Unix socket in
 // StateDir (api.sock, cnctl's way in). Every local user can reach it, so it serves nothing
-// secret and bounds what one client can hold: header size, connections per listener and per
-// user, and how long a connection may sit without a complete request or leave an answer unread.
+// secret and bounds what one client can hold: header size, connections per listener and, on the
+// socket, per class of user (root, the agent's own, everyone else), and how long a connection
+// may sit without a complete request or leave an answer unread.
 // The kernel holds back a TCP connection until its first bytes arrive, so that a client about to
 // send its request is never taken for one of many connections that send nothing.
 import { createServer, type Server } from 'node:http';
@@ -12,23 +13,23 @@ import type Logger from 'bunyan';
 import type { Metrics } from '../metrics.js';
 import { deferAccept, peerCredentials } from '../../../netlink/libc.js';
 import { isLoopback, parseListen } from '../../../protocol/rest.js';
-import { connectionOf, ConnectionPool, type CloseCause, type CloseReason } from './connections.js';
+import { connectionOf, ConnectionPool, type CloseReason, type PoolLimits } from './connections.js';
 import type { AgentView } from './resources.js';
 import { apiRouter, sendError } from './routes.js';
-import { listenOnSocket } from './unix-socket.js';
+import { listenOnSocket, PEER_CLASSES, peerClass, type PeerClass } from './unix-socket.js';
 
 export type { AgentView } from './resources.js';
 
 export interface ApiLimits {
   /** bytes of request line + headers (node's maxHeaderSize); more is answered 431 */
   maxHeaderSize: number;
-  /** connections open at once on each listener at which one waiting for a request gives way to a new one */
+  /** connections open at once on the TCP listener at which one waiting for a request gives way to a new one */
   maxIdleConnections: number;
-  /** connections open at once on each listener at all: past maxIdleConnections only those answering a request or with one arriving */
+  /** connections open at once on the TCP listener at all: past maxIdleConnections only those answering a request or with one arriving */
   maxConnections: number;
-  /** the same two caps per user on the Unix socket */
-  maxIdleConnectionsPerUser: number;
-  maxConnectionsPerUser: number;
+  /** the same two caps on the Unix socket, for each class of user: root, the agent's own user, everyone else */
+  maxIdleConnectionsPerClass: number;
+  maxConnectionsPerClass: number;
   /** ms from connecting to a complete request line and headers */
   headersTimeout: number;
   /** ms from an answer to the next complete request on a kept-alive connection */
@@ -43,8 +44,8 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   maxHeaderSize: 8 * 1024,
   maxIdleConnections: 64,
   maxConnections: 256,
-  maxIdleConnectionsPerUser: 8,
-  maxConnectionsPerUser: 32,
+  maxIdleConnectionsPerClass: 8,
+  maxConnectionsPerClass: 32,
   headersTimeout: 3_000,
   keepAliveTimeout: 2_000,
   responseTimeout: 10_000,
@@ -159,53 +160,48 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     }
   });
 
-  const poolLimits = {
-    headersTimeout: limits.headersTimeout,
-    keepAliveTimeout: limits.keepAliveTimeout,
-    responseTimeout: limits.responseTimeout,
-    maxIdle: limits.maxIdleConnections,
-    maxConnections: limits.maxConnections,
-  };
-  const onClose = (listener: 'tcp' | 'socket', where: string) => {
+  const timeouts = { headersTimeout: limits.headersTimeout, keepAliveTimeout: limits.keepAliveTimeout, responseTimeout: limits.responseTimeout };
+  const onClose = (listener: 'tcp' | 'socket', where: string, max: PoolLimits) => {
     let lastWarning = 0;
-    return (reason: CloseReason, cause: CloseCause, uid: number | undefined) => {
+    return (reason: CloseReason) => {
       metrics.apiConnectionClosed(listener, reason);
       if (reason === 'timeout') return;
-      // at most one line a minute per listener: a local user holding connections must not flood the log
+      // at most one line a minute per pool: a local user holding connections must not flood the log
       if (Date.now() - lastWarning < 60_000) return;
       lastWarning = Date.now();
-      const held = reason === 'evicted' ? [limits.maxIdleConnectionsPerUser, limits.maxIdleConnections] : [limits.maxConnectionsPerUser, limits.maxConnections];
-      const full = cause === 'user' ? `uid ${uid} holds ${held[0]} connections` : `${held[1]} connections are open`;
       const action =
         reason === 'evicted'
-          ? 'closing idle ones (those that sent nothing first, then the longest waiting) to admit new ones'
-          : 'every one is answering a request or has one arriving, so new ones are closed';
-      log.warn(`REST API on ${where}: ${full}; ${action}`);
+          ? `${max.maxIdle} connections are open; closing idle ones (those that sent nothing first, then the longest waiting) to admit new ones`
+          : `${max.maxConnections} connections are open, every one answering a request or with one arriving, so new ones are closed`;
+      log.warn(`REST API on ${where}: ${action}`);
     };
   };
-  const tcpPool = new ConnectionPool(poolLimits, onClose('tcp', options.listen));
-  const socketPool = options.socketPath
-    ? new ConnectionPool({ ...poolLimits, maxIdlePerUser: limits.maxIdleConnectionsPerUser, maxPerUser: limits.maxConnectionsPerUser }, onClose('socket', options.socketPath))
-    : undefined;
+  const tcpLimits = { ...timeouts, maxIdle: limits.maxIdleConnections, maxConnections: limits.maxConnections };
+  const tcpPool = new ConnectionPool(tcpLimits, onClose('tcp', options.listen, tcpLimits));
+  // each class of user has a pool of its own on the socket, so no other user can take root's places
+  const agentUid = process.getuid?.() ?? -1;
+  const classLimits = { ...timeouts, maxIdle: limits.maxIdleConnectionsPerClass, maxConnections: limits.maxConnectionsPerClass };
+  const socketPools = new Map<PeerClass, ConnectionPool>(
+    options.socketPath ? PEER_CLASSES.map((c) => [c, new ConnectionPool(classLimits, onClose('socket', `${options.socketPath} (${classText(c, agentUid)})`, classLimits))]) : [],
+  );
 
   const listeners: NetServer[] = [];
   const closeListeners = async () => {
     // a listener's close waits for its connections, so they are dropped after it stops accepting
     const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     tcpPool.closeAll();
-    socketPool?.closeAll();
+    for (const pool of socketPools.values()) pool.closeAll();
     await closed;
   };
 
-  if (options.socketPath && socketPool) {
+  if (options.socketPath) {
     const path = options.socketPath;
     try {
       listeners.push(
         await listenOnSocket(path, LISTEN_BACKLOG, (socket: Socket) => {
           const peer = peerCredentials(socket);
           if (peer instanceof Error) log.debug({ err: peer }, `REST API on ${path}: the peer's credentials are unknown`);
-          // a peer whose uid cannot be read shares one allowance with every other such peer
-          if (socketPool.admit(socket, peer instanceof Error ? -1 : peer.uid)) server.emit('connection', socket);
+          if (socketPools.get(peerClass(peer, agentUid))!.admit(socket)) server.emit('connection', socket);
         }),
       );
     } catch (error) {
@@ -245,6 +241,11 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     ...(options.socketPath && { socketPath: options.socketPath }),
     close: closeListeners,
   };
+}
+
+/** A class of user as log lines name it. */
+function classText(c: PeerClass, agentUid: number): string {
+  return c === 'root' ? 'root' : c === 'agent' ? `the agent's own user, uid ${agentUid}` : 'every other user';
 }
 
 function hostOf(header: string): string {

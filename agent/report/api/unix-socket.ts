@@ -1,8 +1,27 @@
 // The REST API's Unix socket (StateDir/api.sock), cnctl's way in: a peer there has a uid
-// (SO_PEERCRED), so one user cannot take every connection. A socket file a crashed agent left
-// is replaced; one that another process still answers on is left to it.
+// (SO_PEERCRED), so root, the agent's own user and everyone else each have places of their own.
+// A socket file a crashed agent left is replaced; one that another process still answers on is
+// left to it.
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { PeerCredentials } from '../../../netlink/libc.js';
+
+/**
+ * Whom a connection on the socket counts as. The unit's PrivateUsers= puts the agent in a user
+ * namespace that maps only root and its own user, so SO_PEERCRED shows every other user as the
+ * overflow uid 65534: the agent can tell those three apart and no more, and counts the same way
+ * when it runs without the namespace.
+ */
+export type PeerClass = 'root' | 'agent' | 'others';
+
+export const PEER_CLASSES: readonly PeerClass[] = ['root', 'agent', 'others'];
+
+/** The class of a peer; one whose credentials cannot be read counts as everyone else. */
+export function peerClass(peer: PeerCredentials | Error, agentUid: number): PeerClass {
+  if (peer instanceof Error) return 'others';
+  if (peer.uid === 0) return 'root';
+  return peer.uid === agentUid ? 'agent' : 'others';
+}
 
 /**
  * Anyone may connect, as anyone may read the same API on loopback TCP: a user shut out of the
