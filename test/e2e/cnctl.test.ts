@@ -295,13 +295,19 @@ setTimeout(() => console.log('held'), 500); setTimeout(() => process.exit(0), 60
   holder.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   await waitForText(() => output, 'held');
   const closedCount = () => Number(/closed (\d+)\n(?![\s\S]*closed)/.exec(output)?.[1] ?? 0);
-  t.is(closedCount(), 12, 'nobody keeps 8 of its 20 connections');
+  // the holder hears of a close at its own pace, later when the machine is busy
+  const settled = async (count: number) => {
+    for (let waited = 0; closedCount() < count && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    return closedCount();
+  };
+  t.is(await settled(12), 12, 'nobody keeps 8 of its 20 connections');
   const asRoot = await cnctl(['status', '--socket', socket]);
   t.is(asRoot.code, 0, asRoot.stderr);
-  t.is(closedCount(), 12, 'root\'s cnctl took none of nobody\'s places');
+  t.is(await settled(12), 12, 'root\'s cnctl took none of nobody\'s places');
   const asNobody = await cnctl(['status', '--socket', socket], { uid: 65534, env: { HOME: dir } });
   t.is(asNobody.code, 0, asNobody.stderr);
-  t.is(closedCount(), 13, 'nobody\'s own longest-waiting connection gave way to its cnctl');
+  t.is(await settled(13), 13, 'nobody\'s own longest-waiting connection gave way to its cnctl');
 });
 
 test('another user holding every connection it may, each with an answer it leaves unread, cannot keep root\'s cnctl out', async (t) => {
