@@ -3,7 +3,7 @@
 import type Logger from 'bunyan';
 import { watchKernel } from '../netlink/events.js';
 import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
-import { describeOperation } from '../protocol/describe.js';
+import { describeOperation } from '../netlink/describe.js';
 import { apiSocketPath } from '../protocol/rest.js';
 import { packageVersion } from '../protocol/version.js';
 import { detectProvider } from './metadata/detect.js';
@@ -16,6 +16,8 @@ import { loadConfig, type Config } from './process/config.js';
 import { collectAndTrim, exposedGc, IdleCollector } from './process/idle-gc.js';
 import { createLogger, setLogLevel } from './process/logging.js';
 import { loadMallocTrim } from './process/malloc-trim.js';
+import { readHostFacts } from './coexist/host.js';
+import { Neighbourhood } from './coexist/neighbourhood.js';
 import { Daemon } from './reconcile/daemon.js';
 import { HelperClient } from './reconcile/helper-client.js';
 import { NetlinkKernelReader } from './reconcile/kernel-reader.js';
@@ -68,11 +70,16 @@ async function dryRun(rt: Runtime): Promise<number> {
   } catch (error) {
     process.stderr.write(`note: ${errorText(error)}; addresses are judged ours by their protocol tag only\n`);
   }
-  const result = plan(snapshot.model, plannerConfig(rt.config), kernel, owned);
+  const neighbours = neighbourhood(rt);
+  await neighbours.refresh();
+  const survey = neighbours.survey(kernel);
+  const result = plan(snapshot.model, plannerConfig(rt.config), kernel, owned, survey.neighbours);
   process.stdout.write(`provider ${rt.source.name}, instance ${snapshot.model.instance.id}\n`);
+  for (const tool of survey.tools) process.stdout.write(`${tool.tool} (${tool.stance}): ${tool.note}\n`);
   for (const nic of result.nics) {
     const where = nic.link ? `${nic.link.name} (ifindex ${nic.link.index})` : 'no link';
-    process.stdout.write(`NIC ${nic.mac} → ${where}${nic.table !== undefined ? `, table ${nic.table}` : ''}${nic.problem ? `: ${nic.problem}` : ''}\n`);
+    const alone = nic.leftAlone ? `: managed by ${nic.leftAlone.tool}, left alone` : '';
+    process.stdout.write(`NIC ${nic.mac} → ${where}${nic.table !== undefined ? `, table ${nic.table}` : ''}${alone}${nic.problem ? `: ${nic.problem}` : ''}\n`);
   }
   if (result.operations.length === 0) {
     process.stdout.write('nothing to do: the kernel matches the plan\n');
@@ -111,8 +118,15 @@ async function cleanup(rt: Runtime): Promise<number> {
   return failed === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
+/** The other network tools, recognised from the host's files and the kernel (README "Living with other tools"). */
+function neighbourhood(rt: Runtime): Neighbourhood {
+  const base = rt.config.network.routeTableBase;
+  return new Neighbourhood({ readHost: () => readHostFacts(), readForeignRoutes: () => rt.kernel.readForeignRoutes(), tables: { first: base, last: base + 999 } });
+}
+
 function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<ReconcilerOptions, 'kernelEvents' | 'afterApply'>): Reconciler {
   return new Reconciler({
+    neighbours: neighbourhood(rt),
     kernelWatched: daemonHooks?.kernelEvents !== undefined,
     ...daemonHooks,
     source: rt.source,
@@ -189,10 +203,10 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
   // reconcile holds it back for API_START_DEADLINE_MS at most (docs/performance.md, "Start-up").
   await daemon.start();
   let deadline: NodeJS.Timeout | undefined;
-  const deadlinePassed = new Promise<void>((resolve) => (deadline = setTimeout(resolve, API_START_DEADLINE_MS)));
-  await Promise.race([daemon.firstReconcile, deadlinePassed]);
+  const deadlinePassed = new Promise<'deadline'>((resolve) => (deadline = setTimeout(() => resolve('deadline'), API_START_DEADLINE_MS)));
+  const first = await Promise.race([daemon.firstReconcile, deadlinePassed]);
   clearTimeout(deadline);
-  rt.log.debug('loading the REST API');
+  rt.log.debug(first === 'deadline' ? `loading the REST API: the first reconcile takes longer than ${API_START_DEADLINE_MS} ms` : 'loading the REST API');
   try {
     const { startApi } = await import('./report/api/server.js');
     api = await startApi({

@@ -11,7 +11,7 @@ import { kernelCounts, sameCounts, type Counts } from './kernel.js';
  * `to` and a `from` rule per IP of a non-primary NIC. (iproute2 6.1 cannot tag addresses with
  * proto 201; the kernel work is the same.)
  */
-export function floorCommands(scenario: Scenario, tableBase = 10000): { apply: string[]; undo: string[] } {
+export function floorCommands(scenario: Scenario, tableBase = 20000): { apply: string[]; undo: string[] } {
   const apply: string[] = [];
   const undo: string[] = [];
   scenario.nics.forEach((nic, i) => {
@@ -22,8 +22,8 @@ export function floorCommands(scenario: Scenario, tableBase = 10000): { apply: s
       undo.push(`address del ${address}/${prefix} dev eth${i}`);
     });
   });
-  apply.push('rule add priority 30000 lookup main suppress_prefixlength 0 protocol 201');
-  undo.push('rule del priority 30000 lookup main suppress_prefixlength 0');
+  apply.push('rule add priority 20000 lookup main suppress_prefixlength 0 protocol 201');
+  undo.push('rule del priority 20000 lookup main suppress_prefixlength 0');
   scenario.nics.forEach((nic, i) => {
     if (i === 0) return;
     const table = tableBase + i;
@@ -31,12 +31,12 @@ export function floorCommands(scenario: Scenario, tableBase = 10000): { apply: s
     apply.push(`route replace default via ${nic.gateway ?? firstHost(nic.subnet)} dev eth${i} table ${table} proto 201`);
     undo.push(`route flush table ${table}`);
     for (const address of nic.ipv4) {
-      apply.push(`rule add priority 30100 to ${address} lookup ${table} protocol 201`);
-      undo.push(`rule del priority 30100 to ${address} lookup ${table}`);
+      apply.push(`rule add priority 20100 to ${address} lookup ${table} protocol 201`);
+      undo.push(`rule del priority 20100 to ${address} lookup ${table}`);
     }
     for (const address of nic.ipv4) {
-      apply.push(`rule add priority 30200 from ${address} lookup ${table} protocol 201`);
-      undo.push(`rule del priority 30200 from ${address} lookup ${table}`);
+      apply.push(`rule add priority 20200 from ${address} lookup ${table} protocol 201`);
+      undo.push(`rule del priority 20200 from ${address} lookup ${table}`);
     }
   });
   return { apply, undo };

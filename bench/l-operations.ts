@@ -8,8 +8,8 @@ const host = (n: number, i: number) => `10.${n}.${i >> 6}.${(i & 63) + 4}`;
 
 export const operations: Operation[] = [];
 for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'address.add', link: `eth${n}`, address: `${host(n, i)}/22`, noPrefixRoute: true });
-for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'rule.add', priority: 30000 + n, table: 10000 + n, family: 'inet', from: `${host(n, i)}/32` });
-for (let n = 0; n < NICS; n++) for (let i = 0; i < 192; i++) operations.push({ kind: 'rule.add', priority: 30100 + n, table: 10000 + n, family: 'inet', to: `${host(n, i)}/32` });
+for (let n = 0; n < NICS; n++) for (let i = 0; i < 256; i++) operations.push({ kind: 'rule.add', priority: 20000 + n, table: 20000 + n, family: 'inet', from: `${host(n, i)}/32` });
+for (let n = 0; n < NICS; n++) for (let i = 0; i < 192; i++) operations.push({ kind: 'rule.add', priority: 20100 + n, table: 20000 + n, family: 'inet', to: `${host(n, i)}/32` });
 
 /** The helper's policy: its default table and priority ranges, no denied link. */
-export const policy = { tables: { first: 10000, last: 19999 }, priorities: { first: 30000, last: 30999 }, deniedLinks: new Set<string>() };
+export const policy = { tables: { first: 20000, last: 29999 }, priorities: { first: 20000, last: 20999 }, deniedLinks: new Set<string>() };

@@ -38,7 +38,7 @@ const empty: KernelState = {
   routes: [{ table: 254, family: 'inet', destination: '0.0.0.0/0', protocol: 16, type: 'unicast', scope: 'universe', gateway: '10.0.0.1', ifindex: 2 }],
   rules: [],
 };
-const config = { routeTableBase: 10000, supplementary: [] };
+const config = { routeTableBase: 20000, supplementary: [] };
 // one planner, as the reconciler has: every plan after the first finds what it remembers
 const planner = new Planner();
 const tCold = performance.now();

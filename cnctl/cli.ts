@@ -1,5 +1,5 @@
 // cnctl: what each command does, from the command line to the exit status
-// (0 success, 1 the agent is unreachable or answered an error, 2 usage error).
+// (0 success, 1 the agent is unreachable or answered an error, 2 usage error, 4 not found).
 import { existsSync } from 'node:fs';
 import { ConfigError, DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR, readClientConfig } from '../protocol/config-file.js';
 import {
@@ -16,11 +16,12 @@ import {
   type SystemResource,
 } from '../protocol/rest.js';
 import { AgentClient, AgentError } from './client.js';
-import { EXIT_FAILED, EXIT_OK, runCli } from '../protocol/cli.js';
+import { EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, runCli } from '../protocol/cli.js';
 import { parseCommandLine, USAGE, type CommandLine } from './command-line.js';
 import { style, wantsColour } from './output.js';
 import { reload, ReloadError } from './reload.js';
-import { renderLink, renderNetwork, renderSshKeys, renderStatus, renderSystem } from './render.js';
+import { page, pagerCommand } from './pager.js';
+import { renderLink, renderList, renderNetwork, renderSshKeys, renderStatus, renderSystem } from './render.js';
 
 export interface Io {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -43,67 +44,68 @@ export function run(argv: string[], io: Io): Promise<number> {
 }
 
 async function runCommand(line: CommandLine, io: Io): Promise<number> {
+  let output: string;
   try {
-    await execute(line, io);
-    return EXIT_OK;
+    output = await execute(line, io);
   } catch (error) {
     if (error instanceof AgentError || error instanceof ReloadError || error instanceof ConfigError) {
       const s = style(wantsColour(io.stderr, io.env));
       io.stderr.write(`${s.paint('cnctl:', 'red')} ${error.message}\n`);
-      return EXIT_FAILED;
+      return error instanceof AgentError && error.httpStatus === 404 ? EXIT_NOT_FOUND : EXIT_FAILED;
     }
     throw error;
   }
+  const pager = pagerCommand(io.stdout, io.env, line.noPager);
+  if (pager === undefined || !(await page(pager, output, io.env))) io.stdout.write(output);
+  return EXIT_OK;
 }
 
-async function execute(line: CommandLine, io: Io): Promise<void> {
+/** What the command prints on standard output. */
+async function execute(line: CommandLine, io: Io): Promise<string> {
   const { command } = line;
   const s = style(wantsColour(io.stdout, io.env));
-  const print = (text: string) => io.stdout.write(text);
-  const json = (value: unknown) => print(JSON.stringify(value, null, 2) + '\n');
+  const json = (value: unknown) => (line.json === 'short' ? JSON.stringify(value) : JSON.stringify(value, null, 2)) + '\n';
 
   switch (command.kind) {
     case 'help':
     case 'version':
-      return; // runCli answered these
+      return ''; // runCli answered these
     case 'reload': {
       const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH)).stateDir;
-      print((await reload({ stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n');
-      return;
+      return (await reload({ stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n';
     }
   }
 
   const client = await agentClient(line);
+  const now = Date.now();
   switch (command.kind) {
+    case 'list': {
+      const network = await client.get<NetworkResource>(API_PATHS.network);
+      return line.json ? json(network) : renderList(network, s);
+    }
     case 'status': {
       const status = await client.get<StatusResource>(API_PATHS.status);
-      line.json ? json(status) : print(renderStatus(status, s));
-      return;
+      return line.json ? json(status) : renderStatus(status, s, now);
     }
     case 'status-system': {
       const system = await client.get<SystemResource>(API_PATHS.system);
-      line.json ? json(system) : print(renderSystem(system, s));
-      return;
+      return line.json ? json(system) : renderSystem(system, s);
     }
     case 'status-network': {
       if (command.link !== undefined) {
         const link = await client.get<LinkResource>(API_PATHS.link(command.link));
-        line.json ? json(link) : print(renderLink(link, s));
-      } else {
-        const network = await client.get<NetworkResource>(API_PATHS.network);
-        line.json ? json(network) : print(renderNetwork(network, s));
+        return line.json ? json(link) : renderLink(link, s);
       }
-      return;
+      const network = await client.get<NetworkResource>(API_PATHS.network);
+      return line.json ? json(network) : renderNetwork(network, s);
     }
     case 'show-ssh-keys': {
       const keys = await client.get<SshKeysResource>(API_PATHS.sshKeys);
-      line.json ? json(keys) : print(renderSshKeys(keys.sshKeys));
-      return;
+      return line.json ? json(keys) : renderSshKeys(keys.sshKeys);
     }
     case 'show-document': {
       const document = await client.get<DocumentResource>(API_PATHS.document);
-      json(line.json ? document : document.document);
-      return;
+      return json(line.json ? document : document.document);
     }
   }
 }

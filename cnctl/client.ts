@@ -6,8 +6,15 @@ import type { ErrorResource } from '../protocol/rest.js';
 
 export const REQUEST_TIMEOUT_MS = 5_000;
 
-/** The agent could not be reached, or answered with an error: cnctl exits 1. */
-export class AgentError extends Error {}
+/** The agent could not be reached, or answered with an error (its HTTP status, when it answered). */
+export class AgentError extends Error {
+  constructor(
+    message: string,
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+  }
+}
 
 /** Where the API is: the agent's Unix socket, or an http:// URL (Listen=, --url). */
 export type AgentAddress = { socket: string } | { url: string };
@@ -37,7 +44,7 @@ export class AgentClient {
       );
     }
     if (status >= 200 && status < 300) return parsed as T;
-    throw new AgentError(this.describeError(path, status, parsed as Partial<ErrorResource>));
+    throw new AgentError(this.describeError(path, status, parsed as Partial<ErrorResource>), status);
   }
 
   private describeError(path: string, status: number, body: Partial<ErrorResource>): string {

@@ -1,9 +1,10 @@
 // cnctl's command line: what to do and where the agent is. Options may come anywhere.
-import { parseOptions, UsageError } from '../protocol/cli.js';
+import { parseOptions, suggest, UsageError } from '../protocol/cli.js';
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../protocol/config-file.js';
 import { API_SOCKET_NAME, DEFAULT_LISTEN } from '../protocol/rest.js';
 
 export type Command =
+  | { kind: 'list' }
   | { kind: 'status' }
   | { kind: 'status-system' }
   | { kind: 'status-network'; link?: string }
@@ -13,9 +14,14 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' };
 
+/** --json (pretty), --json=pretty, --json=short (one line), as networkctl's --json= */
+export type JsonMode = false | 'pretty' | 'short';
+
 export interface CommandLine {
   command: Command;
-  json: boolean;
+  json: JsonMode;
+  /** never page the output, even on a terminal */
+  noPager: boolean;
   url?: string;
   socket?: string;
   config?: string;
@@ -27,6 +33,7 @@ export const USAGE = `Usage: cnctl [OPTIONS] COMMAND
 Shows what the cloud-network agent configured, from its REST API.
 
 Commands:
+  list                    one line per interface: index, name, MAC, NIC, table, IPs, state
   status                  the agent's own health: provider, last refresh, errors, helper
   status system           the instance: provider, id, name, region, zone, size, image
   status network [LINK]   every NIC (or LINK): addresses, subnet, gateway, table, state
@@ -35,7 +42,10 @@ Commands:
   reload                  make the agent re-read its configuration and refresh now
 
 Options:
-  --json             print the API's JSON instead of text (for scripts)
+  --json[=MODE]      print the API's JSON instead of text (for scripts): pretty (the
+                     default) or short (one line)
+  --no-pager         do not pipe the output into a pager (on a terminal, long output goes
+                     through $CNCTL_PAGER, $SYSTEMD_PAGER, $PAGER or less)
   --socket PATH      the agent's API on its Unix socket (default: ${API_SOCKET_NAME} in the
                      agent's StateDir, else Listen= over TCP when there is no socket)
   --url URL          the agent's API over TCP (default Listen= of the configuration,
@@ -51,10 +61,20 @@ Exit status: 0 success, 1 the agent is unreachable or answered an error, 2 usage
 `;
 
 export function parseCommandLine(argv: string[]): CommandLine {
+  // --json takes its mode only as --json=MODE: "--json status" must not read status as the mode
+  let json = false as JsonMode;
+  const args = argv.filter((arg) => {
+    const mode = /^--json=(.*)$/.exec(arg)?.[1];
+    if (mode === undefined) return true;
+    if (mode !== 'pretty' && mode !== 'short') throw new UsageError(`--json=${mode}: choose --json=pretty or --json=short`);
+    json = mode;
+    return false;
+  });
   const { values, positionals } = parseOptions({
-    args: argv,
+    args,
     options: {
       json: { type: 'boolean' },
+      'no-pager': { type: 'boolean' },
       url: { type: 'string' },
       socket: { type: 'string' },
       config: { type: 'string' },
@@ -67,7 +87,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
   });
   if (values.url !== undefined && values.socket !== undefined) throw new UsageError('--url and --socket both name the agent\'s API: give one');
   const options = {
-    json: values.json ?? false,
+    json: (json === false && values.json ? 'pretty' : json) as JsonMode,
+    noPager: values['no-pager'] ?? false,
     ...(values.url !== undefined && { url: checkUrl(values.url) }),
     ...(values.socket !== undefined && { socket: checkSocket(values.socket) }),
     ...(values.config !== undefined && { config: values.config }),
@@ -78,14 +99,43 @@ export function parseCommandLine(argv: string[]): CommandLine {
   return { command: command(positionals), ...options };
 }
 
+const COMMANDS = ['list', 'status', 'show', 'reload', 'help', 'version'];
+const STATUS_NOUNS = ['system', 'network'];
+const SHOW_NOUNS = ['ssh-keys', 'document'];
+
+/** The Go cloud-network-setup's cnctl short forms, which scripts still use. */
+const GO_VERBS: Record<string, string> = { s: 'status' };
+const GO_SHOW_NOUNS: Record<string, string> = { k: 'ssh-keys', d: 'document' };
+/** What the Go tool's cnctl showed that cloud-network does not keep, and why. */
+const DROPPED_SHOW_NOUNS: Record<string, string> = {
+  credentials: 'the instance credentials are secrets: cloud-network never reads them',
+  c: 'the instance credentials are secrets: cloud-network never reads them',
+  pkcs7: 'the identity signatures are not read (show document has the identity facts)',
+  signature: 'the identity signatures are not read (show document has the identity facts)',
+  rsa2048: 'the identity signatures are not read (show document has the identity facts)',
+  r: 'the identity signatures are not read (show document has the identity facts)',
+  project: "GCP's project metadata is not read (its attributes hold keys and scripts)",
+  p: "the Go tool's \"show p\" meant pkcs7 or project, neither of which cloud-network reads",
+  s: "the Go tool's \"show s\" meant the identity signature, which cloud-network does not read",
+};
+
+function unknown(what: string, word: string, choices: string[]): UsageError {
+  const guess = suggest(word, choices);
+  return new UsageError(`unknown ${what} ${JSON.stringify(word)}${guess ? `; did you mean ${guess}?` : ` (choose ${choices.join(', ')})`}`);
+}
+
 function command(words: string[]): Command {
-  const [verb, noun, arg, ...rest] = words;
+  const [given, noun, arg, ...rest] = words;
+  const verb = given !== undefined ? (GO_VERBS[given] ?? given) : undefined;
   const extra = (allowed: number) => {
     if (words.length > allowed) throw new UsageError(`unexpected argument ${JSON.stringify(words[allowed])} after "${words.slice(0, allowed).join(' ')}"`);
   };
   switch (verb) {
     case undefined:
-      throw new UsageError('missing command (status, status system, status network, show ssh-keys, show document, reload)');
+      throw new UsageError('missing command (list, status, status system, status network, show ssh-keys, show document, reload)');
+    case 'list':
+      extra(1);
+      return { kind: 'list' };
     case 'help':
       return { kind: 'help' };
     case 'version':
@@ -104,21 +154,25 @@ function command(words: string[]): Command {
           if (rest.length > 0) extra(3);
           return arg === undefined ? { kind: 'status-network' } : { kind: 'status-network', link: arg };
         default:
-          throw new UsageError(`unknown status ${JSON.stringify(noun)} (choose system or network)`);
+          throw unknown('status', noun, STATUS_NOUNS);
       }
-    case 'show':
-      switch (noun) {
+    case 'show': {
+      if (noun !== undefined && Object.hasOwn(DROPPED_SHOW_NOUNS, noun)) throw new UsageError(`show ${noun}: not available: ${DROPPED_SHOW_NOUNS[noun]}`);
+      switch (noun !== undefined ? (GO_SHOW_NOUNS[noun] ?? noun) : undefined) {
         case 'ssh-keys':
           extra(2);
           return { kind: 'show-ssh-keys' };
         case 'document':
           extra(2);
           return { kind: 'show-document' };
+        case undefined:
+          throw new UsageError('show what? (choose ssh-keys or document)');
         default:
-          throw new UsageError(`show what? ${noun === undefined ? 'missing' : `unknown ${JSON.stringify(noun)}`} (choose ssh-keys or document)`);
+          throw unknown('show', noun!, SHOW_NOUNS);
       }
+    }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(verb)}`);
+      throw unknown('command', verb, COMMANDS);
   }
 }
 

@@ -3,7 +3,7 @@
 // what: the peer's pid/uid/gid, the method, every operation that changed or was refused, and
 // how long the request took.
 import type { Operation } from '../protocol/operations.js';
-import { describeOperation } from '../protocol/describe.js';
+import { describeOperation } from '../netlink/describe.js';
 import type { OperationResult } from '../protocol/methods.js';
 import type { Log } from './log.js';
 import type { PeerCredentials } from './peer.js';

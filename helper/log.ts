@@ -3,6 +3,7 @@
 // tools read both programs' logs alike. Not bunyan itself: bunyan and what it loads (assert,
 // os, streams, safe-json-stringify) would be resident in every helper process for the five
 // methods below (docs/performance.md, "Memory").
+import { fstatSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 export type LevelName = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -11,6 +12,25 @@ export type LevelName = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 const LEVELS: Record<LevelName, number> = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 
 type Fields = Record<string, unknown>;
+
+/** syslog priorities of the levels (debug 7, info 6, warning 4, err 3, crit 2) */
+const JOURNAL_PRIORITY: Record<number, number> = { 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
+
+/**
+ * Whether stdout is the journal's stream: systemd then sets JOURNAL_STREAM to its device and
+ * inode, and a "<N>" before a line gives journald the line's priority (sd-daemon(3)), so that
+ * `journalctl -p warning` finds the refusals.
+ */
+function stdoutIsJournal(): boolean {
+  const expected = process.env.JOURNAL_STREAM;
+  if (!expected) return false;
+  try {
+    const { dev, ino } = fstatSync(1, { bigint: true });
+    return expected === `${dev}:${ino}`;
+  } catch {
+    return false;
+  }
+}
 
 export interface Log {
   debug(fieldsOrMessage: Fields | string, message?: string): void;
@@ -42,13 +62,17 @@ function serialize(record: Fields): string {
 export class JsonLineLog implements Log {
   private readonly threshold: number;
   private readonly host = hostname();
+  private readonly write: (line: string) => void;
+  private readonly journal: boolean;
 
   constructor(
     private readonly name: string,
     level: LevelName = 'info',
-    private readonly write: (line: string) => void = (line) => void process.stdout.write(line),
+    write?: (line: string) => void,
   ) {
     this.threshold = LEVELS[level];
+    this.write = write ?? ((line) => void process.stdout.write(line));
+    this.journal = write === undefined && stdoutIsJournal();
   }
 
   debug(fieldsOrMessage: Fields | string, message?: string): void {
@@ -83,6 +107,6 @@ export class JsonLineLog implements Log {
     record.msg = msg;
     record.time = new Date().toISOString();
     record.v = 0;
-    this.write(serialize(record) + '\n');
+    this.write((this.journal ? `<${JOURNAL_PRIORITY[level] ?? 6}>` : '') + serialize(record) + '\n');
   }
 }

@@ -10,7 +10,7 @@
 //   this machine or one locally delivered range (or are `lookup main suppress_prefixlength 0`);
 // - removal touches only objects cloud-network owns, names them exactly (write.ts), and is
 //   refused where the kernel would take another tool's object along.
-import { MTU_RANGE, RTPROT_CLOUD_NETWORK, RTPROT_KERNEL } from '../protocol/constants.js';
+import { LEGACY_PRIORITY_RANGE, LEGACY_TABLE_RANGE, LOCAL_TABLE, MAIN_TABLE, MTU_RANGE, RTPROT_CLOUD_NETWORK, RTPROT_KERNEL } from '../protocol/constants.js';
 import { formatIp, hostLength, networkOf, parseIp, parsePrefix, prefixContains, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
 import type {
   AddressAdd,
@@ -29,8 +29,6 @@ import { isOurRuleOfShape } from '../netlink/objects/rule.js';
 import type { KernelPicture, RuleShape } from './kernel-picture.js';
 import { checkDestination, checkHost, checkInterfaceAddress, checkRoutedRange } from './unicast.js';
 
-export const MAIN_TABLE = 254;
-export const LOCAL_TABLE = 255;
 
 export interface NumberRange {
   first: number;
@@ -78,6 +76,13 @@ export function protocolName(protocol: number | undefined): string {
 }
 
 const inRange = (value: number, range: NumberRange) => value >= range.first && value <= range.last;
+
+/**
+ * Where the helper may remove its own (protocol 201) routes and rules: the managed range, and
+ * the range cloud-network 0.1 used by default, so that an upgraded VM's old objects can go.
+ */
+const removableTable = (table: number, config: PolicyConfig) => inRange(table, config.tables) || inRange(table, LEGACY_TABLE_RANGE);
+const removablePriority = (priority: number, config: PolicyConfig) => inRange(priority, config.priorities) || inRange(priority, LEGACY_PRIORITY_RANGE);
 
 /** Why a link may not be touched, or undefined. */
 function linkProblem(link: ObservedLink | undefined, name: string, state: KernelPicture, config: PolicyConfig): string | undefined {
@@ -258,8 +263,8 @@ function checkRouteRemove(op: RouteRemove, state: KernelPicture, config: PolicyC
     if (op.type !== 'local') return refuse(`only local routes are removed from the local table (255); got a ${op.type} route to ${op.destination}`);
     const range = checkRoutedRange(op.destination, parse);
     if (!range.ok) return refuse(`local route: ${range.reason}`);
-  } else if (!inRange(op.table, config.tables)) {
-    return refuse(`table ${op.table} is outside the managed tables ${config.tables.first}–${config.tables.last} (and is not the local table)`);
+  } else if (!removableTable(op.table, config)) {
+    return refuse(`table ${op.table} is outside the managed tables ${config.tables.first}–${config.tables.last} and the former ${LEGACY_TABLE_RANGE.first}–${LEGACY_TABLE_RANGE.last} (and is not the local table)`);
   }
   const destination = checkDestination(op.destination, parse);
   if (!destination.ok) return refuse(destination.reason);
@@ -290,8 +295,10 @@ const rangeText = (range: ParsedPrefix) => `${formatIp(range)}/${range.prefixLen
  * or why the helper does not accept a rule of that shape.
  */
 function checkRuleShape(op: RuleOp, config: PolicyConfig, parse: PrefixParser): { problem: string } | { shape: RuleShape } {
-  if (!inRange(op.priority, config.priorities)) {
-    return { problem: `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}` };
+  const removal = op.kind === 'rule.remove';
+  if (removal ? !removablePriority(op.priority, config) : !inRange(op.priority, config.priorities)) {
+    const former = removal ? ` and the former ${LEGACY_PRIORITY_RANGE.first}–${LEGACY_PRIORITY_RANGE.last}` : '';
+    return { problem: `priority ${op.priority} is outside the managed priorities ${config.priorities.first}–${config.priorities.last}${former}` };
   }
   // counted without an array: this runs for every rule of an apply, under --jitless
   const selectors = (op.from !== undefined ? 1 : 0) + (op.to !== undefined ? 1 : 0) + (op.suppressPrefixLength !== undefined ? 1 : 0);
@@ -307,7 +314,7 @@ function checkRuleShape(op: RuleOp, config: PolicyConfig, parse: PrefixParser): 
   const range = checkRoutedRange(selector, parse);
   if (!range.ok) return { problem: `rule ${op.from !== undefined ? 'from' : 'to'}: ${range.reason}` };
   if (range.value.family !== op.family) return { problem: `rule selector ${selector} is not of family ${op.family}` };
-  if (!inRange(op.table, config.tables)) {
+  if (removal ? !removableTable(op.table, config) : !inRange(op.table, config.tables)) {
     return { problem: `a from/to rule may only point at a managed table (${config.tables.first}–${config.tables.last}), not table ${op.table}` };
   }
   if (op.from !== undefined) shape.from = rangeText(range.value);

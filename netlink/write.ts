@@ -4,6 +4,7 @@
 import type { AddressAdd, AddressRemove, LinkSet, Operation, RouteRemove, RouteReplace, RuleAdd, RuleRemove } from '../protocol/operations.js';
 import { RTPROT_CLOUD_NETWORK } from '../protocol/constants.js';
 import { formatIp, networkOf, parseIp, parsePrefix, type ParsedIp, type ParsedPrefix, type PrefixParser } from '../protocol/ip.js';
+import { describeAttempt } from './describe.js';
 import { NLM_F, RTM } from './messages.js';
 import { addressPayload, IFA_F_NOPREFIXROUTE, type ObservedAddress } from './objects/address.js';
 import { linkIsAlready, linkSetPayload, type ObservedLink } from './objects/link.js';
@@ -40,30 +41,12 @@ const EXPLANATIONS: Record<string, string> = {
   ECLOSED: 'the netlink socket was closed',
 };
 
-function describe(op: Operation): string {
-  switch (op.kind) {
-    case 'address.add':
-      return `adding address ${op.address} to ${op.link}`;
-    case 'address.remove':
-      return `removing address ${op.address} from ${op.link}`;
-    case 'route.replace':
-      return `setting ${op.type} route ${op.destination}${op.gateway ? ` via ${op.gateway}` : ''} dev ${op.link} in table ${op.table}`;
-    case 'route.remove':
-      return `removing ${op.type} route ${op.destination} dev ${op.link} from table ${op.table}`;
-    case 'rule.add':
-    case 'rule.remove':
-      return `${op.kind === 'rule.add' ? 'adding' : 'removing'} ${op.family} rule priority ${op.priority}${op.from ? ` from ${op.from}` : ''}${op.to ? ` to ${op.to}` : ''} lookup ${op.table}${op.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${op.suppressPrefixLength}` : ''}`;
-    case 'link.set':
-      return `setting ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`;
-  }
-}
-
 function failed(op: Operation, code: string, detail?: string): OperationResult {
   const explanation = EXPLANATIONS[code] ?? 'the kernel refused it';
   return {
     outcome: 'failed',
     code,
-    reason: `${describe(op)} failed: ${code}, ${explanation}${detail ? ` (${detail})` : ''}`,
+    reason: `${describeAttempt(op)} failed: ${code}, ${explanation}${detail ? ` (${detail})` : ''}`,
   };
 }
 

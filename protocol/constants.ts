@@ -14,20 +14,36 @@ export const RTPROT_KERNEL = 2;
 export const MAIN_TABLE = 254;
 export const LOCAL_TABLE = 255;
 
-/** Managed route tables: RouteTableBase (default 10000) + NIC index, inside this range. */
-export const DEFAULT_TABLE_RANGE = { first: 10_000, last: 19_999 } as const;
+/**
+ * Managed route tables: RouteTableBase (default 20000) + NIC index, inside this range. Chosen
+ * to share no number with the network tools cloud images run (README "Living with other
+ * tools"): amazon-ec2-net-utils uses 10000 + 100 × network-card + device-number (lib/lib.sh),
+ * nm-cloud-setup 30200 + i and 30400 + i (src/nm-cloud-setup/main.c), systemd-networkd and
+ * google-guest-agent none of their own (main and local).
+ */
+export const DEFAULT_TABLE_RANGE = { first: 20_000, last: 29_999 } as const;
 
 /**
  * Rule priorities. The `lookup main suppress_prefixlength 0` rule comes first, so more
  * specific routes in main (docker, Kubernetes CNI) keep working; then one `to` and one
- * `from` rule per managed IP. All lie between the kernel's `local` (0) and `main` (32766).
+ * `from` rule per managed IP. All lie between the kernel's `local` (0) and `main` (32766), away
+ * from amazon-ec2-net-utils' 10000 + 100 × card + device, nm-cloud-setup's 30200–30499 and the
+ * priorities the kernel gives rules added without one (32765 downwards: networkd, wg-quick).
  */
 export const RULE_PRIORITY = {
-  suppressMain: 30_000,
-  to: 30_100,
-  from: 30_200,
+  suppressMain: 20_000,
+  to: 20_100,
+  from: 20_200,
 } as const;
-export const DEFAULT_PRIORITY_RANGE = { first: 30_000, last: 30_999 } as const;
+export const DEFAULT_PRIORITY_RANGE = { first: 20_000, last: 20_999 } as const;
+
+/**
+ * The tables and priorities of cloud-network 0.1 (before coexistence). A VM upgraded from it
+ * holds protocol-201 routes and rules there; the helper still removes its own objects in these
+ * ranges (never another tool's), so the first reconcile after the upgrade moves them.
+ */
+export const LEGACY_TABLE_RANGE = { first: 10_000, last: 19_999 } as const;
+export const LEGACY_PRIORITY_RANGE = { first: 30_000, last: 30_999 } as const;
 
 /**
  * The MTUs a link may be set to: from IPv6's minimum (below it the kernel removes every IPv6

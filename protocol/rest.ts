@@ -47,6 +47,35 @@ export interface StatusResource {
   pending: string[];
   linkErrors: Record<string, string>;
   operations: OperationCounters;
+  /** the other network tools found on this machine, and what cloud-network does beside each */
+  tools: ToolResource[];
+  /** links cloud-network leaves to another tool: name → "managed by TOOL: why" */
+  leftAlone: Record<string, string>;
+  /** cloud-network's tables and priorities that hold another tool's objects (avoided, never overwritten) */
+  collisions: string[];
+  /** objects someone else kept removing, which cloud-network no longer re-adds until a reload */
+  contested: ContestedResource[];
+}
+
+/** Another network tool (README "Living with other tools"). */
+export interface ToolResource {
+  tool: string;
+  /** `yield`: cloud-network leaves the tool's interfaces alone; `coexist`: both work side by side */
+  stance: 'yield' | 'coexist';
+  /** what showed that the tool is here */
+  evidence: string[];
+  /** the interfaces it manages */
+  links: string[];
+  /** who owns what */
+  note: string;
+}
+
+export interface ContestedResource {
+  /** the object, as `ip`-like text ("add inet rule priority 20200 from 10.4.1.5/32 lookup 20001") */
+  object: string;
+  removals: number;
+  likelyTool: string | null;
+  since: string;
 }
 
 /** GET /api/v1/system: the instance, in the same fields on every cloud. */
@@ -62,14 +91,19 @@ export interface SystemResource {
   image: string;
 }
 
-/** GET /api/v1/network/:link, and each of /api/v1/network's links (the state files hold the same). */
+/**
+ * GET /api/v1/network/:link, and each of /api/v1/network's links (the state files hold the same).
+ * Every key is present in every answer; null means unknown or not applicable.
+ */
 export interface LinkResource {
   name: string;
   ifindex: number;
   mac: string;
+  /** the NIC's index in the metadata (its table is RouteTableBase + index when policy-routed) */
+  nicIndex: number;
   primary: boolean;
-  /** the link's route table, when it is policy-routed */
-  table?: number;
+  /** the link's route table when it is policy-routed; null: the main table */
+  table: number | null;
   /** the addresses that should be on the link, "ip/len" */
   addresses: string[];
   privateIpv4: string[];
@@ -77,10 +111,17 @@ export interface LinkResource {
   ipv6: string[];
   subnet: string;
   gateway: string;
-  mtu?: number;
+  /** the MTU the metadata asks for; null when the cloud does not say */
+  mtu: number | null;
   routedRanges: string[];
-  state: 'configured' | 'pending' | 'error';
-  error?: string;
+  /** `left-alone`: another tool manages the interface (managedBy), and cloud-network configures nothing on it */
+  state: 'configured' | 'pending' | 'error' | 'left-alone';
+  /** why the link is in error; null otherwise */
+  error: string | null;
+  /** the tool the interface is left to, and why; null when cloud-network configures it */
+  managedBy: { tool: string; why: string } | null;
+  /** routed ranges another tool delivers (google-guest-agent's local routes) */
+  rangesLeftAlone: string[];
 }
 
 /** A metadata NIC that has no configured link (not attached yet, or no plan yet). */

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `make install` and `make uninstall`. Every installed path is written to a manifest, and
 # uninstall removes exactly those paths: the program tree, the wrappers, units, sysusers and
-# tmpfiles entries, the polkit rule, man pages, the directories install created, and the
-# default configuration only while it is unchanged (an edited one stays, and we say so).
+# tmpfiles entries, the polkit rule, man pages, cnctl's bash completion, the directories install
+# created, and the default configuration only while it is unchanged (an edited one stays, and we
+# say so).
 #
 # Usage: install.sh install|uninstall   (the Makefile passes the directories as variables)
 set -euo pipefail
 
 : "${DESTDIR=}" "${PREFIX:?}" "${BINDIR:?}" "${LIBEXECDIR:?}" "${LIBDIR:?}" "${UNITDIR:?}"
 : "${SYSUSERSDIR:?}" "${TMPFILESDIR:?}" "${POLKITRULESDIR:?}" "${SYSCONFDIR:?}" "${MANDIR:?}"
+: "${BASHCOMPLETIONDIR:?}" "${NETWORKDCONFDIR:?}"
 : "${NODE:=node}"
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,8 +73,8 @@ do_install() {
     done < "$old"
   fi
 
-  # The program: the build, the entry points and only the production dependencies, from the
-  # lock file. --ignore-scripts: netlink and koffi ship prebuilt binaries, nothing compiles.
+  # The program: the build, the entry points and, of node_modules, only the files the bundles
+  # load (tools/runtime-modules.mjs): the native addons with this machine's prebuilt binary.
   make_dir "$LIBDIR"
   local lib="$DESTDIR$LIBDIR"
   rm -rf "$lib/dist" "$lib/bin" "$lib/node_modules"
@@ -82,9 +84,9 @@ do_install() {
   for name in "${ENTRY_POINTS[@]}"; do install -m 0755 "$SRC/bin/$name" "$lib/bin/$name"; done
   # the entry points and the build are CommonJS (tools/build.mjs): bin/package.json says so
   install -m 0644 "$SRC/bin/package.json" "$lib/bin/package.json"
-  install -m 0644 "$SRC/package.json" "$SRC/package-lock.json" "$lib/"
-  (cd "$lib" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error) \
-    || die "npm ci --omit=dev failed in $lib: the production dependencies could not be installed"
+  install -m 0644 "$SRC/package.json" "$lib/"
+  "$node" "$SRC/tools/runtime-modules.mjs" "$lib/node_modules" >/dev/null \
+    || die "tools/runtime-modules.mjs could not copy the native addons into $lib/node_modules: is node_modules installed (make build)?"
   record tree "$LIBDIR"
 
   # Wrappers that run the installed copy with the node found now (systemd's PATH may differ).
@@ -106,12 +108,21 @@ do_install() {
   put 0644 "$SRC/systemd/sysusers.d/cloud-network.conf" "$SYSUSERSDIR/cloud-network.conf"
   put 0644 "$SRC/systemd/tmpfiles.d/cloud-network.conf" "$TMPFILESDIR/cloud-network.conf"
   put 0644 "$SRC/polkit/50-cloud-network.rules" "$POLKITRULESDIR/50-cloud-network.rules"
+  # systemd-networkd keeps cloud-network's routes and rules (read at networkd's next start)
+  put 0644 "$SRC/systemd/networkd.conf.d/50-cloud-network.conf" "$NETWORKDCONFDIR/50-cloud-network.conf"
+
+  put 0644 "$SRC/completions/cnctl" "$BASHCOMPLETIONDIR/cnctl"
 
   local page section
   for page in cloud-network.8 cnctl.1 cloud-network.toml.5; do
     section=${page##*.}
-    put_text 0644 "$MANDIR/man$section/$page.gz" < <(gzip -9 -n -c "$SRC/man/$page")
+    # the pages name the installed paths of this PREFIX, as the units do
+    put_text 0644 "$MANDIR/man$section/$page.gz" < <(sed -e "s|@LIBEXECDIR@|$LIBEXECDIR|g" -e "s|@UNITDIR@|$UNITDIR|g" \
+      -e "s|@NETWORKDCONFDIR@|$NETWORKDCONFDIR|g" "$SRC/man/$page" | gzip -9 -n -c)
   done
+  # cloud-network(8) describes the helper too
+  ln -sf cloud-network.8.gz "$DESTDIR$MANDIR/man8/cloud-network-helper.8.gz"
+  record file "$MANDIR/man8/cloud-network-helper.8.gz"
 
   # The default configuration, never over an existing one.
   if [ -e "$DESTDIR$CONFIG" ]; then
@@ -130,6 +141,9 @@ do_install() {
     systemd-tmpfiles --create "$TMPFILESDIR/cloud-network.conf"
     systemctl daemon-reload
     echo "installed; start it with: systemctl enable --now cloud-network.socket cloud-network.service"
+    if systemctl -q is-active systemd-networkd.service 2>/dev/null; then
+      echo "systemd-networkd runs: restart it once (systemctl restart systemd-networkd) so that it keeps cloud-network's routes and rules"
+    fi
   else
     echo "installed into ${DESTDIR:-/}; the manifest is $DESTDIR$MANIFEST"
   fi

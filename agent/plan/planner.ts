@@ -15,15 +15,21 @@
 //   (docker, CNI) keep winning;
 // - routed ranges (GCP alias ranges and forwarded IPs, EC2 prefix delegations) are local
 //   routes in the local table, and from-rules on policy-routed NICs;
-// - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata.
+// - GCP: /32 addresses and a host route to the gateway (GCP's own guidance), MTU from metadata;
+// - a link another tool manages, and a NIC whose table another tool uses, is left alone: nothing
+//   is added there, and what cloud-network itself had configured there is taken back; a routed
+//   range another tool delivers is left to it (Neighbours; README "Living with other tools").
 import type { Operation, RouteReplace, RuleAdd } from '../../protocol/operations.js';
-import { LOCAL_TABLE, MAIN_TABLE, RTPROT_CLOUD_NETWORK, RULE_PRIORITY } from '../../protocol/constants.js';
+import { LOCAL_TABLE, MAIN_TABLE, RULE_PRIORITY } from '../../protocol/constants.js';
 import {
   canonicalIp as parseCanonicalIp,
   canonicalNetwork as parseCanonicalNetwork,
   canonicalPrefix as parseCanonicalPrefix,
   hostLength,
 } from '../../protocol/ip.js';
+import { addressText, isOurAddress } from '../../netlink/objects/address.js';
+import { isOurRoute, isRouteAsWanted, routeKey, type WantedRoute } from '../../netlink/objects/route.js';
+import { isOurRule, ruleKey } from '../../netlink/objects/rule.js';
 import type { Family, KernelState, ObservedAddress, ObservedLink, ObservedRoute, ObservedRule } from '../../netlink/types.js';
 import type { MetadataModel, Nic } from '../metadata/model.js';
 
@@ -57,6 +63,29 @@ export interface PlannerConfig {
   supplementary: string[];
 }
 
+/**
+ * What other network tools hold, as the planner needs it (agent/coexist/ finds it; the planner
+ * knows no tool): links, tables and routed ranges cloud-network leaves to them, each with the
+ * tool and why. Kept as the same object while unchanged, so a plan can reuse its desired state.
+ */
+export interface Neighbours {
+  /** link name → who manages it */
+  links: ReadonlyMap<string, LeftAlone>;
+  /** table → who holds objects in it */
+  tables: ReadonlyMap<number, LeftAlone>;
+  /** routed range (canonical CIDR) → who delivers it */
+  ranges: ReadonlyMap<string, LeftAlone>;
+  /** every routed range is delivered by this tool, when one does them all */
+  allRanges?: LeftAlone;
+}
+
+export interface LeftAlone {
+  tool: string;
+  why: string;
+}
+
+export const NO_NEIGHBOURS: Neighbours = { links: new Map(), tables: new Map(), ranges: new Map() };
+
 /** What the planner decided for one metadata NIC. */
 export interface NicPlan {
   mac: string;
@@ -68,6 +97,10 @@ export interface NicPlan {
   addresses: string[];
   /** why nothing could be done for this NIC, when that is the case */
   problem?: string;
+  /** the tool the NIC is left to, and why: cloud-network configures nothing on it */
+  leftAlone?: LeftAlone;
+  /** routed ranges of the NIC another tool delivers */
+  rangesLeftAlone?: string[];
 }
 
 export interface Plan {
@@ -99,50 +132,29 @@ function familyOf(address: string): Family {
   return address.includes(':') ? 'inet6' : 'inet';
 }
 
-function routeKey(c: CanonicalForms, r: { table: number; destination: string; type: string }): string {
-  return `${r.table}|${c.network(r.destination) ?? r.destination}|${r.type}`;
+/** The key of a route the planner wants: netlink/objects/route.ts's, of its canonical destination. */
+function wantedRouteKey(c: CanonicalForms, op: RouteReplace): string {
+  const destination = c.network(op.destination) ?? op.destination;
+  return routeKey(op.table, familyOf(destination), destination);
 }
 
-function ruleKey(c: CanonicalForms, r: {
-  family: Family;
-  priority: number;
-  table: number;
-  from?: string;
-  to?: string;
-  suppressPrefixLength?: number;
-}): string {
-  const from = r.from ? (c.network(r.from) ?? '') : '';
-  const to = r.to ? (c.network(r.to) ?? '') : '';
-  return canonicalRuleKey(r.family, r.priority, r.table, from, to, r.suppressPrefixLength);
+/** The key of a rule the planner wants: netlink/objects/rule.ts's, of its canonical selectors. */
+function wantedRuleKey(c: CanonicalForms, rule: RuleAdd): string {
+  return ruleKey({ ...rule, from: rule.from && c.network(rule.from), to: rule.to && c.network(rule.to) });
 }
 
-/** ruleKey of a rule whose selectors ('' for none) are canonical already. */
-function canonicalRuleKey(family: Family, priority: number, table: number, from: string, to: string, suppressPrefixLength?: number): string {
-  // one template, not an array joined: a plan makes a key per rule, wanted and found
-  return `${family}|${priority}|${table}|${from}|${to}|${suppressPrefixLength ?? ''}`;
-}
-
+/** Whether the planner may propose removing an address: ours by IFA_PROTO, or listed in the helper's ledger. */
 function isOwnedAddress(address: ObservedAddress, linkName: string | undefined, owned: Set<string>): boolean {
-  if (address.dynamic) return false; // DHCP/SLAAC: never ours, whatever a ledger says
-  if (address.protocol === RTPROT_CLOUD_NETWORK) return true;
-  return linkName !== undefined && owned.has(`${linkName}|${address.address}/${address.prefixLength}`);
-}
-
-function sameRoute(observed: ObservedRoute, desired: RouteReplace, ifindex: number): boolean {
-  return (
-    observed.protocol === RTPROT_CLOUD_NETWORK &&
-    observed.ifindex === ifindex &&
-    (observed.gateway ?? '') === (desired.gateway ?? '') &&
-    observed.scope === desired.scope &&
-    (observed.source ?? '') === (desired.source ?? '')
-  );
+  // the helper has answered the ledger for its kernel: whatever it lists is untagged and its own
+  const listed = linkName !== undefined && owned.has(`${linkName}|${addressText(address)}`);
+  return isOurAddress(address, { tagsAddresses: false, listed });
 }
 
 /** What the metadata asks for, given the links its NICs matched: the kernel's other state aside. */
 interface Desired {
   nics: NicPlan[];
   addresses: DesiredAddress[];
-  routes: Map<string, { op: RouteReplace; ifindex: number }>;
+  routes: Map<string, { op: RouteReplace; wanted: WantedRoute }>;
   rules: Map<string, RuleAdd>;
   /** the rules in the order they are added: the suppress rule, then the others by priority */
   sortedRules: [string, RuleAdd][];
@@ -156,31 +168,50 @@ interface PlannerMemory {
    * desired state of the last plan is kept, and taken again while those are the same (its keys,
    * already hashed, make the comparisons cheaper too).
    */
-  lastDesired?: { model: MetadataModel; config: PlannerConfig; links: string; desired: Desired };
+  lastDesired?: { model: MetadataModel; config: PlannerConfig; neighbours: Neighbours; links: string; desired: Desired };
 }
 
-function desiredFor(memory: PlannerMemory, model: MetadataModel, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
+function desiredFor(
+  memory: PlannerMemory,
+  model: MetadataModel,
+  config: PlannerConfig,
+  neighbours: Neighbours,
+  sortedNics: Nic[],
+  nicLinks: (ObservedLink | undefined)[],
+): Desired {
   const links = nicLinks.map((link) => (link ? `${link.index} ${link.name}` : '')).join('|');
   const last = memory.lastDesired;
-  if (last && last.model === model && last.config === config && last.links === links) return last.desired;
-  const desired = computeDesired(memory.canonical, config, sortedNics, nicLinks);
-  memory.lastDesired = { model, config, links, desired };
+  if (last && last.model === model && last.config === config && last.neighbours === neighbours && last.links === links) return last.desired;
+  const desired = computeDesired(memory.canonical, config, neighbours, sortedNics, nicLinks);
+  memory.lastDesired = { model, config, neighbours, links, desired };
   return desired;
 }
 
-function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
+/** The tool a NIC is left to, if any: its link is another tool's, or the table it would get holds another tool's objects. */
+function leftAloneBy(neighbours: Neighbours, link: ObservedLink, table: number | undefined): LeftAlone | undefined {
+  const byLink = neighbours.links.get(link.name);
+  if (byLink) return byLink;
+  const byTable = table === undefined ? undefined : neighbours.tables.get(table);
+  return byTable && { tool: byTable.tool, why: `its table ${table} ${byTable.why}; cloud-network uses no table another tool holds` };
+}
+
+function computeDesired(c: CanonicalForms, config: PlannerConfig, neighbours: Neighbours, sortedNics: Nic[], nicLinks: (ObservedLink | undefined)[]): Desired {
   const supplementary = new Set(config.supplementary);
   const nics: NicPlan[] = [];
   const desiredAddresses: DesiredAddress[] = [];
-  const desiredRoutes = new Map<string, { op: RouteReplace; ifindex: number }>();
+  const desiredRoutes = new Map<string, { op: RouteReplace; wanted: WantedRoute }>();
   const desiredRules = new Map<string, RuleAdd>();
   const ruleFamilies = new Set<Family>();
-  const addRule = (rule: RuleAdd, key = ruleKey(c, rule)) => {
+  const addRule = (rule: RuleAdd, key = wantedRuleKey(c, rule)) => {
     desiredRules.set(key, rule);
     ruleFamilies.add(rule.family);
   };
   const addRoute = (op: RouteReplace, ifindex: number) => {
-    desiredRoutes.set(routeKey(c, op), { op, ifindex });
+    // the op's texts are canonical already: the planner writes them from canonical forms
+    const wanted: WantedRoute = { table: op.table, destination: op.destination, type: op.type, scope: op.scope, ifindex };
+    if (op.gateway !== undefined) wanted.gateway = op.gateway;
+    if (op.source !== undefined) wanted.source = op.source;
+    desiredRoutes.set(wantedRouteKey(c, op), { op, wanted });
   };
 
   sortedNics.forEach((nic, i) => {
@@ -192,6 +223,11 @@ function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Ni
     const policyRouted = !nic.primary || supplementary.has(link.name);
     const table = config.routeTableBase + nic.index;
     const nicPlan: NicPlan = { mac: nic.mac, link: { name: link.name, index: link.index }, addresses: [] };
+    const leftAlone = leftAloneBy(neighbours, link, policyRouted ? table : undefined);
+    if (leftAlone) {
+      nics.push({ ...nicPlan, leftAlone });
+      return;
+    }
     if (policyRouted) nicPlan.table = table;
     nics.push(nicPlan);
 
@@ -215,6 +251,10 @@ function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Ni
     // Routed ranges are delivered locally; on a policy-routed NIC replies leave through it.
     for (const range of nic.routedRanges) {
       const destination = c.network(range)!;
+      if (neighbours.allRanges || neighbours.ranges.has(destination)) {
+        (nicPlan.rangesLeftAlone ??= []).push(destination);
+        continue;
+      }
       addRoute(
         { kind: 'route.replace', table: LOCAL_TABLE, destination, link: link.name, type: 'local', scope: 'host' },
         link.index,
@@ -262,8 +302,8 @@ function computeDesired(c: CanonicalForms, config: PlannerConfig, sortedNics: Ni
     for (const { address, family } of ruleAddresses) {
       // the address is canonical, and so is its host prefix: its rules' keys need no parsing
       const host = `${address}/${hostLength(family)}`;
-      addRule({ kind: 'rule.add', priority: RULE_PRIORITY.to, table, family, to: host }, canonicalRuleKey(family, RULE_PRIORITY.to, table, '', host));
-      addRule({ kind: 'rule.add', priority: RULE_PRIORITY.from, table, family, from: host }, canonicalRuleKey(family, RULE_PRIORITY.from, table, host, ''));
+      addRule({ kind: 'rule.add', priority: RULE_PRIORITY.to, table, family, to: host }, ruleKey({ family, priority: RULE_PRIORITY.to, table, to: host }));
+      addRule({ kind: 'rule.add', priority: RULE_PRIORITY.from, table, family, from: host }, ruleKey({ family, priority: RULE_PRIORITY.from, table, from: host }));
     }
   });
 
@@ -297,14 +337,14 @@ export class Planner {
    * Computes the plan. `owned` lists addresses the helper's ledger holds, for kernels that do
    * not keep IFA_PROTO; addresses with our IFA_PROTO are recognised without it.
    */
-  plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = []): Plan {
-    return planWith(this.memory, model, config, observed, owned);
+  plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = [], neighbours: Neighbours = NO_NEIGHBOURS): Plan {
+    return planWith(this.memory, model, config, observed, owned, neighbours);
   }
 }
 
 /** One plan from a fresh Planner, which remembers nothing: for a single plan (--dry-run, --cleanup). */
-export function plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = []): Plan {
-  return new Planner().plan(model, config, observed, owned);
+export function plan(model: MetadataModel, config: PlannerConfig, observed: KernelState, owned: OwnedAddress[] = [], neighbours: Neighbours = NO_NEIGHBOURS): Plan {
+  return new Planner().plan(model, config, observed, owned, neighbours);
 }
 
 function planWith(
@@ -313,6 +353,7 @@ function planWith(
   config: PlannerConfig,
   observed: KernelState,
   owned: OwnedAddress[],
+  neighbours: Neighbours,
 ): Plan {
   const c = memory.canonical;
   const linksByIndex = new Map(observed.links.map((l) => [l.index, l]));
@@ -327,11 +368,11 @@ function planWith(
   const nicLinks = sortedNics.map((nic) => linkForNic(nic, observed.links));
   sortedNics.forEach((nic, i) => {
     const link = nicLinks[i];
-    if (!link) return;
+    if (!link || neighbours.links.has(link.name)) return;
     if (!link.up) linkOps.push({ kind: 'link.set', link: link.name, up: true });
     if (nic.mtu !== undefined && nic.mtu !== link.mtu) linkOps.push({ kind: 'link.set', link: link.name, mtu: nic.mtu });
   });
-  const { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules } = desiredFor(memory, model, config, sortedNics, nicLinks);
+  const { nics, addresses: desiredAddresses, routes: desiredRoutes, rules: desiredRules, sortedRules } = desiredFor(memory, model, config, neighbours, sortedNics, nicLinks);
 
   // --- compare with the kernel -------------------------------------------------------------
 
@@ -354,19 +395,22 @@ function planWith(
     // present and not ours (configured by DHCP or by hand): leave it as it is
   }
 
-  const observedRoutes = new Map<string, ObservedRoute>();
+  // our routes in the kernel, by netlink/objects/route.ts's key: another tool's never count as ours
+  const ourRoutes = new Map<string, ObservedRoute[]>();
   for (const r of observed.routes) {
-    if (r.table === MAIN_TABLE) continue;
-    observedRoutes.set(routeKey(c, r), r);
+    if (r.table === MAIN_TABLE || !isOurRoute(r)) continue;
+    const key = routeKey(r.table, r.family, r.destination);
+    const list = ourRoutes.get(key);
+    if (list) list.push(r);
+    else ourRoutes.set(key, [r]);
   }
-  for (const [key, { op, ifindex }] of desiredRoutes) {
-    const have = observedRoutes.get(key);
-    if (!have || !sameRoute(have, op, ifindex)) routeOps.push(op);
+  for (const [key, { op, wanted }] of desiredRoutes) {
+    if (!ourRoutes.get(key)?.some((r) => isRouteAsWanted(r, wanted))) routeOps.push(op);
   }
 
   // our rules in the kernel, each keyed once (a duplicate is listed, and removed, as often as it is there)
   const ourRules: { key: string; rule: ObservedRule }[] = [];
-  for (const rule of observed.rules) if (isOurRule(rule)) ourRules.push({ key: ruleKey(c, rule), rule });
+  for (const rule of observed.rules) if (isOurRule(rule)) ourRules.push({ key: ruleKey(rule), rule });
   const ourRuleKeys = new Set(ourRules.map(({ key }) => key));
   for (const [key, rule] of sortedRules) {
     if (!ourRuleKeys.has(key)) ruleAdds.push(rule);
@@ -390,10 +434,9 @@ function planWith(
 
   const routeRemovals: Operation[] = [];
   for (const route of observed.routes) {
-    if (route.protocol !== RTPROT_CLOUD_NETWORK || route.table === MAIN_TABLE) continue;
+    if (!isOurRoute(route) || route.table === MAIN_TABLE) continue;
     if (route.type !== 'unicast' && route.type !== 'local') continue;
-    const wanted = desiredRoutes.get(routeKey(c, route));
-    if (wanted) continue;
+    if (desiredRoutes.has(routeKey(route.table, route.family, route.destination))) continue;
     const link = route.ifindex !== undefined ? linksByIndex.get(route.ifindex) : undefined;
     if (!link) continue; // its link is gone, and the kernel removed or will remove it with the link
     routeRemovals.push({
@@ -419,8 +462,4 @@ function planWith(
     operations: [...linkOps, ...addressAdds, ...routeOps, ...ruleAdds, ...ruleRemovals, ...routeRemovals, ...addressRemovals],
     nics,
   };
-}
-
-function isOurRule(rule: ObservedRule): boolean {
-  return rule.protocol === RTPROT_CLOUD_NETWORK && rule.action === 'lookup';
 }

@@ -59,7 +59,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
 }) as Readonly<Config>;
 
 /**
- * RouteTableBase + a NIC index must stay inside the helper's managed tables (10000–19999).
+ * RouteTableBase + a NIC index must stay inside the helper's managed tables (20000–29999).
  * EC2 indexes reach network-card × 32 + device-number, so the base leaves 1000 of them.
  */
 export const ROUTE_TABLE_BASE_RANGE = { first: DEFAULT_TABLE_RANGE.first, last: DEFAULT_TABLE_RANGE.last + 1 - 1000 } as const;

@@ -3,6 +3,7 @@
 // on link='eth1'") for journald, which adds its own timestamps but keeps ours for copies.
 import bunyan from 'bunyan';
 import type Logger from 'bunyan';
+import { fstatSync } from 'node:fs';
 import type { LogFormat, LogLevel } from './config.js';
 
 const BUNYAN_LEVEL: Record<LogLevel, bunyan.LogLevelString> = {
@@ -25,6 +26,25 @@ const LEVEL_NAME: Record<number, string> = {
   60: 'FATAL',
 };
 
+/** syslog priorities of bunyan's levels (debug 7, info 6, warning 4, err 3, crit 2) */
+const JOURNAL_PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
+
+/**
+ * Whether file descriptor `fd` is the journal's stream: systemd then sets JOURNAL_STREAM to its
+ * device and inode, and a "<N>" before a line gives journald the line's priority (sd-daemon(3)),
+ * so that `journalctl -p warning` finds the warnings.
+ */
+export function isJournalStream(fd: number): boolean {
+  const expected = process.env.JOURNAL_STREAM;
+  if (!expected) return false;
+  try {
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    return expected === `${dev}:${ino}`;
+  } catch {
+    return false;
+  }
+}
+
 /** bunyan's own record fields; everything else is the caller's context. */
 const CORE_FIELDS = new Set(['name', 'hostname', 'pid', 'level', 'time', 'msg', 'v', 'src']);
 
@@ -39,10 +59,19 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const out = options.stream ?? process.stderr;
   const level = BUNYAN_LEVEL[options.level];
+  const journal = options.stream === undefined && isJournalStream(2);
+  const line = (record: Record<string, unknown>, text: string) => (journal ? `<${JOURNAL_PRIORITY[record.level as number] ?? 6}>` : '') + text + '\n';
+  const raw = (format: (record: Record<string, unknown>) => string): bunyan.Stream => ({
+    level,
+    type: 'raw',
+    stream: { write: (record: Record<string, unknown>) => out.write(line(record, format(record))) } as unknown as NodeJS.WritableStream,
+  });
   const stream: bunyan.Stream =
     options.format === 'json'
-      ? { level, stream: out }
-      : { level, type: 'raw', stream: { write: (record: object) => out.write(formatTextRecord(record as Record<string, unknown>) + '\n') } as NodeJS.WritableStream };
+      ? journal
+        ? raw((record) => JSON.stringify(record, bunyan.safeCycles()))
+        : { level, stream: out }
+      : raw(formatTextRecord);
   return bunyan.createLogger({ name: options.name ?? 'cloud-network', streams: [stream], serializers: bunyan.stdSerializers });
 }
 

@@ -1,9 +1,10 @@
 // How the agent reads the kernel: over one rtnetlink socket for its lifetime (reading needs no
 // capability), and only the routes a decision uses.
 import { MAIN_TABLE, RTPROT_CLOUD_NETWORK } from '../../protocol/constants.js';
-import { ALL_STATE_PARTS, readKernelState, type RouteFilter } from '../../netlink/read.js';
+import { ALL_STATE_PARTS, readKernelState, readRoutes, type RouteFilter } from '../../netlink/read.js';
 import { RtnlSocket } from '../../netlink/socket.js';
-import type { KernelState } from '../../netlink/types.js';
+import type { KernelState, ObservedRoute } from '../../netlink/types.js';
+import { GUEST_AGENT_PROTOCOL } from '../coexist/tools.js';
 import type { KernelReader } from './reconciler.js';
 
 /**
@@ -13,6 +14,13 @@ import type { KernelReader } from './reconciler.js';
  */
 export const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_NETWORK }, { table: MAIN_TABLE }];
 
+/**
+ * The protocols other network tools stamp on their routes (boot, static, ra, dhcp,
+ * google-guest-agent's): read at each refresh to recognise them, each dump filtered by the
+ * kernel, so the local table's routes of the addresses are not decoded.
+ */
+export const OTHER_TOOLS_PROTOCOLS: readonly number[] = [3, 4, 9, 16, GUEST_AGENT_PROTOCOL];
+
 export class NetlinkKernelReader implements KernelReader {
   private readonly socket = new RtnlSocket();
   private last?: KernelState;
@@ -20,6 +28,13 @@ export class NetlinkKernelReader implements KernelReader {
   async read(): Promise<KernelState> {
     this.last = await readKernelState(this.socket, ALL_STATE_PARTS, PLANNED_ROUTES);
     return this.last;
+  }
+
+  /** Routes of the protocols other tools use, in every table (coexist/neighbourhood.ts). */
+  async readForeignRoutes(): Promise<ObservedRoute[]> {
+    const routes: ObservedRoute[] = [];
+    for (const protocol of OTHER_TOOLS_PROTOCOLS) routes.push(...(await readRoutes(this.socket, { protocol })));
+    return routes;
   }
 
   /** The last read, or one now if there was none (what a provider is given as kernelState). */

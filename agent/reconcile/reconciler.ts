@@ -14,8 +14,10 @@ import type { Operation } from '../../protocol/operations.js';
 import type { ApplyResult, OwnedAddressesResult } from '../../protocol/methods.js';
 import type { KernelState } from '../../netlink/types.js';
 import type { MetadataModel, ProviderName, ProviderSnapshot } from '../metadata/model.js';
-import { Planner, type Plan, type PlannerConfig } from '../plan/planner.js';
-import { describeApplied } from './change-log.js';
+import { NO_NEIGHBOURS, Planner, type Plan, type PlannerConfig } from '../plan/planner.js';
+import { describeApplied } from '../../netlink/describe.js';
+import type { Collision, Survey, ToolReport } from '../coexist/tools.js';
+import { Contest, type ContestedObject } from './contest.js';
 
 /** Where the metadata comes from (a provider, already detected). */
 export interface MetadataSource {
@@ -62,6 +64,19 @@ export interface ReconcileStatus {
   linkErrors: Record<string, string>;
   operations: OperationCounters;
   converged: boolean;
+  /** the other network tools found, and what cloud-network does beside each */
+  tools: ToolReport[];
+  /** cloud-network's tables and priorities that hold another tool's objects */
+  collisions: Collision[];
+  /** objects someone else kept removing, which cloud-network no longer re-adds until a reload */
+  contested: ContestedObject[];
+}
+
+/** The other network tools (agent/coexist/neighbourhood.ts). */
+export interface NeighbourView {
+  /** reads the host's files and other tools' routes again; true when they changed */
+  refresh(): Promise<boolean>;
+  survey(kernel: KernelState): Survey;
 }
 
 export interface ReconcileOutcome {
@@ -96,6 +111,10 @@ export interface ReconcilerOptions {
    * The daemon collects garbage once such work has stopped (idle-gc.ts).
    */
   afterApply?: () => void;
+  /** the other network tools; without it the agent plans as if there were none */
+  neighbours?: NeighbourView;
+  /** the clock the tug-of-war limit counts with (contest.ts) */
+  clock?: () => number;
 }
 
 /**
@@ -122,6 +141,8 @@ export class Reconciler {
   private owned?: OwnedAddressesResult['addresses'];
   private lastPlan?: Plan;
   private readonly planner = new Planner();
+  private readonly contest: Contest;
+  private surveyed = false;
   private config: PlannerConfig;
   private running?: Promise<void>;
   private queued?: { refetch: boolean; trigger: Trigger };
@@ -134,6 +155,7 @@ export class Reconciler {
     this.config = options.config;
     this.retryDelay = options.retryMs ?? 1_000;
     this.status = initialStatus(options.source.name, new Date());
+    this.contest = new Contest(options.clock);
   }
 
   /** The last good metadata snapshot, if any. */
@@ -151,6 +173,13 @@ export class Reconciler {
     this.config = config;
   }
 
+  /** A reload: objects held back from a tug of war are re-added, and counted afresh. */
+  private forgetContested(): void {
+    if (this.contest.contested.length > 0) this.converged = undefined;
+    this.contest.clear();
+    this.status.contested = [];
+  }
+
   /** A kernel event arrived (or events were lost): the next reconcile must read the kernel. */
   noteKernelChange(): void {
     this.kernelUnchanged = false;
@@ -164,6 +193,7 @@ export class Reconciler {
   request(trigger: Trigger, refetch: boolean): Promise<ReconcileOutcome> {
     const done = new Promise<ReconcileOutcome>((resolve) => this.waiters.push(resolve));
     if (this.stopped) return Promise.resolve({ converged: false, reason: 'the agent is stopping' });
+    if (trigger === 'signal') this.forgetContested();
     if (this.queued) {
       this.queued.refetch ||= refetch;
     } else {
@@ -235,6 +265,7 @@ export class Reconciler {
     try {
       const snapshot = await this.fetchMetadata(refetch, took);
       if (!snapshot) return { converged: false, reason: this.status.lastError ?? 'no metadata' };
+      if (refetch || !this.surveyed) await this.refreshNeighbours();
       // providers hand back the same model object for an unchanged document: no need to compare
       const modelText = snapshot.model === this.converged?.model ? this.converged.text : JSON.stringify(snapshot.model);
       if (this.canSkip(modelText)) {
@@ -245,12 +276,13 @@ export class Reconciler {
       this.converged = undefined;
       const helperDown = await this.ensureLedger(ownedEarly);
       if (helperDown) return helperDown;
-      const { kernel, result } = await this.readAndPlan(snapshot, took);
+      const { kernel, result } = await this.readAndPlan(snapshot, modelText, took);
       if (result.operations.length === 0) return await this.matched(snapshot, modelText, result, kernel);
       applying = true;
       const applied = await this.apply(trigger, result, took);
       if ('converged' in applied) return applied;
-      const problems = this.tally(applied, result.operations, kernel);
+      this.contest.placedBy(result.operations, applied.results);
+    const problems = this.tally(applied, result.operations, kernel);
       return await this.verify(snapshot, modelText, problems);
     } finally {
       this.status.reconciling = false;
@@ -286,6 +318,41 @@ export class Reconciler {
     return this.snapshot;
   }
 
+  /** At start and on each refresh: the other tools' files and routes; a change means a fresh read and plan. */
+  private async refreshNeighbours(): Promise<void> {
+    const neighbours = this.options.neighbours;
+    if (!neighbours) return;
+    this.surveyed = true;
+    try {
+      if (await neighbours.refresh()) this.converged = undefined;
+    } catch (error) {
+      this.options.log.debug({ err: error }, 'cannot read what other network tools configured; judging by the kernel alone');
+    }
+  }
+
+  /** The plan against a kernel read: what other tools hold left alone, contested objects held back. */
+  private planAgainst(snapshot: ProviderSnapshot, kernel: KernelState, modelText: string): Plan {
+    const survey = this.options.neighbours?.survey(kernel);
+    const result = this.planner.plan(snapshot.model, this.config, kernel, this.owned, survey?.neighbours ?? NO_NEIGHBOURS);
+    const linkOfTable = new Map(result.nics.filter((n) => n.table !== undefined && n.link).map((n) => [n.table!, n.link!.name]));
+    const { operations, newlyHeld } = this.contest.filter(result.operations, (op) => {
+      const link = 'link' in op ? op.link : linkOfTable.get(op.table);
+      return survey?.likelyRemover(link);
+    }, modelText);
+    for (const held of newlyHeld) {
+      this.options.log.warn(
+        `${held.object} was removed ${held.removals} times within a minute${held.likelyTool ? `, likely by ${held.likelyTool}` : ' by another tool'}; ` +
+          'cloud-network stops re-adding it until the next reload (cnctl reload)',
+      );
+    }
+    if (survey) {
+      this.status.tools = survey.tools;
+      this.status.collisions = survey.collisions;
+    }
+    this.status.contested = this.contest.contested;
+    return operations.length === result.operations.length ? result : { ...result, operations };
+  }
+
   /**
    * Nothing changed on either side since the last converged reconcile: the no-change refresh
    * costs one metadata fetch, not a kernel read and a plan. Only while kernel events are
@@ -315,7 +382,7 @@ export class Reconciler {
     return undefined;
   }
 
-  private async readAndPlan(snapshot: ProviderSnapshot, took: Timings): Promise<{ kernel: KernelState; result: Plan }> {
+  private async readAndPlan(snapshot: ProviderSnapshot, modelText: string, took: Timings): Promise<{ kernel: KernelState; result: Plan }> {
     this.kernelUnchanged = true; // events from here on clear it
     const readStarted = performance.now();
     const kernel = await this.options.kernel.read();
@@ -324,7 +391,7 @@ export class Reconciler {
     // longest stretch that follows: let the API requests that arrived meanwhile go first.
     await nextTurn();
     const planStarted = performance.now();
-    const result = this.planner.plan(snapshot.model, this.config, kernel, this.owned);
+    const result = this.planAgainst(snapshot, kernel, modelText);
     took.planMs = Math.round(performance.now() - planStarted);
     this.lastPlan = result;
     for (const nic of result.nics) {
@@ -340,6 +407,7 @@ export class Reconciler {
     this.status.linkErrors = {};
     await this.options.state.write(snapshot, result, kernel, this.status);
     this.converged = { model: snapshot.model, text: modelText };
+    this.contest.settled(modelText);
     return this.succeeded();
   }
 
@@ -403,7 +471,7 @@ export class Reconciler {
     } catch (error) {
       return this.helperDown(error);
     }
-    const remaining = this.planner.plan(snapshot.model, this.config, after, this.owned);
+    const remaining = this.planAgainst(snapshot, after, modelText);
     this.lastPlan = remaining;
     this.status.pendingOperations = remaining.operations.length;
     this.status.pending = remaining.operations;
@@ -415,6 +483,7 @@ export class Reconciler {
     }
     // the read after the apply showed the whole plan: the next quiet refresh need not read again
     this.converged = { model: snapshot.model, text: modelText };
+    this.contest.settled(modelText);
     return this.succeeded();
   }
 
@@ -448,6 +517,9 @@ export function initialStatus(provider: ProviderName, startedAt: Date): Reconcil
     linkErrors: {},
     operations: { applied: {}, failed: {} },
     converged: false,
+    tools: [],
+    collisions: [],
+    contested: [],
   };
 }
 

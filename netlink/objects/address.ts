@@ -2,6 +2,7 @@
 // of one (ifaddrmsg and its attributes), the requests that add and remove one, and whether it is
 // cloud-network's own.
 import { RTPROT_CLOUD_NETWORK } from '../../protocol/constants.js';
+import type { AddressAdd, AddressRemove } from '../../protocol/operations.js';
 import type { Family, ParsedIp, ParsedPrefix } from '../../protocol/ip.js';
 import { indexAttributes, indexedIp, indexedU32, indexedU8, isIndexed } from '../attributes.js';
 import { putU16, putU32 } from '../bytes.js';
@@ -123,3 +124,17 @@ export function addressPayload(address: ParsedPrefix, index: number, added?: { f
   out[at + 12] = added.protocol;
   return out;
 }
+
+/**
+ * How an address operation reads: `command` as the iproute2 command that does the same, ready to
+ * paste (logs, the audit trail, --dry-run, the API's pending list); `applied` as the older Go tool logged a
+ * change, which operators grep for; `attempt` what was being done, for a failure.
+ */
+export const addressWording = {
+  command: (op: AddressAdd | AddressRemove) =>
+    op.kind === 'address.add'
+      ? `ip address add ${op.address} dev ${op.link}${op.noPrefixRoute ? ' noprefixroute' : ''} proto ${RTPROT_CLOUD_NETWORK}`
+      : `ip address del ${op.address} dev ${op.link}`,
+  applied: (op: AddressAdd | AddressRemove, on: string) => `Successfully ${op.kind === 'address.add' ? 'added' : 'removed'} address='${op.address}'${on}`,
+  attempt: (op: AddressAdd | AddressRemove) => (op.kind === 'address.add' ? `adding address ${op.address} to ${op.link}` : `removing address ${op.address} from ${op.link}`),
+};

@@ -1,5 +1,6 @@
 // A link (network interface) as cloud-network sees it: what it reads of one (ifinfomsg and its
 // attributes) and the one change it makes, bringing a link up and setting its MTU.
+import type { LinkSet } from '../../protocol/operations.js';
 import { attributeText, indexAttributes, indexedBytes, indexedU32, RequestBuilder } from '../attributes.js';
 
 export interface ObservedLink {
@@ -64,3 +65,10 @@ export function linkSetPayload(index: number, change: { up?: boolean; mtu?: numb
 export function linkIsAlready(link: ObservedLink, change: { up?: boolean; mtu?: number }): boolean {
   return (change.up === undefined || link.up === change.up) && (change.mtu === undefined || link.mtu === change.mtu);
 }
+
+/** How a link operation reads (addressWording in address.ts says where each is used). */
+export const linkWording = {
+  command: (op: LinkSet) => `ip link set dev ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`,
+  applied: (op: LinkSet, ifindex: string) => `Successfully set link='${op.link}' ifindex='${ifindex}'${op.up ? ' up' : ''}${op.mtu !== undefined ? ` mtu='${op.mtu}'` : ''}`,
+  attempt: (op: LinkSet) => `setting ${op.link}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}`,
+};

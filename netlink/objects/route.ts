@@ -1,7 +1,8 @@
 // A route as cloud-network sees it: its identity (table, family, destination), what it reads of
 // one (rtmsg and its attributes, next hops included), the requests that set and remove one, and
 // whether it is cloud-network's own.
-import { RTPROT_CLOUD_NETWORK } from '../../protocol/constants.js';
+import { LOCAL_TABLE, MAIN_TABLE, RTPROT_CLOUD_NETWORK } from '../../protocol/constants.js';
+import type { RouteRemove, RouteReplace } from '../../protocol/operations.js';
 import { networkOf, type Family, type ParsedIp, type ParsedPrefix } from '../../protocol/ip.js';
 import { indexAttributes, indexedBytes, indexedIp, indexedU32, RequestBuilder } from '../attributes.js';
 import { familyName, familyNumber } from '../families.js';
@@ -185,3 +186,29 @@ export function routePayload(destination: ParsedPrefix, fields: RouteFields): Ui
   if (fields.source) builder.bytes(RTA.PREFSRC, fields.source.bytes);
   return builder.build();
 }
+
+const isDefault = (destination: string) => destination === '0.0.0.0/0' || destination === '::/0';
+
+/** How a route operation reads (addressWording says where each is used). */
+const tableName = (table: number) => (table === LOCAL_TABLE ? 'local' : table === MAIN_TABLE ? 'main' : String(table));
+
+export const routeWording = {
+  command: (op: RouteReplace | RouteRemove) => {
+    const v6 = op.destination.includes(':');
+    const what = `${op.type === 'local' ? 'local ' : ''}${isDefault(op.destination) ? 'default' : op.destination}`;
+    const where = `dev ${op.link} table ${tableName(op.table)} proto ${RTPROT_CLOUD_NETWORK}`;
+    if (op.kind === 'route.remove') return `ip ${v6 ? '-6 ' : ''}route del ${what} ${where}`;
+    // the kernel has no scopes for IPv6 routes; iproute2 names universe "global"
+    const scope = v6 ? '' : ` scope ${op.scope === 'universe' ? 'global' : op.scope}`;
+    return `ip ${v6 ? '-6 ' : ''}route replace ${what}${op.gateway ? ` via ${op.gateway}` : ''} ${where}${scope}${op.source ? ` src ${op.source}` : ''}`;
+  },
+  applied: (op: RouteReplace | RouteRemove, on: string, ifindex: string) => {
+    if (op.kind === 'route.remove') return `Successfully removed route destination='${op.destination}'${on} table='${op.table}'`;
+    if (isDefault(op.destination)) return `Successfully added default gateway='${op.gateway}' for link='${op.link}' ifindex='${ifindex}' table='${op.table}'`;
+    return `Successfully added ${op.type === 'local' ? 'local ' : ''}route destination='${op.destination}'${on} table='${op.table}'`;
+  },
+  attempt: (op: RouteReplace | RouteRemove) =>
+    op.kind === 'route.replace'
+      ? `setting ${op.type} route ${op.destination}${op.gateway ? ` via ${op.gateway}` : ''} dev ${op.link} in table ${op.table}`
+      : `removing ${op.type} route ${op.destination} dev ${op.link} from table ${op.table}`,
+};

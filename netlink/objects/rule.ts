@@ -1,7 +1,8 @@
 // A routing policy rule as cloud-network sees it: its identity (family, priority, table and
 // selector), what it reads of one (fib_rule_hdr and its attributes), the request that adds or
 // removes one, which rules a delete reaches, and whether a rule is cloud-network's own.
-import { RTPROT_CLOUD_NETWORK } from '../../protocol/constants.js';
+import { MAIN_TABLE, RTPROT_CLOUD_NETWORK } from '../../protocol/constants.js';
+import type { RuleAdd, RuleRemove } from '../../protocol/operations.js';
 import type { Family, ParsedPrefix } from '../../protocol/ip.js';
 import { attributeBits, hasAttributesBesides, indexAttributes, indexedIp, indexedU32, indexedU8 } from '../attributes.js';
 import { putU32 } from '../bytes.js';
@@ -164,3 +165,23 @@ export function rulePayload(
   }
   return out;
 }
+
+/** How a rule operation reads (addressWording in address.ts says where each is used). */
+export const ruleWording = {
+  command: (op: RuleAdd | RuleRemove) => {
+    const selector = op.from !== undefined ? ` from ${op.from}` : op.to !== undefined ? ` to ${op.to}` : '';
+    const suppress = op.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${op.suppressPrefixLength}` : '';
+    const table = op.table === MAIN_TABLE ? 'main' : String(op.table);
+    return `ip ${op.family === 'inet6' ? '-6 ' : ''}rule ${op.kind === 'rule.add' ? 'add' : 'del'} priority ${op.priority}${selector} lookup ${table}${suppress} proto ${RTPROT_CLOUD_NETWORK}`;
+  },
+  applied: (op: RuleAdd | RuleRemove) => {
+    const verb = op.kind === 'rule.add' ? 'added' : 'removed';
+    if (op.suppressPrefixLength !== undefined) {
+      return `Successfully ${verb} routing policy rule 'lookup main suppress_prefixlength ${op.suppressPrefixLength}' priority='${op.priority}'`;
+    }
+    const direction = op.from ? `'from' address='${op.from}'` : `'to' address='${op.to}'`;
+    return `Successfully ${verb} routing policy rule ${direction} in route table='${op.table}' priority='${op.priority}'`;
+  },
+  attempt: (op: RuleAdd | RuleRemove) =>
+    `${op.kind === 'rule.add' ? 'adding' : 'removing'} ${op.family} rule priority ${op.priority}${op.from ? ` from ${op.from}` : ''}${op.to ? ` to ${op.to}` : ''} lookup ${op.table}${op.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${op.suppressPrefixLength}` : ''}`,
+};

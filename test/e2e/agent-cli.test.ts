@@ -27,8 +27,8 @@ test.serial('--dry-run prints what would be added and applies nothing', async (t
   const before = vmDump(env);
   const result = await env.runAgent(['--dry-run']);
   t.is(result.code, 0, result.output);
-  t.regex(result.output, /\+ add address 10\.4\.1\.5\/24 dev eth1 noprefixroute/);
-  t.regex(result.output, /\+ add inet rule priority 30200 from 10\.4\.1\.6\/32 lookup 10001/);
+  t.regex(result.output, /\+ ip address add 10\.4\.1\.5\/24 dev eth1 noprefixroute proto 201/);
+  t.regex(result.output, /\+ ip rule add priority 20200 from 10\.4\.1\.6\/32 lookup 20001 proto 201/);
   t.is(vmDump(env), before);
 });
 
@@ -43,7 +43,7 @@ test.serial('--once exits non-zero with the reason when the helper is not there'
 test.serial('--cleanup removes everything cloud-network made and nothing else', async (t) => {
   const scenario = builtinScenario('gcp');
   const { env, agent } = await convergedCloud(t, scenario);
-  ip(env.vm, 'rule', 'add', 'priority', '30150', 'from', '192.0.2.1', 'lookup', '10001'); // someone else's
+  ip(env.vm, 'rule', 'add', 'priority', '20150', 'from', '192.0.2.1', 'lookup', '20001'); // someone else's
   agent.kill('SIGTERM');
   t.is(await agent.exited, 0);
   const requestsBefore = (await env.simStats()).requests;
@@ -53,7 +53,7 @@ test.serial('--cleanup removes everything cloud-network made and nothing else', 
   t.is((await env.simStats()).requests, requestsBefore);
   const rules = ip(env.vm, 'rule', 'show');
   t.false(rules.includes('proto 201'), rules);
-  t.true(rules.includes('from 192.0.2.1 lookup 10001'));
+  t.true(rules.includes('from 192.0.2.1 lookup 20001'));
   t.false(ip(env.vm, 'route', 'show', 'table', 'all').includes('proto 201'));
   const addresses = ip(env.vm, '-o', 'addr', 'show');
   t.true(addresses.includes(`${scenario.nics[0]!.ipv4[0]}/32`), 'the DHCP address stays');
@@ -80,7 +80,7 @@ test.serial('the REST API of a running agent, and no secret on any path', async 
     network.links.map((l) => [l.name, l.table ?? null, l.state]),
     [
       ['eth0', null, 'configured'],
-      ['eth1', 10001, 'configured'],
+      ['eth1', 20001, 'configured'],
     ],
   );
   t.is(vmGet(env, '/api/v1/network/eth9').status, 404);
@@ -94,7 +94,7 @@ test.serial('cnctl shows the network and `cnctl reload` really makes the agent r
   const { env } = await convergedCloud(t, builtinScenario('azure'));
   const shown = cnctl(env, ['status', 'network', 'eth1']);
   t.regex(shown, /^ +Name: eth1$/m);
-  t.regex(shown, /^ +Table: 10001$/m);
+  t.regex(shown, /^ +Table: 20001$/m);
   const requests = Number((await env.simStats()).requests);
   cnctl(env, ['reload', '--state-dir', env.stateDir]);
   await waitFor(async () => Number((await env.simStats()).requests) > requests, 'the agent to fetch the metadata again');
@@ -124,7 +124,7 @@ test.serial('the agent serves api.sock in its StateDir to any user\'s cnctl, rep
   // outside the vm namespace Listen= reaches nothing: an answer came through the socket
   const shown = cnctlAsNobody(env, ['status', 'network', 'eth1', '--config', env.configPath]);
   t.is(shown.code, 0, shown.stderr);
-  t.regex(shown.stdout, /^ +Table: 10001$/m);
+  t.regex(shown.stdout, /^ +Table: 20001$/m);
 
   agent.kill('SIGKILL');
   await agent.exited;

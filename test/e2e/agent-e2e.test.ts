@@ -102,7 +102,7 @@ test.serial('azure: a NIC hot-plugged later is configured', async (t) => {
   env.links.push('eth2');
   env.scenario = next;
   await waitConverged(env, 'the hot-plugged NIC to be configured', 15_000);
-  t.regex(env.vmExec('ip', ['route', 'show', 'table', '10002']), /default via 10\.4\.2\.1 dev eth2/);
+  t.regex(env.vmExec('ip', ['route', 'show', 'table', '20002']), /default via 10\.4\.2\.1 dev eth2/);
 });
 
 test.serial('ec2: the agent killed with SIGKILL mid-apply and restarted converges without duplicates', async (t) => {
@@ -139,8 +139,8 @@ test.serial('Supplementary= adds rules for the primary IP', async (t) => {
   const scenario = builtinScenario('azure');
   const { env } = await convergedCloud(t, scenario, { supplementary: ['eth0'] });
   const primary = scenario.nics[0]!.ipv4[0]!;
-  await waitFor(() => env.vmExec('ip', ['rule', 'show']).includes(`from ${primary} lookup 10000`), 'the primary IP rule');
-  t.regex(env.vmExec('ip', ['route', 'show', 'table', '10000']), /default via 10\.4\.0\.1 dev eth0/);
+  await waitFor(() => env.vmExec('ip', ['rule', 'show']).includes(`from ${primary} lookup 20000`), 'the primary IP rule');
+  t.regex(env.vmExec('ip', ['route', 'show', 'table', '20000']), /default via 10\.4\.0\.1 dev eth0/);
   // and the DHCP address itself was left alone
   t.regex(env.vmExec('ip', ['-o', 'addr', 'show', 'dev', 'eth0']), new RegExp(`${primary.replace(/\./g, '\\.')}/24 .*valid_lft \\d+sec`));
 });
@@ -158,7 +158,7 @@ test.serial('state files: the instance and one file per link, readable by all, w
   }, 'eth1.json to say configured');
   const files = ['instance.json', 'links/eth0.json', 'links/eth1.json'].map((f) => readFileSync(join(env.stateDir, f), 'utf8'));
   const eth1 = JSON.parse(files[2]!) as { table: number; privateIpv4: string[] };
-  t.is(eth1.table, 10001);
+  t.is(eth1.table, 20001);
   t.deepEqual(eth1.privateIpv4.map((a) => a.split('/')[0]), scenario.nics[1]!.ipv4);
   for (const secret of secretValues(scenario)) t.false(files.join('\n').includes(secret), secret);
 });
@@ -201,7 +201,9 @@ test.serial('the REST API loads once the first reconcile has ended, the helper\'
   const applied = output.lastIndexOf('Successfully added');
   t.true(output.indexOf('applying plan') !== -1 && applied !== -1, output);
   const loading = output.indexOf('loading the REST API');
-  t.true(loading !== -1 && applied < loading, output);
+  t.true(loading !== -1, output);
+  // on a machine slow enough to pass the deadline the API loads before, and says so
+  if (!output.includes('loading the REST API: the first reconcile takes longer than')) t.true(applied < loading, output);
   await waitConverged(env);
 });
 

@@ -18,7 +18,11 @@ for (const [name, entry] of PROGRAMS) {
     const run = (...args: string[]) => spawnSync(process.execPath, ['--import=tsx', entry, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     const wrong = run('--no-such-option');
     t.is(wrong.status, 2);
-    t.regex(wrong.stderr, new RegExp(`^${name}: Unknown option '--no-such-option'.*\\nTry '${name} --help'\\.\\n$`));
+    t.regex(wrong.stderr, new RegExp(`^${name}: unknown option --no-such-option\\nTry '${name} --help'\\.\\n$`));
+    // a near miss gets a suggestion, in the program's words rather than the parser's
+    const typo = run('--hepl');
+    t.is(typo.status, 2);
+    t.is(typo.stderr, `${name}: unknown option --hepl; did you mean --help?\nTry '${name} --help'.\n`);
     t.is(wrong.stdout, '');
     const help = run('--help');
     t.is(help.status, 0);

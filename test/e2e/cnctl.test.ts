@@ -127,7 +127,7 @@ test('cnctl status network prints the Azure NICs with aligned labels from the ne
       '     Subnet: 10.4.0.0/24',
       '    Gateway: 10.4.0.1',
       '        MTU: -',
-      '      Table: 10001',
+      '      Table: 20001',
       '      State: configured',
       '',
     ].join('\n'),
@@ -192,7 +192,7 @@ test('--json prints the API\'s JSON for every status command', async (t) => {
 });
 
 test('cnctl status shows the agent\'s health: version, provider, times, helper, pending', async (t) => {
-  const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 10001 outside the managed range'));
+  const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 20001 outside the managed range'));
   const result = await cnctl(['status', '--url', url]);
   t.is(result.code, 0, result.stderr);
   t.true(result.stdout.includes('        Agent: cloud-network 0.1.0-test\n'), result.stdout);
@@ -357,10 +357,10 @@ test('an agent without metadata yet: exit 1 saying so and why', async (t) => {
   t.is((await cnctl(['status', '--url', url])).code, 0);
 });
 
-test('an unknown link: exit 1 with the agent\'s answer', async (t) => {
+test('an unknown link: exit 4 (not found, as systemctl for an unknown unit) with the agent\'s answer', async (t) => {
   const url = await agent(t, new FakeView(fixture('azure')).converge());
   const result = await cnctl(['status', 'network', 'eth9', '--url', url]);
-  t.is(result.code, 1);
+  t.is(result.code, 4);
   t.regex(result.stderr, /HTTP 404: no configured link named "eth9" \(links: eth0, eth1\)/);
 });
 
@@ -371,6 +371,77 @@ for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system'
     t.regex(result.stderr, /^cnctl: .+\nTry 'cnctl --help'\.\n$/);
   });
 }
+
+test('cnctl list: one line per interface, as networkctl list', async (t) => {
+  const url = await agent(t, new FakeView(fixture('ec2')).converge());
+  const result = await cnctl(['list', '--url', url]);
+  t.is(result.code, 0, result.stderr);
+  t.is(
+    result.stdout,
+    [
+      'IDX LINK MAC               NIC TABLE IPS STATE',
+      '  2 ens5 02:1f:9a:00:00:01   0 main    1 configured',
+      '  3 ens6 02:1f:9a:00:00:02   1 20001   2 configured',
+      '',
+      '2 interfaces listed.',
+      '',
+    ].join('\n'),
+  );
+  const json = await cnctl(['list', '--json=short', '--url', url]);
+  t.is(json.stdout.trimEnd().split('\n').length, 1, 'short JSON is one line');
+  t.deepEqual(JSON.parse(json.stdout).links.map((l: { name: string }) => l.name), ['ens5', 'ens6']);
+});
+
+test('--json=short is one line, --json and --json=pretty are indented, and every link key is present', async (t) => {
+  const url = await agent(t, new FakeView(fixture('azure')).converge());
+  const short = await cnctl(['status', 'network', 'eth0', '--json=short', '--url', url]);
+  const pretty = await cnctl(['status', 'network', 'eth0', '--json=pretty', '--url', url]);
+  const plain = await cnctl(['--json', 'status', 'network', 'eth0', '--url', url]);
+  t.is(short.stdout.split('\n').length, 2);
+  t.is(pretty.stdout, plain.stdout);
+  t.deepEqual(JSON.parse(short.stdout), JSON.parse(pretty.stdout));
+  t.like(JSON.parse(short.stdout), { table: null, mtu: null, error: null, managedBy: null });
+  const wrong = await cnctl(['status', '--json=yaml', '--url', url]);
+  t.is(wrong.code, 2);
+  t.regex(wrong.stderr, /--json=yaml: choose --json=pretty or --json=short/);
+});
+
+/** cnctl on a pseudo-terminal (script(1)), so that it pages and colours as for a person. */
+function onTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
+  const command = ['--import=tsx', 'cnctl/main.ts', ...args].map((a) => `'${a}'`).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', `${process.execPath} ${command}`, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: stdout.replace(/\r\n/g, '\n'), stderr: '' }));
+  });
+}
+
+test('on a terminal the output goes through the pager the environment names; --no-pager and a pipe do without', async (t) => {
+  const url = await agent(t, new FakeView(fixture('azure')).converge());
+  // a "pager" that marks every line, to see that it was used
+  const env = { CNCTL_PAGER: "sed 's/^/paged: /'", NO_COLOR: '1' };
+  const paged = await onTerminal(['status', 'system', '--url', url], env);
+  t.is(paged.code, 0);
+  t.regex(paged.stdout, /^paged: +Provider: azure$/m);
+  const unpaged = await onTerminal(['status', 'system', '--no-pager', '--url', url], env);
+  t.regex(unpaged.stdout, /^ +Provider: azure$/m);
+  t.false(unpaged.stdout.includes('paged: '));
+  const piped = await cnctl(['status', 'system', '--url', url], { env });
+  t.false(piped.stdout.includes('paged: '));
+  // SYSTEMD_PAGER and PAGER count when CNCTL_PAGER is not set; "cat" or empty means none
+  t.regex((await onTerminal(['status', 'system', '--url', url], { SYSTEMD_PAGER: "sed 's/^/sd: /'", NO_COLOR: '1' })).stdout, /^sd: +Provider/m);
+  t.false((await onTerminal(['status', 'system', '--url', url], { CNCTL_PAGER: 'cat', PAGER: "sed 's/^/p: /'", NO_COLOR: '1' })).stdout.includes('p: '));
+});
+
+test('status shows each time also as how long ago', async (t) => {
+  const view = new FakeView(fixture('azure')).converge();
+  view.state.lastSuccess = new Date(Date.now() - 125_000).toISOString();
+  const url = await agent(t, view);
+  const result = await cnctl(['status', '--url', url]);
+  t.regex(result.stdout, /Last Success: \S+Z \(2min \d+s ago\)/);
+});
 
 test('--help and --version exit 0', async (t) => {
   const help = await cnctl(['--help']);

@@ -43,7 +43,7 @@ test('the helper works with CAP_NET_ADMIN as its only capability, as an unprivil
   t.teardown(() => client.close());
   const { results } = await client.apply([
     { kind: 'address.add', link: 'eth1', address: '10.4.1.5/24', noPrefixRoute: true },
-    { kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet', from: '10.4.1.5/32' },
+    { kind: 'rule.add', priority: 20_200, table: 20_001, family: 'inet', from: '10.4.1.5/32' },
   ]);
   t.deepEqual(results.map((r) => r.outcome), ['applied', 'applied'], JSON.stringify(results));
   t.regex(ip(ns, 'addr', 'show', 'eth1'), /10\.4\.1\.5\/24/);

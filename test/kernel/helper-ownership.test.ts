@@ -64,13 +64,13 @@ test.serial('an own primary address whose subnet holds only own secondaries is r
 
 test.serial("removing an own route never takes another tool's route to the same destination", async (t) => {
   const { ns, apply } = await setUp(t);
-  const v6 = { table: 19_904, destination: '2001:db8:75::/64', link: 'eth1', type: 'unicast' } as const;
+  const v6 = { table: 29_904, destination: '2001:db8:75::/64', link: 'eth1', type: 'unicast' } as const;
   t.deepEqual(await apply([{ kind: 'route.replace', ...v6, scope: 'link' }]), ['applied']);
-  ip(ns, '-6', 'route', 'add', '2001:db8:75::/64', 'dev', 'eth1', 'table', '19904', 'metric', '100', 'proto', 'static');
-  const v4 = { table: 19_904, destination: '10.75.0.0/24', link: 'eth1', type: 'unicast' } as const;
+  ip(ns, '-6', 'route', 'add', '2001:db8:75::/64', 'dev', 'eth1', 'table', '29904', 'metric', '100', 'proto', 'static');
+  const v4 = { table: 29_904, destination: '10.75.0.0/24', link: 'eth1', type: 'unicast' } as const;
   t.deepEqual(await apply([{ kind: 'route.replace', ...v4, scope: 'link' }]), ['applied']);
-  ip(ns, 'route', 'prepend', '10.75.0.0/24', 'dev', 'eth1', 'table', '19904', 'proto', 'static');
-  const foreign = () => [...lines(ns, ['-6', 'route', 'show', 'table', '19904'], /proto static/), ...lines(ns, ['route', 'show', 'table', '19904'], /proto static/)];
+  ip(ns, 'route', 'prepend', '10.75.0.0/24', 'dev', 'eth1', 'table', '29904', 'proto', 'static');
+  const foreign = () => [...lines(ns, ['-6', 'route', 'show', 'table', '29904'], /proto static/), ...lines(ns, ['route', 'show', 'table', '29904'], /proto static/)];
   const before = foreign();
   t.is(before.length, 2);
   const removeV6: Operation = { kind: 'route.remove', ...v6 };
@@ -101,11 +101,11 @@ test.serial("removing an own local route never takes the kernel's local route of
 
 test.serial("a multipath route that holds another tool's next hop is neither replaced nor removed", async (t) => {
   const { ns, apply } = await setUp(t);
-  const route = { table: 19_904, destination: '2001:db8:76::/64', link: 'eth1', type: 'unicast' } as const;
+  const route = { table: 29_904, destination: '2001:db8:76::/64', link: 'eth1', type: 'unicast' } as const;
   const replace: Operation = { kind: 'route.replace', ...route, gateway: 'fe80::1', scope: 'universe' };
   t.deepEqual(await apply([replace]), ['applied']);
-  ip(ns, '-6', 'route', 'append', '2001:db8:76::/64', 'via', 'fe80::2', 'dev', 'eth1', 'table', '19904', 'proto', 'static');
-  const table = () => ip(ns, '-6', '-d', 'route', 'show', 'table', '19904');
+  ip(ns, '-6', 'route', 'append', '2001:db8:76::/64', 'via', 'fe80::2', 'dev', 'eth1', 'table', '29904', 'proto', 'static');
+  const table = () => ip(ns, '-6', '-d', 'route', 'show', 'table', '29904');
   const before = table();
   t.regex(before, /nexthop via fe80::2/);
   const outcomes = await apply([replace, { kind: 'route.remove', ...route }]);
@@ -127,14 +127,14 @@ const TWIN_RULES: [string, string[], Partial<Operation & { kind: 'rule.add' }>][
   ['a from selector too', ['-4', 'from', '10.79.0.2', 'to', '10.79.0.1'], { to: '10.79.0.1/32' }],
   ['the same rule, another protocol', ['-4', 'from', '10.79.0.1'], { from: '10.79.0.1/32' }],
   ['IPv6 iif', ['-6', 'from', '2001:db8:79::1', 'iif', 'eth1'], { family: 'inet6', from: '2001:db8:79::1/128' }],
-  ['the suppress rule with iif', ['-4', 'iif', 'eth1', 'lookup', 'main', 'suppress_prefixlength', '0'], { table: 254, priority: 30_000, suppressPrefixLength: 0 }],
+  ['the suppress rule with iif', ['-4', 'iif', 'eth1', 'lookup', 'main', 'suppress_prefixlength', '0'], { table: 254, priority: 20_000, suppressPrefixLength: 0 }],
 ];
 
 for (const [what, selectors, fields] of TWIN_RULES) {
   test.serial(`removing an own rule never takes another tool's rule that shares its selector (${what})`, async (t) => {
     const { ns, apply } = await setUp(t);
     t.deepEqual(await apply([address('eth1', '10.79.0.1/24'), address('eth1', '2001:db8:79::1/64')]), ['applied', 'applied']);
-    const rule = { priority: 30_700, table: 19_907, family: 'inet', ...fields } as Omit<Operation & { kind: 'rule.add' }, 'kind'>;
+    const rule = { priority: 20_700, table: 29_907, family: 'inet', ...fields } as Omit<Operation & { kind: 'rule.add' }, 'kind'>;
     t.deepEqual(await apply([{ kind: 'rule.add', ...rule }]), ['applied']);
     const [family, ...rest] = selectors;
     const lookup = rest.includes('lookup') ? [] : ['lookup', String(rule.table)];
@@ -155,7 +155,7 @@ for (const [what, selectors, fields] of TWIN_RULES) {
 test.serial('an MTU below 1280 is refused, and every IPv6 address and route of the link stays', async (t) => {
   const { ns, client } = await setUp(t);
   ip(ns, '-6', 'addr', 'add', '2001:db8:7a::5/64', 'dev', 'eth1', 'valid_lft', '3600', 'preferred_lft', '3600');
-  ip(ns, '-6', 'route', 'add', '2001:db8:7c::/64', 'dev', 'eth1', 'table', '19910', 'proto', 'static');
+  ip(ns, '-6', 'route', 'add', '2001:db8:7c::/64', 'dev', 'eth1', 'table', '29910', 'proto', 'static');
   await waitFor(() => !ip(ns, '-6', 'addr', 'show', 'dev', 'eth1').includes('tentative'), 'IPv6 duplicate address detection');
   const before = [addressLines(ns, 'eth1'), lines(ns, ['-6', 'route', 'show', 'table', 'all'], /eth1/)];
   await t.throwsAsync(client.apply([{ kind: 'link.set', link: 'eth1', mtu: 576 }]), { message: /mtu.*1280/i });
@@ -195,7 +195,7 @@ test.serial('an address another tool deleted and added again is not the helper\'
 
 test.serial('a rule selects only an address of this machine or a range the helper delivers locally', async (t) => {
   const { apply } = await setUp(t);
-  const rule = (fields: object): Operation => ({ kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet', ...fields }) as Operation;
+  const rule = (fields: object): Operation => ({ kind: 'rule.add', priority: 20_200, table: 20_001, family: 'inet', ...fields }) as Operation;
   const [elsewhere, wide] = await apply([rule({ to: '8.8.8.8/32' }), rule({ from: '10.0.0.0/9' })]);
   t.regex(elsewhere!, /^refused: .*neither an address on this machine nor a range/);
   t.regex(wide!, /^refused: .*neither an address on this machine nor a range/);
@@ -226,13 +226,13 @@ test.serial("a local route never covers another tool's address or gateway", asyn
 test.serial("removing a link's last IPv4 address is refused while another tool routes through the link", async (t) => {
   const { ns, apply } = await setUp(t);
   t.deepEqual(await apply([address('eth2', '10.90.0.5/24'), address('eth2', '10.90.0.6/24')]), ['applied', 'applied']);
-  ip(ns, 'route', 'add', '10.91.0.0/24', 'dev', 'eth2', 'table', '19911', 'proto', 'static');
-  const foreign = () => lines(ns, ['route', 'show', 'table', '19911'], /proto static/);
+  ip(ns, 'route', 'add', '10.91.0.0/24', 'dev', 'eth2', 'table', '29911', 'proto', 'static');
+  const foreign = () => lines(ns, ['route', 'show', 'table', '29911'], /proto static/);
   const before = foreign();
   t.is(before.length, 1);
   // the secondary goes; the primary, with it the link's IPv4, stays
   const outcomes = await apply([{ kind: 'address.remove', link: 'eth2', address: '10.90.0.6/24' }, { kind: 'address.remove', link: 'eth2', address: '10.90.0.5/24' }]);
   t.is(outcomes[0], 'applied');
-  t.regex(outcomes[1]!, /^refused: .*last IPv4 address of eth2.*10\.91\.0\.0\/24 \(table 19911\) of protocol static/);
+  t.regex(outcomes[1]!, /^refused: .*last IPv4 address of eth2.*10\.91\.0\.0\/24 \(table 29911\) of protocol static/);
   t.deepEqual(foreign(), before);
 });

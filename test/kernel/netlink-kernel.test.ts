@@ -28,10 +28,10 @@ const CONFIGURE: Operation[] = [
   { kind: 'address.add', link: 'eth1', address: '10.4.1.5/24', noPrefixRoute: true },
   { kind: 'address.add', link: 'eth1', address: '10.4.1.6/24', noPrefixRoute: true },
   { kind: 'address.add', link: 'eth1', address: '2001:db8:1::5/64', noPrefixRoute: true },
-  { kind: 'route.replace', table: 10001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' },
+  { kind: 'route.replace', table: 20001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' },
   {
     kind: 'route.replace',
-    table: 10001,
+    table: 20001,
     destination: '0.0.0.0/0',
     link: 'eth1',
     gateway: '10.4.1.1',
@@ -39,22 +39,22 @@ const CONFIGURE: Operation[] = [
     scope: 'universe',
     source: '10.4.1.5',
   },
-  { kind: 'route.replace', table: 10001, destination: '2001:db8:1::/64', link: 'eth1', type: 'unicast', scope: 'link' },
+  { kind: 'route.replace', table: 20001, destination: '2001:db8:1::/64', link: 'eth1', type: 'unicast', scope: 'link' },
   { kind: 'route.replace', table: 255, destination: '10.128.8.0/24', link: 'eth1', type: 'local', scope: 'host' },
-  { kind: 'rule.add', priority: 30000, table: 254, family: 'inet', suppressPrefixLength: 0 },
-  { kind: 'rule.add', priority: 30100, table: 10001, family: 'inet', to: '10.4.1.5/32' },
-  { kind: 'rule.add', priority: 30200, table: 10001, family: 'inet', from: '10.4.1.5/32' },
-  { kind: 'rule.add', priority: 30200, table: 10001, family: 'inet6', from: '2001:db8:1::5/128' },
+  { kind: 'rule.add', priority: 20000, table: 254, family: 'inet', suppressPrefixLength: 0 },
+  { kind: 'rule.add', priority: 20100, table: 20001, family: 'inet', to: '10.4.1.5/32' },
+  { kind: 'rule.add', priority: 20200, table: 20001, family: 'inet', from: '10.4.1.5/32' },
+  { kind: 'rule.add', priority: 20200, table: 20001, family: 'inet6', from: '2001:db8:1::5/128' },
 ];
 
 const UNCONFIGURE: Operation[] = [
-  { kind: 'rule.remove', priority: 30000, table: 254, family: 'inet', suppressPrefixLength: 0 },
-  { kind: 'rule.remove', priority: 30100, table: 10001, family: 'inet', to: '10.4.1.5/32' },
-  { kind: 'rule.remove', priority: 30200, table: 10001, family: 'inet', from: '10.4.1.5/32' },
-  { kind: 'rule.remove', priority: 30200, table: 10001, family: 'inet6', from: '2001:db8:1::5/128' },
-  { kind: 'route.remove', table: 10001, destination: '0.0.0.0/0', link: 'eth1', type: 'unicast' },
-  { kind: 'route.remove', table: 10001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' },
-  { kind: 'route.remove', table: 10001, destination: '2001:db8:1::/64', link: 'eth1', type: 'unicast' },
+  { kind: 'rule.remove', priority: 20000, table: 254, family: 'inet', suppressPrefixLength: 0 },
+  { kind: 'rule.remove', priority: 20100, table: 20001, family: 'inet', to: '10.4.1.5/32' },
+  { kind: 'rule.remove', priority: 20200, table: 20001, family: 'inet', from: '10.4.1.5/32' },
+  { kind: 'rule.remove', priority: 20200, table: 20001, family: 'inet6', from: '2001:db8:1::5/128' },
+  { kind: 'route.remove', table: 20001, destination: '0.0.0.0/0', link: 'eth1', type: 'unicast' },
+  { kind: 'route.remove', table: 20001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' },
+  { kind: 'route.remove', table: 20001, destination: '2001:db8:1::/64', link: 'eth1', type: 'unicast' },
   { kind: 'route.remove', table: 255, destination: '10.128.8.0/24', link: 'eth1', type: 'local' },
   { kind: 'address.remove', link: 'eth1', address: '10.4.1.6/24' },
   { kind: 'address.remove', link: 'eth1', address: '2001:db8:1::5/64' },
@@ -110,16 +110,16 @@ eachSocket('every operation kind is applied and shows in ip; applying again repo
   // noprefixroute: no subnet route in main
   t.notRegex(ip(ns, 'route', 'show', 'table', 'main'), /10\.4\.1\.0\/24/);
   t.is(
-    ip(ns, 'route', 'show', 'table', '10001'),
+    ip(ns, 'route', 'show', 'table', '20001'),
     'default via 10.4.1.1 dev eth1 proto 201 src 10.4.1.5 \n10.4.1.0/24 dev eth1 proto 201 scope link \n',
   );
-  t.regex(ip(ns, '-6', 'route', 'show', 'table', '10001'), /^2001:db8:1::\/64 dev eth1 proto 201 metric 1024/m);
+  t.regex(ip(ns, '-6', 'route', 'show', 'table', '20001'), /^2001:db8:1::\/64 dev eth1 proto 201 metric 1024/m);
   t.regex(ip(ns, 'route', 'show', 'table', 'local'), /^local 10\.128\.8\.0\/24 dev eth1 proto 201 scope host/m);
   const rules = ip(ns, 'rule', 'show');
-  t.regex(rules, /^30000:\tfrom all lookup main suppress_prefixlength 0 proto 201/m);
-  t.regex(rules, /^30100:\tfrom all to 10\.4\.1\.5 lookup 10001 proto 201/m);
-  t.regex(rules, /^30200:\tfrom 10\.4\.1\.5 lookup 10001 proto 201/m);
-  t.regex(ip(ns, '-6', 'rule', 'show'), /^30200:\tfrom 2001:db8:1::5 lookup 10001 proto 201/m);
+  t.regex(rules, /^20000:\tfrom all lookup main suppress_prefixlength 0 proto 201/m);
+  t.regex(rules, /^20100:\tfrom all to 10\.4\.1\.5 lookup 20001 proto 201/m);
+  t.regex(rules, /^20200:\tfrom 10\.4\.1\.5 lookup 20001 proto 201/m);
+  t.regex(ip(ns, '-6', 'rule', 'show'), /^20200:\tfrom 2001:db8:1::5 lookup 20001 proto 201/m);
 
   // IPv6 duplicate address detection flips "tentative" off a moment later, on eth1 and on its
   // peer's link-local address (which then gets its local route): not our change
@@ -130,7 +130,7 @@ eachSocket('every operation kind is applied and shows in ip; applying again repo
 
   const removed = await runner.send<OperationResult[]>({ cmd: 'apply', ops: UNCONFIGURE });
   t.deepEqual(outcomes(removed), UNCONFIGURE.map(() => 'applied'), JSON.stringify(removed));
-  t.is(ip(ns, 'route', 'show', 'table', 'all').includes('10001'), false);
+  t.is(ip(ns, 'route', 'show', 'table', 'all').includes('20001'), false);
   t.notRegex(ip(ns, 'rule', 'show'), /proto 201/);
   t.notRegex(ip(ns, '-6', 'rule', 'show'), /proto 201/);
   t.notRegex(ip(ns, 'addr', 'show', 'dev', 'eth1'), /10\.4\.1\.6|2001:db8:1::5/);
@@ -152,7 +152,7 @@ eachSocket('a changed route is replaced in place, and a link already as asked is
   t.deepEqual(outcomes(await runner.send<OperationResult[]>({ cmd: 'apply', ops: setup })), ['applied', 'applied']);
   const route = (gateway: string): Operation => ({
     kind: 'route.replace',
-    table: 10001,
+    table: 20001,
     destination: '0.0.0.0/0',
     link: 'eth1',
     gateway,
@@ -161,7 +161,7 @@ eachSocket('a changed route is replaced in place, and a link already as asked is
   });
   t.deepEqual(outcomes(await runner.send<OperationResult[]>({ cmd: 'apply', ops: [route('10.4.1.1')] })), ['applied']);
   t.deepEqual(outcomes(await runner.send<OperationResult[]>({ cmd: 'apply', ops: [route('10.4.1.254')] })), ['applied']);
-  t.is(ip(ns, 'route', 'show', 'table', '10001'), 'default via 10.4.1.254 dev eth1 proto 201 \n');
+  t.is(ip(ns, 'route', 'show', 'table', '20001'), 'default via 10.4.1.254 dev eth1 proto 201 \n');
   const linkAgain = await runner.send<OperationResult[]>({ cmd: 'apply', ops: [{ kind: 'link.set', link: 'eth1', up: true }] });
   t.deepEqual(outcomes(linkAgain), ['already']);
 });
@@ -225,15 +225,15 @@ eachSocket('readKernelState reports the links, addresses, routes and rules that 
     'addr add 10.4.1.5/24 dev eth1 noprefixroute',
     'addr add 10.4.2.7/24 dev eth1 valid_lft 3600 preferred_lft 3600',
     'addr add 2001:db8:1::5/64 dev eth1 nodad',
-    'route add 10.4.1.0/24 dev eth1 table 10001 proto 201 scope link',
-    'route add default via 10.4.1.1 dev eth1 table 10001 proto 201 src 10.4.1.5',
+    'route add 10.4.1.0/24 dev eth1 table 20001 proto 201 scope link',
+    'route add default via 10.4.1.1 dev eth1 table 20001 proto 201 src 10.4.1.5',
     'route add 192.0.2.0/24 via 10.4.2.1 dev eth1 metric 50',
     'route add 2001:db8:2::/64 via 2001:db8:1::1 dev eth1',
-    'rule add priority 30000 lookup main suppress_prefixlength 0 protocol 201',
-    'rule add priority 30200 from 10.4.1.5 lookup 10001 protocol 201',
-    'rule add priority 30100 to 10.4.1.0/24 lookup 10001',
+    'rule add priority 20000 lookup main suppress_prefixlength 0 protocol 201',
+    'rule add priority 20200 from 10.4.1.5 lookup 20001 protocol 201',
+    'rule add priority 20100 to 10.4.1.0/24 lookup 20001',
   ]);
-  ip(ns, '-6', 'rule', 'add', 'priority', '30200', 'from', '2001:db8:1::5', 'lookup', '10001');
+  ip(ns, '-6', 'rule', 'add', 'priority', '20200', 'from', '2001:db8:1::5', 'lookup', '20001');
   // link-local addresses get their local route when DAD ends: wait, or the two reads differ
   await waitFor(() => !ip(ns, '-6', 'addr', 'show').includes('tentative'), 'IPv6 DAD to finish');
   const state = await runner.send<KernelState>({ cmd: 'read' });
@@ -277,7 +277,7 @@ eachSocket('readKernelState reports the links, addresses, routes and rules that 
       })
       .sort(),
   );
-  const ours = state.routes.find((r) => r.table === 10001 && r.destination === '0.0.0.0/0');
+  const ours = state.routes.find((r) => r.table === 20001 && r.destination === '0.0.0.0/0');
   t.like(ours, { protocol: 201, scope: 'universe', gateway: '10.4.1.1', source: '10.4.1.5', type: 'unicast' });
   t.is(state.routes.find((r) => r.destination === '192.0.2.0/24')?.metric, 50);
 
@@ -294,10 +294,10 @@ eachSocket('readKernelState reports the links, addresses, routes and rules that 
       .sort(),
   );
   t.like(
-    state.rules.find((r) => r.priority === 30000),
+    state.rules.find((r) => r.priority === 20000),
     { family: 'inet', table: 254, suppressPrefixLength: 0, protocol: 201, action: 'lookup' },
   );
-  t.is(state.rules.find((r) => r.priority === 30100)?.suppressPrefixLength, undefined);
+  t.is(state.rules.find((r) => r.priority === 20100)?.suppressPrefixLength, undefined);
 });
 
 eachSocket('kernel refusals are failed outcomes with the errno name and a readable reason', async (t, socket) => {
@@ -308,24 +308,24 @@ eachSocket('kernel refusals are failed outcomes with the errno name and a readab
     { kind: 'address.add', link: 'eth9', address: '10.4.1.5/24', noPrefixRoute: true },
     {
       kind: 'route.replace',
-      table: 10001,
+      table: 20001,
       destination: '0.0.0.0/0',
       link: 'eth1',
       gateway: '192.0.2.1',
       type: 'unicast',
       scope: 'universe',
     },
-    { kind: 'route.replace', table: 10001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' },
+    { kind: 'route.replace', table: 20001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' },
   ];
   const [up, noDevice, unreachable, fine] = await runner.send<OperationResult[]>({ cmd: 'apply', ops });
   t.is(up?.outcome, 'applied');
   t.like(noDevice, { outcome: 'failed', code: 'ENODEV' });
   t.regex(noDevice?.reason ?? '', /adding address 10\.4\.1\.5\/24 to eth9 failed: ENODEV/);
   t.like(unreachable, { outcome: 'failed', code: 'ENETUNREACH' });
-  t.regex(unreachable?.reason ?? '', /via 192\.0\.2\.1 dev eth1 in table 10001 failed: ENETUNREACH.*gateway/);
+  t.regex(unreachable?.reason ?? '', /via 192\.0\.2\.1 dev eth1 in table 20001 failed: ENETUNREACH.*gateway/);
   // one failure does not stop the others
   t.is(fine?.outcome, 'applied');
-  t.is(ip(ns, 'route', 'show', 'table', '10001'), '10.4.1.0/24 dev eth1 proto 201 scope link \n');
+  t.is(ip(ns, 'route', 'show', 'table', '20001'), '10.4.1.0/24 dev eth1 proto 201 scope link \n');
 });
 
 eachSocket('2,048 addresses are applied pipelined, all present with our protocol, and re-applying reports already', async (t, socket) => {
@@ -378,19 +378,19 @@ eachSocket('in a batch of many datagrams, each kernel refusal is reported on exa
   );
   const routes: Operation[] = [];
   for (let i = 0; i < 300; i++) {
-    routes.push({ kind: 'route.replace', table: 10000 + i, destination: '10.30.0.0/16', link: 'eth1', type: 'unicast', scope: 'link' });
+    routes.push({ kind: 'route.replace', table: 20000 + i, destination: '10.30.0.0/16', link: 'eth1', type: 'unicast', scope: 'link' });
   }
-  routes[150] = { kind: 'route.replace', table: 10150, destination: '0.0.0.0/0', link: 'eth1', gateway: '192.0.2.1', type: 'unicast', scope: 'universe' };
+  routes[150] = { kind: 'route.replace', table: 20150, destination: '0.0.0.0/0', link: 'eth1', gateway: '192.0.2.1', type: 'unicast', scope: 'universe' };
   const routed = await runner.send<OperationResult[]>({ cmd: 'apply', ops: routes });
   t.like(routed[150], { outcome: 'failed', code: 'ENETUNREACH' });
   t.true(routed.every((result, i) => i === 150 || result.outcome === 'applied'));
-  t.is(ip(ns, 'route', 'show', 'table', '10149'), '10.30.0.0/16 dev eth1 proto 201 scope link \n');
-  t.is(ip(ns, 'route', 'show', 'table', '10150'), '');
+  t.is(ip(ns, 'route', 'show', 'table', '20149'), '10.30.0.0/16 dev eth1 proto 201 scope link \n');
+  t.is(ip(ns, 'route', 'show', 'table', '20150'), '');
 });
 
 /**
  * Routes of several protocols and tables: the kernel's own in main and local (for the address),
- * a DHCP default route, ours in main and in table 10001, and a static one in 10001.
+ * a DHCP default route, ours in main and in table 20001, and a static one in 20001.
  */
 function namespaceWithMixedRoutes(t: Parameters<typeof createNamespace>[0], purpose: string): string {
   const ns = namespaceWithNic(t, purpose);
@@ -398,8 +398,8 @@ function namespaceWithMixedRoutes(t: Parameters<typeof createNamespace>[0], purp
   ip(ns, 'addr', 'add', '10.40.0.5/24', 'dev', 'eth1');
   ip(ns, 'route', 'add', 'default', 'via', '10.40.0.1', 'dev', 'eth1', 'proto', 'dhcp');
   ip(ns, 'route', 'add', '10.43.0.0/24', 'dev', 'eth1', 'proto', '201');
-  ip(ns, 'route', 'add', '10.41.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', '201');
-  ip(ns, 'route', 'add', '10.42.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', 'static');
+  ip(ns, 'route', 'add', '10.41.0.0/24', 'dev', 'eth1', 'table', '20001', 'proto', '201');
+  ip(ns, 'route', 'add', '10.42.0.0/24', 'dev', 'eth1', 'table', '20001', 'proto', 'static');
   return ns;
 }
 
@@ -417,7 +417,7 @@ eachSocket('route dumps filtered by protocol and by table: only those routes, ea
   const state = await runner.send<KernelState>({ cmd: 'read', routeFilters: [{ protocol: 201 }, { table: 254 }] });
   const seen = state.routes.filter((r) => r.family === 'inet').map((r) => `${r.table} ${r.destination} ${r.protocol}`).sort();
   // 10.43.0.0/24, ours in main, matches both filters and is listed once
-  t.deepEqual(seen, ['10001 10.41.0.0/24 201', '254 0.0.0.0/0 16', '254 10.40.0.0/24 2', '254 10.43.0.0/24 201']);
+  t.deepEqual(seen, ['20001 10.41.0.0/24 201', '254 0.0.0.0/0 16', '254 10.40.0.0/24 2', '254 10.43.0.0/24 201']);
   t.false(state.routes.some((r) => r.table === 255), 'nothing from the local table');
   t.deepEqual([...new Set(await runner.send<number[]>({ cmd: 'route-dump', protocol: 0, table: 254 }))], [254], 'the kernel itself sends main only');
   // unfiltered, the same read has the local table's routes and the static one

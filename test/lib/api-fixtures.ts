@@ -66,7 +66,7 @@ const ec2Document = {
   },
   dynamic: {
     'instance-identity': {
-      document: '{"instanceId":"i-0123456789abcdef0","region":"eu-west-1"}',
+      document: { instanceId: 'i-0123456789abcdef0', region: 'eu-west-1' },
       signature: SECRETS[3],
       pkcs7: SECRETS[4],
       rsa2048: SECRETS[5],
@@ -267,7 +267,7 @@ export class FakeView implements AgentView {
 
   /** The first reconcile has applied everything: the kernel matches the plan. */
   converge(): this {
-    const config = { routeTableBase: 10_000, supplementary: [] };
+    const config = { routeTableBase: 20_000, supplementary: [] };
     const { snapshot, kernel } = this.fixture;
     const first = plan(snapshot.model, config, kernel);
     const after = applied(kernel, first.operations);
@@ -290,7 +290,7 @@ export class FakeView implements AgentView {
 
   /** The helper refused the second link's operations: that link is in error, ops pending. */
   failSecondLink(reason: string): this {
-    const config = { routeTableBase: 10_000, supplementary: [] };
+    const config = { routeTableBase: 20_000, supplementary: [] };
     const { snapshot, kernel, links } = this.fixture;
     this.current = snapshot;
     this.currentPlan = plan(snapshot.model, config, kernel);

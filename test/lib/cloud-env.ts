@@ -3,7 +3,7 @@
 // (veth, with the scenario's MACs) start the way DHCP leaves a real VM: only the primary
 // NIC's primary IP, a default route and a route to the metadata service.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,19 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): void;
 }
 
-function track(child: ChildProcess, t: Teardown): Proc {
+/** Where a process's output goes: kept in memory (tests), or a file of its own, so it can outlive this process (the playground). */
+type OutputSink = { kind: 'memory' } | { kind: 'file'; path: string };
+
+function spawnTracked(command: string, args: string[], sink: OutputSink, t: Teardown): Proc {
+  if (sink.kind === 'memory') return track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }), t);
+  const fd = openSync(sink.path, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: true });
+  closeSync(fd);
+  child.unref();
+  return track(child, t, () => readFileSync(sink.path, 'utf8'));
+}
+
+function track(child: ChildProcess, t: Teardown, readOutput?: () => string): Proc {
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -35,7 +47,7 @@ function track(child: ChildProcess, t: Teardown): Proc {
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  return { child, output: () => output, exited, kill: (signal = 'SIGTERM') => child.kill(signal) };
+  return { child, output: readOutput ?? (() => output), exited, kill: (signal = 'SIGTERM') => child.kill(signal) };
 }
 
 export interface AgentSettings {
@@ -51,6 +63,8 @@ export interface CloudEnv {
   vm: string;
   cloud: string;
   dir: string;
+  /** the simulator's control socket (curl --unix-socket … http://sim/__sim/scenario) */
+  controlSocket: string;
   scenario: Scenario;
   /** vm-side link name of each scenario NIC, by position */
   links: string[];
@@ -81,7 +95,12 @@ export function serviceUser(): { uid: number; gid: number } {
   return ensureUser('cloud-network');
 }
 
-export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 'e2e'): Promise<CloudEnv> {
+export interface CloudEnvOptions {
+  /** the simulator, agent and helper write to files in the env's directory and may outlive this process (the playground) */
+  detached?: boolean;
+}
+
+export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 'e2e', options: CloudEnvOptions = {}): Promise<CloudEnv> {
   const user = serviceUser();
   const vm = createNamespace(t, `${purpose}vm`);
   const cloud = createNamespace(t, `${purpose}cl`);
@@ -96,6 +115,7 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
   chownSync(helperDir, 0, user.gid);
   const helperSocket = join(helperDir, 'helper.sock');
   const configPath = join(dir, 'cloud-network.toml');
+  const sink = (name: string): OutputSink => (options.detached ? { kind: 'file', path: join(dir, `${name}.log`) } : { kind: 'memory' });
 
   // the cloud side: a gateway per subnet, the metadata service, and a remote host
   const links: string[] = [];
@@ -139,7 +159,7 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
     '--control-socket',
     controlSocket,
   ]);
-  const sim = track(spawn(simCmd, simArgs, { stdio: ['ignore', 'pipe', 'pipe'] }), t);
+  const sim = spawnTracked(simCmd, simArgs, sink('imds-sim'), t);
   await waitFor(() => sim.output().includes('listening'), `the IMDS simulator to listen (${sim.output()})`, 20_000);
 
   const control = async (method: string, path: string, body?: unknown): Promise<unknown> => {
@@ -165,6 +185,7 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
     vm,
     cloud,
     dir,
+    controlSocket,
     scenario,
     links,
     helperSocket,
@@ -199,7 +220,7 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
         join(helperDir, 'ledger.json'),
         ...extraArgs,
       ]);
-      return track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }), t);
+      return spawnTracked(cmd, args, sink('helper'), t);
     },
     writeConfig: (settings = {}) => {
       writeFileSync(
@@ -222,7 +243,7 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
     },
     startAgent: (args = []) => {
       const [cmd, argv] = nsCommand(vm, agentArgv(user, configPath, args));
-      return track(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }), t);
+      return spawnTracked(cmd, argv, sink('agent'), t);
     },
     runAgent: async (args) => {
       const [cmd, argv] = nsCommand(vm, agentArgv(user, configPath, args));
@@ -258,7 +279,7 @@ function agentArgv(user: { uid: number; gid: number }, configPath: string, args:
  * Whether the vm's kernel holds the whole layout for the current scenario, checked with `ip`
  * from outside (not from the agent's own claim). Returns what is missing, or [] when complete.
  */
-export function missingFromKernel(env: CloudEnv, tableBase = 10000): string[] {
+export function missingFromKernel(env: CloudEnv, tableBase = 20000): string[] {
   const missing: string[] = [];
   // "ADDRESS TABLE" of every `from ADDRESS lookup TABLE` rule and "ADDRESS LINK" of every local
   // route, parsed once: a pattern per address over the whole dump took ~0.4 s at 2,048 IPs

@@ -45,6 +45,16 @@ export function createNamespace(t: Teardown, purpose: string): string {
   return name;
 }
 
+/** Leaves a namespace to outlive this process (the demo's playground): no teardown deletes it then. */
+export function keepNamespace(name: string): void {
+  created.delete(name);
+}
+
+/** Deletes a namespace and kills what runs in it (the playground's clean-up, from another process). */
+export function removeNamespace(name: string): void {
+  deleteNamespace(name);
+}
+
 /** Runs `ip` inside a namespace and returns its output. */
 export function ip(ns: string, ...args: string[]): string {
   return execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

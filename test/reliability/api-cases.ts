@@ -26,7 +26,7 @@ interface AbuseReport {
 async function stillReconciles(running: Running): Promise<void> {
   const { env } = running;
   const address = env.scenario.nics[1]!.ipv4[0]!;
-  ip(env.vm, 'rule', 'del', 'from', address, 'lookup', '10001', 'priority', '30200');
+  ip(env.vm, 'rule', 'del', 'from', address, 'lookup', '20001', 'priority', '20200');
   await waitKernelConverged(env, 'a rule removed by hand to be repaired', 15_000);
 }
 

@@ -92,8 +92,8 @@ class RoundNumbers {
 
   constructor(random: SeededRandom) {
     this.base = random.int(16, 230);
-    this.tables = [random.int(10_001, 13_000), random.int(13_001, 16_000), random.int(16_001, 19_999)];
-    this.priority = random.int(30_100, 30_890);
+    this.tables = [random.int(20_001, 23_000), random.int(23_001, 26_000), random.int(26_001, 29_999)];
+    this.priority = random.int(20_100, 20_890);
   }
 
   v4(site: number, rest: string): string {
@@ -204,7 +204,7 @@ const ruleTwins: Scenario = (n, link, other) => {
       ruleTo(p + 1, table, `${host}/32`),
       ruleFrom(p, table, `${host6}/128`),
       ruleFrom(p + 2, table2, n.v4(6, '12.0/24')),
-      { kind: 'rule.add', priority: 30_000, table: 254, family: 'inet', suppressPrefixLength: 0 },
+      { kind: 'rule.add', priority: 20_000, table: 254, family: 'inet', suppressPrefixLength: 0 },
     ],
     foreign: [
       // before the tos variant: the kernel takes a tos-less rule for a duplicate of a tos rule of the same protocol
@@ -221,7 +221,7 @@ const ruleTwins: Scenario = (n, link, other) => {
       ['rule', 'add', 'to', host, 'tos', '0x08', ...lookup(p + 1), 'proto', 'boot'],
       ['-6', 'rule', 'add', 'from', host6, 'iif', link, ...lookup(p), 'proto', 'static'],
       ['rule', 'add', 'from', n.v4(6, '12.0/24'), ...lookup(p + 2, table2), 'proto', 'dhcp'],
-      ['rule', 'add', 'iif', link, 'lookup', 'main', 'suppress_prefixlength', '0', 'priority', '30000', 'proto', 'boot'],
+      ['rule', 'add', 'iif', link, 'lookup', 'main', 'suppress_prefixlength', '0', 'priority', '20000', 'proto', 'boot'],
     ],
   };
 };

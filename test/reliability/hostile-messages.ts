@@ -37,10 +37,10 @@ export function policyViolations(v: Violations): { name: string; message: string
     op('route in table 255 (local, unicast)', { kind: 'route.replace', table: 255, destination: '10.66.0.0/24', link: v.link, type: 'unicast', scope: 'link' }),
     op('main default route removed', { kind: 'route.remove', table: 254, destination: '0.0.0.0/0', link: v.link, type: 'unicast' }),
     op('main default route replaced', { kind: 'route.replace', table: 254, destination: '0.0.0.0/0', link: v.link, gateway: '10.66.0.1', type: 'unicast', scope: 'universe' }),
-    op('rule priority 0', { kind: 'rule.add', priority: 0, table: 10001, family: 'inet', from: '10.66.0.1/32' }),
-    op('rule priority 32766', { kind: 'rule.add', priority: 32766, table: 10001, family: 'inet', from: '10.66.0.1/32' }),
-    op('rule for everything', { kind: 'rule.add', priority: 30100, table: 10001, family: 'inet', from: '0.0.0.0/0' }),
-    op('rule to table main', { kind: 'rule.add', priority: 30100, table: 254, family: 'inet', from: '10.66.0.1/32' }),
+    op('rule priority 0', { kind: 'rule.add', priority: 0, table: 20001, family: 'inet', from: '10.66.0.1/32' }),
+    op('rule priority 32766', { kind: 'rule.add', priority: 32766, table: 20001, family: 'inet', from: '10.66.0.1/32' }),
+    op('rule for everything', { kind: 'rule.add', priority: 20100, table: 20001, family: 'inet', from: '0.0.0.0/0' }),
+    op('rule to table main', { kind: 'rule.add', priority: 20100, table: 254, family: 'inet', from: '10.66.0.1/32' }),
     op('rule remove local', { kind: 'rule.remove', priority: 0, table: 255, family: 'inet' }),
     op('rule remove main', { kind: 'rule.remove', priority: 32766, table: 254, family: 'inet' }),
     op('DHCP address removed', { kind: 'address.remove', link: v.dhcp.link, address: v.dhcp.address }),
@@ -71,8 +71,8 @@ function validTemplate(link: string, i: number): Record<string, unknown> {
     params: {
       operations: [
         { kind: 'address.add', link, address: `10.77.${i % 250}.1/32`, noPrefixRoute: true },
-        { kind: 'route.replace', table: 10001, destination: '10.77.0.0/16', link, type: 'unicast', scope: 'link' },
-        { kind: 'rule.add', priority: 30100, table: 10001, family: 'inet', to: `10.77.${i % 250}.1/32` },
+        { kind: 'route.replace', table: 20001, destination: '10.77.0.0/16', link, type: 'unicast', scope: 'link' },
+        { kind: 'rule.add', priority: 20100, table: 20001, family: 'inet', to: `10.77.${i % 250}.1/32` },
       ],
     },
   };

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HelperClient, HelperRequestError } from '../../agent/reconcile/helper-client.js';
 import { DEFAULT_PRIORITY_RANGE, DEFAULT_TABLE_RANGE } from '../../protocol/constants.js';
-import { describeOperation } from '../../protocol/describe.js';
+import { describeOperation } from '../../netlink/describe.js';
 import { canonicalNetwork } from '../../protocol/ip.js';
 import type { OperationResult } from '../../protocol/methods.js';
 import type { Operation } from '../../protocol/operations.js';

@@ -158,19 +158,19 @@ function kernelCases(sys: System): CaseSpec[] {
     }),
     repairCase('a managed rule removed', 'the `from` rule of an eth1 address', () => {
       const address = env.scenario.nics[1]!.ipv4[4]!;
-      ip(env.vm, 'rule', 'del', 'from', address, 'lookup', '10001', 'priority', '30200');
-      return `rule from ${address} lookup 10001`;
+      ip(env.vm, 'rule', 'del', 'from', address, 'lookup', '20001', 'priority', '20200');
+      return `rule from ${address} lookup 20001`;
     }),
-    repairCase('a managed route removed', 'the default route of table 10001', () => {
-      ip(env.vm, 'route', 'del', 'default', 'table', '10001');
-      return 'default route in table 10001';
+    repairCase('a managed route removed', 'the default route of table 20001', () => {
+      ip(env.vm, 'route', 'del', 'default', 'table', '20001');
+      return 'default route in table 20001';
     }),
     {
       name: 'a NIC removed mid-apply (ENODEV)',
       done: 'the metadata grows eth2 by 180 IPs; eth2 is deleted once the first appear',
       holds: 'the agent keeps running, reports eth2, does not loop; eth0 and eth1 keep everything; stale rules go once the NIC leaves the metadata',
       run: async () => {
-        const keep = [...managedObjects(env)].filter((o) => !o.includes('eth2') && !o.includes('10002'));
+        const keep = [...managedObjects(env)].filter((o) => !o.includes('eth2') && !o.includes('20002'));
         const from = addressCount(env, 'eth2');
         const grown = structuredClone(env.scenario);
         grown.nics[2]!.ipv4 = sys.full.nics[2]!.ipv4;
@@ -197,7 +197,7 @@ function kernelCases(sys: System): CaseSpec[] {
         await useScenario(sys, without);
         env.links.pop();
         sys.agent.kill('SIGHUP');
-        await waitFor(() => !ip(env.vm, 'rule', 'show').includes('lookup 10002'), 'the rules of the removed NIC to be removed', 20_000);
+        await waitFor(() => !ip(env.vm, 'rule', 'show').includes('lookup 20002'), 'the rules of the removed NIC to be removed', 20_000);
         await waitStatus(env, (s) => s.converged, 'the agent to converge without eth2');
         return { faults: 1, detail: `eth2 deleted with ${seen} addresses on it; ${kernelErrors} operations refused by the kernel; reported "${reported}"; ${loops} reconciles in 4 s; its rules removed once it left the metadata` };
       },
@@ -212,7 +212,7 @@ function kernelCases(sys: System): CaseSpec[] {
         const address = sys.full.nics[1]!.subnet.replace(/\.\d+\/\d+$/, '.250');
         next.nics[1]!.ipv4.push(address);
         ip(env.vm, 'addr', 'add', `${address}/24`, 'dev', 'eth1', 'noprefixroute');
-        ip(env.vm, 'rule', 'add', 'priority', '30200', 'from', address, 'lookup', '10001', 'protocol', 'static');
+        ip(env.vm, 'rule', 'add', 'priority', '20200', 'from', address, 'lookup', '20001', 'protocol', 'static');
         const start = (await status(env)).reconciles;
         await useScenario(sys, next);
         sys.agent.kill('SIGHUP');
@@ -225,7 +225,7 @@ function kernelCases(sys: System): CaseSpec[] {
         check(ip(env.vm, '-o', 'addr', 'show', 'dev', 'eth1').includes(` ${address}/24`), 'the other tool\'s address is gone', { faults: 1 });
         const outcome = settled.converged ? 'converged' : `reported "${settled.lastError}"`;
         // hand the objects back: the scenario without the address, the other tool's objects removed
-        ip(env.vm, 'rule', 'del', 'priority', '30200', 'from', address, 'lookup', '10001', 'protocol', 'static');
+        ip(env.vm, 'rule', 'del', 'priority', '20200', 'from', address, 'lookup', '20001', 'protocol', 'static');
         const back = structuredClone(next);
         back.nics[1]!.ipv4.pop();
         await useScenario(sys, back);

@@ -127,17 +127,24 @@ test('GET /api/v1/network lists every NIC with link, ifindex, MAC, addresses, su
     ifindex: 3,
     mac: '00:0d:3a:5d:2d:66',
     primary: false,
-    table: 10_001,
+    table: 20_001,
     subnet: '10.4.0.0/24',
     gateway: '10.4.0.1',
     state: 'configured',
   });
   t.deepEqual(eth1.privateIpv4, ['10.4.0.5/24', '10.4.0.6/24']);
   t.deepEqual(eth1.publicIpv4, ['20.253.243.104']);
-  t.is(eth1.error, undefined);
+  t.is(eth1.error, null);
   const eth0 = network.links[0]!;
   t.true(eth0.primary);
-  t.is(eth0.table, undefined);
+  // every documented key is there, null when unknown: the primary NIC has no table, Azure says no MTU
+  t.deepEqual(Object.keys(eth0).sort(), Object.keys(eth1).sort());
+  t.deepEqual(
+    Object.keys(eth0).sort(),
+    ['addresses', 'error', 'gateway', 'ifindex', 'ipv6', 'mac', 'managedBy', 'mtu', 'name', 'nicIndex', 'primary', 'privateIpv4', 'publicIpv4', 'rangesLeftAlone', 'routedRanges', 'state', 'subnet', 'table'],
+  );
+  t.like(eth0, { table: null, mtu: null, error: null, managedBy: null, nicIndex: 0 });
+  t.is(eth1.nicIndex, 1);
 });
 
 test('GET /api/v1/network shows GCP MTU and routed ranges', async (t) => {
@@ -157,7 +164,7 @@ test('a link the helper refused is in state error with the last error, its opera
   const status = await getJson<StatusResource>(api, '/api/v1/status');
   t.true(status.pendingOperations > 0);
   t.is(status.pending.length, status.pendingOperations);
-  t.true(status.pending.includes('add address 172.31.32.10/20 dev ens6 noprefixroute'), status.pending.join('\n'));
+  t.true(status.pending.includes('ip address add 172.31.32.10/20 dev ens6 noprefixroute proto 201'), status.pending.join('\n'));
   t.false(status.converged);
   t.regex(status.lastError ?? '', /helper refused/);
 });
@@ -211,23 +218,37 @@ test('GET /api/v1/ssh-keys and /api/v1/document serve the keys and the secret-fr
   t.deepEqual(doc.document.compute.tagsList, [{ name: 'env', value: 'prod' }, { name: 'dbPassword' }]);
 });
 
-test('the older Go tool\'s /api/cloud/system and /api/cloud/network serve the provider\'s own document', async (t) => {
+test('the older Go tool\'s /api/cloud/ paths answer as it did: Azure and GCP the whole document, EC2 its trees', async (t) => {
   const azure = await serve(t, new FakeView(fixture('azure')).converge());
   const system = await getJson<{ compute: { vmId: string } }>(azure, '/api/cloud/system');
   t.is(system.compute.vmId, '02aab8a4-74ef-476e-8182-f6d2ba4166a6');
-  const network = await getJson<{ interface: { macAddress: string }[] }>(azure, '/api/cloud/network');
+  // scripts written for the Go tool read .network.interface from /api/cloud/network
+  const network = await getJson<{ compute: unknown; network: { interface: { macAddress: string }[] } }>(azure, '/api/cloud/network');
   t.deepEqual(
-    network.interface.map((i) => i.macAddress),
+    network.network.interface.map((i) => i.macAddress),
     ['000D3A5D2D65', '000D3A5D2D66'],
   );
+  t.truthy(network.compute);
 
   const gcp = await serve(t, new FakeView(fixture('gcp')).converge());
-  const gcpNetwork = await getJson<{ networkInterfaces: { mac: string }[] }>(gcp, '/api/cloud/network');
-  t.is(gcpNetwork.networkInterfaces[1]!.mac, '42:01:0a:82:00:05');
+  const gcpNetwork = await getJson<{ instance: { networkInterfaces: { mac: string }[] } }>(gcp, '/api/cloud/network');
+  t.is(gcpNetwork.instance.networkInterfaces[1]!.mac, '42:01:0a:82:00:05');
+  t.deepEqual(await getJson(gcp, '/api/cloud/system'), gcpNetwork);
 
   const ec2 = await serve(t, new FakeView(fixture('ec2')).converge());
-  const ec2Network = await getJson<{ interfaces: { macs: Record<string, unknown> } }>(ec2, '/api/cloud/network');
-  t.deepEqual(Object.keys(ec2Network.interfaces.macs), ['02:1f:9a:00:00:01', '02:1f:9a:00:00:02']);
+  const ec2Network = await getJson<Record<string, { 'device-number': string }>>(ec2, '/api/cloud/network');
+  t.deepEqual(Object.keys(ec2Network), ['02:1f:9a:00:00:01', '02:1f:9a:00:00:02']);
+  t.is(ec2Network['02:1f:9a:00:00:02']!['device-number'], '1');
+  const ec2System = await getJson<Record<string, unknown>>(ec2, '/api/cloud/system');
+  t.is(ec2System['instance-id'], 'i-0123456789abcdef0');
+  const identity = await getJson<{ instanceId: string }>(ec2, '/api/cloud/dynamicinstanceidentity/document');
+  t.is(identity.instanceId, 'i-0123456789abcdef0');
+  const credentials = await call(ec2, 'GET', '/api/cloud/credentials');
+  t.is(credentials.status, 404);
+  t.regex(JSON.parse(credentials.body).error, /not served: cloud-network never reads credentials/);
+  const unknown = await call(azure, 'GET', '/api/cloud/credentials');
+  t.is(unknown.status, 404);
+  t.regex(JSON.parse(unknown.body).error, /no \/api\/cloud\/credentials on azure \(paths: system, network\)/);
 });
 
 const ALL_PATHS = [
@@ -238,6 +259,9 @@ const ALL_PATHS = [
   '/api/v1/document',
   '/api/cloud/system',
   '/api/cloud/network',
+  '/api/cloud/credentials',
+  '/api/cloud/dynamicinstanceidentity/document',
+  '/api/cloud/dynamicinstanceidentity/signature',
   '/metrics',
   '/api/v1/nothing-here',
 ];
@@ -260,7 +284,7 @@ for (const provider of ['azure', 'ec2', 'gcp'] as ProviderName[]) {
 
 test('the EC2 document keeps its harmless parts and loses credentials and the identity signatures', async (t) => {
   const api = await serve(t, new FakeView(fixture('ec2')).converge());
-  const doc = await getJson<{ 'meta-data': Record<string, any>; dynamic: Record<string, any> }>(api, '/api/cloud/system');
+  const doc = await getJson<{ 'meta-data': Record<string, any>; dynamic: Record<string, any> }>(api, '/api/v1/document').then((d: any) => d.document);
   t.is(doc['meta-data']['instance-id'], 'i-0123456789abcdef0');
   t.deepEqual(Object.keys(doc['meta-data'].iam), ['info']);
   t.false('identity-credentials' in doc['meta-data']);

@@ -21,7 +21,7 @@ test('a missing file means the defaults', async (t) => {
       helperSocket: '/run/cloud-network/helper.sock',
       stateDir: '/run/cloud-network',
     },
-    network: { listen: '127.0.0.1:5209', supplementary: [], routeTableBase: 10_000 },
+    network: { listen: '127.0.0.1:5209', supplementary: [], routeTableBase: 20_000 },
   });
   // the defaults are not shared: changing one result leaves the next untouched
   config.network.supplementary.push('eth9');
@@ -50,7 +50,7 @@ StateDir = "/var/lib/cn"
 [Network]
 Listen = "[::1]:8080"
 Supplementary = "eth0  eth2\tens6"
-RouteTableBase = 12000
+RouteTableBase = 22000
 `,
   );
   t.deepEqual(await loadConfig(path), {
@@ -62,7 +62,7 @@ RouteTableBase = 12000
       helperSocket: '/run/cn/helper.sock',
       stateDir: '/var/lib/cn',
     },
-    network: { listen: '[::1]:8080', supplementary: ['eth0', 'eth2', 'ens6'], routeTableBase: 12_000 },
+    network: { listen: '[::1]:8080', supplementary: ['eth0', 'eth2', 'ens6'], routeTableBase: 22_000 },
   });
 });
 
@@ -121,11 +121,11 @@ test('a supplementary name that cannot be an interface is an error', rejected, '
 ]);
 test('a route table base outside the managed range is an error that explains the range', rejected, '[Network]\nRouteTableBase = 254', [
   /RouteTableBase = 254/,
-  /from 10000 to 19000/,
-  /10000–19999/,
+  /from 20000 to 29000/,
+  /20000–29999/,
 ]);
-test('a route table base too close to the end of the range is an error', rejected, '[Network]\nRouteTableBase = 19900', [/from 10000 to 19000/]);
-test('a route table base given as text is an error', rejected, '[Network]\nRouteTableBase = "10000"', [/RouteTableBase/]);
+test('a route table base too close to the end of the range is an error', rejected, '[Network]\nRouteTableBase = 29900', [/from 20000 to 29000/]);
+test('a route table base given as text is an error', rejected, '[Network]\nRouteTableBase = "20000"', [/RouteTableBase/]);
 test('a string where a section should be is an error', rejected, 'System = "x"', [/System must be a section/]);
 test('a file that is not TOML is an error with its line', rejected, '[System]\nLogLevel = Info\n', [/not valid TOML: line 2/]);
 

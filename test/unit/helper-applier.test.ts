@@ -62,14 +62,14 @@ test('an address repair reads links, addresses and routes only; rule operations 
   t.deepEqual(kernel.reads, [['addresses', 'routes']]);
 
   kernel.reads = [];
-  const route: Operation = { kind: 'route.replace', table: 10001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' };
-  const rule: Operation = { kind: 'rule.add', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 };
+  const route: Operation = { kind: 'route.replace', table: 20001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' };
+  const rule: Operation = { kind: 'rule.add', family: 'inet', priority: 20200, from: '10.0.1.5/32', table: 20001 };
   const results = (await applier.apply([route, rule])).results;
   t.deepEqual(results.map((r) => r.outcome), ['applied', 'applied']);
   t.deepEqual(kernel.reads, [['addresses', 'routes', 'rules']]);
   // judged against the rules it read: a rule someone else made is not removed
-  kernel.state.rules.push({ family: 'inet', priority: 30201, table: 10001, from: '10.0.1.6/32', protocol: 4, action: 'lookup' });
-  const foreign: Operation = { kind: 'rule.remove', family: 'inet', priority: 30201, from: '10.0.1.6/32', table: 10001 };
+  kernel.state.rules.push({ family: 'inet', priority: 20201, table: 20001, from: '10.0.1.6/32', protocol: 4, action: 'lookup' });
+  const foreign: Operation = { kind: 'rule.remove', family: 'inet', priority: 20201, from: '10.0.1.6/32', table: 20001 };
   t.is((await applier.apply([foreign])).results[0]?.outcome, 'refused');
 });
 
@@ -94,8 +94,8 @@ test('a later run of a request is judged against what the earlier runs changed, 
   const kernel = new ModelledKernel();
   const { applier } = await applierWith(t, kernel);
   const address: Operation = { kind: 'address.add', link: 'eth1', address: '10.0.1.5/24', noPrefixRoute: true };
-  const route: Operation = { kind: 'route.replace', table: 10001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' };
-  const rule: Operation = { kind: 'rule.add', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 };
+  const route: Operation = { kind: 'route.replace', table: 20001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' };
+  const rule: Operation = { kind: 'rule.add', family: 'inet', priority: 20200, from: '10.0.1.5/32', table: 20001 };
   // the third run's rule selects an address another tool configured
   kernel.state.addresses.push({ ifindex: 3, family: 'inet', address: '10.0.1.6', prefixLength: 24, dynamic: true, noPrefixRoute: false, scope: 0 });
   // additions, then their removals (a second run): the removals find what the first run made;
@@ -106,11 +106,11 @@ test('a later run of a request is judged against what the earlier runs changed, 
       route,
       rule,
       { kind: 'address.remove', link: 'eth1', address: '10.0.1.5/24' },
-      { kind: 'route.remove', table: 10001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast' },
-      { kind: 'rule.remove', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 },
+      { kind: 'route.remove', table: 20001, destination: '10.0.1.0/24', link: 'eth1', type: 'unicast' },
+      { kind: 'rule.remove', family: 'inet', priority: 20200, from: '10.0.1.5/32', table: 20001 },
       // a third run: the rule is gone now
-      { kind: 'rule.add', family: 'inet', priority: 30201, from: '10.0.1.6/32', table: 10001 },
-      { kind: 'rule.remove', family: 'inet', priority: 30200, from: '10.0.1.5/32', table: 10001 },
+      { kind: 'rule.add', family: 'inet', priority: 20201, from: '10.0.1.6/32', table: 20001 },
+      { kind: 'rule.remove', family: 'inet', priority: 20200, from: '10.0.1.5/32', table: 20001 },
     ])
   ).results;
   t.deepEqual(

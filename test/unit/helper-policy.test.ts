@@ -7,7 +7,7 @@ import { parseIp } from '../../protocol/ip.js';
 import type { Operation } from '../../protocol/operations.js';
 import type { KernelState } from '../../netlink/types.js';
 
-const config: PolicyConfig = { tables: { first: 10_000, last: 19_999 }, priorities: { first: 30_000, last: 30_999 }, deniedLinks: new Set(['eth9']) };
+const config: PolicyConfig = { tables: { first: 20_000, last: 29_999 }, priorities: { first: 20_000, last: 20_999 }, deniedLinks: new Set(['eth9']) };
 const noLedger: LedgerView = { has: () => false };
 
 function state(): KernelState {
@@ -29,16 +29,16 @@ function state(): KernelState {
       { ifindex: 3, family: 'inet', address: '10.4.1.10', prefixLength: 24, protocol: 4, dynamic: false, noPrefixRoute: true, scope: 0 },
     ],
     routes: [
-      { table: 10_001, family: 'inet', destination: '10.4.1.0/24', ifindex: 3, protocol: 201, type: 'unicast', scope: 'link' },
-      { table: 10_002, family: 'inet', destination: '0.0.0.0/0', ifindex: 3, gateway: '10.4.1.1', protocol: 4, type: 'unicast', scope: 'universe' },
+      { table: 20_001, family: 'inet', destination: '10.4.1.0/24', ifindex: 3, protocol: 201, type: 'unicast', scope: 'link' },
+      { table: 20_002, family: 'inet', destination: '0.0.0.0/0', ifindex: 3, gateway: '10.4.1.1', protocol: 4, type: 'unicast', scope: 'universe' },
       { table: 255, family: 'inet', destination: '10.4.0.4/32', ifindex: 2, protocol: 2, type: 'local', scope: 'host' },
       { table: 255, family: 'inet', destination: '10.128.8.0/24', ifindex: 2, protocol: 201, type: 'local', scope: 'host' },
     ],
     rules: [
-      { family: 'inet', priority: 30_100, table: 10_001, to: '10.4.1.5/32', protocol: 201, action: 'lookup' },
-      { family: 'inet', priority: 30_200, table: 10_001, from: '10.4.1.9/32', protocol: 0, action: 'lookup' },
+      { family: 'inet', priority: 20_100, table: 20_001, to: '10.4.1.5/32', protocol: 201, action: 'lookup' },
+      { family: 'inet', priority: 20_200, table: 20_001, from: '10.4.1.9/32', protocol: 0, action: 'lookup' },
       // the same selector, but only for packets arriving on eth1 (iif): another rule
-      { family: 'inet', priority: 30_200, table: 10_001, from: '10.4.1.10/32', protocol: 0, action: 'lookup', otherSelectors: true },
+      { family: 'inet', priority: 20_200, table: 20_001, from: '10.4.1.10/32', protocol: 0, action: 'lookup', otherSelectors: true },
     ],
   };
 }
@@ -142,13 +142,13 @@ test('an address is removable when it carries our IFA_PROTO, or is in the ledger
 test('removing an absent address is already done', (t) => t.is(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.99/24' }).decision, 'already'));
 
 const route = (fields: Partial<Extract<Operation, { kind: 'route.replace' }>>): Operation => ({
-  kind: 'route.replace', table: 10_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link', ...fields,
+  kind: 'route.replace', table: 20_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link', ...fields,
 });
 
 test('routes go only into the managed tables or, as local routes, into the local table', (t) => {
   t.is(decide(route({ destination: '0.0.0.0/0', gateway: '10.4.1.1', scope: 'universe' })).decision, 'allow');
   refused(t, route({ table: 254 }), /outside the managed tables/);
-  refused(t, route({ table: 20_000 }), /outside the managed tables/);
+  refused(t, route({ table: 30_000 }), /outside the managed tables/);
   refused(t, route({ type: 'local', scope: 'host' }), /only unicast routes go into managed tables/);
 });
 
@@ -162,7 +162,7 @@ test('local routes for routed ranges are the only local-table routes, never /0',
 });
 
 test("a route another tool or the kernel made is never replaced", (t) => {
-  refused(t, route({ table: 10_002, destination: '0.0.0.0/0', gateway: '10.4.1.1', scope: 'universe' }), /protocol static/);
+  refused(t, route({ table: 20_002, destination: '0.0.0.0/0', gateway: '10.4.1.1', scope: 'universe' }), /protocol static/);
   refused(t, route({ table: 255, destination: '10.4.0.4/32', link: 'eth0', type: 'local', scope: 'host' }), /cover 10\.4\.0\.4\/24, configured by another tool/);
   refused(t, route({ table: 255, destination: '10.4.1.9/32', link: 'eth1', type: 'local', scope: 'host', }), /cover 10\.4\.1\.9\/24/);
 });
@@ -173,14 +173,14 @@ test('gateways must be unicast; IPv6 link-local routers are accepted', (t) => {
 });
 
 test('only our own routes are removed', (t) => {
-  t.is(decide({ kind: 'route.remove', table: 10_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' }).decision, 'allow');
-  refused(t, { kind: 'route.remove', table: 10_002, destination: '0.0.0.0/0', link: 'eth1', type: 'unicast' }, /belongs to protocol static/);
+  t.is(decide({ kind: 'route.remove', table: 20_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' }).decision, 'allow');
+  refused(t, { kind: 'route.remove', table: 20_002, destination: '0.0.0.0/0', link: 'eth1', type: 'unicast' }, /belongs to protocol static/);
   refused(t, { kind: 'route.remove', table: 255, destination: '10.4.0.4/32', link: 'eth0', type: 'local' }, /belongs to protocol kernel/);
   refused(t, { kind: 'route.remove', table: 254, destination: '10.4.0.0/24', link: 'eth0', type: 'unicast' }, /outside the managed tables/);
   t.is(decide({ kind: 'route.remove', table: 255, destination: '10.128.8.0/24', link: 'eth0', type: 'local' }).decision, 'allow');
 });
 
-const rule = (fields: Partial<Extract<Operation, { kind: 'rule.add' }>>): Operation => ({ kind: 'rule.add', priority: 30_200, table: 10_001, family: 'inet', ...fields });
+const rule = (fields: Partial<Extract<Operation, { kind: 'rule.add' }>>): Operation => ({ kind: 'rule.add', priority: 20_200, table: 20_001, family: 'inet', ...fields });
 
 test('rules use managed priorities and select one host or routed range', (t) => {
   t.is(decide(rule({ from: '10.4.1.5/32' })).decision, 'allow');
@@ -195,25 +195,25 @@ test('rules use managed priorities and select one host or routed range', (t) => 
 test('from/to rules point only at managed tables', (t) => refused(t, rule({ from: '10.4.1.5/32', table: 254 }), /managed table/));
 
 test('the suppress_prefixlength rule is exactly "lookup main suppress_prefixlength 0"', (t) => {
-  t.is(decide(rule({ priority: 30_000, table: 254, suppressPrefixLength: 0 })).decision, 'allow');
-  refused(t, rule({ priority: 30_000, table: 254, suppressPrefixLength: 8 }), /only suppress_prefixlength rule/);
-  refused(t, rule({ priority: 30_000, table: 10_001, suppressPrefixLength: 0 }), /only suppress_prefixlength rule/);
+  t.is(decide(rule({ priority: 20_000, table: 254, suppressPrefixLength: 0 })).decision, 'allow');
+  refused(t, rule({ priority: 20_000, table: 254, suppressPrefixLength: 8 }), /only suppress_prefixlength rule/);
+  refused(t, rule({ priority: 20_000, table: 20_001, suppressPrefixLength: 0 }), /only suppress_prefixlength rule/);
 });
 
 test('a rule is added only when no rule of its shape exists, of any protocol; one with more selectors is another rule', (t) => {
   // the helper adds rules without the kernel's own duplicate check (NLM_F_EXCL)
-  const ours = decide(rule({ priority: 30_100, to: '10.4.1.5/32' }));
+  const ours = decide(rule({ priority: 20_100, to: '10.4.1.5/32' }));
   t.is(ours.decision, 'already');
-  if (ours.decision === 'already') t.regex(ours.reason, /exists at priority 30100, protocol cloud-network/);
+  if (ours.decision === 'already') t.regex(ours.reason, /exists at priority 20100, protocol cloud-network/);
   t.is(decide(rule({ from: '10.4.1.9/32' })).decision, 'already');
   t.is(decide(rule({ from: '10.4.1.10/32' })).decision, 'allow');
-  t.is(decide(rule({ priority: 30_201, from: '10.4.1.9/32' })).decision, 'allow');
+  t.is(decide(rule({ priority: 20_201, from: '10.4.1.9/32' })).decision, 'allow');
 });
 
 test('only our own rules are removed', (t) => {
-  t.is(decide({ kind: 'rule.remove', priority: 30_100, table: 10_001, family: 'inet', to: '10.4.1.5/32' }).decision, 'allow');
-  refused(t, { kind: 'rule.remove', priority: 30_200, table: 10_001, family: 'inet', from: '10.4.1.9/32' }, /belongs to protocol unspecified/);
-  t.is(decide({ kind: 'rule.remove', priority: 30_300, table: 10_001, family: 'inet', from: '10.4.1.9/32' }).decision, 'already');
+  t.is(decide({ kind: 'rule.remove', priority: 20_100, table: 20_001, family: 'inet', to: '10.4.1.5/32' }).decision, 'allow');
+  refused(t, { kind: 'rule.remove', priority: 20_200, table: 20_001, family: 'inet', from: '10.4.1.9/32' }, /belongs to protocol unspecified/);
+  t.is(decide({ kind: 'rule.remove', priority: 20_300, table: 20_001, family: 'inet', from: '10.4.1.9/32' }).decision, 'already');
 });
 
 test("an IPv6 subnet's network (subnet-router anycast) address is not an interface address", (t) => {
@@ -234,18 +234,18 @@ test("an address another tool holds on another interface, or another tool's gate
 
 test('a rule of ours is not removed while a rule of our protocol with more selectors answers to the same delete', (t) => {
   const s = state();
-  s.rules.push({ family: 'inet', priority: 30_100, table: 10_001, to: '10.4.1.5/32', from: '10.4.1.9/32', protocol: 201, action: 'lookup' });
-  const verdict = checkOperation({ kind: 'rule.remove', priority: 30_100, table: 10_001, family: 'inet', to: '10.4.1.5/32' }, new KernelPicture(s), noLedger, config);
+  s.rules.push({ family: 'inet', priority: 20_100, table: 20_001, to: '10.4.1.5/32', from: '10.4.1.9/32', protocol: 201, action: 'lookup' });
+  const verdict = checkOperation({ kind: 'rule.remove', priority: 20_100, table: 20_001, family: 'inet', to: '10.4.1.5/32' }, new KernelPicture(s), noLedger, config);
   t.is(verdict.decision, 'refuse');
   if (verdict.decision === 'refuse') t.regex(verdict.reason, /selects on more than this one \(to 10\.4\.1\.5\/32\)/);
 });
 
 test('a multipath route, whose next hops another tool may have added, is neither replaced nor removed', (t) => {
   const s = state();
-  s.routes.push({ table: 10_003, family: 'inet6', destination: '::/0', protocol: 201, type: 'unicast', scope: 'universe', nexthops: [{ ifindex: 3, gateway: 'fe80::1' }, { ifindex: 3, gateway: 'fe80::2' }] });
+  s.routes.push({ table: 20_003, family: 'inet6', destination: '::/0', protocol: 201, type: 'unicast', scope: 'universe', nexthops: [{ ifindex: 3, gateway: 'fe80::1' }, { ifindex: 3, gateway: 'fe80::2' }] });
   const judge = (op: Operation) => checkOperation(op, new KernelPicture(s), noLedger, config);
-  const replace = judge({ kind: 'route.replace', table: 10_003, destination: '::/0', link: 'eth1', gateway: 'fe80::1', type: 'unicast', scope: 'universe' });
-  const remove = judge({ kind: 'route.remove', table: 10_003, destination: '::/0', link: 'eth1', type: 'unicast' });
+  const replace = judge({ kind: 'route.replace', table: 20_003, destination: '::/0', link: 'eth1', gateway: 'fe80::1', type: 'unicast', scope: 'universe' });
+  const remove = judge({ kind: 'route.remove', table: 20_003, destination: '::/0', link: 'eth1', type: 'unicast' });
   for (const verdict of [replace, remove]) {
     t.is(verdict.decision, 'refuse');
     if (verdict.decision === 'refuse') t.regex(verdict.reason, /multipath route/);
@@ -253,7 +253,46 @@ test('a multipath route, whose next hops another tool may have added, is neither
 });
 
 test('a removal that is allowed names the very object judged', (t) => {
-  const verdict = decide({ kind: 'route.remove', table: 10_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' });
-  t.like(verdict, { decision: 'allow', target: { table: 10_001, destination: '10.4.1.0/24', ifindex: 3, protocol: 201 } });
+  const verdict = decide({ kind: 'route.remove', table: 20_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' });
+  t.like(verdict, { decision: 'allow', target: { table: 20_001, destination: '10.4.1.0/24', ifindex: 3, protocol: 201 } });
   t.like(decide({ kind: 'address.remove', link: 'eth1', address: '10.4.1.5/24' }), { decision: 'allow', target: { ifindex: 3, address: '10.4.1.5', prefixLength: 24 } });
+});
+
+// A VM upgraded from cloud-network 0.1 holds protocol-201 objects at the old defaults
+// (tables 10000–19999, priorities 30000–30999), where other tools' objects live too.
+function upgradedState(): KernelState {
+  const s = state();
+  s.routes.push(
+    { table: 10_001, family: 'inet', destination: '0.0.0.0/0', ifindex: 3, gateway: '10.4.1.1', protocol: 201, type: 'unicast', scope: 'universe' },
+    // amazon-ec2-net-utils' table for device 1, made by systemd-networkd (protocol static)
+    { table: 10_001, family: 'inet', destination: '10.4.1.0/24', ifindex: 3, protocol: 4, type: 'unicast', scope: 'link' },
+  );
+  s.rules.push(
+    { family: 'inet', priority: 30_200, table: 10_001, from: '10.4.1.5/32', protocol: 201, action: 'lookup' },
+    { family: 'inet', priority: 30_000, table: 254, suppressPrefixLength: 0, protocol: 201, action: 'lookup' },
+    // nm-cloud-setup's rule for interface 0 (priority 30200 + 0, table 30200 + 0)
+    { family: 'inet', priority: 30_200, table: 30_200, from: '10.4.1.7/32', protocol: 4, action: 'lookup' },
+  );
+  return s;
+}
+
+const judgeUpgraded = (op: Operation) => checkOperation(op, new KernelPicture(upgradedState()), noLedger, config);
+
+test('after an upgrade, the former default tables and priorities still let the helper remove its own objects', (t) => {
+  t.is(judgeUpgraded({ kind: 'rule.remove', priority: 30_200, table: 10_001, family: 'inet', from: '10.4.1.5/32' }).decision, 'allow');
+  t.is(judgeUpgraded({ kind: 'rule.remove', priority: 30_000, table: 254, family: 'inet', suppressPrefixLength: 0 }).decision, 'allow');
+  t.is(judgeUpgraded({ kind: 'route.remove', table: 10_001, destination: '0.0.0.0/0', link: 'eth1', type: 'unicast' }).decision, 'allow');
+});
+
+test('the former ranges are for removing its own objects only: nothing is added there, and no other tool’s object goes', (t) => {
+  const verdicts = [
+    judgeUpgraded({ kind: 'rule.add', priority: 30_200, table: 20_001, family: 'inet', from: '10.4.1.5/32' }),
+    judgeUpgraded({ kind: 'rule.add', priority: 20_200, table: 10_001, family: 'inet', from: '10.4.1.5/32' }),
+    judgeUpgraded({ kind: 'route.replace', table: 10_002, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast', scope: 'link' }),
+    judgeUpgraded({ kind: 'route.remove', table: 10_001, destination: '10.4.1.0/24', link: 'eth1', type: 'unicast' }),
+    judgeUpgraded({ kind: 'rule.remove', priority: 30_200, table: 30_200, family: 'inet', from: '10.4.1.7/32' }),
+  ];
+  t.deepEqual(verdicts.map((v) => v.decision), ['refuse', 'refuse', 'refuse', 'refuse', 'refuse']);
+  if (verdicts[3]!.decision === 'refuse') t.regex(verdicts[3]!.reason, /belongs to protocol static/);
+  if (verdicts[4]!.decision === 'refuse') t.regex(verdicts[4]!.reason, /managed table/);
 });

@@ -19,7 +19,7 @@ const address = (ifindex: number, text: string, prefixLength: number, protocol?:
 const rule = (priority: number, from: string, protocol: number, extra: Partial<ObservedRule> = {}): ObservedRule => ({
   family: 'inet',
   priority,
-  table: 10001,
+  table: 20001,
   from,
   protocol,
   action: 'lookup',
@@ -34,16 +34,16 @@ function picture(): KernelPicture {
     ],
     addresses: [address(3, '10.4.1.5', 24, 201), address(3, '10.4.1.5', 32), address(2, '10.4.1.5', 24), address(3, '2001:db8::5', 64, 201)],
     routes: [
-      { table: 10001, family: 'inet', destination: '10.4.1.0/24', ifindex: 3, protocol: 201, type: 'unicast', scope: 'link' },
-      { table: 10001, family: 'inet', destination: '10.4.1.0/24', ifindex: 2, protocol: 4, type: 'unicast', scope: 'link' },
+      { table: 20001, family: 'inet', destination: '10.4.1.0/24', ifindex: 3, protocol: 201, type: 'unicast', scope: 'link' },
+      { table: 20001, family: 'inet', destination: '10.4.1.0/24', ifindex: 2, protocol: 4, type: 'unicast', scope: 'link' },
       { table: 255, family: 'inet', destination: '10.4.1.0/24', ifindex: 3, protocol: 201, type: 'local', scope: 'host' },
     ],
     rules: [
-      rule(30200, '10.4.1.5/32', 201),
-      rule(30200, '10.4.1.5/32', 201),
-      rule(30200, '10.4.1.5/32', 4),
-      rule(30200, '10.4.1.5/32', 0, { action: 'other' }),
-      rule(30200, '10.4.1.5/32', 201, { suppressPrefixLength: -1 }),
+      rule(20200, '10.4.1.5/32', 201),
+      rule(20200, '10.4.1.5/32', 201),
+      rule(20200, '10.4.1.5/32', 4),
+      rule(20200, '10.4.1.5/32', 0, { action: 'other' }),
+      rule(20200, '10.4.1.5/32', 201, { suppressPrefixLength: -1 }),
       rule(30201, '10.4.1.5/32', 201),
     ],
   };
@@ -74,27 +74,27 @@ test('addresses are found by link and IP, with every prefix length they are ther
 
 test('routes are found by table, family and destination; removal takes only those asked for', (t) => {
   const p = picture();
-  t.is(p.routesTo(10001, 'inet', '10.4.1.0/24').length, 2);
+  t.is(p.routesTo(20001, 'inet', '10.4.1.0/24').length, 2);
   t.is(p.routesTo(255, 'inet', '10.4.1.0/24').length, 1);
-  t.is(p.routesTo(10001, 'inet6', '10.4.1.0/24').length, 0);
-  p.removeRoutes(10001, 'inet', '10.4.1.0/24', (r) => r.ifindex === 3);
-  t.deepEqual(p.routesTo(10001, 'inet', '10.4.1.0/24').map((r) => r.protocol), [4]);
+  t.is(p.routesTo(20001, 'inet6', '10.4.1.0/24').length, 0);
+  p.removeRoutes(20001, 'inet', '10.4.1.0/24', (r) => r.ifindex === 3);
+  t.deepEqual(p.routesTo(20001, 'inet', '10.4.1.0/24').map((r) => r.protocol), [4]);
   t.is(p.routesTo(255, 'inet', '10.4.1.0/24').length, 1, 'another table keeps its route');
 });
 
 test('rules are found by their shape, selectors canonical, of any protocol; other actions never', (t) => {
   const p = picture();
-  const op = { kind: 'rule.remove', family: 'inet', priority: 30200, from: '10.4.1.5/32', table: 10001 } as const;
+  const op = { kind: 'rule.remove', family: 'inet', priority: 20200, from: '10.4.1.5/32', table: 20001 } as const;
   // the two of ours, the foreign one, and the one whose unset suppress_prefixlength reads -1
   t.deepEqual(p.rulesLike(ruleShape(op)).map((r) => r.protocol), [201, 201, 4, 201]);
   t.is(p.rulesLike(ruleShape({ ...op, priority: 30201 })).length, 1);
-  t.is(p.rulesLike(ruleShape({ ...op, table: 10002 })).length, 0);
+  t.is(p.rulesLike(ruleShape({ ...op, table: 20002 })).length, 0);
   t.is(p.rulesLike(ruleShape({ ...op, from: undefined, to: '10.4.1.5/32' })).length, 0);
 });
 
 test('removing a rule takes one of ours of that shape, as the kernel does, and never a foreign one', (t) => {
   const p = picture();
-  const shape = ruleShape({ kind: 'rule.remove', family: 'inet', priority: 30200, from: '10.4.1.5/32', table: 10001 });
+  const shape = ruleShape({ kind: 'rule.remove', family: 'inet', priority: 20200, from: '10.4.1.5/32', table: 20001 });
   p.removeOurRule(shape);
   t.deepEqual(p.rulesLike(shape).map((r) => r.protocol), [201, 4, 201]);
   p.removeOurRule(shape);
@@ -102,6 +102,6 @@ test('removing a rule takes one of ours of that shape, as the kernel does, and n
   t.deepEqual(p.rulesLike(shape).map((r) => r.protocol), [4]);
   p.removeOurRule(shape);
   t.deepEqual(p.rulesLike(shape).map((r) => r.protocol), [4], 'the foreign rule stays');
-  p.addRule(rule(30200, '10.4.1.5/32', 201));
+  p.addRule(rule(20200, '10.4.1.5/32', 201));
   t.is(p.rulesLike(shape).length, 2);
 });

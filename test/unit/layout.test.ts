@@ -21,8 +21,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   'agent/process/': ['protocol/', 'netlink/'],
   'agent/metadata/': ['protocol/', 'netlink/', 'agent/process/'],
   'agent/plan/': ['protocol/', 'netlink/', 'agent/metadata/model.ts'],
-  'agent/reconcile/': ['protocol/', 'netlink/', 'agent/process/', 'agent/metadata/model.ts', 'agent/plan/'],
-  'agent/report/': ['protocol/', 'netlink/', 'agent/process/', 'agent/metadata/', 'agent/plan/', 'agent/reconcile/'],
+  'agent/coexist/': ['protocol/', 'netlink/', 'agent/plan/'],
+  'agent/reconcile/': ['protocol/', 'netlink/', 'agent/process/', 'agent/metadata/model.ts', 'agent/plan/', 'agent/coexist/'],
+  'agent/report/': ['protocol/', 'netlink/', 'agent/process/', 'agent/metadata/', 'agent/plan/', 'agent/coexist/', 'agent/reconcile/'],
 };
 
 function sources(dir: string): string[] {

@@ -17,7 +17,7 @@ const WIDTHS = [
 ];
 
 test('putU8, putU16 and putU32 store little-endian like Buffer.writeUInt*LE, at any offset', (t) => {
-  const values = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x1234, 0xffff, 0x10000, 0x12345678, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+  const values = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x1234, 0xffff, 0x20000, 0x12345678, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
   for (const { name, max, ours, theirs } of WIDTHS) {
     for (const value of values.filter((v) => v <= max)) {
       for (const offset of [0, 1, 3]) {
@@ -94,8 +94,8 @@ test('rule payloads are what RequestBuilder builds: fib_rule_hdr, then priority,
       for (const toText of texts) {
         const from = fromText === undefined ? undefined : prefix(fromText);
         const to = toText === undefined ? undefined : prefix(toText);
-        for (const table of [254, 255, 256, 10001, 0xfffffffe]) {
-          for (const priority of [0, 30100, 0xffffffff]) {
+        for (const table of [254, 255, 256, 20001, 0xfffffffe]) {
+          for (const priority of [0, 20100, 0xffffffff]) {
             for (const suppress of [undefined, 0, 128]) {
               for (const protocol of [undefined, 201]) {
                 const builder = new RequestBuilder(12)

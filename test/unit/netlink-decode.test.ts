@@ -54,36 +54,36 @@ test('a route: a table above 255 from RTA_TABLE, gateway, interface, source and 
   const route = decodeRoute(
     message(
       new RequestBuilder(header(12, { 0: 2, 1: 0, 4: 0, 5: 201, 6: 0, 7: 1 }))
-        .u32(RTA.TABLE, 10002)
+        .u32(RTA.TABLE, 20002)
         .bytes(RTA.GATEWAY, bytes(10, 1, 0, 1))
         .u32(RTA.OIF, 3)
         .bytes(RTA.PREFSRC, bytes(10, 1, 0, 9))
         .u32(RTA.PRIORITY, 100),
     ),
   );
-  t.deepEqual(route, { table: 10002, family: 'inet', destination: '0.0.0.0/0', protocol: 201, type: 'unicast', scope: 'universe', gateway: '10.1.0.1', ifindex: 3, source: '10.1.0.9', metric: 100 });
+  t.deepEqual(route, { table: 20002, family: 'inet', destination: '0.0.0.0/0', protocol: 201, type: 'unicast', scope: 'universe', gateway: '10.1.0.1', ifindex: 3, source: '10.1.0.9', metric: 100 });
   const local = decodeRoute(message(new RequestBuilder(header(12, { 0: 2, 1: 32, 4: 255, 5: 2, 6: 254, 7: 2 })).bytes(RTA.DST, bytes(10, 1, 0, 9)).u32(RTA.OIF, 3)));
   t.deepEqual(local, { table: 255, family: 'inet', destination: '10.1.0.9/32', protocol: 2, type: 'local', scope: 'host', ifindex: 3 });
 });
 
 test('a rule: selectors with their lengths, protocol, suppress_prefixlength unset or set', (t) => {
   const from = decodeRule(
-    message(new RequestBuilder(header(12, { 0: 2, 2: 32, 7: 1 })).u32(FRA.PRIORITY, 30100).u32(FRA.TABLE, 10001).bytes(FRA.SRC, bytes(10, 0, 1, 7)).u32(FRA.SUPPRESS_PREFIXLEN, 0xffffffff).u8(FRA.PROTOCOL, 201)),
+    message(new RequestBuilder(header(12, { 0: 2, 2: 32, 7: 1 })).u32(FRA.PRIORITY, 20100).u32(FRA.TABLE, 20001).bytes(FRA.SRC, bytes(10, 0, 1, 7)).u32(FRA.SUPPRESS_PREFIXLEN, 0xffffffff).u8(FRA.PROTOCOL, 201)),
   );
-  t.deepEqual(from, { family: 'inet', priority: 30100, table: 10001, protocol: 201, action: 'lookup', from: '10.0.1.7/32' });
-  const suppress = decodeRule(message(new RequestBuilder(header(12, { 0: 2, 4: 254, 7: 1 })).u32(FRA.PRIORITY, 30000).u32(FRA.SUPPRESS_PREFIXLEN, 0)));
-  t.deepEqual(suppress, { family: 'inet', priority: 30000, table: 254, protocol: 0, action: 'lookup', suppressPrefixLength: 0 });
+  t.deepEqual(from, { family: 'inet', priority: 20100, table: 20001, protocol: 201, action: 'lookup', from: '10.0.1.7/32' });
+  const suppress = decodeRule(message(new RequestBuilder(header(12, { 0: 2, 4: 254, 7: 1 })).u32(FRA.PRIORITY, 20000).u32(FRA.SUPPRESS_PREFIXLEN, 0)));
+  t.deepEqual(suppress, { family: 'inet', priority: 20000, table: 254, protocol: 0, action: 'lookup', suppressPrefixLength: 0 });
   const to = decodeRule(message(new RequestBuilder(header(12, { 0: 2, 1: 24, 7: 2 })).u32(FRA.PRIORITY, 5).bytes(FRA.DST, bytes(10, 9, 0, 0))));
   t.deepEqual(to, { family: 'inet', priority: 5, table: 0, protocol: 0, action: 'other', to: '10.9.0.0/24', otherSelectors: true });
 });
 
 test('a rule that selects on more than cloud-network uses (iif, tos, not) is marked as such', (t) => {
-  const plain = () => new RequestBuilder(header(12, { 0: 2, 2: 32, 7: 1 })).u32(FRA.PRIORITY, 30200).u32(FRA.TABLE, 10001).bytes(FRA.SRC, bytes(10, 0, 1, 7));
+  const plain = () => new RequestBuilder(header(12, { 0: 2, 2: 32, 7: 1 })).u32(FRA.PRIORITY, 20200).u32(FRA.TABLE, 20001).bytes(FRA.SRC, bytes(10, 0, 1, 7));
   t.is(decodeRule(message(plain()))!.otherSelectors, undefined);
   t.is(decodeRule(message(plain().bytes(3 /* FRA_IIFNAME */, new TextEncoder().encode('eth1\0'))))!.otherSelectors, true);
-  t.is(decodeRule(message(new RequestBuilder(header(12, { 0: 2, 2: 32, 3: 0x10, 7: 1 })).u32(FRA.PRIORITY, 30200).bytes(FRA.SRC, bytes(10, 0, 1, 7))))!.otherSelectors, true);
+  t.is(decodeRule(message(new RequestBuilder(header(12, { 0: 2, 2: 32, 3: 0x10, 7: 1 })).u32(FRA.PRIORITY, 20200).bytes(FRA.SRC, bytes(10, 0, 1, 7))))!.otherSelectors, true);
   const inverted = header(12, { 0: 2, 2: 32, 7: 1, 8: 2 /* FIB_RULE_INVERT */ });
-  t.is(decodeRule(message(new RequestBuilder(inverted).u32(FRA.PRIORITY, 30200).bytes(FRA.SRC, bytes(10, 0, 1, 7))))!.otherSelectors, true);
+  t.is(decodeRule(message(new RequestBuilder(inverted).u32(FRA.PRIORITY, 20200).bytes(FRA.SRC, bytes(10, 0, 1, 7))))!.otherSelectors, true);
 });
 
 test('attributes: nested and byte-order flags are masked, unknown types skipped, the last of a type wins, a truncated one ends the list', (t) => {
@@ -92,14 +92,14 @@ test('attributes: nested and byte-order flags are masked, unknown types skipped,
       new RequestBuilder(header(12, { 0: 2, 7: 1 }))
         .u32(FRA.PRIORITY, 1)
         .u32(200, 7) // a type this decoder does not read
-        .u32(FRA.TABLE | 0x8000, 10001) // NLA_F_NESTED set
+        .u32(FRA.TABLE | 0x8000, 20001) // NLA_F_NESTED set
         .u32(FRA.PRIORITY, 2),
     ),
   );
   // an attribute this decoder does not know could select on anything: not a plain rule
-  t.deepEqual(rule, { family: 'inet', priority: 2, table: 10001, protocol: 0, action: 'lookup', otherSelectors: true });
+  t.deepEqual(rule, { family: 'inet', priority: 2, table: 20001, protocol: 0, action: 'lookup', otherSelectors: true });
 
-  const whole = message(new RequestBuilder(header(12, { 0: 2, 7: 1 })).u32(FRA.PRIORITY, 3).u32(FRA.TABLE, 10005));
+  const whole = message(new RequestBuilder(header(12, { 0: 2, 7: 1 })).u32(FRA.PRIORITY, 3).u32(FRA.TABLE, 20005));
   const truncated = Buffer.from(whole.subarray(0, whole.length - 2)); // the table attribute cut short
   t.deepEqual(decodeRule(truncated), { family: 'inet', priority: 3, table: 0, protocol: 0, action: 'lookup' });
 });

@@ -1,12 +1,12 @@
 import test from 'ava';
 import { plan, Planner, type PlannerConfig } from '../../agent/plan/planner.js';
-import { describeOperation } from '../../protocol/describe.js';
+import { describeOperation } from '../../netlink/describe.js';
 import type { MetadataModel, Nic } from '../../agent/metadata/model.js';
 import type { KernelState, ObservedAddress, ObservedLink } from '../../netlink/types.js';
 import type { Operation } from '../../protocol/operations.js';
 import { applied } from '../lib/fake-kernel.js';
 
-const config: PlannerConfig = { routeTableBase: 10000, supplementary: [] };
+const config: PlannerConfig = { routeTableBase: 20000, supplementary: [] };
 
 function nic(overrides: Partial<Nic> & Pick<Nic, 'mac' | 'index'>): Nic {
   return {
@@ -70,19 +70,19 @@ const lines = (ops: Operation[]) => ops.map(describeOperation);
 test('from a DHCP-only start, every secondary IP gets its address, table and rules', (t) => {
   const result = plan(azure, config, dhcpOnly);
   t.deepEqual(lines(result.operations), [
-    'add address 10.4.0.10/24 dev eth0 noprefixroute',
-    'add address 10.4.1.5/24 dev eth1 noprefixroute',
-    'add address 10.4.1.6/24 dev eth1 noprefixroute',
-    'replace route 10.4.1.0/24 dev eth1 table 10001 scope link',
-    'replace route 0.0.0.0/0 via 10.4.1.1 dev eth1 table 10001 scope universe',
+    'ip address add 10.4.0.10/24 dev eth0 noprefixroute proto 201',
+    'ip address add 10.4.1.5/24 dev eth1 noprefixroute proto 201',
+    'ip address add 10.4.1.6/24 dev eth1 noprefixroute proto 201',
+    'ip route replace 10.4.1.0/24 dev eth1 table 20001 proto 201 scope link',
+    'ip route replace default via 10.4.1.1 dev eth1 table 20001 proto 201 scope global',
     // highest priority number first: the kernel's insertions then stop early (planner.ts)
-    'add inet rule priority 30200 from 10.4.1.5/32 lookup 10001',
-    'add inet rule priority 30200 from 10.4.1.6/32 lookup 10001',
-    'add inet rule priority 30100 to 10.4.1.5/32 lookup 10001',
-    'add inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
-    'add inet rule priority 30000 from all lookup main suppress_prefixlength 0',
+    'ip rule add priority 20200 from 10.4.1.5/32 lookup 20001 proto 201',
+    'ip rule add priority 20200 from 10.4.1.6/32 lookup 20001 proto 201',
+    'ip rule add priority 20100 to 10.4.1.5/32 lookup 20001 proto 201',
+    'ip rule add priority 20100 to 10.4.1.6/32 lookup 20001 proto 201',
+    'ip rule add priority 20000 lookup main suppress_prefixlength 0 proto 201',
   ]);
-  t.is(result.nics[1]!.table, 10001);
+  t.is(result.nics[1]!.table, 20001);
   t.is(result.nics[0]!.table, undefined);
 });
 
@@ -107,9 +107,9 @@ test('an IP removed from the metadata removes exactly its address and rules', (t
     nics: [azure.nics[0]!, { ...azure.nics[1]!, ipv4: [azure.nics[1]!.ipv4[0]!] }],
   };
   t.deepEqual(lines(plan(fewer, config, converged).operations), [
-    'remove inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
-    'remove inet rule priority 30200 from 10.4.1.6/32 lookup 10001',
-    'remove address 10.4.1.6/24 dev eth1',
+    'ip rule del priority 20100 to 10.4.1.6/32 lookup 20001 proto 201',
+    'ip rule del priority 20200 from 10.4.1.6/32 lookup 20001 proto 201',
+    'ip address del 10.4.1.6/24 dev eth1',
   ]);
 });
 
@@ -119,10 +119,10 @@ test('a rule of ours that is in the kernel twice is removed twice when unwanted,
   t.deepEqual(plan(azure, config, twice).operations, [], 'a wanted rule twice: nothing to do');
   const fewer: MetadataModel = { ...azure, nics: [azure.nics[0]!, { ...azure.nics[1]!, ipv4: [azure.nics[1]!.ipv4[0]!] }] };
   t.deepEqual(lines(plan(fewer, config, twice).operations), [
-    'remove inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
-    'remove inet rule priority 30200 from 10.4.1.6/32 lookup 10001',
-    'remove inet rule priority 30100 to 10.4.1.6/32 lookup 10001',
-    'remove address 10.4.1.6/24 dev eth1',
+    'ip rule del priority 20100 to 10.4.1.6/32 lookup 20001 proto 201',
+    'ip rule del priority 20200 from 10.4.1.6/32 lookup 20001 proto 201',
+    'ip rule del priority 20100 to 10.4.1.6/32 lookup 20001 proto 201',
+    'ip address del 10.4.1.6/24 dev eth1',
   ]);
 });
 
@@ -144,16 +144,16 @@ test('a NIC gone from the metadata loses everything we made for it and nothing e
 });
 
 test('addresses and rules that others made are left alone', (t) => {
-  const foreignRule = { family: 'inet' as const, priority: 30200, table: 10001, from: '10.9.9.9/32', protocol: 4, action: 'lookup' as const };
+  const foreignRule = { family: 'inet' as const, priority: 20200, table: 20001, from: '10.9.9.9/32', protocol: 4, action: 'lookup' as const };
   const state: KernelState = { ...dhcpOnly, rules: [foreignRule] };
   t.false(plan(azure, config, state).operations.some((op) => op.kind === 'rule.remove'));
 });
 
 test('Supplementary= gives the primary NIC a table and rules for its primary IP too', (t) => {
   const ops = lines(plan(azure, { ...config, supplementary: ['eth0'] }, dhcpOnly).operations);
-  t.true(ops.includes('add inet rule priority 30200 from 10.4.0.4/32 lookup 10000'));
-  t.true(ops.includes('add inet rule priority 30100 to 10.4.0.10/32 lookup 10000'));
-  t.true(ops.includes('replace route 0.0.0.0/0 via 10.4.0.1 dev eth0 table 10000 scope universe'));
+  t.true(ops.includes('ip rule add priority 20200 from 10.4.0.4/32 lookup 20000 proto 201'));
+  t.true(ops.includes('ip rule add priority 20100 to 10.4.0.10/32 lookup 20000 proto 201'));
+  t.true(ops.includes('ip route replace default via 10.4.0.1 dev eth0 table 20000 proto 201 scope global'));
   t.false(ops.some((line) => line.startsWith('add address 10.4.0.4/')));
 });
 
@@ -213,13 +213,13 @@ test('GCP: /32 addresses, a host route to the gateway, the metadata MTU and loca
   };
   const ops = lines(plan(gcp, config, state).operations);
   t.deepEqual(ops.slice(0, 4), [
-    'set link ens5 up',
-    'set link ens5 mtu 1460',
-    'add address 10.10.0.2/32 dev ens5 noprefixroute',
-    'replace route local 10.128.8.0/24 dev ens4 table 255 scope host',
+    'ip link set dev ens5 up',
+    'ip link set dev ens5 mtu 1460',
+    'ip address add 10.10.0.2/32 dev ens5 noprefixroute proto 201',
+    'ip route replace local 10.128.8.0/24 dev ens4 table local proto 201 scope host',
   ]);
-  t.true(ops.includes('replace route 10.10.0.1/32 dev ens5 table 10001 scope link'));
-  t.true(ops.includes('replace route 0.0.0.0/0 via 10.10.0.1 dev ens5 table 10001 scope universe'));
+  t.true(ops.includes('ip route replace 10.10.0.1/32 dev ens5 table 20001 proto 201 scope link'));
+  t.true(ops.includes('ip route replace default via 10.10.0.1 dev ens5 table 20001 proto 201 scope global'));
 });
 
 test('IPv6 addresses are configured, and policy-routed where a gateway is known', (t) => {
@@ -231,10 +231,10 @@ test('IPv6 addresses are configured, and policy-routed where a gateway is known'
     ],
   };
   const ops = lines(plan(v6, config, dhcpOnly).operations);
-  t.true(ops.includes('add address 2001:db8:1::5/64 dev eth1 noprefixroute'));
-  t.true(ops.includes('replace route ::/0 via fe80::1234:5678:9abc dev eth1 table 10001 scope universe'));
-  t.true(ops.includes('add inet6 rule priority 30200 from 2001:db8:1::5/128 lookup 10001'));
-  t.true(ops.includes('add inet rule priority 30000 from all lookup main suppress_prefixlength 0'));
+  t.true(ops.includes('ip address add 2001:db8:1::5/64 dev eth1 noprefixroute proto 201'));
+  t.true(ops.includes('ip -6 route replace default via fe80::1234:5678:9abc dev eth1 table 20001 proto 201'));
+  t.true(ops.includes('ip -6 rule add priority 20200 from 2001:db8:1::5/128 lookup 20001 proto 201'));
+  t.true(ops.includes('ip rule add priority 20000 lookup main suppress_prefixlength 0 proto 201'));
 });
 
 test('an owned route with a different gateway is replaced, a stale owned table route removed', (t) => {
@@ -244,9 +244,9 @@ test('an owned route with a different gateway is replaced, a stale owned table r
     nics: [azure.nics[0]!, { ...azure.nics[1]!, gateway: '10.4.1.254', subnet: { address: '10.4.1.0', prefixLength: 25 } }],
   };
   t.deepEqual(lines(plan(moved, config, converged).operations), [
-    'replace route 10.4.1.0/25 dev eth1 table 10001 scope link',
-    'replace route 0.0.0.0/0 via 10.4.1.254 dev eth1 table 10001 scope universe',
-    'remove route 10.4.1.0/24 dev eth1 table 10001',
+    'ip route replace 10.4.1.0/25 dev eth1 table 20001 proto 201 scope link',
+    'ip route replace default via 10.4.1.254 dev eth1 table 20001 proto 201 scope global',
+    'ip route del 10.4.1.0/24 dev eth1 table 20001 proto 201',
   ]);
 });
 

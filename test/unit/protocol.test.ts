@@ -6,7 +6,7 @@ test('a well-formed apply request validates', (t) => {
   const result = validateParams('apply', {
     operations: [
       { kind: 'address.add', link: 'eth1', address: '10.4.0.5/24', noPrefixRoute: true },
-      { kind: 'rule.add', priority: 30200, table: 10001, family: 'inet', from: '10.4.0.5/32' },
+      { kind: 'rule.add', priority: 20200, table: 20001, family: 'inet', from: '10.4.0.5/32' },
     ],
   });
   t.true(result.ok);

@@ -44,7 +44,7 @@ test("the link of main's IPv4 default route names the Azure primary NIC", (t) =>
   const kernel = {
     links: [link(2, '00:0d:3a:5d:2d:68'), link(3, '00:0d:3a:5d:2d:66')],
     addresses: [],
-    routes: [route(10001, '0.0.0.0/0', 2), route(254, '10.4.1.0/24', 2), route(254, '::/0', 2), route(254, '0.0.0.0/0', 3)],
+    routes: [route(20001, '0.0.0.0/0', 2), route(254, '10.4.1.0/24', 2), route(254, '::/0', 2), route(254, '0.0.0.0/0', 3)],
     rules: [],
   };
   t.is(primaryMacOf(kernel), '00:0d:3a:5d:2d:66');

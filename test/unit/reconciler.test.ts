@@ -95,7 +95,7 @@ function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(
     helper: world,
     state: world,
     log,
-    config: { routeTableBase: 10000, supplementary: [] },
+    config: { routeTableBase: 20000, supplementary: [] },
     retryMs: 60_000,
     kernelWatched,
   });
@@ -281,7 +281,7 @@ test('a kernel event, changed metadata or a reload makes the next refresh read t
   t.true(world.reads > reads, 'changed metadata is planned against a fresh read');
   t.false(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
   const before = world.reads;
-  r.setConfig({ routeTableBase: 10000, supplementary: ['eth0'] });
+  r.setConfig({ routeTableBase: 20000, supplementary: ['eth0'] });
   await r.request('signal', true);
   t.true(world.reads > before, 'a reload reads the kernel');
   await r.stop();

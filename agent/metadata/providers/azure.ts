@@ -13,7 +13,7 @@ import type { Ipv4Address, Ipv6Address, MetadataModel, Nic, ProviderSnapshot } f
 import { LastParse } from './last-parse.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
 import { NicIndexes } from './nic-indexes.js';
-import type { ClientSettings, DmiStrings, Provider, ProviderContext } from './provider.js';
+import type { ClientSettings, DmiStrings, GoToolPaths, Provider, ProviderContext } from './provider.js';
 
 export const AZURE_INSTANCE_PATH = '/metadata/instance?api-version=2021-02-01';
 const HEADERS = { Metadata: 'true' };
@@ -196,4 +196,9 @@ function parseInterface(root: DocumentReader, entry: unknown, field: string): Pa
     routedRanges: [],
     hostAddresses: false,
   };
+}
+
+/** The Go tool served Azure's whole instance document at both paths (scripts read `.network.interface`). */
+export function azureGoToolPaths(document: unknown): GoToolPaths {
+  return { system: { value: document }, network: { value: document } };
 }

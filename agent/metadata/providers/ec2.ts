@@ -11,7 +11,7 @@ import { MetadataError } from '../errors.js';
 import { sleep as realSleep } from '../rate-limit.js';
 import type { Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader } from './document-fields.js';
-import type { ClientSettings, DmiStrings, Provider } from './provider.js';
+import type { ClientSettings, DmiStrings, GoToolPaths, Provider } from './provider.js';
 
 const TOKEN_PATH = '/latest/api/token';
 const META = '/latest/meta-data/';
@@ -299,4 +299,35 @@ function integer(doc: DocumentReader, text: string, field: string): number {
   const trimmed = text.trim();
   if (!/^\d{1,4}$/.test(trimmed)) doc.malformed(field, `${JSON.stringify(trimmed)} is not a number`);
   return Number(trimmed);
+}
+
+const NO_CREDENTIALS = 'cloud-network never reads credentials: they are secrets (the Go tool served them here)';
+const NOT_READ = 'cloud-network does not read the identity signatures';
+
+/**
+ * The Go tool's EC2 paths: `system` the meta-data tree, `network` the tree below
+ * network/interfaces/macs/ (keyed by MAC), the identity document; here the trees hold the
+ * leaves cloud-network reads, not every leaf.
+ */
+export function ec2GoToolPaths(document: unknown): GoToolPaths {
+  const metaData = below(document, 'meta-data') ?? {};
+  const identity = below(document, 'dynamic', 'instance-identity', 'document');
+  return {
+    system: { value: metaData },
+    network: { value: below(metaData, 'network', 'interfaces', 'macs') ?? {} },
+    credentials: { notServed: NO_CREDENTIALS },
+    'dynamicinstanceidentity/document': identity === undefined ? { notServed: 'the identity document is not read' } : { value: identity },
+    'dynamicinstanceidentity/pkcs7': { notServed: NOT_READ },
+    'dynamicinstanceidentity/signature': { notServed: NOT_READ },
+    'dynamicinstanceidentity/rsa2048': { notServed: NOT_READ },
+  };
+}
+
+/** The value at a path of object keys, or undefined where one is missing. */
+function below(value: unknown, ...keys: string[]): unknown {
+  for (const key of keys) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
 }

@@ -11,7 +11,7 @@ import { MetadataError } from '../errors.js';
 import type { Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, DocumentReader, netmaskLength } from './document-fields.js';
 import { LastParse } from './last-parse.js';
-import type { ClientSettings, DmiStrings, MetadataChange, Provider } from './provider.js';
+import type { ClientSettings, DmiStrings, GoToolPaths, MetadataChange, Provider } from './provider.js';
 
 export const GCP_INSTANCE_PATH = '/computeMetadata/v1/instance/?recursive=true';
 const HEADERS = { 'Metadata-Flavor': 'Google' };
@@ -190,4 +190,14 @@ function parseInterface(root: DocumentReader, entry: unknown, index: number): Ni
 
 function lastSegment(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
+ * The Go tool read the recursive root (`instance`, `project`, …) and served it at both paths;
+ * cloud-network reads only `instance`, so `project` (its attributes may hold keys and scripts)
+ * is absent.
+ */
+export function gcpGoToolPaths(document: unknown): GoToolPaths {
+  const root = { instance: document };
+  return { system: { value: root }, network: { value: root } };
 }

@@ -38,6 +38,13 @@ export interface Provider {
   waitForChange?(lastEtag: string, signal?: AbortSignal): Promise<MetadataChange>;
 }
 
+/**
+ * What the older Go cloud-network-setup served under /api/cloud/ for this cloud, read from the
+ * provider's document: path below /api/cloud/ → the value, or the reason it is not served.
+ * The API filters secrets from each value again before it answers.
+ */
+export type GoToolPaths = Record<string, { value: unknown } | { notServed: string }>;
+
 /** Client settings shared by the providers; the provider name is filled in by each. */
 export type ClientSettings = Omit<MetadataClientOptions, 'provider'>;
 

@@ -1,7 +1,7 @@
 // What the REST API serves, built from the agent's view: the shapes are the contract's
 // (protocol/rest.ts), which tsc holds these builders to. Nothing here reads a provider's
 // document except through withoutSecrets.
-import { describeOperation } from '../../../protocol/describe.js';
+import { describeOperation } from '../../../netlink/describe.js';
 import type { DocumentResource, NetworkResource, SshKeysResource, StatusResource, SystemResource } from '../../../protocol/rest.js';
 import type { ProviderSnapshot } from '../../metadata/model.js';
 import { withoutSecrets } from '../../metadata/secret-filter.js';
@@ -40,7 +40,20 @@ export function statusResource(view: AgentView): StatusResource {
     pending: s.pending.map(describeOperation),
     linkErrors: { ...s.linkErrors },
     operations: { applied: { ...s.operations.applied }, failed: { ...s.operations.failed } },
+    tools: s.tools.map((tool) => ({ ...tool, evidence: [...tool.evidence], links: [...tool.links] })),
+    leftAlone: leftAloneOf(view.plan()),
+    collisions: s.collisions.map((c) => c.what),
+    contested: s.contested.map((c) => ({ object: c.object, removals: c.removals, likelyTool: c.likelyTool ?? null, since: c.since })),
   };
+}
+
+/** The links the last plan leaves to another tool, as status shows them. */
+function leftAloneOf(plan: Plan | undefined): Record<string, string> {
+  const left: Record<string, string> = {};
+  for (const nic of plan?.nics ?? []) {
+    if (nic.link && nic.leftAlone) left[nic.link.name] = `managed by ${nic.leftAlone.tool}, left alone: ${nic.leftAlone.why}`;
+  }
+  return left;
 }
 
 export function systemResource(snapshot: ProviderSnapshot): SystemResource {
@@ -69,24 +82,4 @@ export function sshKeysResource(snapshot: ProviderSnapshot): SshKeysResource {
 
 export function documentResource(snapshot: ProviderSnapshot): DocumentResource {
   return { provider: snapshot.model.instance.provider, document: withoutSecrets(snapshot.document) ?? null };
-}
-
-/**
- * The older Go tool's /api/cloud/network: the document's network part. Azure has
- * `network`, GCP `networkInterfaces`, an EC2 tree `network` (under `meta-data` or at its
- * root); a document without one is served whole.
- */
-export function documentNetworkPart(document: unknown): unknown {
-  const filtered = withoutSecrets(document);
-  if (!isObject(filtered)) return filtered ?? null;
-  if ('network' in filtered) return filtered.network;
-  if ('networkInterfaces' in filtered) return { networkInterfaces: filtered.networkInterfaces };
-  const metaData = filtered['meta-data'];
-  if (isObject(metaData) && 'network' in metaData) return metaData.network;
-  return filtered;
-}
-
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -8,7 +8,6 @@ import type { ProviderSnapshot } from '../../metadata/model.js';
 import type { Metrics } from '../metrics.js';
 import { API_PATHS, type ErrorResource } from '../../../protocol/rest.js';
 import {
-  documentNetworkPart,
   documentResource,
   networkResource,
   sshKeysResource,
@@ -16,6 +15,7 @@ import {
   systemResource,
   type AgentView,
 } from './resources.js';
+import { goToolPaths } from '../../metadata/providers/index.js';
 import { withoutSecrets } from '../../metadata/secret-filter.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -91,15 +91,20 @@ export function apiRouter(view: AgentView, metrics: Metrics): Router {
     if (snapshot) sendJson(ctx, 200, documentResource(snapshot));
   });
 
-  // The older Go tool's endpoints: the provider's own document, unwrapped.
-  router.get('/api/cloud/system', (ctx) => {
+  // The older Go tool's endpoints, as its provider served them (README, "Migrating from cloud-network-setup").
+  router.get('/api/cloud/*path', (ctx) => {
     const snapshot = ready(ctx);
-    if (snapshot) sendJson(ctx, 200, withoutSecrets(snapshot.document) ?? null);
-  });
-
-  router.get('/api/cloud/network', (ctx) => {
-    const snapshot = ready(ctx);
-    if (snapshot) sendJson(ctx, 200, documentNetworkPart(snapshot.document));
+    if (!snapshot) return;
+    const path = String(ctx.params.path);
+    const paths = goToolPaths(snapshot.model.instance.provider, snapshot.document);
+    const answer = Object.hasOwn(paths, path) ? paths[path] : undefined;
+    if (answer === undefined) {
+      sendError(ctx, 404, `no /api/cloud/${path} on ${snapshot.model.instance.provider} (paths: ${Object.keys(paths).join(', ')})`);
+    } else if ('notServed' in answer) {
+      sendError(ctx, 404, `/api/cloud/${path} is not served: ${answer.notServed}`);
+    } else {
+      sendJson(ctx, 200, withoutSecrets(answer.value) ?? null);
+    }
   });
 
   router.get('/metrics', (ctx) => {
