@@ -23,6 +23,8 @@ export type { AgentView } from './resources.js';
 export interface ApiLimits {
   /** bytes of request line + headers (node's maxHeaderSize); more is answered 431 */
   maxHeaderSize: number;
+  /** requests answered on one connection; the next is answered 503 and the connection closed */
+  maxRequestsPerConnection: number;
   /** connections open at once on the TCP listener at which one waiting for a request gives way to a new one */
   maxIdleConnections: number;
   /** connections open at once on the TCP listener at all: past maxIdleConnections only those answering a request or with one arriving */
@@ -42,6 +44,7 @@ export interface ApiLimits {
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
   maxHeaderSize: 8 * 1024,
+  maxRequestsPerConnection: 100,
   maxIdleConnections: 64,
   maxConnections: 256,
   maxIdleConnectionsPerClass: 8,
@@ -141,7 +144,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
 
   // Never listens itself: the listeners below hand it the connections their pools admit.
   const server: Server = createServer({ maxHeaderSize: limits.maxHeaderSize, keepAliveTimeout: limits.keepAliveTimeout }, app.callback());
-  server.maxRequestsPerSocket = 100;
+  server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
   server.prependListener('request', (req, res) => {
     const connection = connectionOf(req.socket);
     if (!connection) return;
