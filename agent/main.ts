@@ -1,10 +1,12 @@
 // bin/cloud-network: the agent's entry point. Runs unprivileged: it reads the metadata and the
 // kernel itself and sends every change to cloud-network-helper.
 import type Logger from 'bunyan';
+import { existsSync } from 'node:fs';
 import { watchKernel } from '../netlink/events.js';
 import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
 import { describeOperation } from '../netlink/describe.js';
 import { apiSocketPath } from '../protocol/rest.js';
+import { PRIORITY, writeStderr } from '../protocol/journal.js';
 import { packageVersion } from '../protocol/version.js';
 import { detectProvider } from './metadata/detect.js';
 import type { MetadataModel } from './metadata/model.js';
@@ -12,10 +14,12 @@ import { createProvider } from './metadata/providers/index.js';
 import { ProviderSource } from './metadata/source.js';
 import { plan, type PlannerConfig } from './plan/planner.js';
 import { parseCommandLine, USAGE, type CommandLine } from './process/command-line.js';
-import { loadConfig, type Config } from './process/config.js';
+import { configNotes, loadConfig, type Config } from './process/config.js';
 import { collectAndTrim, exposedGc, IdleCollector } from './process/idle-gc.js';
+import { InstanceLock, isHeld } from './process/instance-lock.js';
 import { createLogger, setLogLevel } from './process/logging.js';
 import { loadMallocTrim } from './process/malloc-trim.js';
+import { becomeStateDirOwner, ensureStateDir } from './process/state-dir.js';
 import { readHostFacts } from './coexist/host.js';
 import { Neighbourhood } from './coexist/neighbourhood.js';
 import { Daemon } from './reconcile/daemon.js';
@@ -39,26 +43,48 @@ interface Runtime {
   source: ProviderSource;
   kernel: NetlinkKernelReader;
   helper: HelperClient;
+  /** what the metadata client did last (its debug line), for a first pass that runs out of time */
+  lastMetadataRequest?: string;
 }
 
-async function setUp(command: CommandLine): Promise<Runtime> {
-  const config = await loadConfig(command.configPath);
-  const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
+async function setUp(command: CommandLine, config: Config, log: Logger): Promise<Runtime> {
   const metrics = new Metrics();
   const kernel = new NetlinkKernelReader();
-  const clientSettings = { onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome) };
+  let lastMetadataRequest: string | undefined;
+  const clientSettings = {
+    onResponse: (provider: string, outcome: number | 'timeout' | 'network-error') => metrics.imdsRequest(provider, outcome),
+    debug: (line: string) => {
+      lastMetadataRequest = line;
+      log.debug(line);
+    },
+  };
   const detection = await detectProvider({ configured: config.system.provider, client: clientSettings });
   const name = detection.provider;
   log.info(`cloud: ${name} (${detection.evidence})`);
   const source = new ProviderSource(
-    createProvider(name, { ...clientSettings, kernelState: () => kernel.lastOrRead(), stateDir: config.system.stateDir }),
+    createProvider(name, {
+      ...clientSettings,
+      kernelState: () => kernel.lastOrRead(),
+      stateDir: config.system.stateDir,
+      stateReadOnly: command.mode === 'dry-run',
+    }),
   );
   // The metadata service answers while the daemon sets itself up (the kernel watch, the
   // reconciler, the helper's connection). --cleanup reads no metadata.
   if (command.mode !== 'cleanup') source.startEarly();
   const helper = new HelperClient({ socketPath: config.system.helperSocket });
   log.debug(`provider ${name}, helper at ${config.system.helperSocket}`);
-  return { config, log, metrics, source, kernel, helper };
+  return {
+    config,
+    log,
+    metrics,
+    source,
+    kernel,
+    helper,
+    get lastMetadataRequest() {
+      return lastMetadataRequest;
+    },
+  };
 }
 
 async function dryRun(rt: Runtime): Promise<number> {
@@ -68,7 +94,7 @@ async function dryRun(rt: Runtime): Promise<number> {
   try {
     owned = (await rt.helper.ownedAddresses()).addresses;
   } catch (error) {
-    process.stderr.write(`note: ${errorText(error)}; addresses are judged ours by their protocol tag only\n`);
+    writeStderr(`note: ${errorText(error)}; addresses are judged ours by their protocol tag only\n`, PRIORITY.warning);
   }
   const neighbours = neighbourhood(rt);
   await neighbours.refresh();
@@ -138,9 +164,27 @@ function newReconciler(rt: Runtime, state: StateFiles, daemonHooks?: Pick<Reconc
   });
 }
 
+/**
+ * The longest `--once` takes, counted from the process's start: the unit's first pass
+ * (ExecStartPre=) ends well inside its TimeoutStartSec=60 whatever the metadata service does
+ * (hangs, or asks for a Retry-After of a minute), so a slow cloud never fails the start.
+ */
+export const FIRST_PASS_BUDGET_MS = 30_000;
+
 async function once(rt: Runtime): Promise<number> {
   const reconciler = newReconciler(rt, new StateFiles(rt.config.system.stateDir));
-  const outcome = await reconciler.request('start', true);
+  let timer: NodeJS.Timeout | undefined;
+  const spent = new Promise<'spent'>((resolve) => (timer = setTimeout(() => resolve('spent'), Math.max(0, FIRST_PASS_BUDGET_MS - performance.now()))));
+  const outcome = await Promise.race([reconciler.request('start', true), spent]);
+  clearTimeout(timer);
+  if (outcome === 'spent') {
+    // the process ends now: what is in flight (a metadata request, a retry's wait) goes with it
+    rt.log.error(
+      `first pass stopped after ${FIRST_PASS_BUDGET_MS / 1000} s, its budget inside the unit's TimeoutStartSec: ${notDone(rt, reconciler)}; ` +
+        'the daemon keeps trying',
+    );
+    return EXIT_FAILED;
+  }
   await reconciler.stop();
   if (outcome.converged) {
     rt.log.info('the kernel matches the plan');
@@ -150,10 +194,22 @@ async function once(rt: Runtime): Promise<number> {
   return EXIT_FAILED;
 }
 
+/** What a first pass that ran out of time had not done, for its log line. */
+function notDone(rt: Runtime, reconciler: Reconciler): string {
+  if (!reconciler.current) {
+    const last = rt.lastMetadataRequest;
+    return `no metadata from ${rt.source.name} yet${last ? ` (last: ${last})` : ''}, nothing configured`;
+  }
+  const planned = reconciler.currentPlan?.operations.length;
+  if (planned === undefined) return 'the metadata came, but the kernel was not read and planned yet, nothing configured';
+  const helper = reconciler.status.helperError;
+  return `the metadata came, but ${planned} planned operations were not confirmed in the kernel${helper ? ` (${helper})` : ''}`;
+}
+
 /** The longest the daemon's first reconcile holds the REST API back. */
 export const API_START_DEADLINE_MS = 1_000;
 
-async function daemon(rt: Runtime, configPath: string): Promise<number> {
+async function daemon(rt: Runtime, command: CommandLine): Promise<number> {
   // the daemon below watches kernel events; the reconciler pauses them around each apply
   const kernelEvents = { pause: () => daemon.pauseKernelEvents(), resume: () => daemon.resumeKernelEvents() };
   // gives back the heap an apply grew, once applies stop (--expose-gc in the unit)
@@ -168,7 +224,8 @@ async function daemon(rt: Runtime, configPath: string): Promise<number> {
     reconciler,
     log: rt.log,
     config: rt.config,
-    configPath,
+    configPath: command.configPath,
+    configNamed: command.configNamed,
     watchKernel: (onChange) =>
       watchKernel({
         onChange,
@@ -247,8 +304,36 @@ export function main(argv: string[]): Promise<number> {
 /** The mode the command line chose; EXIT_FAILED with one line on stderr when it cannot be done. */
 async function run(command: CommandLine): Promise<number> {
   let rt: Runtime | undefined;
+  let lock: InstanceLock | undefined;
   try {
-    rt = await setUp(command);
+    const config = await loadConfig(command.configPath, { named: command.configNamed });
+    const log = createLogger({ level: config.system.logLevel, format: config.system.logFormat });
+    for (const note of configNotes(config)) log.warn(`${command.configPath}: ${note}`);
+    const stateDir = config.system.stateDir;
+    const owner = becomeStateDirOwner(stateDir);
+    if (owner) log.debug(`running as uid ${owner.uid} gid ${owner.gid}, the owner of StateDir ${stateDir}, not as root`);
+    if (command.mode === 'once' || command.mode === 'daemon') {
+      ensureStateDir(stateDir);
+      const taken = InstanceLock.acquire(stateDir, { create: true });
+      if (isHeld(taken)) {
+        log.error(`another agent (${pidText(taken.heldBy)}) runs with StateDir ${stateDir}; this one changes nothing and exits`);
+        return EXIT_FAILED;
+      }
+      lock = taken;
+    } else if (command.mode === 'cleanup') {
+      const taken = existsSync(stateDir) ? InstanceLock.acquire(stateDir, { create: true }) : undefined;
+      if (isHeld(taken) && !command.force) {
+        const pid = taken.heldBy;
+        log.error(
+          `cleanup refused: an agent (${pidText(pid)}) runs and would put back within a second what --cleanup removes; ` +
+            `stop it first (systemctl stop cloud-network.service${pid ? `, or kill ${pid}` : ''}), or add --force`,
+        );
+        return EXIT_FAILED;
+      }
+      if (isHeld(taken)) log.warn(`cleanup --force: the agent (${pidText(taken.heldBy)}) runs and will put back what this removes`);
+      else lock = taken;
+    }
+    rt = await setUp(command, config, log);
     switch (command.mode) {
       case 'dry-run':
         return await dryRun(rt);
@@ -257,22 +342,25 @@ async function run(command: CommandLine): Promise<number> {
       case 'once':
         return await once(rt);
       case 'daemon':
-        return await daemon(rt, command.configPath);
+        return await daemon(rt, command);
     }
     return EXIT_USAGE;
   } catch (error) {
-    process.stderr.write(`cloud-network: ${errorText(error)}\n`);
+    writeStderr(`cloud-network: ${errorText(error)}\n`);
     return EXIT_FAILED;
   } finally {
     if (rt && command.mode !== 'daemon') {
       rt.kernel.close();
       rt.helper.close();
     }
+    lock?.release();
   }
 }
 
+const pidText = (pid: number | undefined) => (pid === undefined ? 'pid unknown' : `pid ${pid}`);
+
 process.on('unhandledRejection', (reason) => {
-  process.stderr.write(`cloud-network: unexpected error: ${errorText(reason)}\n`);
+  writeStderr(`cloud-network: unexpected error: ${errorText(reason)}\n`);
 });
 
 exitWhenDone('cloud-network', main(process.argv.slice(2)));

@@ -19,6 +19,9 @@ export class AgentError extends Error {
 /** Where the API is: the agent's Unix socket, or an http:// URL (Listen=, --url). */
 export type AgentAddress = { socket: string } | { url: string };
 
+/** Nothing answered at the agent's address: cnctl exits 3, as for an agent that does not run. */
+export class AgentUnreachable extends AgentError {}
+
 export class AgentClient {
   constructor(
     readonly address: AgentAddress,
@@ -96,7 +99,7 @@ export class AgentClient {
                 : error.code === 'ENOTFOUND' && !socket
                   ? `the host name ${new URL(this.address.url).hostname} does not resolve`
                   : (error.code ?? error.message);
-    return new AgentError(
+    return new AgentUnreachable(
       `cannot reach the cloud-network agent at ${this.where}: ${what}. ` +
         `Check that the agent runs (systemctl status cloud-network) and that this is its address ` +
         (this.source === '--url' || this.source === '--socket' ? `(given with ${this.source}).` : `(from ${this.source}; override with --socket or --url).`),

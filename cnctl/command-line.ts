@@ -9,6 +9,7 @@ export type Command =
   | { kind: 'status-system' }
   | { kind: 'status-network'; link?: string }
   | { kind: 'reload' }
+  | { kind: 'wait' }
   | { kind: 'show-ssh-keys' }
   | { kind: 'show-document' }
   | { kind: 'help' }
@@ -26,7 +27,12 @@ export interface CommandLine {
   socket?: string;
   config?: string;
   stateDir?: string;
+  /** wait: how long, in seconds; 0 without limit */
+  timeoutSeconds: number;
 }
+
+/** How long `cnctl wait` waits unless told: inside a unit's default start timeout (90 s). */
+export const DEFAULT_WAIT_SECONDS = 60;
 
 export const USAGE = `Usage: cnctl [OPTIONS] COMMAND
 
@@ -40,6 +46,8 @@ Commands:
   show ssh-keys           the public SSH keys in the metadata
   show document           the provider's metadata document (without secrets), as JSON
   reload                  make the agent re-read its configuration and refresh now
+  wait [--timeout S]      wait until the agent has converged (for scripts and units
+                          ordered after cloud-network)
 
 Options:
   --json[=MODE]      print the API's JSON instead of text (for scripts): pretty (the
@@ -50,14 +58,21 @@ Options:
                      agent's StateDir, else Listen= over TCP when there is no socket)
   --url URL          the agent's API over TCP (default Listen= of the configuration,
                      else http://${DEFAULT_LISTEN})
-  --config PATH      the configuration file (default ${DEFAULT_CONFIG_PATH})
+  --config PATH      the configuration file, which must exist (default ${DEFAULT_CONFIG_PATH});
+                     only Listen= and StateDir= are read
   --state-dir DIR    the agent's StateDir, where ${API_SOCKET_NAME} and agent.pid are (default:
                      StateDir of the configuration, else ${DEFAULT_STATE_DIR}); reload then
                      signals the agent whose pid is in DIR/agent.pid instead of systemctl reload
+  --timeout S        wait: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
   -h, --help         show this help
   --version          show cnctl's version
 
-Exit status: 0 success, 1 the agent is unreachable or answered an error, 2 usage error.
+Exit status:
+  0  success; status: converged and no failure reported; wait: converged
+  1  status: not converged, or a failure reported (each in its own field);
+     wait: not converged in time; others: the agent answered an error
+  2  usage error
+  3  the agent does not answer at its address, or does not run (reload)
 `;
 
 export function parseCommandLine(argv: string[]): CommandLine {
@@ -79,6 +94,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
       socket: { type: 'string' },
       config: { type: 'string' },
       'state-dir': { type: 'string' },
+      timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -93,13 +109,16 @@ export function parseCommandLine(argv: string[]): CommandLine {
     ...(values.socket !== undefined && { socket: checkSocket(values.socket) }),
     ...(values.config !== undefined && { config: values.config }),
     ...(values['state-dir'] !== undefined && { stateDir: values['state-dir'] }),
+    timeoutSeconds: seconds(values.timeout),
   };
   if (values.help) return { command: { kind: 'help' }, ...options };
   if (values.version) return { command: { kind: 'version' }, ...options };
-  return { command: command(positionals), ...options };
+  const chosen = command(positionals);
+  if (values.timeout !== undefined && chosen.kind !== 'wait') throw new UsageError('--timeout goes with wait only');
+  return { command: chosen, ...options };
 }
 
-const COMMANDS = ['list', 'status', 'show', 'reload', 'help', 'version'];
+const COMMANDS = ['list', 'status', 'show', 'reload', 'wait', 'help', 'version'];
 const STATUS_NOUNS = ['system', 'network'];
 const SHOW_NOUNS = ['ssh-keys', 'document'];
 
@@ -132,7 +151,7 @@ function command(words: string[]): Command {
   };
   switch (verb) {
     case undefined:
-      throw new UsageError('missing command (list, status, status system, status network, show ssh-keys, show document, reload)');
+      throw new UsageError('missing command (list, status, status system, status network, show ssh-keys, show document, reload, wait)');
     case 'list':
       extra(1);
       return { kind: 'list' };
@@ -143,6 +162,9 @@ function command(words: string[]): Command {
     case 'reload':
       extra(1);
       return { kind: 'reload' };
+    case 'wait':
+      extra(1);
+      return { kind: 'wait' };
     case 'status':
       switch (noun) {
         case undefined:
@@ -174,6 +196,12 @@ function command(words: string[]): Command {
     default:
       throw unknown('command', verb, COMMANDS);
   }
+}
+
+function seconds(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_WAIT_SECONDS;
+  if (!/^\d{1,6}$/.test(text)) throw new UsageError(`--timeout ${text}: expected a whole number of seconds (0 waits without limit)`);
+  return Number(text);
 }
 
 function checkUrl(text: string): string {

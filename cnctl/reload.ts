@@ -10,8 +10,16 @@ import { PID_FILE } from '../protocol/config-file.js';
 
 export const SERVICE = 'cloud-network.service';
 
-/** The reload could not be asked for: cnctl exits 1 with this message. */
-export class ReloadError extends Error {}
+/** The reload could not be asked for: cnctl exits 1 with this message, 3 when no agent runs. */
+export class ReloadError extends Error {
+  constructor(
+    message: string,
+    /** there is no agent to signal (no pid file, no such process) */
+    readonly notRunning = false,
+  ) {
+    super(message);
+  }
+}
 
 export interface ReloadOptions {
   stateDir: string;
@@ -48,7 +56,7 @@ export async function signalAgent(stateDir: string): Promise<string> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new ReloadError(`no agent pid file at ${pidFile}: is the agent running, and is its StateDir ${stateDir} (--state-dir)?`);
+      throw new ReloadError(`no agent pid file at ${pidFile}: is the agent running, and is its StateDir ${stateDir} (--state-dir)?`, true);
     }
     throw new ReloadError(`cannot read ${pidFile}: ${code ?? (error as Error).message}`);
   }
@@ -62,7 +70,7 @@ export async function signalAgent(stateDir: string): Promise<string> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ESRCH') {
-      throw new ReloadError(`no process with pid ${pid} (from ${pidFile}): the agent is not running; the pid file is stale`);
+      throw new ReloadError(`no process with pid ${pid} (from ${pidFile}): the agent is not running; the pid file is stale`, true);
     }
     if (code === 'EPERM') {
       const owner = await stat(`/proc/${pid}`).then((s) => ` (it runs as uid ${s.uid})`, () => '');

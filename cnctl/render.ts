@@ -64,7 +64,8 @@ export function renderNetwork(network: NetworkResource, s: Style): string {
 
 export function renderStatus(status: StatusResource, s: Style, now: number): string {
   const when = (iso: string | null) => (iso === null ? undefined : `${iso} (${ago(iso, now)})`);
-  const helper = status.helperReachable === null ? 'not contacted yet' : status.helperReachable ? 'reachable' : 'not reachable';
+  const helper =
+    status.helperReachable === null ? 'not contacted yet' : status.helperReachable ? 'reachable' : `not reachable${status.helperError ? `: ${status.helperError}` : ''}`;
   const fields: Field[] = [
     ['Agent', `cloud-network ${status.version}`],
     ['Provider', status.provider],
@@ -79,7 +80,10 @@ export function renderStatus(status: StatusResource, s: Style, now: number): str
     ['Helper', helper, status.helperReachable === false ? 'red' : undefined],
     ['Pending', status.pending.length > 0 ? status.pending : String(status.pendingOperations)],
   ];
-  if (status.metadataError && status.metadataError !== status.lastError) fields.push(['Metadata Error', status.metadataError, 'red']);
+  // each failure in its own field, also when it is the last error too
+  if (status.metadataError) fields.push(['Metadata Error', status.metadataError, 'red']);
+  if (status.configError) fields.push(['Config Error', status.configError, 'red']);
+  if (status.stateError) fields.push(['State Error', status.stateError, 'red']);
   for (const [link, error] of Object.entries(status.linkErrors)) fields.push([`Error ${link}`, error, 'red']);
   // older agents' answers lack the coexistence fields
   for (const tool of status.tools ?? []) fields.push([`Tool ${tool.tool}`, `${tool.stance === 'yield' ? 'yields to it' : 'coexists'}: ${tool.note}`]);

@@ -50,11 +50,12 @@ export class AuditLog {
       record.operations = listed;
       if (entry.results.length > listed.length) record.operationsNotListed = entry.results.length - listed.length;
     }
-    const message = entry.error
-      ? `${entry.method}: error ${entry.error.code}: ${entry.error.message}`
-      : `${entry.method} from pid ${entry.peer.pid} uid ${entry.peer.uid}`;
-    if (entry.error) this.log.warn(record, message);
-    else this.log.info(record, message);
+    const from = `${entry.method} from pid ${entry.peer.pid} uid ${entry.peer.uid}`;
+    const notDone = entry.results?.filter((r) => r.outcome === 'refused' || r.outcome === 'failed').length ?? 0;
+    // a refusal or a failure is a warning in the journal; the record is the same either way
+    if (entry.error) this.log.warn(record, `${entry.method}: error ${entry.error.code}: ${entry.error.message}`);
+    else if (notDone > 0) this.log.warn(record, `${from}: ${notDone} operations refused or failed`);
+    else this.log.info(record, from);
   }
 
   refusedConnection(connection: number, peer: PeerCredentials | undefined, reason: string): void {

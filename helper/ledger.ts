@@ -4,11 +4,15 @@
 // A ledger that cannot be read is set aside and started empty: that can only make the helper
 // refuse to remove an address it made, never remove one it did not.
 import { dirname } from 'node:path';
-import { mkdir, readFile, rename, replaceFile } from './files.js';
+import { lstat, mkdir, readFile, rename, replaceFile } from './files.js';
 import type { Log } from './log.js';
 import type { LedgerView } from './policy.js';
 
-export const DEFAULT_LEDGER_PATH = '/run/cloud-network/helper-ledger.json';
+/**
+ * The helper's own runtime directory (the unit's RuntimeDirectory=, mode 0700): never the agent's
+ * StateDir, where the agent's user could rewrite what the helper may remove.
+ */
+export const DEFAULT_LEDGER_PATH = '/run/cloud-network-helper/ledger.json';
 
 export interface LedgerEntry {
   link: string;
@@ -37,6 +41,7 @@ export class AddressLedger implements LedgerView {
 
   static async open(path: string, log: Log): Promise<AddressLedger> {
     const ledger = new AddressLedger(path);
+    await warnIfOthersWrite(dirname(path), log);
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -101,7 +106,25 @@ export class AddressLedger implements LedgerView {
 
   private async save(): Promise<void> {
     const content: LedgerFile = { version: 1, addresses: this.list() };
-    await mkdir(dirname(this.path), 0o755);
+    await mkdir(dirname(this.path), 0o700);
     await replaceFile(this.path, JSON.stringify(content, null, 1) + '\n', 0o600);
   }
+}
+
+/**
+ * Whoever may write the ledger's directory may replace the ledger, and so decide which untagged
+ * addresses the helper will remove: only root and the helper itself should.
+ */
+async function warnIfOthersWrite(directory: string, log: Log): Promise<void> {
+  const info = await lstat(directory).catch(() => undefined);
+  if (!info) return; // created by the first save, mode 0700
+  const self = process.getuid?.() ?? 0;
+  const otherOwner = info.uid !== self && info.uid !== 0;
+  const shared = (info.mode & 0o022) !== 0 && (info.mode & 0o1000) === 0;
+  if (!otherOwner && !shared) return;
+  const who = otherOwner ? `its owner, uid ${info.uid}` : info.mode & 0o002 ? 'every user' : `the members of group ${info.gid}`;
+  log.warn(
+    { directory, owner: info.uid, mode: `0${(info.mode & 0o7777).toString(8)}` },
+    `the ledger's directory ${directory} can be written by ${who}, who could then change which addresses the helper removes; give it a directory only the helper writes (the unit's /run/cloud-network-helper)`,
+  );
 }

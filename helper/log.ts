@@ -3,8 +3,8 @@
 // tools read both programs' logs alike. Not bunyan itself: bunyan and what it loads (assert,
 // os, streams, safe-json-stringify) would be resident in every helper process for the five
 // methods below (docs/performance.md, "Memory").
-import { fstatSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isJournalStream } from '../protocol/journal.js';
 
 export type LevelName = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
@@ -15,22 +15,6 @@ type Fields = Record<string, unknown>;
 
 /** syslog priorities of the levels (debug 7, info 6, warning 4, err 3, crit 2) */
 const JOURNAL_PRIORITY: Record<number, number> = { 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
-
-/**
- * Whether stdout is the journal's stream: systemd then sets JOURNAL_STREAM to its device and
- * inode, and a "<N>" before a line gives journald the line's priority (sd-daemon(3)), so that
- * `journalctl -p warning` finds the refusals.
- */
-function stdoutIsJournal(): boolean {
-  const expected = process.env.JOURNAL_STREAM;
-  if (!expected) return false;
-  try {
-    const { dev, ino } = fstatSync(1, { bigint: true });
-    return expected === `${dev}:${ino}`;
-  } catch {
-    return false;
-  }
-}
 
 export interface Log {
   debug(fieldsOrMessage: Fields | string, message?: string): void;
@@ -72,7 +56,8 @@ export class JsonLineLog implements Log {
   ) {
     this.threshold = LEVELS[level];
     this.write = write ?? ((line) => void process.stdout.write(line));
-    this.journal = write === undefined && stdoutIsJournal();
+    // each line at its priority in the journal (sd-daemon(3)), so `journalctl -p warning` finds the refusals
+    this.journal = write === undefined && isJournalStream(1);
   }
 
   debug(fieldsOrMessage: Fields | string, message?: string): void {

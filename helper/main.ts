@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { EXIT_FAILED, EXIT_OK, exitWhenDone, runCli } from '../protocol/cli.js';
 import { Applier } from './applier.js';
 import { AuditLog } from './audit.js';
+import { holdsNetAdmin } from './capabilities.js';
 import { unlink } from './files.js';
 import { whenIdle } from './idle.js';
 import { AddressLedger } from './ledger.js';
@@ -12,7 +13,7 @@ import { listen } from './listen.js';
 import { JsonLineLog } from './log.js';
 import { NetlinkKernel } from './netlink-kernel.js';
 import { parseHelperOptions, USAGE, type HelperOptions } from './options.js';
-import { lookupGid } from './peer.js';
+import { lookupGid, lookupUid } from './peer.js';
 import { HelperServer } from './server.js';
 import { packageVersion } from '../protocol/version.js';
 
@@ -43,6 +44,17 @@ async function serve(options: HelperOptions): Promise<number> {
       log.fatal(`the group ${options.group} (--group) does not exist; create it or leave the option out`);
       return EXIT_FAILED;
     }
+  }
+  // checked once here, as --group is: a misspelt name would otherwise refuse the agent at every connection
+  if (options.allowUser !== undefined && lookupUid(options.allowUser) === undefined) {
+    log.fatal(`the user ${options.allowUser} (--allow-user) does not exist; create it (the package's sysusers.d entry does) or name an existing user`);
+    return EXIT_FAILED;
+  }
+  if (holdsNetAdmin() === false) {
+    log.error(
+      'the helper runs without CAP_NET_ADMIN: the kernel will refuse every change it is asked for; ' +
+        'run it from cloud-network-helper.service (AmbientCapabilities=CAP_NET_ADMIN), as root, or with the capability (setpriv --ambient-caps +net_admin)',
+    );
   }
   const ledger = await AddressLedger.open(options.ledgerPath, log);
   const kernel = new NetlinkKernel();

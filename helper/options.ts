@@ -34,10 +34,12 @@ Options:
   --socket PATH          socket to create when not socket-activated (default ${DEFAULT_HELPER_SOCKET}),
                          with mode 0660
   --group NAME           group of that socket (default: the helper's own group)
-  --allow-user NAME      the one user besides root that may connect (e.g. cloud-network)
+  --allow-user NAME      the one user besides root that may connect (e.g. cloud-network);
+                         it must exist
   --idle-exit SECONDS    when socket-activated, exit after this long without a connection
                          (default ${DEFAULT_IDLE_EXIT_SECONDS}; 0 never)
-  --ledger PATH          the ledger of addresses the helper created (default ${DEFAULT_LEDGER_PATH})
+  --ledger PATH          the ledger of addresses the helper created (default ${DEFAULT_LEDGER_PATH});
+                         its directory should be writable by the helper alone
   --tables FIRST-LAST    route tables the helper manages (default ${DEFAULT_TABLE_RANGE.first}-${DEFAULT_TABLE_RANGE.last})
   --priorities FIRST-LAST  rule priorities the helper manages (default ${DEFAULT_PRIORITY_RANGE.first}-${DEFAULT_PRIORITY_RANGE.last})
   --deny-link NAME       never touch this interface (repeatable)
@@ -53,6 +55,13 @@ function parseRange(text: string, option: string, bounds: NumberRange): NumberRa
     throw new UsageError(`${option} ${text}: expected FIRST-LAST with ${bounds.first} ≤ FIRST ≤ LAST ≤ ${bounds.last}`);
   }
   return { first, last };
+}
+
+/** A path option: absolute, since a relative one would depend on whichever directory the helper was started in. */
+function absolutePath(text: string | undefined, option: string, fallback: string): string {
+  if (text === undefined) return fallback;
+  if (!text.startsWith('/') || text.includes('\0')) throw new UsageError(`${option} ${text}: expected an absolute path (starting with /)`);
+  return text;
 }
 
 export function parseHelperOptions(argv: string[]): HelperOptions {
@@ -80,11 +89,11 @@ export function parseHelperOptions(argv: string[]): HelperOptions {
   const priorities = parseRange(values.priorities ?? `${DEFAULT_PRIORITY_RANGE.first}-${DEFAULT_PRIORITY_RANGE.last}`, '--priorities', { first: 1, last: 32_765 });
   return {
     mode: values.help ? 'help' : values.version ? 'version' : 'serve',
-    socketPath: values.socket ?? DEFAULT_HELPER_SOCKET,
+    socketPath: absolutePath(values.socket, '--socket', DEFAULT_HELPER_SOCKET),
     ...(values.group !== undefined ? { group: values.group } : {}),
     ...(values['allow-user'] !== undefined ? { allowUser: values['allow-user'] } : {}),
     idleExitSeconds: Number(idle),
-    ledgerPath: values.ledger ?? DEFAULT_LEDGER_PATH,
+    ledgerPath: absolutePath(values.ledger, '--ledger', DEFAULT_LEDGER_PATH),
     tables,
     priorities,
     deniedLinks: values['deny-link'] ?? [],

@@ -3,6 +3,7 @@
 // --version, the exit statuses, and how the process ends. Plain node:util, so the helper's
 // bundle takes nothing more for it.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { writeStderr } from './journal.js';
 import { packageVersion } from './version.js';
 
 /** The exit statuses of every program (EXIT STATUS in their man pages). */
@@ -11,6 +12,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 /** a mistake on the command line */
 export const EXIT_USAGE = 2;
+/** cnctl: the agent does not answer (LSB's "program is not running", as systemctl status says it) */
+export const EXIT_NOT_RUNNING = 3;
 
 /** cnctl: what was asked for does not exist (an unknown link), as systemctl's 4 for an unknown unit */
 export const EXIT_NOT_FOUND = 4;
@@ -105,8 +108,11 @@ export interface Cli<C> {
   run(command: C): Promise<number>;
 }
 
+/** stdout, and stderr whose lines are errors in the journal when it is the journal's stream */
+const PROCESS_IO: CliIo = { stdout: process.stdout, stderr: { write: writeStderr } };
+
 /** Parses, answers --help and --version, or runs; a usage error is one line and a pointer to --help. */
-export async function runCli<C>(cli: Cli<C>, argv: string[], io: CliIo = process): Promise<number> {
+export async function runCli<C>(cli: Cli<C>, argv: string[], io: CliIo = PROCESS_IO): Promise<number> {
   let command: C;
   try {
     command = cli.parse(argv);
@@ -137,7 +143,7 @@ export function exitWhenDone(name: string, status: Promise<number>): void {
       process.stdout.write('', () => process.exit(code));
     },
     (error: unknown) => {
-      process.stderr.write(`${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      writeStderr(`${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
       process.exit(EXIT_FAILED);
     },
   );

@@ -38,10 +38,19 @@ export interface StatusResource {
   lastRefresh: string | null;
   lastSuccess: string | null;
   lastMetadataSuccess: string | null;
+  /** the last reconcile's failure, cleared by one that converges */
   lastError: string | null;
+  /** why the last metadata fetch failed (the last good metadata stays in force), until one succeeds */
   metadataError: string | null;
   /** null until the agent has tried to reach the helper */
   helperReachable: boolean | null;
+  /** why the helper cannot be reached, while it cannot */
+  helperError: string | null;
+  /** why the state files in StateDir could not be written (the kernel is still configured), until they are */
+  stateError: string | null;
+  /** why the last reload's configuration was refused (the previous one runs), until a reload takes one */
+  configError: string | null;
+  /** always pending.length */
   pendingOperations: number;
   /** the pending operations, as `ip`-like text ("add address 10.4.0.5/24 dev eth1 noprefixroute") */
   pending: string[];
@@ -76,6 +85,28 @@ export interface ContestedResource {
   removals: number;
   likelyTool: string | null;
   since: string;
+}
+
+/**
+ * Every failure a status reports, one line each and none twice: what `cnctl status` exits 1 for
+ * (with `converged` false) and what `cnctl wait` says when it gives up.
+ */
+export function statusProblems(status: StatusResource): string[] {
+  const problems = [
+    status.configError,
+    status.metadataError,
+    status.helperError ?? (status.helperReachable === false ? 'the helper is not reachable' : null),
+    status.stateError,
+    ...Object.entries(status.linkErrors ?? {}).map(([link, error]) => `${link}: ${error}`),
+    // an object cloud-network stopped re-adding is missing from the kernel until a reload
+    ...(status.contested ?? []).map(
+      (c) => `${c.object}: removed ${c.removals} times within a minute${c.likelyTool ? `, likely by ${c.likelyTool}` : ''}; not re-added until the next reload`,
+    ),
+  ].filter((p): p is string => typeof p === 'string' && p !== '');
+  const last = status.lastError;
+  // lastError mostly repeats the metadata, helper or link error that stopped the reconcile
+  if (last && !problems.some((p) => p.includes(last) || last.includes(p))) problems.push(last);
+  return problems.filter((p, i) => problems.indexOf(p) === i);
 }
 
 /** GET /api/v1/system: the instance, in the same fields on every cloud. */

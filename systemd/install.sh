@@ -153,10 +153,12 @@ do_uninstall() {
   local manifest="$DESTDIR$MANIFEST"
   [ -f "$manifest" ] || die "no install manifest at $manifest: nothing installed with PREFIX=$PREFIX${DESTDIR:+ DESTDIR=$DESTDIR}"
   if live_systemd; then
-    # Stops the services; what the agent configured stays (run `cloud-network --cleanup` first
-    # to remove it).
+    # Stops the services; what the agent configured stays. Removing it takes the agent stopped
+    # first, then `cloud-network --cleanup` while the helper's socket is there, then uninstall.
     systemctl disable --now cloud-network.service cloud-network.socket 2>/dev/null || true
     systemctl stop cloud-network-helper.service 2>/dev/null || true
+    echo "stopped cloud-network; the addresses, routes and rules it configured stay until the next boot" \
+      "(README, Day 2: systemctl stop cloud-network.service and cloud-network --cleanup before make uninstall remove them)"
   fi
   local -a lines dirs=()
   mapfile -t lines < "$manifest"

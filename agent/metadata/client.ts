@@ -42,6 +42,8 @@ export interface MetadataClientOptions {
   random?: () => number;
   /** called once per attempt with the HTTP status or why there was none (the agent's metrics) */
   onResponse?: (provider: ProviderName, outcome: number | 'timeout' | 'network-error') => void;
+  /** one line per attempt and per wait before a retry (the agent's log at Debug) */
+  debug?: (line: string) => void;
 }
 
 export interface MetadataRequest {
@@ -66,8 +68,9 @@ export class MetadataClient {
   readonly baseUrl: URL;
   readonly provider: ProviderName;
   private readonly gate: RequestGate;
-  private readonly options: Required<Omit<MetadataClientOptions, 'baseUrl' | 'provider' | 'onResponse'>>;
+  private readonly options: Required<Omit<MetadataClientOptions, 'baseUrl' | 'provider' | 'onResponse' | 'debug'>>;
   private readonly onResponse: NonNullable<MetadataClientOptions['onResponse']>;
+  private readonly debug: NonNullable<MetadataClientOptions['debug']>;
 
   constructor(options: MetadataClientOptions) {
     this.provider = options.provider;
@@ -89,6 +92,7 @@ export class MetadataClient {
       random: options.random ?? Math.random,
     };
     this.onResponse = options.onResponse ?? (() => {});
+    this.debug = options.debug ?? (() => {});
     this.gate = new RequestGate(this.options.requestsPerSecond, this.options.concurrency);
   }
 
@@ -106,14 +110,18 @@ export class MetadataClient {
       await this.gate.acquire(request.signal).catch((reason) => {
         throw this.aborted(what, reason);
       });
+      const started = performance.now();
+      const took = () => `${Math.round(performance.now() - started)} ms${attempt > 0 ? ` (attempt ${attempt + 1})` : ''}`;
       try {
         const response = await this.once(request, what).catch((error: unknown) => {
           if (error instanceof MetadataError && error.kind !== 'aborted') {
             this.onResponse(this.provider, error.kind === 'timeout' ? 'timeout' : 'network-error');
           }
+          if (error instanceof MetadataError) this.debug(`${error.message} after ${took()}`);
           throw error;
         });
         this.onResponse(this.provider, response.status);
+        this.debug(`${what}: ${response.status}, ${Buffer.byteLength(response.body)} bytes in ${took()}`);
         if (!RETRYABLE_STATUS.has(response.status)) return response;
         failure = new MetadataError(`${what} answered ${response.status}${attempt > 0 ? ` after ${attempt + 1} attempts` : ''}`, {
           provider: this.provider,
@@ -132,6 +140,11 @@ export class MetadataClient {
       // "equal jitter": at least half the backoff, so retries never bunch up at zero
       const backoff = exponential / 2 + (this.options.random() * exponential) / 2;
       const delay = Math.max(backoff, Math.min(retryAfterMs, this.options.maxRetryAfterMs));
+      const honoured =
+        retryAfterMs === 0
+          ? ''
+          : ` (Retry-After ${Math.round(retryAfterMs / 1000)} s${retryAfterMs > this.options.maxRetryAfterMs ? `, cut to ${Math.round(this.options.maxRetryAfterMs / 1000)} s` : ''})`;
+      this.debug(`${what}: retry ${attempt + 1} of ${retries} in ${Math.round(delay)} ms${honoured}`);
       await this.options.sleep(Math.round(delay), request.signal).catch((reason) => {
         throw this.aborted(what, reason);
       });

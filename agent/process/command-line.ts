@@ -7,18 +7,26 @@ export type Mode = 'daemon' | 'once' | 'dry-run' | 'cleanup' | 'help' | 'version
 export interface CommandLine {
   mode: Mode;
   configPath: string;
+  /** --config was given: the file must exist */
+  configNamed: boolean;
+  /** --cleanup --force: remove even while an agent runs */
+  force: boolean;
 }
 
-export const USAGE = `Usage: cloud-network [--config PATH] [--once | --dry-run | --cleanup]
+export const USAGE = `Usage: cloud-network [--config PATH] [--once | --dry-run | --cleanup [--force]]
 
 Configures every NIC and private IP of this cloud VM from the instance metadata service and
 keeps the configuration true. Runs unprivileged; kernel changes go through cloud-network-helper.
 
 Options:
-  --config PATH  configuration file (default ${DEFAULT_CONFIG_PATH}; missing means defaults)
+  --config PATH  configuration file, which must exist (default ${DEFAULT_CONFIG_PATH}, where
+                 a missing file means the defaults)
   --once         reconcile once; exit 0 when the kernel matches the plan, 1 otherwise
-  --dry-run      fetch the metadata, plan, print what would be added and removed; apply nothing
-  --cleanup      remove everything cloud-network created (for uninstall), nothing else
+  --dry-run      fetch the metadata, plan, print what would be added and removed; apply
+                 nothing and write nothing
+  --cleanup      remove everything cloud-network created (for uninstall), nothing else;
+                 refused while the agent runs, which would put it all back
+  --force        with --cleanup: remove even while the agent runs
   --help         show this help
   --version      show the version
 `;
@@ -31,6 +39,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
       once: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       cleanup: { type: 'boolean' },
+      force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -46,5 +55,12 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (modes.length > 1 && !modes.includes('help')) {
     throw new UsageError(`choose one of --once, --dry-run, --cleanup (got ${modes.map((m) => `--${m}`).join(', ')})`);
   }
-  return { mode: modes.includes('help') ? 'help' : (modes[0] ?? 'daemon'), configPath: values.config ?? DEFAULT_CONFIG_PATH };
+  const mode = modes.includes('help') ? 'help' : (modes[0] ?? 'daemon');
+  if (values.force && mode !== 'cleanup' && mode !== 'help' && mode !== 'version') throw new UsageError('--force goes with --cleanup only');
+  return {
+    mode,
+    force: values.force === true,
+    configPath: values.config ?? DEFAULT_CONFIG_PATH,
+    configNamed: values.config !== undefined,
+  };
 }

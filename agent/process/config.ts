@@ -2,6 +2,7 @@
 // the defaults; anything present must be right: a misspelt key or a wrong value stops the agent
 // with a message naming the file, the key and what is allowed, rather than being ignored.
 import {
+  canonicalNames,
   checkAbsolutePath,
   checkListen,
   ConfigError,
@@ -9,6 +10,7 @@ import {
   parseToml,
   readConfigFile,
   valueError,
+  type ReadOptions,
 } from '../../protocol/config-file.js';
 import { DEFAULT_HELPER_SOCKET, DEFAULT_TABLE_RANGE } from '../../protocol/constants.js';
 import { DEFAULT_LISTEN, LISTEN_FORMS } from '../../protocol/rest.js';
@@ -39,6 +41,8 @@ export interface Config {
     /** interface names whose IPs all get policy rules, the primary IP included */
     supplementary: string[];
     routeTableBase: number;
+    /** PrimaryAddress= of the Go cloud-network-setup: read, and without effect there and here */
+    primaryAddress?: boolean;
   };
 }
 
@@ -70,12 +74,12 @@ const REFRESH_MAX_MS = 24 * 3_600_000;
 
 const SECTIONS = {
   System: ['LogLevel', 'LogFormat', 'RefreshTimer', 'Provider', 'HelperSocket', 'StateDir'],
-  Network: ['Listen', 'Supplementary', 'RouteTableBase'],
+  Network: ['Listen', 'Supplementary', 'RouteTableBase', 'PrimaryAddress'],
 } as const;
 
-/** Reads the file; a missing file means the defaults, an unreadable one is an error. */
-export async function loadConfig(path: string): Promise<Config> {
-  const data = await readConfigFile(path);
+/** Reads the file; a missing file means the defaults unless it was named (--config), an unreadable one is an error. */
+export async function loadConfig(path: string, options: ReadOptions = {}): Promise<Config> {
+  const data = await readConfigFile(path, options);
   return data === undefined ? (structuredClone(DEFAULT_CONFIG) as Config) : checkConfig(data, path);
 }
 
@@ -85,7 +89,7 @@ export function parseConfig(text: string, path: string): Config {
 
 function checkConfig(data: Record<string, unknown>, path: string): Config {
   const config = structuredClone(DEFAULT_CONFIG) as Config;
-  for (const [section, values] of Object.entries(data)) {
+  for (const [section, values] of Object.entries(canonicalNames(data, SECTIONS, path))) {
     const isTable = typeof values === 'object' && values !== null && !Array.isArray(values);
     if (!isTable && !(section in SECTIONS)) {
       const home = Object.entries(SECTIONS).find(([, keys]) => (keys as readonly string[]).includes(section))?.[0];
@@ -100,11 +104,7 @@ function checkConfig(data: Record<string, unknown>, path: string): Config {
     }
     for (const [key, value] of Object.entries(values)) {
       if (!allowed.includes(key)) {
-        const hint = allowed.find((k) => k.toLowerCase() === key.toLowerCase());
-        throw new ConfigError(
-          path,
-          `unknown key [${section}] ${key}${hint ? ` (did you mean ${hint}? keys are case-sensitive)` : ''} (allowed in [${section}]: ${allowed.join(', ')})`,
-        );
+        throw new ConfigError(path, `unknown key [${section}] ${key} (allowed in [${section}]: ${allowed.join(', ')})`);
       }
       applyKey(config, section, key, value, path);
     }
@@ -161,7 +161,10 @@ function applyKey(config: Config, section: string, key: string, value: unknown, 
             ? (value as string[])
             : fail('interface names separated by spaces, e.g. "eth0 eth1"');
       const bad = names.find((n) => !isInterfaceName(n));
-      if (bad !== undefined) fail(`${JSON.stringify(bad)} is not an interface name (1–15 characters, no "/", ":" or spaces)`);
+      if (bad !== undefined && bad.includes(',')) {
+        fail(`${JSON.stringify(bad)} is not an interface name: separate names with spaces ("${bad.split(',').filter(Boolean).join(' ')}") or write a TOML array`);
+      }
+      if (bad !== undefined) fail(`${JSON.stringify(bad)} is not an interface name (1–15 printable ASCII characters, none of / : , " ' or spaces)`);
       config.network.supplementary = [...new Set(names)];
       return;
     }
@@ -175,7 +178,17 @@ function applyKey(config: Config, section: string, key: string, value: unknown, 
       config.network.routeTableBase = value as number;
       return;
     }
+    case 'Network.PrimaryAddress':
+      config.network.primaryAddress = typeof value === 'boolean' ? value : fail('true or false');
+      return;
   }
+}
+
+/** What the agent says about a configuration at start and at each reload: keys that do nothing. */
+export function configNotes(config: Config): string[] {
+  return config.network.primaryAddress === undefined
+    ? []
+    : ['PrimaryAddress= is read and does nothing, as in cloud-network-setup: the primary address is left to DHCP, and Supplementary= names the interfaces whose every address gets rules'];
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
@@ -191,7 +204,10 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(total);
 }
 
-/** Linux IFNAMSIZ is 16 including the NUL; "/" and whitespace are refused by the kernel, ":" is alias syntax. */
+/**
+ * Linux IFNAMSIZ is 16 including the NUL; "/" and whitespace are refused by the kernel, ":" is
+ * alias syntax; a comma or a quote is a list or quoting mistake far more often than a name.
+ */
 function isInterfaceName(name: string): boolean {
-  return name.length >= 1 && name.length <= 15 && !/[\/:\s]/.test(name) && name !== '.' && name !== '..';
+  return name.length >= 1 && name.length <= 15 && /^[\x21-\x7e]+$/.test(name) && !/[\/:,"']/.test(name) && name !== '.' && name !== '..';
 }

@@ -1,9 +1,10 @@
 // The agent's logger: bunyan, at the configured LogLevel, written as JSON lines or as one
 // readable line per record ("2026-11-28T12:00:00Z INFO Successfully added address='10.4.0.5/24'
-// on link='eth1'") for journald, which adds its own timestamps but keeps ours for copies.
+// on link='eth1'"). In the journal each line starts with its priority ("<6>INFO Successfully
+// ..."), and a text line has no time of its own: journald records when each line came.
 import bunyan from 'bunyan';
 import type Logger from 'bunyan';
-import { fstatSync } from 'node:fs';
+import { isJournalStream } from '../../protocol/journal.js';
 import type { LogFormat, LogLevel } from './config.js';
 
 const BUNYAN_LEVEL: Record<LogLevel, bunyan.LogLevelString> = {
@@ -28,22 +29,6 @@ const LEVEL_NAME: Record<number, string> = {
 
 /** syslog priorities of bunyan's levels (debug 7, info 6, warning 4, err 3, crit 2) */
 const JOURNAL_PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
-
-/**
- * Whether file descriptor `fd` is the journal's stream: systemd then sets JOURNAL_STREAM to its
- * device and inode, and a "<N>" before a line gives journald the line's priority (sd-daemon(3)),
- * so that `journalctl -p warning` finds the warnings.
- */
-export function isJournalStream(fd: number): boolean {
-  const expected = process.env.JOURNAL_STREAM;
-  if (!expected) return false;
-  try {
-    const { dev, ino } = fstatSync(fd, { bigint: true });
-    return expected === `${dev}:${ino}`;
-  } catch {
-    return false;
-  }
-}
 
 /** bunyan's own record fields; everything else is the caller's context. */
 const CORE_FIELDS = new Set(['name', 'hostname', 'pid', 'level', 'time', 'msg', 'v', 'src']);
@@ -71,21 +56,27 @@ export function createLogger(options: LoggerOptions): Logger {
       ? journal
         ? raw((record) => JSON.stringify(record, bunyan.safeCycles()))
         : { level, stream: out }
-      : raw(formatTextRecord);
+      : raw(journal ? (record) => formatTextRecord(record, { time: false }) : formatTextRecord);
   return bunyan.createLogger({ name: options.name ?? 'cloud-network', streams: [stream], serializers: bunyan.stdSerializers });
 }
 
-/** One record as a line: time (to the second, UTC), level, message, then key='value' context. */
-export function formatTextRecord(record: Record<string, unknown>): string {
-  const time = record.time instanceof Date ? record.time : new Date(String(record.time ?? Date.now()));
-  const stamp = Number.isNaN(time.getTime()) ? String(record.time) : time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/**
+ * One record as a line: time (to the second, UTC; left out with `time: false`), level, message,
+ * then key='value' context.
+ */
+export function formatTextRecord(record: Record<string, unknown>, options: { time?: boolean } = {}): string {
   const level = LEVEL_NAME[record.level as number] ?? String(record.level);
-  const parts = [stamp, level, String(record.msg ?? '')];
+  const parts = [...(options.time === false ? [] : [timeStamp(record.time)]), level, String(record.msg ?? '')];
   for (const [key, value] of Object.entries(record)) {
     if (CORE_FIELDS.has(key) || value === undefined) continue;
     parts.push(`${key}=${formatValue(value)}`);
   }
   return parts.filter((p) => p !== '').join(' ');
+}
+
+function timeStamp(value: unknown): string {
+  const time = value instanceof Date ? value : new Date(String(value ?? Date.now()));
+  return Number.isNaN(time.getTime()) ? String(value) : time.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function formatValue(value: unknown): string {

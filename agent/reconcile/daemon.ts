@@ -1,12 +1,13 @@
 // The long-running agent: the reconciler plus everything that triggers it (the refresh timer,
-// metadata change notifications, kernel events, SIGHUP), and the pid file. The REST API is
+// metadata change notifications, kernel events, SIGHUP), and the pid file (written under the
+// instance lock main.ts holds, removed by its own agent only). The REST API is
 // started by main.ts once the first reconcile has ended, and closed through DaemonParts.close.
 // Stopping the daemon leaves the network as it is.
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Logger from 'bunyan';
 import { PID_FILE } from '../../protocol/config-file.js';
-import { loadConfig, type Config } from '../process/config.js';
+import { configNotes, loadConfig, type Config } from '../process/config.js';
 import type { Reconciler } from './reconciler.js';
 import { writeAtomically } from '../process/files.js';
 
@@ -27,6 +28,8 @@ export interface DaemonParts {
   log: Logger;
   config: Config;
   configPath: string;
+  /** the file was named with --config: on SIGHUP its absence is refused, not read as the defaults */
+  configNamed?: boolean;
   /** starts watching kernel events; calls back on any change or overflow */
   watchKernel(onChange: () => void): KernelWatch;
   /**
@@ -85,7 +88,9 @@ export class Daemon {
     this.watch?.close();
     await this.parts.reconciler.stop();
     await this.parts.close();
-    await rm(this.pidFile, { force: true });
+    // only this agent's own pid file: another agent's must outlive this one
+    const written = await readFile(this.pidFile, 'utf8').catch(() => '');
+    if (written.trim() === String(process.pid)) await rm(this.pidFile, { force: true });
   }
 
   /**
@@ -178,11 +183,15 @@ export class Daemon {
     const { log } = this.parts;
     let next: Config;
     try {
-      next = await loadConfig(this.parts.configPath);
+      next = await loadConfig(this.parts.configPath, { named: this.parts.configNamed === true });
     } catch (error) {
-      log.error(`reload refused: ${(error as Error).message}; keeping the running configuration`);
+      const problem = `reload refused: ${(error as Error).message}; keeping the running configuration`;
+      log.error(problem);
+      this.parts.reconciler.setConfigError(problem);
       return;
     }
+    this.parts.reconciler.setConfigError(undefined);
+    for (const note of configNotes(next)) log.warn(`${this.parts.configPath}: ${note}`);
     const restartNeeded = (['helperSocket', 'stateDir', 'provider'] as const).filter(
       (key) => next.system[key] !== this.config.system[key],
     );

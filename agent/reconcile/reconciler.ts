@@ -57,6 +57,13 @@ export interface ReconcileStatus {
   lastError?: string;
   metadataError?: string;
   helperReachable?: boolean;
+  /** why the helper could not be reached, while it cannot */
+  helperError?: string;
+  /** why the state files could not be written, until they are again */
+  stateError?: string;
+  /** why the last reload's configuration was refused (the previous one runs), until one is taken */
+  configError?: string;
+  /** always pending.length */
   pendingOperations: number;
   /** the operations of the last plan that are not yet in the kernel */
   pending: Operation[];
@@ -150,6 +157,11 @@ export class Reconciler {
   private retryDelay: number;
   private stopped = false;
   private readonly waiters: ((outcome: ReconcileOutcome) => void)[] = [];
+  /** the Supplementary= names last found missing from the kernel, as warned about */
+  private missingSupplementary = '';
+  /** failed metadata fetches and helper requests since the last success, for the recovery's log line */
+  private metadataFailures = 0;
+  private helperFailures = 0;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.config = options.config;
@@ -171,6 +183,11 @@ export class Reconciler {
     // a changed planner config may plan differently: plan against a fresh read
     if (JSON.stringify(config) !== JSON.stringify(this.config)) this.converged = undefined;
     this.config = config;
+  }
+
+  /** A reload's configuration was refused (undefined: one was taken); status shows it until then. */
+  setConfigError(problem: string | undefined): void {
+    this.status.configError = problem;
   }
 
   /** A reload: objects held back from a tug of war are re-added, and counted afresh. */
@@ -275,7 +292,10 @@ export class Reconciler {
       this.skippedReads = 0;
       this.converged = undefined;
       const helperDown = await this.ensureLedger(ownedEarly);
-      if (helperDown) return helperDown;
+      if (helperDown) {
+        await this.planWhileHelperDown(snapshot, modelText, took);
+        return helperDown;
+      }
       const { kernel, result } = await this.readAndPlan(snapshot, modelText, took);
       if (result.operations.length === 0) return await this.matched(snapshot, modelText, result, kernel);
       applying = true;
@@ -304,8 +324,13 @@ export class Reconciler {
         this.snapshot = snapshot;
         this.status.metadataError = undefined;
         this.status.lastMetadataSuccess = new Date().toISOString();
+        if (this.metadataFailures > 0) {
+          this.options.log.info(`metadata from ${this.options.source.name} available again after ${plural(this.metadataFailures, 'failure')}`);
+          this.metadataFailures = 0;
+        }
       } catch (error) {
         const message = `metadata from ${this.options.source.name} unavailable: ${errorText(error)}`;
+        this.metadataFailures++;
         this.status.metadataError = message;
         if (!this.snapshot) {
           this.status.lastError = `${message}; nothing configured yet, will retry`;
@@ -364,6 +389,7 @@ export class Reconciler {
       this.kernelUnchanged &&
       modelText === this.converged?.text &&
       !this.status.metadataError &&
+      !this.status.stateError &&
       this.skippedReads < MAX_SKIPPED_KERNEL_READS
     );
   }
@@ -378,8 +404,26 @@ export class Reconciler {
     const answer = await (ownedEarly ?? settle(this.options.helper.ownedAddresses()));
     if ('error' in answer) return this.helperDown(answer.error);
     this.owned = answer.value.addresses;
-    this.status.helperReachable = true;
+    this.helperUp();
     return undefined;
+  }
+
+  /**
+   * The helper cannot be asked for its ledger: the plan is made without it anyway, so that the
+   * status lists what is pending (addresses are then judged ours by their protocol tag alone).
+   */
+  private async planWhileHelperDown(snapshot: ProviderSnapshot, modelText: string, took: Timings): Promise<void> {
+    try {
+      const { result } = await this.readAndPlan(snapshot, modelText, took);
+      this.setPending(result.operations);
+    } catch (error) {
+      this.options.log.debug({ err: error }, 'no plan while the helper is down');
+    }
+  }
+
+  private setPending(operations: Operation[]): void {
+    this.status.pending = operations;
+    this.status.pendingOperations = operations.length;
   }
 
   private async readAndPlan(snapshot: ProviderSnapshot, modelText: string, took: Timings): Promise<{ kernel: KernelState; result: Plan }> {
@@ -387,6 +431,7 @@ export class Reconciler {
     const readStarted = performance.now();
     const kernel = await this.options.kernel.read();
     took.kernelReadMs = Math.round(performance.now() - readStarted);
+    this.options.log.debug(`kernel read: ${kernelSummary(kernel)} in ${took.kernelReadMs} ms`);
     // The read's last dump was decoded in this turn of the event loop and planning is the
     // longest stretch that follows: let the API requests that arrived meanwhile go first.
     await nextTurn();
@@ -394,18 +439,33 @@ export class Reconciler {
     const result = this.planAgainst(snapshot, kernel, modelText);
     took.planMs = Math.round(performance.now() - planStarted);
     this.lastPlan = result;
+    this.options.log.debug(`plan: ${planSummary(result)} (${took.planMs} ms)`);
     for (const nic of result.nics) {
       if (nic.problem) this.options.log.debug(`NIC ${nic.mac}: ${nic.problem}`);
     }
+    this.noteMissingSupplementary(kernel);
     return { kernel, result };
+  }
+
+  /** Supplementary= names no interface of the kernel: said once for each different set of names. */
+  private noteMissingSupplementary(kernel: KernelState): void {
+    const missing = this.config.supplementary.filter((name) => !kernel.links.some((link) => link.name === name));
+    const key = missing.join(' ');
+    if (key === this.missingSupplementary) return;
+    this.missingSupplementary = key;
+    if (missing.length === 0) return;
+    const names = missing.join(', ');
+    this.options.log.warn(
+      `Supplementary= names ${names}, which ${missing.length === 1 ? 'is not an interface' : 'are not interfaces'} now; ` +
+        `${missing.length === 1 ? 'its' : 'their'} addresses get rules once ${missing.length === 1 ? 'it appears' : 'they appear'} (ip link shows the names)`,
+    );
   }
 
   /** The kernel matches the plan: nothing pending, no link in error; the state files follow. */
   private async matched(snapshot: ProviderSnapshot, modelText: string, result: Plan, kernel: KernelState): Promise<ReconcileOutcome> {
-    this.status.pendingOperations = 0;
-    this.status.pending = [];
+    this.setPending([]);
     this.status.linkErrors = {};
-    await this.options.state.write(snapshot, result, kernel, this.status);
+    await this.writeState(snapshot, result, kernel);
     this.converged = { model: snapshot.model, text: modelText };
     this.contest.settled(modelText);
     return this.succeeded();
@@ -420,11 +480,11 @@ export class Reconciler {
     this.options.kernelEvents?.pause();
     try {
       const applied = await this.options.helper.apply(result.operations);
-      this.status.helperReachable = true;
+      this.helperUp();
       return applied;
     } catch (error) {
       this.owned = undefined; // the helper may have applied part of it before it went away
-      this.status.pendingOperations = result.operations.length;
+      this.setPending(result.operations);
       return this.helperDown(error);
     } finally {
       // Before the read below: whatever changes from here on is an event again, and marks
@@ -464,7 +524,9 @@ export class Reconciler {
    * against a fresh read (and the helper's ledger after the apply) is empty.
    */
   private async verify(snapshot: ProviderSnapshot, modelText: string, problems: string[]): Promise<ReconcileOutcome> {
+    const readStarted = performance.now();
     const after = await this.options.kernel.read();
+    this.options.log.debug(`kernel read after the apply: ${kernelSummary(after)} in ${Math.round(performance.now() - readStarted)} ms`);
     this.owned = undefined;
     try {
       this.owned = (await this.options.helper.ownedAddresses()).addresses;
@@ -473,9 +535,9 @@ export class Reconciler {
     }
     const remaining = this.planAgainst(snapshot, after, modelText);
     this.lastPlan = remaining;
-    this.status.pendingOperations = remaining.operations.length;
-    this.status.pending = remaining.operations;
-    await this.options.state.write(snapshot, remaining, after, this.status);
+    this.options.log.debug(`plan after the apply: ${planSummary(remaining)}`);
+    this.setPending(remaining.operations);
+    await this.writeState(snapshot, remaining, after);
     if (remaining.operations.length > 0) {
       const reason = problems[0] ?? `${remaining.operations.length} operations still pending after apply`;
       this.status.lastError = reason;
@@ -495,13 +557,44 @@ export class Reconciler {
   }
 
   private helperDown(error: unknown): ReconcileOutcome {
+    this.helperFailures++;
     this.status.helperReachable = false;
     // the helper client's own errors already say "will retry"
     const text = errorText(error);
     const reason = /will retry$/.test(text) ? text : `${text}; will retry`;
     this.status.lastError = reason;
+    this.status.helperError = reason;
     this.options.log.warn(reason);
     return { converged: false, reason };
+  }
+
+  private helperUp(): void {
+    if (this.helperFailures > 0) {
+      this.options.log.info(`helper reachable again after ${plural(this.helperFailures, 'failed attempt')}`);
+      this.helperFailures = 0;
+    }
+    this.status.helperReachable = true;
+    this.status.helperError = undefined;
+  }
+
+  /**
+   * The state files follow the kernel; a StateDir the agent cannot write (a root-owned file left
+   * by an old root run) is reported in status and logged once per different error, and the
+   * reconcile goes on: the kernel is what matters.
+   */
+  private async writeState(snapshot: ProviderSnapshot, result: Plan, kernel: KernelState): Promise<void> {
+    try {
+      await this.options.state.write(snapshot, result, kernel, this.status);
+    } catch (error) {
+      const problem = `state files not written: ${errorText(error)}; the kernel is configured, the files show an older state`;
+      if (problem !== this.status.stateError) this.options.log.error(problem);
+      this.status.stateError = problem;
+      return;
+    }
+    if (this.status.stateError) {
+      this.options.log.info('state files written again');
+      this.status.stateError = undefined;
+    }
   }
 }
 
@@ -521,6 +614,26 @@ export function initialStatus(provider: ProviderName, startedAt: Date): Reconcil
     collisions: [],
     contested: [],
   };
+}
+
+/** "1 failure", "3 failures"; `many` for words whose plural is not "s" added */
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** What a kernel read found, in numbers ("2 links, 1 address, 0 routes, 0 rules"). */
+function kernelSummary(kernel: KernelState): string {
+  return [plural(kernel.links.length, 'link'), plural(kernel.addresses.length, 'address', 'addresses'), plural(kernel.routes.length, 'route'), plural(kernel.rules.length, 'rule')].join(', ');
+}
+
+/** A plan in numbers ("2 NICs (2 on a link), 5 operations: 5 to add or replace, 0 to remove"). */
+function planSummary(plan: Plan): string {
+  const removals = plan.operations.filter((op) => op.kind.endsWith('.remove')).length;
+  const linked = plan.nics.filter((nic) => nic.link).length;
+  return (
+    `${plural(plan.nics.length, 'NIC')} (${linked} on a link), ${plural(plan.operations.length, 'operation')}: ` +
+    `${plan.operations.length - removals} to add or replace, ${removals} to remove`
+  );
 }
 
 function count(counter: Record<string, number>, kind: string): void {

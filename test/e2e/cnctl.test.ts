@@ -2,7 +2,7 @@
 // and cnctl reload delivering a real SIGHUP.
 import test, { type ExecutionContext } from 'ava';
 import bunyan from 'bunyan';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import type { ProviderName } from '../../agent/metadata/model.js';
 import { block, style, wantsColour } from '../../cnctl/output.js';
 import { reload } from '../../cnctl/reload.js';
 import { FakeView, SECRETS, fixture } from '../lib/api-fixtures.js';
+import { createNamespace } from '../lib/netns.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -194,7 +195,7 @@ test('--json prints the API\'s JSON for every status command', async (t) => {
 test('cnctl status shows the agent\'s health: version, provider, times, helper, pending', async (t) => {
   const url = await agent(t, new FakeView(fixture('azure')).failSecondLink('helper refused rule.add: table 20001 outside the managed range'));
   const result = await cnctl(['status', '--url', url]);
-  t.is(result.code, 0, result.stderr);
+  t.is(result.code, 1, result.stderr);
   t.true(result.stdout.includes('        Agent: cloud-network 0.1.0-test\n'), result.stdout);
   t.true(result.stdout.includes('     Provider: azure\n'));
   t.true(result.stdout.includes('       Helper: reachable\n'));
@@ -214,10 +215,10 @@ test('cnctl show ssh-keys prints one key per line; show document prints the docu
   for (const secret of SECRETS) t.false(document.stdout.includes(secret));
 });
 
-test('an unreachable agent: exit 1 and a message naming the address, what happened and what to check', async (t) => {
+test('an unreachable agent: exit 3 and a message naming the address, what happened and what to check', async (t) => {
   const port = await closedPort();
   const result = await cnctl(['status', 'system', '--url', `http://127.0.0.1:${port}`]);
-  t.is(result.code, 1);
+  t.is(result.code, 3);
   t.is(result.stdout, '');
   t.true(result.stderr.includes(`http://127.0.0.1:${port}`));
   t.regex(result.stderr, /connection refused/);
@@ -230,7 +231,7 @@ test('without --url and without a socket in StateDir, the address comes from Lis
   const config = join(dir, 'cloud-network.toml');
   await writeFile(config, `[System]\nStateDir = "${dir}"\n[Network]\nListen = "127.0.0.1:${port}"\n`);
   const result = await cnctl(['status', '--config', config]);
-  t.is(result.code, 1);
+  t.is(result.code, 3);
   t.true(result.stderr.includes(`http://127.0.0.1:${port}`), result.stderr);
   t.true(result.stderr.includes(`Listen= in ${config}`));
   t.true(result.stderr.includes(`as there is no ${join(dir, 'api.sock')}`), result.stderr);
@@ -249,8 +250,10 @@ test('by default cnctl asks the agent on the socket in its StateDir, not on List
   const result = await cnctl(['status', 'system', '--json', '--config', config]);
   t.is(result.code, 0, result.stderr);
   t.like(JSON.parse(result.stdout), { provider: 'gcp', id: '7454466891239578912' });
-  // --state-dir names the same directory without a configuration
-  const byStateDir = await cnctl(['status', '--state-dir', dir, '--config', join(dir, 'missing.toml')]);
+  // --state-dir names the same directory, whatever the configuration says
+  const empty = join(dir, 'empty.toml');
+  await writeFile(empty, '');
+  const byStateDir = await cnctl(['status', '--state-dir', dir, '--config', empty]);
   t.is(byStateDir.code, 0, byStateDir.stderr);
   t.regex(byStateDir.stdout, /Provider: gcp/);
 });
@@ -268,11 +271,11 @@ test('--socket PATH names the agent\'s socket; a socket nobody answers on is an 
   holder.kill('SIGKILL');
   await new Promise((resolve) => holder.once('exit', resolve));
   const refused = await cnctl(['status', '--socket', stale]);
-  t.is(refused.code, 1);
+  t.is(refused.code, 3);
   t.true(refused.stderr.includes(`cannot reach the cloud-network agent at ${stale}: connection refused`), refused.stderr);
   t.regex(refused.stderr, /given with --socket/);
   const missing = await cnctl(['status', '--socket', join(dir, 'none.sock')]);
-  t.is(missing.code, 1);
+  t.is(missing.code, 3);
   t.regex(missing.stderr, /none\.sock: no such socket/);
 });
 
@@ -346,6 +349,47 @@ next(); setTimeout(() => process.exit(0), 60000);`;
   t.is(counts().closed, 8, 'root\'s cnctl came in on places of its own');
 });
 
+test('a configuration file named with --config that does not exist is an error, for status and reload alike', async (t) => {
+  const dir = await tempDir(t);
+  const missing = join(dir, 'absent.toml');
+  for (const args of [['status'], ['reload']]) {
+    const result = await cnctl([...args, '--config', missing]);
+    t.is(result.code, 1, args.join(' '));
+    t.is(result.stderr, `cnctl: ${missing}: no such file: a file named with --config must exist (without --config a missing /etc/cloud-network/cloud-network.toml means the defaults)\n`);
+  }
+});
+
+test('a configuration file that is not TOML still gives cnctl the agent’s address', async (t) => {
+  const url = await agent(t, new FakeView(fixture('azure')).converge());
+  const dir = await tempDir(t);
+  const config = join(dir, 'cloud-network.toml');
+  await writeFile(config, `[System]\nLogLevel = Debug\n\n[Network]\nListen = "${url.replace('http://', '')}"\nSupplementary = "eth1\n`);
+  const result = await cnctl(['status', 'system', '--config', config]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /Provider: azure/);
+});
+
+test('a configuration file its user may not read: cnctl tries the default address and says why', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to run cnctl as another user in a namespace of its own');
+    return;
+  }
+  // a namespace of its own: nothing there listens on the default address
+  const ns = createNamespace(t, 'cnctlcfg');
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  const config = join(dir, 'cloud-network.toml');
+  await writeFile(config, '[Network]\nListen = "127.0.0.1:6000"\n', { mode: 0o600 });
+  const run = spawnSync('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import=tsx', 'cnctl/main.ts', 'status', '--config', config], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, HOME: dir },
+  });
+  t.regex(run.stderr, /cannot reach the cloud-network agent at http:\/\/127\.0\.0\.1:5209/);
+  t.regex(run.stderr, new RegExp(`${config}: cannot read the configuration file \\(EACCES\\); the defaults were used`));
+  t.not(run.status, 0);
+});
+
 test('an agent without metadata yet: exit 1 saying so and why', async (t) => {
   const view = new FakeView(fixture('azure'));
   view.state.metadataError = 'metadata from azure unavailable: HTTP 410 from /metadata/instance';
@@ -353,8 +397,64 @@ test('an agent without metadata yet: exit 1 saying so and why', async (t) => {
   const result = await cnctl(['status', 'network', '--url', url]);
   t.is(result.code, 1);
   t.regex(result.stderr, /has no metadata yet: metadata from azure unavailable: HTTP 410/);
-  // the agent's own health still answers
-  t.is((await cnctl(['status', '--url', url])).code, 0);
+  // the agent's own health still answers, and names the failure
+  const status = await cnctl(['status', '--url', url]);
+  t.is(status.code, 1);
+  t.regex(status.stdout, /Metadata Error: metadata from azure unavailable: HTTP 410/);
+});
+
+const FAILURES: [string, (view: FakeView) => void, RegExp][] = [
+  ['a refused reload', (v) => (v.state.configError = 'reload refused: /etc/cloud-network/cloud-network.toml: not valid TOML: line 2; keeping the running configuration'), /^ Config Error: reload refused: .*not valid TOML/m],
+  ['state files not written', (v) => (v.state.stateError = "state files not written: EACCES: permission denied, open '/run/cloud-network/links/eth1.json.9.tmp'"), /^  State Error: state files not written: EACCES/m],
+  ['a helper that cannot be reached', (v) => Object.assign(v.state, { helperReachable: false, helperError: 'helper at /run/cloud-network/helper.sock is not reachable: ECONNREFUSED; will retry' }), /^       Helper: not reachable: helper at \/run\/cloud-network\/helper\.sock is not reachable: ECONNREFUSED/m],
+  ['failing metadata', (v) => (v.state.metadataError = 'metadata from azure unavailable: HTTP 500'), /^Metadata Error: metadata from azure unavailable: HTTP 500/m],
+  ['a link in error', (v) => (v.state.linkErrors = { eth1: 'kernel refused address.add: File exists' }), /^   Error eth1: kernel refused address\.add: File exists/m],
+  ['not converged', (v) => (v.state.converged = false), /^    Converged: no/m],
+];
+
+for (const [what, inflict, shown] of FAILURES) {
+  test(`cnctl status exits 1 for ${what}, shown in its own field; 0 when converged without failures`, async (t) => {
+    const view = new FakeView(fixture('azure')).converge();
+    const url = await agent(t, view);
+    const healthy = await cnctl(['status', '--url', url]);
+    t.is(healthy.code, 0, healthy.stdout);
+    inflict(view);
+    const result = await cnctl(['status', '--url', url]);
+    t.is(result.code, 1, result.stdout);
+    t.regex(result.stdout, shown);
+    const json = await cnctl(['status', '--json', '--url', url]);
+    t.is(json.code, 1);
+    t.like(JSON.parse(json.stdout), { provider: 'azure' });
+  });
+}
+
+test('cnctl wait exits 0 once the agent has converged, and at once when it has', async (t) => {
+  const view = new FakeView(fixture('azure'));
+  view.state.reconciling = true;
+  const url = await agent(t, view);
+  const waiting = cnctl(['wait', '--timeout', '60', '--url', url]);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  view.converge();
+  const result = await waiting;
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout, '');
+  t.is((await cnctl(['wait', '--url', url])).code, 0);
+});
+
+test('cnctl wait gives up after --timeout with exit 1, saying why the agent has not converged', async (t) => {
+  const view = new FakeView(fixture('azure')).failSecondLink('helper refused address.add: permission denied');
+  view.state.metadataError = 'metadata from azure unavailable: HTTP 500';
+  const url = await agent(t, view);
+  const result = await cnctl(['wait', '--timeout', '1', '--url', url]);
+  t.is(result.code, 1);
+  t.is(result.stderr, 'cnctl: the agent has not converged after 1 s: metadata from azure unavailable: HTTP 500; eth1: helper refused address.add: permission denied\n');
+});
+
+test('cnctl wait for an agent that does not answer: exit 3 after --timeout, with the reason', async (t) => {
+  const port = await closedPort();
+  const result = await cnctl(['wait', '--timeout', '1', '--url', `http://127.0.0.1:${port}`]);
+  t.is(result.code, 3);
+  t.regex(result.stderr, /^cnctl: no answer from the agent after 1 s: cannot reach the cloud-network agent at http:\/\/127\.0\.0\.1:\d+: connection refused/);
 });
 
 test('an unknown link: exit 4 (not found, as systemctl for an unknown unit) with the agent\'s answer', async (t) => {
@@ -364,7 +464,7 @@ test('an unknown link: exit 4 (not found, as systemctl for an unknown unit) with
   t.regex(result.stderr, /HTTP 404: no configured link named "eth9" \(links: eth0, eth1\)/);
 });
 
-for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system', 'extra'], ['show'], ['--bogus', 'status'], ['status', '--url', 'not a url'], ['status', '--url', 'http://127.0.0.1:5209', '--socket', '/run/cloud-network/api.sock']]) {
+for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system', 'extra'], ['show'], ['--bogus', 'status'], ['status', '--url', 'not a url'], ['wait', 'now'], ['wait', '--timeout', '5s'], ['status', '--timeout', '5'], ['status', '--url', 'http://127.0.0.1:5209', '--socket', '/run/cloud-network/api.sock']]) {
   test(`usage error exits 2: cnctl ${args.join(' ')}`, async (t) => {
     const result = await cnctl(args);
     t.is(result.code, 2);
@@ -516,10 +616,10 @@ test('cnctl reload takes the state directory from StateDir= in the configuration
   t.is(await waitForFile(record, 'HUP'), 'HUP\n');
 });
 
-test('cnctl reload refuses a missing, stale or group-signalling pid file with exit 1', async (t) => {
+test('cnctl reload refuses a missing or stale pid file with exit 3 (no agent runs), a group-signalling one with exit 1', async (t) => {
   const dir = await tempDir(t);
   const missing = await cnctl(['reload', '--state-dir', dir]);
-  t.is(missing.code, 1);
+  t.is(missing.code, 3);
   t.regex(missing.stderr, /no agent pid file at .*agent\.pid: is the agent running/);
 
   for (const text of ['0', '-1', '1', 'garbage']) {
@@ -533,7 +633,7 @@ test('cnctl reload refuses a missing, stale or group-signalling pid file with ex
   await new Promise((resolve) => gone.on('exit', resolve));
   await writeFile(join(dir, 'agent.pid'), String(gone.pid));
   const stale = await cnctl(['reload', '--state-dir', dir]);
-  t.is(stale.code, 1);
+  t.is(stale.code, 3);
   t.regex(stale.stderr, new RegExp(`no process with pid ${gone.pid}.*stale`));
 });
 

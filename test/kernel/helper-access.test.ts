@@ -2,7 +2,7 @@
 // allowed user served, a socket file of mode 0660, systemd socket activation with idle exit.
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { HelperClient } from '../../agent/reconcile/helper-client.js';
 import { createNamespace, ip, waitFor } from '../lib/netns.js';
@@ -50,6 +50,56 @@ test('the helper works with CAP_NET_ADMIN as its only capability, as an unprivil
   const status = execFileSync('cat', [`/proc/${helper.child.pid}/status`], { encoding: 'utf8' });
   t.regex(status, /CapEff:\s+0000000000001000/); // bit 12: CAP_NET_ADMIN, nothing else
   t.regex(status, /Uid:\s+65534/);
+  t.notRegex(helper.output(), /without CAP_NET_ADMIN/);
+});
+
+test('without CAP_NET_ADMIN the helper says so when it starts, at error level', async (t) => {
+  const ns = createNamespace(t, 'nocaps');
+  const helper = await startHelper(t, ns, {
+    uid: 65534,
+    wrapper: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
+  });
+  const records = helper.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+  const warning = records.find((r) => /without CAP_NET_ADMIN/.test(r.msg));
+  t.truthy(warning, helper.output());
+  t.is(warning!.level, 50);
+  t.regex(warning!.msg, /the kernel will refuse every change/);
+});
+
+/** Runs the helper to its exit (killed after `timeoutMs`); resolves with its status and output. */
+function runHelper(ns: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import=tsx', 'helper/main.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+test('an --allow-user that does not exist stops the helper before it listens, as an unknown --group does', async (t) => {
+  const ns = createNamespace(t, 'nouser');
+  const dir = uniqueDir(t);
+  for (const [option, name] of [['--allow-user', 'cn-no-such-user'], ['--group', 'cn-no-such-group']] as const) {
+    const run = await runHelper(ns, ['--socket', `${dir}/helper.sock`, '--ledger', `${dir}/ledger.json`, option, name]);
+    t.is(run.code, 1, `${option}: ${run.output}`);
+    t.regex(run.output, new RegExp(`${name} \\(${option}\\) does not exist`));
+    t.false(existsSync(`${dir}/helper.sock`), `${option}: no socket`);
+  }
+});
+
+test('a ledger directory that another user may write is named in a warning when the helper starts', async (t) => {
+  const ns = createNamespace(t, 'ledgerdir');
+  const shared = uniqueDir(t);
+  await chmod(shared, 0o777);
+  const helper = await startHelper(t, ns, { args: ['--ledger', `${shared}/ledger.json`] });
+  t.regex(helper.output(), new RegExp(`the ledger's directory ${shared} can be written by every user`));
+  const own = await startHelper(t, ns);
+  t.notRegex(own.output(), /the ledger's directory/);
 });
 
 test('a peer that is neither root nor the allowed user is refused and logged; the allowed user is served', async (t) => {

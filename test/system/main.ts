@@ -599,11 +599,13 @@ async function checks(t: TeardownStack, deb: string): Promise<void> {
     const agent = show(w.machine, 'cloud-network.service', 'ActiveState', 'SubState', 'ExecStartPre', 'TimeoutStartUSec');
     const once = /status=(\d+)/.exec(agent.ExecStartPre ?? '')?.[1];
     const times = /start_time=\[\w+ ([^\]]+) UTC\] ; stop_time=\[\w+ ([^\]]+) UTC\]/.exec(agent.ExecStartPre ?? '');
-    const onceTook = times ? `${(Date.parse(`${times[2]!.replace(' ', 'T')}Z`) - Date.parse(`${times[1]!.replace(' ', 'T')}Z`)) / 1000} s` : 'unknown';
+    const onceSeconds = times ? (Date.parse(`${times[2]!.replace(' ', 'T')}Z`) - Date.parse(`${times[1]!.replace(' ', 'T')}Z`)) / 1000 : undefined;
+    const onceTook = onceSeconds === undefined ? 'unknown' : `${onceSeconds} s`;
     const warning = journal(w.machine, '-u', 'cloud-network.service', '-p', 'warning').find((r) => /metadata/.test(r.MESSAGE));
     const configured = (await settledKernelDump(w.vm)) !== w.dhcpState;
     return holds(
-      state === 'running' && agent.ActiveState === 'active' && agent.SubState === 'running' && !configured && warning !== undefined,
+      // the first pass keeps to its 30 s budget (FIRST_PASS_BUDGET_MS), well inside TimeoutStartSec=60
+      state === 'running' && agent.ActiveState === 'active' && agent.SubState === 'running' && !configured && warning !== undefined && onceSeconds !== undefined && onceSeconds <= 35,
       `${state} ${bootTime} after the reboot; cloud-network.service ${agent.ActiveState} (${agent.SubState}); its ExecStartPre cloud-network --once gave up after ${onceTook} (exit ${once}, TimeoutStartSec ${agent.TimeoutStartUSec}); ` +
         `the kernel ${configured ? 'changed' : 'as DHCP left it'}; journalctl -p warning: ${warning?.MESSAGE.slice(0, 140) ?? 'nothing'}`,
     );

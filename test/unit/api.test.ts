@@ -5,7 +5,7 @@ import bunyan from 'bunyan';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { startApi, type ApiLimits, type RunningApi } from '../../agent/report/api/server.js';
-import { isLoopback, parseListen, urlForListen, type NetworkResource, type StatusResource } from '../../protocol/rest.js';
+import { isLoopback, parseListen, statusProblems, urlForListen, type NetworkResource, type StatusResource } from '../../protocol/rest.js';
 import { withoutSecrets } from '../../agent/metadata/secret-filter.js';
 import type { LinkState } from '../../agent/report/state-files.js';
 import { Metrics } from '../../agent/report/metrics.js';
@@ -204,6 +204,43 @@ test('GET /api/v1/status reports version, provider, refresh and success times, h
     pendingOperations: 0,
     converged: true,
   });
+});
+
+test('GET /api/v1/status names every failure in its own field, and counts what it lists as pending', async (t) => {
+  const view = new FakeView(fixture('azure')).failSecondLink('helper refused address.add: permission denied');
+  const converged = await getJson<StatusResource>(await serve(t, new FakeView(fixture('azure')).converge()), '/api/v1/status');
+  t.like(converged, { helperError: null, stateError: null, configError: null, metadataError: null });
+  t.deepEqual(statusProblems(converged), []);
+  view.state = {
+    ...view.state,
+    helperReachable: false,
+    helperError: 'helper at /run/cloud-network/helper.sock is not reachable: ECONNREFUSED; will retry',
+    stateError: "state files not written: EACCES: permission denied, open '/run/cloud-network/links/eth1.json.9.tmp'",
+    configError: 'reload refused: /etc/cloud-network/cloud-network.toml: not valid TOML: line 2; keeping the running configuration',
+    metadataError: 'metadata from azure unavailable: HTTP 500',
+    pendingOperations: 99,
+  };
+  const status = await getJson<StatusResource>(await serve(t, view), '/api/v1/status');
+  t.is(status.helperError, view.state.helperError!);
+  t.is(status.stateError, view.state.stateError!);
+  t.is(status.configError, view.state.configError!);
+  t.is(status.pendingOperations, status.pending.length);
+  t.true(status.pending.length > 0);
+  t.deepEqual(statusProblems(status), [
+    view.state.configError,
+    view.state.metadataError,
+    view.state.helperError,
+    view.state.stateError,
+    'eth1: helper refused address.add: permission denied',
+  ]);
+});
+
+test('an object no longer re-added after a tug of war is a failure of the status, as its red field says', async (t) => {
+  const converged = await getJson<StatusResource>(await serve(t, new FakeView(fixture('azure')).converge()), '/api/v1/status');
+  const contested = { object: 'ip rule add from 10.4.1.5 lookup 20001 priority 20200 proto 201', removals: 6, likelyTool: 'systemd-networkd', since: '2025-11-28T12:00:03.000Z' };
+  t.deepEqual(statusProblems({ ...converged, contested: [contested] }), [
+    'ip rule add from 10.4.1.5 lookup 20001 priority 20200 proto 201: removed 6 times within a minute, likely by systemd-networkd; not re-added until the next reload',
+  ]);
 });
 
 test('GET /api/v1/ssh-keys and /api/v1/document serve the keys and the secret-free document', async (t) => {

@@ -22,7 +22,7 @@ test('a mistyped option, command or noun gets its likely meaning', (t) => {
   t.is(mistake(['stauts']), 'unknown command "stauts"; did you mean status?');
   t.is(mistake(['status', 'netwrok']), 'unknown status "netwrok"; did you mean network?');
   t.is(mistake(['show', 'ssh']), 'unknown show "ssh"; did you mean ssh-keys?');
-  t.is(mistake(['frobnicate']), 'unknown command "frobnicate" (choose list, status, show, reload, help, version)');
+  t.is(mistake(['frobnicate']), 'unknown command "frobnicate" (choose list, status, show, reload, wait, help, version)');
   t.is(mistake(['status', '--url']), '--url needs a value');
   t.is(mistake(['status', '--help=yes']), '--help takes no value');
 });

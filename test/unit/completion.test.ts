@@ -22,7 +22,7 @@ function complete(...words: string[]): string[] {
 }
 
 test('the first word is a command', (t) => {
-  t.deepEqual(complete(''), ['list', 'reload', 'show', 'status']);
+  t.deepEqual(complete(''), ['list', 'reload', 'show', 'status', 'wait']);
   t.deepEqual(complete('st'), ['status']);
 });
 
@@ -38,15 +38,17 @@ test('status offers system and network, and network the links of this machine', 
   t.deepEqual(complete('status', 'system', ''), []);
 });
 
-test('show offers ssh-keys and document; reload takes nothing', (t) => {
+test('show offers ssh-keys and document; reload and wait take nothing but options', (t) => {
   t.deepEqual(complete('show', ''), ['document', 'ssh-keys']);
   t.deepEqual(complete('reload', ''), []);
+  t.deepEqual(complete('wait', ''), []);
+  t.deepEqual(complete('wait', '--timeout', ''), []);
 });
 
 test('options complete anywhere, and an option’s value does not count as a command word', (t) => {
-  t.deepEqual(complete('--'), ['--config', '--help', '--json', '--json=', '--no-pager', '--state-dir', '--url', '--version']);
+  t.deepEqual(complete('--'), ['--config', '--help', '--json', '--json=', '--no-pager', '--state-dir', '--timeout', '--url', '--version']);
   t.deepEqual(complete('--json='), ['pretty', 'short']);
-  t.deepEqual(complete('--json', ''), ['list', 'reload', 'show', 'status']);
+  t.deepEqual(complete('--json', ''), ['list', 'reload', 'show', 'status', 'wait']);
   t.deepEqual(complete('--json=s'), ['short']);
   t.deepEqual(complete('--json', 'status', 'n'), ['network']);
   t.deepEqual(complete('--config', '/nonexistent.toml', 'status', ''), ['network', 'system']);

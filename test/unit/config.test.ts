@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { ConfigError, DEFAULT_CONFIG, loadConfig, parseConfig, parseDuration } from '../../agent/process/config.js';
+import { ConfigError, configNotes, DEFAULT_CONFIG, loadConfig, parseConfig, parseDuration } from '../../agent/process/config.js';
 import { createLogger, formatTextRecord } from '../../agent/process/logging.js';
 
 const PATH = '/etc/cloud-network/cloud-network.toml';
@@ -97,7 +97,22 @@ const rejected = test.macro((t, text: string, mentions: RegExp[]) => {
 });
 
 test('a misspelt key is an error naming the key and the allowed ones', rejected, '[System]\nLogLevl = "Info"', [/\[System\] LogLevl/, /allowed in \[System\]: LogLevel, LogFormat/]);
-test('a key in the wrong case points at the right spelling', rejected, '[Network]\nlisten = "127.0.0.1:1"', [/did you mean Listen\?/]);
+test('sections and keys are read in any case, as Viper read them for the Go cloud-network-setup', (t) => {
+  const config = parseConfig('[network]\nlisten = "127.0.0.1:1"\nSUPPLEMENTARY = "eth1"\n[SYSTEM]\nloglevel = "debug"', PATH);
+  t.is(config.network.listen, '127.0.0.1:1');
+  t.deepEqual(config.network.supplementary, ['eth1']);
+  t.is(config.system.logLevel, 'Debug');
+});
+test('one key in two spellings is an error', rejected, '[Network]\nListen = "127.0.0.1:1"\nlisten = "127.0.0.1:2"', [/\[Network\] Listen and listen are the same key: set it once/]);
+test('one section in two spellings is an error', rejected, '[Network]\nListen = "127.0.0.1:1"\n[network]\nSupplementary = "eth1"', [/\[Network\] and \[network\] are the same section/]);
+test('the Go tool\'s PrimaryAddress= is read, said to do nothing, and must be a boolean', (t) => {
+  const config = parseConfig('[Network]\nPrimaryAddress = true', PATH);
+  t.true(config.network.primaryAddress);
+  t.deepEqual(configNotes(config).length, 1);
+  t.regex(configNotes(config)[0]!, /PrimaryAddress= is read and does nothing/);
+  t.deepEqual(configNotes(parseConfig('', PATH)), []);
+  t.throws(() => parseConfig('[Network]\nPrimaryAddress = "yes"', PATH), { message: /PrimaryAddress = "yes" is not allowed: true or false/ });
+});
 test('an unknown section is an error', rejected, '[Networking]\nListen = "127.0.0.1:1"', [/unknown section \[Networking\]/, /\[System\], \[Network\]/]);
 test('a key outside any section is an error', rejected, 'LogLevel = "Info"', [/LogLevel is outside any section: put it under \[System\]/]);
 test('an unknown log level is an error listing the levels', rejected, '[System]\nLogLevel = "verbose"', [/\[System\] LogLevel = "verbose"/, /Trace, Debug, Info, Warning, Error, Fatal, Panic/]);
@@ -119,6 +134,20 @@ test('a supplementary name that cannot be an interface is an error', rejected, '
   /Supplementary/,
   /"averyveryverylongname" is not an interface name/,
 ]);
+test('a comma-separated Supplementary is an error that shows the spaces it takes', rejected, '[Network]\nSupplementary = "eth0,eth1"', [
+  /Supplementary = "eth0,eth1" is not allowed: "eth0,eth1" is not an interface name: separate names with spaces \("eth0 eth1"\)/,
+]);
+test('a quoted Supplementary name is an error', rejected, '[Network]\nSupplementary = ["\'eth0\'"]', [/"'eth0'" is not an interface name/]);
+
+test('a file named with --config must exist; without --config a missing file means the defaults', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cn-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'absent.toml');
+  const error = await t.throwsAsync(loadConfig(path, { named: true }), { instanceOf: ConfigError });
+  t.regex(error!.message, new RegExp(`^${path}: no such file: a file named with --config must exist`));
+  t.deepEqual(await loadConfig(path), DEFAULT_CONFIG);
+});
+
 test('a route table base outside the managed range is an error that explains the range', rejected, '[Network]\nRouteTableBase = 254', [
   /RouteTableBase = 254/,
   /from 20000 to 29000/,

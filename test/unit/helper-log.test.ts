@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { replaceFile } from '../../helper/files.js';
+import { AuditLog } from '../../helper/audit.js';
 import { JsonLineLog, type LevelName } from '../../helper/log.js';
 
 function capture(level?: LevelName): { log: JsonLineLog; records: () => Record<string, unknown>[]; lines: string[] } {
@@ -61,6 +62,32 @@ test("bunyan's own reader takes the records as bunyan records", (t) => {
   const text = shown.stdout.replace(/\x1b\[[0-9;]*m/g, ''); // colours, if the environment forces them
   t.regex(text, /INFO cloud-network-helper: apply from pid 7 uid 0 \(method=apply\)/);
   t.false(text.includes('{"name"'));
+});
+
+test('an audit record is a warning when an operation was refused or failed, and stays the same record', (t) => {
+  const { log, records } = capture();
+  const audit = new AuditLog(log);
+  const peer = { pid: 7, uid: 995, gid: 995 };
+  const operations = [
+    { kind: 'address.add' as const, link: 'eth1', address: '10.4.1.5/24', noPrefixRoute: true },
+    { kind: 'address.add' as const, link: 'lo', address: '10.4.1.6/24', noPrefixRoute: true },
+  ];
+  audit.request({ connection: 1, peer, method: 'apply', id: 1, durationMs: 2, operations: operations.slice(0, 1), results: [{ index: 0, kind: 'address.add', outcome: 'applied' }] });
+  audit.request({
+    connection: 1,
+    peer,
+    method: 'apply',
+    id: 2,
+    durationMs: 2,
+    operations,
+    results: [
+      { index: 0, kind: 'address.add', outcome: 'already' },
+      { index: 1, kind: 'address.add', outcome: 'refused', reason: 'never lo' },
+    ],
+  });
+  const [done, refused] = records();
+  t.like(done, { level: 30, audit: 'request', msg: 'apply from pid 7 uid 995' });
+  t.like(refused, { level: 40, audit: 'request', outcomes: { applied: 0, already: 1, refused: 1, failed: 0 }, msg: 'apply from pid 7 uid 995: 1 operations refused or failed' });
 });
 
 test('replaceFile writes the whole text with the mode and leaves no temporary file', async (t) => {

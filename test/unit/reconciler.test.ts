@@ -82,11 +82,29 @@ class World implements MetadataSource, KernelReader, HelperApi, StateSink {
     if (!this.helperUp) throw new Error('helper at /tmp/x.sock is not reachable: ECONNREFUSED');
     return { addresses: [] };
   }
-  async write(): Promise<void> {}
+  stateFails?: Error;
+  stateWrites = 0;
+  async write(): Promise<void> {
+    this.stateWrites++;
+    if (this.stateFails) throw this.stateFails;
+  }
 }
 
-function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(): void; resume(): void }, afterApply?: () => void) {
-  const log = bunyan.createLogger({ name: 'test', level: 'fatal' });
+/** A logger that keeps every record at Debug and above, for tests that read the log. */
+function recordingLog(): { log: bunyan; records: { level: number; msg: string }[] } {
+  const records: { level: number; msg: string }[] = [];
+  const log = bunyan.createLogger({ name: 'test', streams: [{ type: 'raw', level: 'debug', stream: { write: (r: object) => records.push(r as { level: number; msg: string }) } as never }] });
+  return { log, records };
+}
+
+function reconciler(
+  world: World,
+  kernelWatched = false,
+  kernelEvents?: { pause(): void; resume(): void },
+  afterApply?: () => void,
+  options: { log?: bunyan; supplementary?: string[] } = {},
+) {
+  const log = options.log ?? bunyan.createLogger({ name: 'test', level: 'fatal' });
   return new Reconciler({
     ...(kernelEvents && { kernelEvents }),
     ...(afterApply && { afterApply }),
@@ -95,7 +113,7 @@ function reconciler(world: World, kernelWatched = false, kernelEvents?: { pause(
     helper: world,
     state: world,
     log,
-    config: { routeTableBase: 20000, supplementary: [] },
+    config: { routeTableBase: 20000, supplementary: options.supplementary ?? [] },
     retryMs: 60_000,
     kernelWatched,
   });
@@ -397,4 +415,95 @@ test('after an apply that the read after it confirmed, a quiet refresh does not 
   await r3.request('timer', true);
   t.true(third.reads > before3);
   await Promise.all([r.stop(), r2.stop(), r3.stop()]);
+});
+
+test('a Supplementary= name that is no interface now is a warning, said once, and again when the names change', async (t) => {
+  const world = new World();
+  const { log, records } = recordingLog();
+  const r = reconciler(world, false, undefined, undefined, { log, supplementary: ['eth0', 'eth7'] });
+  t.deepEqual(await r.request('start', true), { converged: true });
+  await r.request('timer', true);
+  const warnings = () => records.filter((rec) => rec.level === 40 && /Supplementary=/.test(rec.msg)).map((rec) => rec.msg);
+  t.deepEqual(warnings(), ['Supplementary= names eth7, which is not an interface now; its addresses get rules once it appears (ip link shows the names)']);
+  r.setConfig({ routeTableBase: 20000, supplementary: ['eth8', 'eth9'] });
+  await r.request('signal', true);
+  t.is(warnings().length, 2);
+  t.regex(warnings()[1]!, /names eth8, eth9, which are not interfaces now/);
+  await r.stop();
+});
+
+test('state files that cannot be written are reported in status and logged once; the kernel is still configured, and a later write clears it', async (t) => {
+  const world = new World();
+  world.stateFails = Object.assign(new Error("EACCES: permission denied, open '/run/cloud-network/links/eth1.json.7.tmp'"), { code: 'EACCES' });
+  const { log, records } = recordingLog();
+  const r = reconciler(world, true, undefined, undefined, { log });
+  t.deepEqual(await r.request('start', true), { converged: true });
+  t.regex(r.status.stateError!, /^state files not written: EACCES: permission denied, open '\/run\/cloud-network\/links\/eth1\.json\.7\.tmp'; the kernel is configured/);
+  t.true(world.kernel.addresses.some((a) => a.address === '172.31.32.11'));
+  // a quiet refresh is not skipped while the files are stale: it tries again, and logs nothing new
+  const writes = world.stateWrites;
+  await r.request('timer', true);
+  t.is(world.stateWrites, writes + 1);
+  t.is(records.filter((rec) => rec.level === 50 && /state files not written/.test(rec.msg)).length, 1);
+  world.stateFails = undefined;
+  await r.request('timer', true);
+  t.is(r.status.stateError, undefined);
+  t.true(records.some((rec) => rec.level === 30 && rec.msg === 'state files written again'));
+  await r.stop();
+});
+
+test('with the helper down the status lists what is pending, as many operations as it counts, and why the helper is not reached', async (t) => {
+  const world = new World();
+  world.helperUp = false;
+  const r = reconciler(world);
+  t.false((await r.request('start', true)).converged);
+  t.true(r.status.pending.length > 0);
+  t.is(r.status.pendingOperations, r.status.pending.length);
+  t.true(r.status.pending.some((op) => op.kind === 'address.add' && op.address === '172.31.32.11/20'), JSON.stringify(r.status.pending));
+  t.regex(r.status.helperError!, /not reachable: ECONNREFUSED; will retry/);
+  // down in the middle of an apply: the same
+  world.helperUp = true;
+  t.true((await r.request('retry', false)).converged);
+  t.is(r.status.helperError, undefined);
+  t.is(r.status.pendingOperations, 0);
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  world.helperUp = false;
+  await r.request('kernel', false);
+  t.deepEqual(r.status.pending.map((op) => op.kind), ['address.add']);
+  t.is(r.status.pendingOperations, 1);
+  await r.stop();
+});
+
+test('recovery is logged: the metadata available again after its failures, the helper reachable again', async (t) => {
+  const world = new World();
+  const { log, records } = recordingLog();
+  const r = reconciler(world, false, undefined, undefined, { log });
+  await r.request('start', true);
+  world.metadata = new Error('HTTP 500');
+  for (let i = 0; i < 3; i++) await r.request('timer', true);
+  world.metadata = model;
+  await r.request('timer', true);
+  world.helperUp = false;
+  world.kernel = { ...world.kernel, addresses: world.kernel.addresses.filter((a) => a.address !== '172.31.32.11') };
+  await r.request('kernel', false);
+  await r.request('retry', false);
+  world.helperUp = true;
+  await r.request('retry', false);
+  const info = records.filter((rec) => rec.level === 30).map((rec) => rec.msg);
+  t.true(info.includes('metadata from ec2 available again after 3 failures'), info.join('\n'));
+  t.true(info.includes('helper reachable again after 2 failed attempts'), info.join('\n'));
+  await r.stop();
+});
+
+test('at Debug a reconcile shows each kernel read and the plan in numbers', async (t) => {
+  const world = new World();
+  const { log, records } = recordingLog();
+  const r = reconciler(world, false, undefined, undefined, { log });
+  await r.request('start', true);
+  const debug = records.filter((rec) => rec.level === 20).map((rec) => rec.msg);
+  t.true(debug.some((m) => /^kernel read: 2 links, 1 address, 0 routes, 0 rules in \d+ ms$/.test(m)), debug.join('\n'));
+  t.true(debug.some((m) => /^plan: 2 NICs \(2 on a link\), \d+ operations: \d+ to add or replace, 0 to remove \(\d+ ms\)$/.test(m)), debug.join('\n'));
+  t.true(debug.some((m) => /^kernel read after the apply: 2 links, 3 addresses, 2 routes, 5 rules in \d+ ms$/.test(m)), debug.join('\n'));
+  t.true(debug.includes('plan after the apply: 2 NICs (2 on a link), 0 operations: 0 to add or replace, 0 to remove'), debug.join('\n'));
+  await r.stop();
 });

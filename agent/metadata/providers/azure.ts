@@ -53,7 +53,7 @@ export class AzureProvider implements Provider {
   constructor(private readonly options: AzureOptions = {}) {
     // under Azure's 5/s with margin for requests in flight when the window turns
     this.client = new MetadataClient({ requestsPerSecond: 4, ...options, provider: 'azure' });
-    if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir);
+    if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir, { readOnly: options.stateReadOnly === true });
   }
 
   detectByDmi(dmi: DmiStrings): string | undefined {

@@ -11,7 +11,11 @@ import { writeAtomically } from '../../process/files.js';
 export class NicIndexes {
   private assignments?: Map<string, number>;
 
-  constructor(private readonly stateDir: string) {}
+  constructor(
+    private readonly stateDir: string,
+    /** assign as usual but keep the assignments in memory only (--dry-run writes nothing) */
+    private readonly options: { readOnly?: boolean } = {},
+  ) {}
 
   private get file(): string {
     return join(this.stateDir, 'nic-indexes.json');
@@ -38,7 +42,7 @@ export class NicIndexes {
       used.add(index);
       changed = true;
     }
-    if (changed) {
+    if (changed && !this.options.readOnly) {
       await writeAtomically(this.file, JSON.stringify(Object.fromEntries(assignments), null, 2) + '\n');
     }
     return { ...model, nics: model.nics.map((nic) => ({ ...nic, index: assignments.get(nic.mac)! })) };

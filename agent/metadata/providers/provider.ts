@@ -54,4 +54,6 @@ export interface ProviderContext {
   kernelState?: () => Promise<KernelState>;
   /** A directory that lasts while the VM runs (StateDir, a tmpfs): Azure keeps its NIC indexes there. */
   stateDir?: string;
+  /** Read StateDir but never write it (--dry-run). */
+  stateReadOnly?: boolean;
 }
