@@ -291,7 +291,7 @@ test('a user holding idle connections on the socket crowds out neither another u
   // nobody opens 20 idle connections, more than the 8 every user but root and the agent's may hold, and reports each one closed
   const script = `const net = require('net'); let closed = 0; const all = [];
 for (let i = 0; i < 20; i++) { const s = net.connect(process.argv[1]); s.on('error', () => {}); s.on('close', () => console.log('closed', ++closed)); s.resume(); all.push(s); }
-setTimeout(() => console.log('held'), 500); setTimeout(() => process.exit(0), 60000);`;
+setTimeout(() => console.log('held'), 500); setTimeout(() => process.exit(0), 300000);`;
   const holder = spawn(process.execPath, ['-e', script, socket], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => void holder.kill('SIGKILL'));
   let output = '';
@@ -332,7 +332,7 @@ const next = () => { if (answered + closed === 40) return;
   const s = net.connect(process.argv[1], () => s.write('GET /api/v1/document HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'));
   s.on('error', () => {}); s.once('readable', () => { if (s.readableLength > 0) { answered++; report(); next(); } });
   s.on('close', () => { closed++; report(); next(); }); };
-next(); setTimeout(() => process.exit(0), 60000);`;
+next(); setTimeout(() => process.exit(0), 300000);`;
   const holder = spawn(process.execPath, ['-e', script, socket], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => void holder.kill('SIGKILL'));
   let output = '';
