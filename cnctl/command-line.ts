@@ -23,6 +23,8 @@ export interface CommandLine {
   json: JsonMode;
   /** never page the output, even on a terminal */
   noPager: boolean;
+  /** reload: return once the reload is asked for, without waiting for its outcome */
+  noWait: boolean;
   url?: string;
   config?: string;
   stateDir?: string;
@@ -44,7 +46,8 @@ Commands:
   status network [LINK]   every NIC (or LINK): addresses, subnet, gateway, table, state
   show ssh-keys           the public SSH keys in the metadata
   show document           the provider's metadata document (without secrets), as JSON
-  reload                  make the agent re-read its configuration and refresh now
+  reload [--no-wait]      make the agent re-read its configuration and refresh now, and say
+                          how that ended (applied, refused with the reason, nothing changed)
   wait [--timeout S]      wait until the agent has converged (for scripts and units
                           ordered after cloud-network)
 
@@ -59,7 +62,8 @@ Options:
                      only Listen= and StateDir= are read
   --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
                      instead of systemctl reload (default DIR: StateDir of the configuration)
-  --timeout S        wait: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
+  --timeout S        wait, reload: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
+  --no-wait          reload: return once the reload is asked for
   -h, --help         show this help
   --version          show cnctl's version
 
@@ -86,6 +90,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
     options: {
       json: { type: 'boolean' },
       'no-pager': { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
       url: { type: 'string' },
       config: { type: 'string' },
       'state-dir': { type: 'string' },
@@ -99,6 +104,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   const options = {
     json: (json === false && values.json ? 'pretty' : json) as JsonMode,
     noPager: values['no-pager'] ?? false,
+    noWait: values['no-wait'] ?? false,
     ...(values.url !== undefined && { url: checkUrl(values.url) }),
     ...(values.config !== undefined && { config: values.config }),
     ...(values['state-dir'] !== undefined && { stateDir: values['state-dir'] }),
@@ -107,7 +113,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (values.help) return { command: { kind: 'help' }, ...options };
   if (values.version) return { command: { kind: 'version' }, ...options };
   const chosen = command(positionals);
-  if (values.timeout !== undefined && chosen.kind !== 'wait') throw new UsageError('--timeout goes with wait only');
+  if (values.timeout !== undefined && chosen.kind !== 'wait' && chosen.kind !== 'reload') throw new UsageError('--timeout goes with wait and reload only');
+  if (values['no-wait'] && chosen.kind !== 'reload') throw new UsageError('--no-wait goes with reload only');
   return { command: chosen, ...options };
 }
 

@@ -1,6 +1,7 @@
 // The agent's one-shot modes and its REST API / cnctl against a real running agent.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ip, waitFor } from '../lib/netns.js';
 import { createCloudEnv, REPO, type CloudEnv } from '../lib/cloud-env.js';
@@ -100,13 +101,32 @@ test.serial('the REST API of a running agent, and no secret on any path', async 
   t.regex(vmGet(env, '/metrics').body, /cloud_network_imds_requests_total\{provider="ec2",status="200"\} \d+/);
 });
 
-test.serial('cnctl shows the network and `cnctl reload` really makes the agent refresh', async (t) => {
+test.serial('cnctl shows the network, and `cnctl reload` makes the agent refresh and says how the reload ended', async (t) => {
   const { env } = await convergedCloud(t, builtinScenario('azure'));
   const shown = cnctl(env, ['status', 'network', 'eth1']);
   t.regex(shown, /^ +Name: eth1$/m);
   t.regex(shown, /^ +Table: 20001$/m);
-  const requests = Number((await env.simStats()).requests);
-  cnctl(env, ['reload', '--state-dir', env.stateDir]);
-  await waitFor(async () => Number((await env.simStats()).requests) > requests, 'the agent to fetch the metadata again');
-  t.pass();
+  const reload = (...args: string[]) =>
+    spawnSync('ip', ['netns', 'exec', env.vm, process.execPath, `--import=${TSX}`, join(REPO, 'cnctl', 'main.ts'), 'reload', '--state-dir', env.stateDir, '--config', env.configPath, ...args], { encoding: 'utf8' });
+  // nothing new: the reload is taken, and nothing changes
+  const quiet = reload();
+  t.is(quiet.status, 0, quiet.stderr);
+  t.regex(quiet.stdout, /^sent SIGHUP to the agent \(pid \d+\).*\nreloaded: nothing changed: the kernel already matched the plan\n$/);
+  // an address new in the metadata: the reload's refresh applies it, and cnctl says so
+  const scenario = structuredClone(env.scenario);
+  scenario.nics[1]!.ipv4.push('10.4.1.9');
+  await env.setScenario(scenario);
+  const applied = reload();
+  t.is(applied.status, 0, applied.stderr);
+  t.regex(applied.stdout, /\nreloaded: 3 changes applied; the kernel matches the plan\n$/);
+  t.regex(ip(env.vm, '-o', 'addr', 'show', 'dev', 'eth1'), /10\.4\.1\.9\/24/);
+  // a configuration the agent refuses: exit 1 with its reason
+  writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8') + '\n[Extra]\nKey = 1\n');
+  const refused = reload();
+  t.is(refused.status, 1, refused.stdout);
+  t.regex(refused.stdout, /\nreload refused: .*unknown section \[Extra\].*; keeping the running configuration\n$/);
+  // --no-wait only asks
+  const asked = reload('--no-wait');
+  t.is(asked.status, 0);
+  t.regex(asked.stdout, /^sent SIGHUP to the agent \(pid \d+\)[^\n]*\n$/);
 });
