@@ -3,7 +3,7 @@
 import type Logger from 'bunyan';
 import { existsSync } from 'node:fs';
 import { watchKernel } from '../netlink/events.js';
-import { errorText, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
+import { errorText, EXIT_FAILED, EXIT_OK, EXIT_PENDING, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
 import { describeOperation } from '../netlink/describe.js';
 import { apiSocketPath } from '../protocol/rest.js';
 import { PRIORITY, writeStderr } from '../protocol/journal.js';
@@ -100,23 +100,22 @@ async function dryRun(rt: Runtime): Promise<number> {
   await neighbours.refresh();
   const survey = neighbours.survey(kernel);
   const result = plan(snapshot.model, plannerConfig(rt.config), kernel, owned, survey.neighbours);
-  process.stdout.write(`provider ${rt.source.name}, instance ${snapshot.model.instance.id}\n`);
-  for (const tool of survey.tools) process.stdout.write(`${tool.tool} (${tool.stance}): ${tool.note}\n`);
+  // a shell script: what it found as comments, each operation as the iproute2 command that does it
+  const out: string[] = [`# cloud-network --dry-run: ${rt.source.name}, instance ${snapshot.model.instance.id}`];
+  for (const tool of survey.tools) out.push(`# ${tool.tool} (${tool.stance}): ${tool.note}`);
   for (const nic of result.nics) {
     const where = nic.link ? `${nic.link.name} (ifindex ${nic.link.index})` : 'no link';
     const alone = nic.leftAlone ? `: managed by ${nic.leftAlone.tool}, left alone` : '';
-    process.stdout.write(`NIC ${nic.mac} → ${where}${nic.table !== undefined ? `, table ${nic.table}` : ''}${alone}${nic.problem ? `: ${nic.problem}` : ''}\n`);
+    out.push(`# NIC ${nic.mac} → ${where}${nic.table !== undefined ? `, table ${nic.table}` : ''}${alone}${nic.problem ? `: ${nic.problem}` : ''}`);
   }
   if (result.operations.length === 0) {
-    process.stdout.write('nothing to do: the kernel matches the plan\n');
+    out.push('# nothing to do: the kernel matches the plan');
   } else {
-    process.stdout.write(`${result.operations.length} operations would be applied:\n`);
-    for (const op of result.operations) {
-      const sign = op.kind.endsWith('.remove') ? '-' : '+';
-      process.stdout.write(`  ${sign} ${describeOperation(op)}\n`);
-    }
+    out.push(`# ${result.operations.length} operations would be applied; as root, these commands do the same:`);
+    for (const op of result.operations) out.push(describeOperation(op));
   }
-  return EXIT_OK;
+  process.stdout.write(out.join('\n') + '\n');
+  return result.operations.length === 0 ? EXIT_OK : EXIT_PENDING;
 }
 
 /** Removes everything cloud-network owns: the plan for a VM whose metadata lists no NIC. */

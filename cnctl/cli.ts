@@ -20,11 +20,11 @@ import {
 import { AgentClient, AgentError, AgentUnreachable } from './client.js';
 import { EXIT_FAILED, EXIT_NOT_FOUND, EXIT_NOT_RUNNING, EXIT_OK, runCli } from '../protocol/cli.js';
 import { parseCommandLine, USAGE, type CommandLine } from './command-line.js';
-import { style, wantsColour } from './output.js';
+import { style, wantsColour, type Style } from './output.js';
 import { page, pagerCommand } from './pager.js';
 import { reload, ReloadError } from './reload.js';
 import { renderLink, renderList, renderNetwork, renderSshKeys, renderStatus, renderSystem } from './render.js';
-import { waitConverged, WaitTimeout } from './wait.js';
+import { waitConverged, waitReload, WaitTimeout } from './wait.js';
 
 export interface Io {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -81,10 +81,8 @@ async function execute(line: CommandLine, io: Io): Promise<Outcome> {
     case 'help':
     case 'version':
       return ok(''); // runCli answered these
-    case 'reload': {
-      const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH, { named: line.config !== undefined })).stateDir;
-      return ok((await reload({ stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n');
-    }
+    case 'reload':
+      return reloadAndWait(line, s);
   }
 
   const client = await agentClient(line);
@@ -123,6 +121,30 @@ async function execute(line: CommandLine, io: Io): Promise<Outcome> {
       return ok(json(line.json ? document : document.document));
     }
   }
+}
+
+/**
+ * cnctl reload: asks for the reload, then (unless --no-wait) waits for the agent to say how it
+ * ended; exits 1 when the configuration was refused or the kernel does not match after it.
+ */
+async function reloadAndWait(line: CommandLine, s: Style): Promise<Outcome> {
+  const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH, { named: line.config !== undefined })).stateDir;
+  const ask = () => reload({ stateDir, explicitStateDir: line.stateDir !== undefined });
+  if (line.noWait) return { output: `${await ask()}\n`, code: EXIT_OK };
+  const client = await agentClient(line);
+  let before: number;
+  try {
+    before = (await client.get<StatusResource>(API_PATHS.status)).reloads;
+  } catch (error) {
+    if (!(error instanceof AgentUnreachable)) throw error;
+    // the reload itself needs no API: ask for it, and say why its outcome is not known
+    return { output: `${await ask()}\nnot waiting for the outcome: ${error.message}\n`, code: EXIT_OK };
+  }
+  const asked = await ask();
+  const ended = await waitReload(client, before, { timeoutMs: line.timeoutSeconds * 1000 });
+  const failed = ended.outcome === 'refused' || ended.outcome === 'not-converged';
+  const said = ended.outcome === 'refused' ? ended.detail : `reloaded: ${ended.detail}`;
+  return { output: `${asked}\n${failed ? s.paint(said, 'red') : said}\n`, code: failed ? EXIT_FAILED : EXIT_OK };
 }
 
 /**

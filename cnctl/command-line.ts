@@ -23,6 +23,8 @@ export interface CommandLine {
   json: JsonMode;
   /** never page the output, even on a terminal */
   noPager: boolean;
+  /** reload: return once the reload is asked for, without waiting for its outcome */
+  noWait: boolean;
   url?: string;
   socket?: string;
   config?: string;
@@ -45,7 +47,8 @@ Commands:
   status network [LINK]   every NIC (or LINK): addresses, subnet, gateway, table, state
   show ssh-keys           the public SSH keys in the metadata
   show document           the provider's metadata document (without secrets), as JSON
-  reload                  make the agent re-read its configuration and refresh now
+  reload [--no-wait]      make the agent re-read its configuration and refresh now, and say
+                          how that ended (applied, refused with the reason, nothing changed)
   wait [--timeout S]      wait until the agent has converged (for scripts and units
                           ordered after cloud-network)
 
@@ -63,7 +66,8 @@ Options:
   --state-dir DIR    the agent's StateDir, where ${API_SOCKET_NAME} and agent.pid are (default:
                      StateDir of the configuration, else ${DEFAULT_STATE_DIR}); reload then
                      signals the agent whose pid is in DIR/agent.pid instead of systemctl reload
-  --timeout S        wait: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
+  --timeout S        wait, reload: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
+  --no-wait          reload: return once the reload is asked for
   -h, --help         show this help
   --version          show cnctl's version
 
@@ -90,6 +94,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
     options: {
       json: { type: 'boolean' },
       'no-pager': { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
       url: { type: 'string' },
       socket: { type: 'string' },
       config: { type: 'string' },
@@ -105,6 +110,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   const options = {
     json: (json === false && values.json ? 'pretty' : json) as JsonMode,
     noPager: values['no-pager'] ?? false,
+    noWait: values['no-wait'] ?? false,
     ...(values.url !== undefined && { url: checkUrl(values.url) }),
     ...(values.socket !== undefined && { socket: checkSocket(values.socket) }),
     ...(values.config !== undefined && { config: values.config }),
@@ -114,7 +120,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (values.help) return { command: { kind: 'help' }, ...options };
   if (values.version) return { command: { kind: 'version' }, ...options };
   const chosen = command(positionals);
-  if (values.timeout !== undefined && chosen.kind !== 'wait') throw new UsageError('--timeout goes with wait only');
+  if (values.timeout !== undefined && chosen.kind !== 'wait' && chosen.kind !== 'reload') throw new UsageError('--timeout goes with wait and reload only');
+  if (values['no-wait'] && chosen.kind !== 'reload') throw new UsageError('--no-wait goes with reload only');
   return { command: chosen, ...options };
 }
 

@@ -15,6 +15,8 @@ export const EXIT_USAGE = 2;
 /** cnctl: the agent does not answer (LSB's "program is not running", as systemctl status says it) */
 export const EXIT_NOT_RUNNING = 3;
 
+/** cloud-network --dry-run: the kernel differs from the plan, and the output says how */
+export const EXIT_PENDING = 3;
 /** cnctl: what was asked for does not exist (an unknown link), as systemctl's 4 for an unknown unit */
 export const EXIT_NOT_FOUND = 4;
 

@@ -64,6 +64,19 @@ export interface StatusResource {
   collisions: string[];
   /** objects someone else kept removing, which cloud-network no longer re-adds until a reload */
   contested: ContestedResource[];
+  /** reloads (SIGHUP) taken since the agent started */
+  reloads: number;
+  /** how the last reload ended: null until one has */
+  lastReload: ReloadResource | null;
+}
+
+/** The end of a reload: its configuration refused, or taken and the refresh after it done. */
+export interface ReloadResource {
+  /** which reload: `reloads` when it was taken */
+  number: number;
+  at: string;
+  outcome: 'refused' | 'applied' | 'unchanged' | 'not-converged';
+  detail: string;
 }
 
 /** Another network tool (README "Living with other tools"). */

@@ -22,8 +22,9 @@ Options:
   --config PATH  configuration file, which must exist (default ${DEFAULT_CONFIG_PATH}, where
                  a missing file means the defaults)
   --once         reconcile once; exit 0 when the kernel matches the plan, 1 otherwise
-  --dry-run      fetch the metadata, plan, print what would be added and removed; apply
-                 nothing and write nothing
+  --dry-run      fetch the metadata, plan, print what would be added and removed as the
+                 iproute2 commands that do it; apply nothing and write nothing; exit 0 when
+                 nothing would change, 3 when something would
   --cleanup      remove everything cloud-network created (for uninstall), nothing else;
                  refused while the agent runs, which would put it all back
   --force        with --cleanup: remove even while the agent runs

@@ -510,7 +510,8 @@ test('--json=short is one line, --json and --json=pretty are indented, and every
 function onTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
   const command = ['--import=tsx', 'cnctl/main.ts', ...args].map((a) => `'${a}'`).join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', `${process.execPath} ${command}`, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdin stays open until cnctl is done: script(1) ends the session at its input's end
+    const child = spawn('script', ['-qec', `${process.execPath} ${command}`, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('error', reject);
@@ -596,9 +597,10 @@ test('cnctl reload sends SIGHUP to the agent whose pid is in <StateDir>/agent.pi
   const record = join(dir, 'hangups');
   const child = await hangupRecorder(t, record);
   await writeFile(join(dir, 'agent.pid'), `${child.pid}\n`);
-  const result = await cnctl(['reload', '--state-dir', dir]);
+  // no API answers at --url: the reload is still asked for, and cnctl says why it cannot wait for its outcome
+  const result = await cnctl(['reload', '--state-dir', dir, '--url', `http://127.0.0.1:${await closedPort()}`]);
   t.is(result.code, 0, result.stderr);
-  t.regex(result.stdout, new RegExp(`sent SIGHUP to the agent \\(pid ${child.pid}\\)`));
+  t.regex(result.stdout, new RegExp(`sent SIGHUP to the agent \\(pid ${child.pid}\\)[^\\n]*\\nnot waiting for the outcome: cannot reach the cloud-network agent`));
   t.is(await waitForFile(record, 'HUP'), 'HUP\n');
   t.is(child.exitCode, null, 'the agent is still running');
 });
@@ -611,7 +613,7 @@ test('cnctl reload takes the state directory from StateDir= in the configuration
   const config = join(dir, 'cloud-network.toml');
   await writeFile(config, `[System]\nStateDir = "${dir}"\n`);
   // without systemd here, the configured StateDir's pid file is used
-  const result = await cnctl(['reload', '--config', config]);
+  const result = await cnctl(['reload', '--config', config, '--no-wait']);
   t.is(result.code, 0, result.stderr);
   t.is(await waitForFile(record, 'HUP'), 'HUP\n');
 });
@@ -648,7 +650,7 @@ test('cnctl reload says clearly when it is not allowed to signal the agent', asy
   const child = await hangupRecorder(t, record);
   await writeFile(join(dir, 'agent.pid'), String(child.pid), { mode: 0o644 });
   // nobody (65534) may not signal a root process
-  const result = await cnctl(['reload', '--state-dir', dir], { uid: 65534, env: { HOME: dir } });
+  const result = await cnctl(['reload', '--state-dir', dir, '--no-wait'], { uid: 65534, env: { HOME: dir } });
   t.is(result.code, 1, result.stderr);
   t.regex(result.stderr, new RegExp(`not allowed to signal the agent \\(pid ${child.pid}\\).*run as root`));
   t.is(await readFile(record, 'utf8').catch(() => ''), '');

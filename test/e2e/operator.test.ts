@@ -147,7 +147,7 @@ test.serial('--dry-run writes nothing anywhere, as root too, and needs no StateD
   const state = tree(env.stateDir);
   for (const run of [() => env.runAgent(['--dry-run']), () => runAgentAsRoot(env, ['--dry-run'])]) {
     const result = await run();
-    t.is(result.code, 0, result.output);
+    t.is(result.code, 3, result.output);
     t.regex(result.output, /operations would be applied/);
   }
   t.is(tree(env.stateDir), state);
@@ -157,7 +157,7 @@ test.serial('--dry-run writes nothing anywhere, as root too, and needs no StateD
   const config = join(env.dir, 'elsewhere.toml');
   writeFileSync(config, readFileSync(env.configPath, 'utf8').replace(/StateDir = ".*"/, `StateDir = "${absent}"`));
   const result = await runAgentAsRoot(env, ['--dry-run'], config);
-  t.is(result.code, 0, result.output);
+  t.is(result.code, 3, result.output);
   t.false(existsSync(absent));
 });
 
