@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { watchKernel } from '../netlink/events.js';
 import { errorText, EXIT_FAILED, EXIT_OK, EXIT_PENDING, EXIT_USAGE, exitWhenDone, runCli } from '../protocol/cli.js';
 import { describeOperation } from '../netlink/describe.js';
+import { apiSocketPath } from '../protocol/rest.js';
 import { PRIORITY, writeStderr } from '../protocol/journal.js';
 import { packageVersion } from '../protocol/version.js';
 import { detectProvider } from './metadata/detect.js';
@@ -263,6 +264,7 @@ async function daemon(rt: Runtime, command: CommandLine): Promise<number> {
     const { startApi } = await import('./report/api/server.js');
     api = await startApi({
       listen: rt.config.network.listen,
+      socketPath: apiSocketPath(rt.config.system.stateDir),
       log: rt.log,
       metrics: rt.metrics,
       view: {
@@ -273,11 +275,11 @@ async function daemon(rt: Runtime, command: CommandLine): Promise<number> {
       },
     });
   } catch (error) {
-    rt.log.error(`cannot serve the REST API on ${rt.config.network.listen}: ${errorText(error)}; stopping, the network stays as it is`);
+    rt.log.error(`cannot serve the REST API: ${errorText(error)}; stopping, the network stays as it is`);
     await daemon.stop();
     return EXIT_FAILED;
   }
-  rt.log.info(`cloud-network ${VERSION} on ${rt.source.name}; REST API on ${api.address}:${api.port}`);
+  rt.log.info(`cloud-network ${VERSION} on ${rt.source.name}; REST API on ${api.address}:${api.port} and ${api.socketPath}`);
   await stopped;
   return EXIT_OK;
 }

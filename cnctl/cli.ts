@@ -1,9 +1,11 @@
 // cnctl: what each command does, from the command line to the exit status (USAGE in
 // command-line.ts and cnctl(1) list them: 0 success or converged, 1 not converged or an error,
 // 2 usage error, 3 the agent does not answer, 4 not found).
-import { ConfigError, DEFAULT_CONFIG_PATH, readClientConfig } from '../protocol/config-file.js';
+import { existsSync } from 'node:fs';
+import { ConfigError, DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR, readClientConfig } from '../protocol/config-file.js';
 import {
   API_PATHS,
+  apiSocketPath,
   DEFAULT_LISTEN,
   parseListen,
   statusProblems,
@@ -18,11 +20,11 @@ import {
 import { AgentClient, AgentError, AgentUnreachable } from './client.js';
 import { EXIT_FAILED, EXIT_NOT_FOUND, EXIT_NOT_RUNNING, EXIT_OK, runCli } from '../protocol/cli.js';
 import { parseCommandLine, USAGE, type CommandLine } from './command-line.js';
-import { style, wantsColour } from './output.js';
+import { style, wantsColour, type Style } from './output.js';
 import { page, pagerCommand } from './pager.js';
 import { reload, ReloadError } from './reload.js';
 import { renderLink, renderList, renderNetwork, renderSshKeys, renderStatus, renderSystem } from './render.js';
-import { waitConverged, WaitTimeout } from './wait.js';
+import { waitConverged, waitReload, WaitTimeout } from './wait.js';
 
 export interface Io {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -79,13 +81,11 @@ async function execute(line: CommandLine, io: Io): Promise<Outcome> {
     case 'help':
     case 'version':
       return ok(''); // runCli answered these
-    case 'reload': {
-      const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH, { named: line.config !== undefined })).stateDir;
-      return ok((await reload({ stateDir, explicitStateDir: line.stateDir !== undefined })) + '\n');
-    }
+    case 'reload':
+      return reloadAndWait(line, s);
   }
 
-  const client = line.url !== undefined ? new AgentClient(line.url, '--url') : await clientFromConfig(line);
+  const client = await agentClient(line);
   switch (command.kind) {
     case 'list': {
       const network = await client.get<NetworkResource>(API_PATHS.network);
@@ -123,8 +123,43 @@ async function execute(line: CommandLine, io: Io): Promise<Outcome> {
   }
 }
 
-async function clientFromConfig(line: CommandLine): Promise<AgentClient> {
+/**
+ * cnctl reload: asks for the reload, then (unless --no-wait) waits for the agent to say how it
+ * ended; exits 1 when the configuration was refused or the kernel does not match after it.
+ */
+async function reloadAndWait(line: CommandLine, s: Style): Promise<Outcome> {
+  const stateDir = line.stateDir ?? (await readClientConfig(line.config ?? DEFAULT_CONFIG_PATH, { named: line.config !== undefined })).stateDir;
+  const ask = () => reload({ stateDir, explicitStateDir: line.stateDir !== undefined });
+  if (line.noWait) return { output: `${await ask()}\n`, code: EXIT_OK };
+  const client = await agentClient(line);
+  let before: number;
+  try {
+    before = (await client.get<StatusResource>(API_PATHS.status)).reloads;
+  } catch (error) {
+    if (!(error instanceof AgentUnreachable)) throw error;
+    // the reload itself needs no API: ask for it, and say why its outcome is not known
+    return { output: `${await ask()}\nnot waiting for the outcome: ${error.message}\n`, code: EXIT_OK };
+  }
+  const asked = await ask();
+  const ended = await waitReload(client, before, { timeoutMs: line.timeoutSeconds * 1000 });
+  const failed = ended.outcome === 'refused' || ended.outcome === 'not-converged';
+  const said = ended.outcome === 'refused' ? ended.detail : `reloaded: ${ended.detail}`;
+  return { output: `${asked}\n${failed ? s.paint(said, 'red') : said}\n`, code: failed ? EXIT_FAILED : EXIT_OK };
+}
+
+/**
+ * --url or --socket as given; else the agent's socket in its StateDir, where no other user can
+ * take root's connections; else, when there is no socket file, Listen= over TCP.
+ */
+async function agentClient(line: CommandLine): Promise<AgentClient> {
+  if (line.url !== undefined) return new AgentClient({ url: line.url }, '--url');
+  if (line.socket !== undefined) return new AgentClient({ socket: line.socket }, '--socket');
   const path = line.config ?? DEFAULT_CONFIG_PATH;
-  const { listen, note } = await readClientConfig(path, { named: line.config !== undefined });
-  return new AgentClient(urlForListen(parseListen(listen)), `Listen= in ${path}, default ${DEFAULT_LISTEN}${note ? `; ${note}` : ''}`);
+  const config = await readClientConfig(path, { named: line.config !== undefined });
+  const note = config.note ? `; ${config.note}` : '';
+  const socket = apiSocketPath(line.stateDir ?? config.stateDir);
+  if (existsSync(socket)) {
+    return new AgentClient({ socket }, line.stateDir !== undefined ? '--state-dir' : `StateDir= in ${path}, default ${DEFAULT_STATE_DIR}${note}`);
+  }
+  return new AgentClient({ url: urlForListen(parseListen(config.listen)) }, `Listen= in ${path}, default ${DEFAULT_LISTEN}, as there is no ${socket}${note}`);
 }

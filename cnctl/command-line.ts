@@ -1,7 +1,7 @@
 // cnctl's command line: what to do and where the agent is. Options may come anywhere.
 import { parseOptions, suggest, UsageError } from '../protocol/cli.js';
-import { DEFAULT_CONFIG_PATH } from '../protocol/config-file.js';
-import { DEFAULT_LISTEN } from '../protocol/rest.js';
+import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../protocol/config-file.js';
+import { API_SOCKET_NAME, DEFAULT_LISTEN } from '../protocol/rest.js';
 
 export type Command =
   | { kind: 'list' }
@@ -23,7 +23,10 @@ export interface CommandLine {
   json: JsonMode;
   /** never page the output, even on a terminal */
   noPager: boolean;
+  /** reload: return once the reload is asked for, without waiting for its outcome */
+  noWait: boolean;
   url?: string;
+  socket?: string;
   config?: string;
   stateDir?: string;
   /** wait: how long, in seconds; 0 without limit */
@@ -44,7 +47,8 @@ Commands:
   status network [LINK]   every NIC (or LINK): addresses, subnet, gateway, table, state
   show ssh-keys           the public SSH keys in the metadata
   show document           the provider's metadata document (without secrets), as JSON
-  reload                  make the agent re-read its configuration and refresh now
+  reload [--no-wait]      make the agent re-read its configuration and refresh now, and say
+                          how that ended (applied, refused with the reason, nothing changed)
   wait [--timeout S]      wait until the agent has converged (for scripts and units
                           ordered after cloud-network)
 
@@ -53,13 +57,17 @@ Options:
                      default) or short (one line)
   --no-pager         do not pipe the output into a pager (on a terminal, long output goes
                      through $CNCTL_PAGER, $SYSTEMD_PAGER, $PAGER or less)
-  --url URL          the agent's API (default: Listen= of the configuration,
+  --socket PATH      the agent's API on its Unix socket (default: ${API_SOCKET_NAME} in the
+                     agent's StateDir, else Listen= over TCP when there is no socket)
+  --url URL          the agent's API over TCP (default Listen= of the configuration,
                      else http://${DEFAULT_LISTEN})
   --config PATH      the configuration file, which must exist (default ${DEFAULT_CONFIG_PATH});
                      only Listen= and StateDir= are read
-  --state-dir DIR    reload: signal the agent whose pid is in DIR/agent.pid directly,
-                     instead of systemctl reload (default DIR: StateDir of the configuration)
-  --timeout S        wait: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
+  --state-dir DIR    the agent's StateDir, where ${API_SOCKET_NAME} and agent.pid are (default:
+                     StateDir of the configuration, else ${DEFAULT_STATE_DIR}); reload then
+                     signals the agent whose pid is in DIR/agent.pid instead of systemctl reload
+  --timeout S        wait, reload: give up after S seconds (default ${DEFAULT_WAIT_SECONDS}; 0 waits without limit)
+  --no-wait          reload: return once the reload is asked for
   -h, --help         show this help
   --version          show cnctl's version
 
@@ -86,7 +94,9 @@ export function parseCommandLine(argv: string[]): CommandLine {
     options: {
       json: { type: 'boolean' },
       'no-pager': { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
       url: { type: 'string' },
+      socket: { type: 'string' },
       config: { type: 'string' },
       'state-dir': { type: 'string' },
       timeout: { type: 'string' },
@@ -96,10 +106,13 @@ export function parseCommandLine(argv: string[]): CommandLine {
     strict: true,
     allowPositionals: true,
   });
+  if (values.url !== undefined && values.socket !== undefined) throw new UsageError('--url and --socket both name the agent\'s API: give one');
   const options = {
     json: (json === false && values.json ? 'pretty' : json) as JsonMode,
     noPager: values['no-pager'] ?? false,
+    noWait: values['no-wait'] ?? false,
     ...(values.url !== undefined && { url: checkUrl(values.url) }),
+    ...(values.socket !== undefined && { socket: checkSocket(values.socket) }),
     ...(values.config !== undefined && { config: values.config }),
     ...(values['state-dir'] !== undefined && { stateDir: values['state-dir'] }),
     timeoutSeconds: seconds(values.timeout),
@@ -107,7 +120,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (values.help) return { command: { kind: 'help' }, ...options };
   if (values.version) return { command: { kind: 'version' }, ...options };
   const chosen = command(positionals);
-  if (values.timeout !== undefined && chosen.kind !== 'wait') throw new UsageError('--timeout goes with wait only');
+  if (values.timeout !== undefined && chosen.kind !== 'wait' && chosen.kind !== 'reload') throw new UsageError('--timeout goes with wait and reload only');
+  if (values['no-wait'] && chosen.kind !== 'reload') throw new UsageError('--no-wait goes with reload only');
   return { command: chosen, ...options };
 }
 
@@ -206,4 +220,9 @@ function checkUrl(text: string): string {
   }
   if (url.protocol !== 'http:') throw new UsageError(`--url ${text}: only http:// is served by the agent`);
   return url.origin;
+}
+
+function checkSocket(text: string): string {
+  if (text === '' || text.includes('\0')) throw new UsageError(`--socket ${JSON.stringify(text)} is not a path (example: /run/cloud-network/${API_SOCKET_NAME})`);
+  return text;
 }

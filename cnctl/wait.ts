@@ -1,7 +1,8 @@
 // cnctl wait: polls the agent's status until it has converged, or until the time is up, for
 // scripts and for units ordered after cloud-network (ExecStartPre=cnctl wait). The agent not
-// answering yet (still starting) is waited for like a reconcile in progress.
-import { API_PATHS, statusProblems, type StatusResource } from '../protocol/rest.js';
+// answering yet (still starting) is waited for like a reconcile in progress. cnctl reload waits
+// here too, for the reload it asked for to end.
+import { API_PATHS, statusProblems, type ReloadResource, type StatusResource } from '../protocol/rest.js';
 import { AgentUnreachable, type AgentClient } from './client.js';
 
 /** How often the status is asked for. */
@@ -54,4 +55,27 @@ function timedOut(last: { status: StatusResource } | { error: AgentUnreachable }
   const problems = statusProblems(status);
   const why = problems.length > 0 ? problems.join('; ') : status.reconciling || status.reconciles === 0 ? 'its first reconcile has not ended' : `${status.pending.length} operations pending`;
   return new WaitTimeout(`the agent has not converged ${after}: ${why}`, false);
+}
+
+/** The reload after `before` ended: how, or a WaitTimeout when it did not in time. */
+export async function waitReload(client: Pick<AgentClient, 'get'>, before: number, options: WaitOptions): Promise<ReloadResource> {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const started = now();
+  const deadline = options.timeoutMs === 0 ? Infinity : started + options.timeoutMs;
+  let taken = false;
+  for (;;) {
+    try {
+      const status = await client.get<StatusResource>(API_PATHS.status);
+      taken ||= status.reloads > before;
+      if (status.lastReload && status.lastReload.number > before) return status.lastReload;
+    } catch (error) {
+      if (!(error instanceof AgentUnreachable)) throw error;
+    }
+    if (now() >= deadline) {
+      const after = `after ${Math.round((now() - started) / 1000)} s`;
+      throw new WaitTimeout(taken ? `the agent took the reload but had not finished its refresh ${after}` : `the agent had not taken the reload ${after}`, !taken);
+    }
+    await sleep(Math.min(options.pollMs ?? POLL_MS, Math.max(0, deadline - now())));
+  }
 }

@@ -1,20 +1,11 @@
 // Who is on the other end of a Unix socket: the kernel's SO_PEERCRED answer, which the peer
 // cannot forge, and whether that peer may use the helper (root, or the one allowed user).
-import type { Socket } from 'node:net';
 import koffi from '../netlink/ffi.js';
+import { peerCredentials, type PeerCredentials } from '../netlink/libc.js';
 
-export interface PeerCredentials {
-  pid: number;
-  uid: number;
-  gid: number;
-}
-
-const SOL_SOCKET = 1;
-const SO_PEERCRED = 17;
-const UCRED_BYTES = 12;
+export { peerCredentials, type PeerCredentials };
 
 const libc = koffi.load('libc.so.6');
-const getsockopt = libc.func('int getsockopt(int, int, int, _Out_ uint8_t *buf, _Inout_ uint32_t *len)');
 const Passwd = koffi.struct('cn_passwd', {
   pw_name: 'char *',
   pw_passwd: 'char *',
@@ -32,17 +23,6 @@ const Group = koffi.struct('cn_group', {
 });
 const getpwnam = libc.func('getpwnam', koffi.pointer(Passwd), ['const char *']);
 const getgrnam = libc.func('getgrnam', koffi.pointer(Group), ['const char *']);
-
-/** The peer's pid, uid and gid, or an Error saying why they could not be read. */
-export function peerCredentials(socket: Socket): PeerCredentials | Error {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return new Error('the connection has no file descriptor');
-  const buffer = Buffer.alloc(UCRED_BYTES);
-  const length = [UCRED_BYTES];
-  const rc = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buffer, length) as number;
-  if (rc !== 0 || length[0] !== UCRED_BYTES) return new Error(`getsockopt(SO_PEERCRED) failed on fd ${fd}`);
-  return { pid: buffer.readInt32LE(0), uid: buffer.readUInt32LE(4), gid: buffer.readUInt32LE(8) };
-}
 
 /** A user's uid through the system's name service (NSS), or undefined when there is none. Numbers pass through. */
 export function lookupUid(name: string): number | undefined {

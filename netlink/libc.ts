@@ -1,7 +1,11 @@
 // The socket system calls netlink/ makes through koffi (netlink/ffi.ts), declared once and
 // bound on first use: socket.ts adjusts the `netlink` package's socket with them, sync-socket.ts
 // does all its work with them. koffi.errno() holds the errno of the last call. And the options
-// both sockets set on a request socket.
+// both sockets set on a request socket, the peer of a Unix socket (SO_PEERCRED), which the
+// helper and the agent's REST API both ask for, the bytes a socket has received but not yet
+// been read (FIONREAD), which the REST API asks of a connection it might close, and the REST
+// API's TCP listener told to hold back connections that have sent nothing (TCP_DEFER_ACCEPT).
+import type { Server, Socket } from 'node:net';
 import koffi from './ffi.js';
 
 export interface Libc {
@@ -38,6 +42,8 @@ export function libc(): Libc {
 export const lastErrno = (): number => koffi.errno();
 
 export const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+const UCRED_BYTES = 12;
 export const SOL_NETLINK = 270;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
@@ -63,4 +69,58 @@ export function setRequestOptions(fd: number, receiveBufferBytes: number): void 
   setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
   setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
   setIntOption(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+}
+
+/** The process on the other end of a Unix socket connection, as the kernel saw it connect. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The peer's pid, uid and gid (SO_PEERCRED: the kernel's record, which the peer cannot forge),
+ * or an Error saying why they could not be read. In a user namespace the kernel translates
+ * them, and an id the namespace does not map reads as the overflow id (65534).
+ */
+export function peerCredentials(socket: Socket): PeerCredentials | Error {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return new Error('the connection has no file descriptor');
+  const buffer = Buffer.alloc(UCRED_BYTES);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(UCRED_BYTES);
+  const rc = libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buffer, length);
+  if (rc !== 0 || length.readUInt32LE(0) !== UCRED_BYTES) return new Error(`getsockopt(SO_PEERCRED) failed on fd ${fd} (errno ${lastErrno()})`);
+  return { pid: buffer.readInt32LE(0), uid: buffer.readUInt32LE(4), gid: buffer.readUInt32LE(8) };
+}
+
+/** FIONREAD (SIOCINQ): the asm-generic value, that of every architecture koffi is built for on Linux. */
+const FIONREAD = 0x541b;
+type Ioctl = (fd: number, request: number, value: Buffer) => number;
+let ioctl: Ioctl | undefined;
+const waitingCount = Buffer.alloc(4);
+
+/** Bytes the kernel holds for the socket that the process has not read yet; 0 when unknown. */
+export function bytesWaiting(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 0;
+  // declared with its one pointer argument: a variadic call makes koffi parse the types at every call,
+  // and on the Linux ABIs koffi supports a pointer passes the same either way
+  ioctl ??= koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *value)') as unknown as Ioctl;
+  waitingCount.fill(0);
+  return ioctl(fd, FIONREAD, waitingCount) === 0 ? waitingCount.readInt32LE(0) : 0;
+}
+
+const IPPROTO_TCP = 6;
+const TCP_DEFER_ACCEPT = 9;
+
+/**
+ * Has the kernel hand a listening TCP socket's connections to accept() only once their first
+ * bytes have arrived, or once they have been silent for `seconds` (which it rounds up to its
+ * SYN-ACK retransmissions: 1, 3, 7 s...). Returns false when the option could not be set.
+ */
+export function deferAccept(server: Server, seconds: number): boolean {
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return false;
+  return setIntOption(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, seconds);
 }

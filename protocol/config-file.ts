@@ -1,7 +1,7 @@
 // The agent's configuration file as every program reads it: where it is, its TOML, how a bad
 // value is reported, and the two keys a client of the agent needs (Listen=, where the REST API
-// is; StateDir=, where agent.pid is). The agent checks every key (agent/process/config.ts);
-// cnctl reads only those two, checked as the agent checks them.
+// is on TCP; StateDir=, where its socket api.sock and agent.pid are). The agent checks every
+// key (agent/process/config.ts); cnctl reads only those two, checked as the agent checks them.
 import { readFile } from 'node:fs/promises';
 import toml from 'toml';
 import { DEFAULT_LISTEN, LISTEN_FORMS, parseListen } from './rest.js';
@@ -116,7 +116,7 @@ export function checkAbsolutePath(text: string): string | undefined {
 export interface ClientConfig {
   /** Listen=, the REST API's address */
   listen: string;
-  /** StateDir=, where agent.pid is */
+  /** StateDir=, where api.sock and agent.pid are */
   stateDir: string;
   /**
    * Why the file could not be used as a whole, when the defaults or a line-by-line read of the two

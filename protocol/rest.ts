@@ -1,8 +1,9 @@
 // The agent's REST API as its clients see it (cnctl, scripts, monitoring): the paths, the JSON
-// of every resource, and the Listen= address both sides agree on. The agent's server
+// of every resource, the Listen= address and the Unix socket both sides agree on. The agent's server
 // (agent/report/api/) builds these shapes, and tsc holds it to them; cnctl reads them. A change
 // here is a change of the public API. The API is read-only: GET and HEAD.
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 
 export const API_PREFIX = '/api/v1';
 
@@ -63,6 +64,19 @@ export interface StatusResource {
   collisions: string[];
   /** objects someone else kept removing, which cloud-network no longer re-adds until a reload */
   contested: ContestedResource[];
+  /** reloads (SIGHUP) taken since the agent started */
+  reloads: number;
+  /** how the last reload ended: null until one has */
+  lastReload: ReloadResource | null;
+}
+
+/** The end of a reload: its configuration refused, or taken and the refresh after it done. */
+export interface ReloadResource {
+  /** which reload: `reloads` when it was taken */
+  number: number;
+  at: string;
+  outcome: 'refused' | 'applied' | 'unchanged' | 'not-converged';
+  detail: string;
 }
 
 /** Another network tool (README "Living with other tools"). */
@@ -185,6 +199,15 @@ export interface DocumentResource {
 export interface ErrorResource {
   error: string;
   status?: StatusResource;
+}
+
+// ---------------------------------------------------------------- the Unix socket
+
+/** The API's Unix socket in the agent's StateDir, the same API as Listen=: cnctl's default. */
+export const API_SOCKET_NAME = 'api.sock';
+
+export function apiSocketPath(stateDir: string): string {
+  return join(stateDir, API_SOCKET_NAME);
 }
 
 // ---------------------------------------------------------------- Listen=

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type Logger from 'bunyan';
 import { PID_FILE } from '../../protocol/config-file.js';
 import { configNotes, loadConfig, type Config } from '../process/config.js';
-import type { Reconciler } from './reconciler.js';
+import type { Reconciler, ReloadOutcome } from './reconciler.js';
 import { writeAtomically } from '../process/files.js';
 
 /**
@@ -178,19 +178,24 @@ export class Daemon {
     }
   }
 
-  /** SIGHUP: re-read the config; a bad one is refused and the running one kept. */
+  /** SIGHUP: re-read the config; a bad one is refused and the running one kept. Its outcome goes to the status (cnctl reload waits for it). */
   private async reload(): Promise<void> {
-    const { log } = this.parts;
+    const { log, reconciler } = this.parts;
+    const number = ++reconciler.status.reloads;
+    const ended = (outcome: ReloadOutcome['outcome'], detail: string) => {
+      reconciler.status.lastReload = { number, at: new Date().toISOString(), outcome, detail };
+    };
     let next: Config;
     try {
       next = await loadConfig(this.parts.configPath, { named: this.parts.configNamed === true });
     } catch (error) {
       const problem = `reload refused: ${(error as Error).message}; keeping the running configuration`;
       log.error(problem);
-      this.parts.reconciler.setConfigError(problem);
+      reconciler.setConfigError(problem);
+      ended('refused', problem);
       return;
     }
-    this.parts.reconciler.setConfigError(undefined);
+    reconciler.setConfigError(undefined);
     for (const note of configNotes(next)) log.warn(`${this.parts.configPath}: ${note}`);
     const restartNeeded = (['helperSocket', 'stateDir', 'provider'] as const).filter(
       (key) => next.system[key] !== this.config.system[key],
@@ -202,7 +207,17 @@ export class Daemon {
     this.config = next;
     this.parts.applyConfig(next);
     log.info('configuration reloaded; refreshing now');
-    await this.parts.reconciler.request('signal', true);
+    const appliedBefore = totalOf(reconciler.status.operations.applied);
+    const outcome = await reconciler.request('signal', true);
+    const applied = totalOf(reconciler.status.operations.applied) - appliedBefore;
+    const later = restartNeeded.length > 0 ? `; ${restartNeeded.join(', ')} take effect at the next restart` : '';
+    if (!outcome.converged) ended('not-converged', `${outcome.reason ?? 'the kernel does not match the plan'}${later}`);
+    else if (applied > 0) ended('applied', `${applied} ${applied === 1 ? 'change' : 'changes'} applied; the kernel matches the plan${later}`);
+    else ended('unchanged', `nothing changed: the kernel already matched the plan${later}`);
     this.scheduleRefresh();
   }
+}
+
+function totalOf(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, n) => sum + n, 0);
 }

@@ -78,6 +78,21 @@ export interface ReconcileStatus {
   collisions: Collision[];
   /** objects someone else kept removing, which cloud-network no longer re-adds until a reload */
   contested: ContestedObject[];
+  /** reloads (SIGHUP) taken since the agent started */
+  reloads: number;
+  /** how the last reload ended, once it has */
+  lastReload?: ReloadOutcome;
+}
+
+/** How a reload ended: its configuration refused, or taken and the refresh after it done. */
+export interface ReloadOutcome {
+  /** which reload (ReconcileStatus.reloads when it was taken) */
+  number: number;
+  /** when it ended */
+  at: string;
+  outcome: 'refused' | 'applied' | 'unchanged' | 'not-converged';
+  /** the refusal, what was applied, or why the kernel does not match */
+  detail: string;
 }
 
 /** The other network tools (agent/coexist/neighbourhood.ts). */
@@ -614,6 +629,7 @@ export function initialStatus(provider: ProviderName, startedAt: Date): Reconcil
     tools: [],
     collisions: [],
     contested: [],
+    reloads: 0,
   };
 }
 

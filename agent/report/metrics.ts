@@ -152,6 +152,10 @@ export class Metrics {
     'cloud_network_helper_up',
     'Whether the privileged helper answered the last request (1) or not (0); absent before the first.',
   );
+  private readonly apiConnectionsClosed = this.registry.counter(
+    'cloud_network_api_connections_closed_total',
+    'REST API connections the agent closed, by listener (tcp / socket) and reason: evicted (made room for a new one), refused (no room), timeout.',
+  );
   private readonly converged = this.registry.gauge('cloud_network_converged', 'Whether the kernel matched the plan after the last reconcile.');
   // the usual process and Node.js names, so existing dashboards and alerts apply
   private readonly residentMemory = this.registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.');
@@ -175,6 +179,23 @@ export class Metrics {
     this.imdsRequests.inc(labels);
     if (typeof outcome !== 'number' || outcome < 200 || outcome > 299) this.imdsErrors.inc(labels);
   }
+
+  /** Counts a REST API connection the agent closed rather than its client (a flood makes thousands a second: a plain tally, labelled at scrape time). */
+  apiConnectionClosed(listener: 'tcp' | 'socket', reason: 'evicted' | 'refused' | 'timeout'): void {
+    if (!this.apiClosed) {
+      this.apiClosed = {};
+      this.registry.onCollect(() => {
+        for (const [key, value] of Object.entries(this.apiClosed!)) {
+          const [l, r] = key.split(' ');
+          this.apiConnectionsClosed.setTotal({ listener: l!, reason: r! }, value);
+        }
+      });
+    }
+    const key = `${listener} ${reason}`;
+    this.apiClosed[key] = (this.apiClosed[key] ?? 0) + 1;
+  }
+
+  private apiClosed?: Record<string, number>;
 
   private source?: { status: () => ReconcileStatus; version: string };
 

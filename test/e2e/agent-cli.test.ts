@@ -1,6 +1,7 @@
 // The agent's one-shot modes and its REST API / cnctl against a real running agent.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ip, waitFor } from '../lib/netns.js';
 import { createCloudEnv, REPO, type CloudEnv } from '../lib/cloud-env.js';
@@ -100,13 +101,69 @@ test.serial('the REST API of a running agent, and no secret on any path', async 
   t.regex(vmGet(env, '/metrics').body, /cloud_network_imds_requests_total\{provider="ec2",status="200"\} \d+/);
 });
 
-test.serial('cnctl shows the network and `cnctl reload` really makes the agent refresh', async (t) => {
+test.serial('cnctl shows the network, and `cnctl reload` makes the agent refresh and says how the reload ended', async (t) => {
   const { env } = await convergedCloud(t, builtinScenario('azure'));
   const shown = cnctl(env, ['status', 'network', 'eth1']);
   t.regex(shown, /^ +Name: eth1$/m);
   t.regex(shown, /^ +Table: 20001$/m);
-  const requests = Number((await env.simStats()).requests);
-  cnctl(env, ['reload', '--state-dir', env.stateDir]);
-  await waitFor(async () => Number((await env.simStats()).requests) > requests, 'the agent to fetch the metadata again');
-  t.pass();
+  const reload = (...args: string[]) =>
+    spawnSync('ip', ['netns', 'exec', env.vm, process.execPath, `--import=${TSX}`, join(REPO, 'cnctl', 'main.ts'), 'reload', '--state-dir', env.stateDir, '--config', env.configPath, ...args], { encoding: 'utf8' });
+  // nothing new: the reload is taken, and nothing changes
+  const quiet = reload();
+  t.is(quiet.status, 0, quiet.stderr);
+  t.regex(quiet.stdout, /^sent SIGHUP to the agent \(pid \d+\).*\nreloaded: nothing changed: the kernel already matched the plan\n$/);
+  // an address new in the metadata: the reload's refresh applies it, and cnctl says so
+  const scenario = structuredClone(env.scenario);
+  scenario.nics[1]!.ipv4.push('10.4.1.9');
+  await env.setScenario(scenario);
+  const applied = reload();
+  t.is(applied.status, 0, applied.stderr);
+  t.regex(applied.stdout, /\nreloaded: 3 changes applied; the kernel matches the plan\n$/);
+  t.regex(ip(env.vm, '-o', 'addr', 'show', 'dev', 'eth1'), /10\.4\.1\.9\/24/);
+  // a configuration the agent refuses: exit 1 with its reason
+  writeFileSync(env.configPath, readFileSync(env.configPath, 'utf8') + '\n[Extra]\nKey = 1\n');
+  const refused = reload();
+  t.is(refused.status, 1, refused.stdout);
+  t.regex(refused.stdout, /\nreload refused: .*unknown section \[Extra\].*; keeping the running configuration\n$/);
+  // --no-wait only asks
+  const asked = reload('--no-wait');
+  t.is(asked.status, 0);
+  t.regex(asked.stdout, /^sent SIGHUP to the agent \(pid \d+\)[^\n]*\n$/);
+});
+
+/** cnctl as the user nobody, outside the vm namespace: the agent's loopback port is not there. */
+function cnctlAsNobody(env: CloudEnv, args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [`--import=${TSX}`, join(REPO, 'cnctl', 'main.ts'), ...args], {
+    cwd: REPO,
+    uid: 65534,
+    gid: 65534,
+    env: { PATH: process.env.PATH, HOME: env.dir },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test.serial('the agent serves api.sock in its StateDir to any user\'s cnctl, replaces the one a killed agent left, removes its own when stopped', async (t) => {
+  const { env, agent } = await convergedCloud(t, builtinScenario('azure'));
+  const socket = join(env.stateDir, 'api.sock');
+  await waitFor(() => existsSync(socket), 'the agent to serve its socket');
+  const stats = lstatSync(socket);
+  t.true(stats.isSocket());
+  t.is(stats.mode & 0o777, 0o666);
+  // outside the vm namespace Listen= reaches nothing: an answer came through the socket
+  const shown = cnctlAsNobody(env, ['status', 'network', 'eth1', '--config', env.configPath]);
+  t.is(shown.code, 0, shown.stderr);
+  t.regex(shown.stdout, /^ +Table: 20001$/m);
+
+  agent.kill('SIGKILL');
+  await agent.exited;
+  t.true(existsSync(socket), 'a killed agent leaves its socket file');
+  const next = env.startAgent();
+  await waitFor(() => next.output().includes('REST API on'), 'the next agent to serve its API', 30_000);
+  t.is(cnctlAsNobody(env, ['status', '--config', env.configPath]).code, 0);
+
+  next.kill('SIGTERM');
+  t.is(await next.exited, 0);
+  t.false(existsSync(socket), 'a stopped agent removes its socket');
 });

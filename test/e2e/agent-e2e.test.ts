@@ -219,7 +219,7 @@ test.serial('a REST API port already taken stops the agent with a clear error, a
   env.writeConfig();
   const agent = env.startAgent();
   t.is(await agent.exited, 1, agent.output());
-  t.regex(agent.output(), /cannot serve the REST API on 127\.0\.0\.1:5209: .*EADDRINUSE.*; stopping, the network stays as it is/);
+  t.regex(agent.output(), /cannot serve the REST API: .*127\.0\.0\.1:5209: EADDRINUSE.*; stopping, the network stays as it is/);
   // the first reconcile started before the API and was let finish
   t.deepEqual(missingFromKernel(env), []);
 });

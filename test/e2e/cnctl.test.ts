@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startApi } from '../../agent/report/api/server.js';
+import { startApi, type ApiLimits } from '../../agent/report/api/server.js';
 import { Metrics } from '../../agent/report/metrics.js';
 import type { ProviderName } from '../../agent/metadata/model.js';
 import { block, style, wantsColour } from '../../cnctl/output.js';
@@ -65,10 +65,16 @@ function runCnctl(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: numb
 }
 
 async function agent(t: ExecutionContext, view: FakeView): Promise<string> {
+  return (await agentWithSocket(t, view)).url;
+}
+
+/** The API on loopback TCP and, given a state directory, on its socket there too. */
+async function agentWithSocket(t: ExecutionContext, view: FakeView, stateDir?: string, limits?: Partial<ApiLimits>): Promise<{ url: string; socket: string }> {
   const log = bunyan.createLogger({ name: 'cnctl-test', streams: [{ type: 'raw', stream: new bunyan.RingBuffer({ limit: 10 }) }] });
-  const api = await startApi({ listen: '127.0.0.1:0', view, metrics: new Metrics(), log });
+  const socketPath = stateDir === undefined ? undefined : join(stateDir, 'api.sock');
+  const api = await startApi({ listen: '127.0.0.1:0', view, metrics: new Metrics(), log, ...(socketPath && { socketPath }), ...(limits && { limits }) });
   t.teardown(() => api.close());
-  return `http://127.0.0.1:${api.port}`;
+  return { url: `http://127.0.0.1:${api.port}`, socket: socketPath ?? '' };
 }
 
 /** A loopback port nothing listens on: bound once, then closed. */
@@ -221,19 +227,128 @@ test('an unreachable agent: exit 3 and a message naming the address, what happen
   t.regex(result.stderr, /systemctl status cloud-network/);
 });
 
-test('without --url, the address comes from Listen= in the configuration', async (t) => {
+test('without --url and without a socket in StateDir, the address comes from Listen= in the configuration', async (t) => {
   const port = await closedPort();
   const dir = await tempDir(t);
   const config = join(dir, 'cloud-network.toml');
-  await writeFile(config, `[Network]\nListen = "127.0.0.1:${port}"\n`);
+  await writeFile(config, `[System]\nStateDir = "${dir}"\n[Network]\nListen = "127.0.0.1:${port}"\n`);
   const result = await cnctl(['status', '--config', config]);
   t.is(result.code, 3);
   t.true(result.stderr.includes(`http://127.0.0.1:${port}`), result.stderr);
   t.true(result.stderr.includes(`Listen= in ${config}`));
+  t.true(result.stderr.includes(`as there is no ${join(dir, 'api.sock')}`), result.stderr);
 
   const url = await agent(t, new FakeView(fixture('azure')).converge());
-  await writeFile(config, `[Network]\nListen = "${url.replace('http://', '')}"\n`);
+  await writeFile(config, `[System]\nStateDir = "${dir}"\n[Network]\nListen = "${url.replace('http://', '')}"\n`);
   t.is((await cnctl(['status', 'system', '--config', config])).code, 0);
+});
+
+test('by default cnctl asks the agent on the socket in its StateDir, not on Listen=', async (t) => {
+  const dir = await tempDir(t);
+  await agentWithSocket(t, new FakeView(fixture('gcp')).converge(), dir);
+  const config = join(dir, 'cloud-network.toml');
+  // nothing listens on Listen=: an answer can only have come through the socket
+  await writeFile(config, `[System]\nStateDir = "${dir}"\n[Network]\nListen = "127.0.0.1:${await closedPort()}"\n`);
+  const result = await cnctl(['status', 'system', '--json', '--config', config]);
+  t.is(result.code, 0, result.stderr);
+  t.like(JSON.parse(result.stdout), { provider: 'gcp', id: '7454466891239578912' });
+  // --state-dir names the same directory, whatever the configuration says
+  const empty = join(dir, 'empty.toml');
+  await writeFile(empty, '');
+  const byStateDir = await cnctl(['status', '--state-dir', dir, '--config', empty]);
+  t.is(byStateDir.code, 0, byStateDir.stderr);
+  t.regex(byStateDir.stdout, /Provider: gcp/);
+});
+
+test('--socket PATH names the agent\'s socket; a socket nobody answers on is an error naming it', async (t) => {
+  const dir = await tempDir(t);
+  const { socket } = await agentWithSocket(t, new FakeView(fixture('ec2')).converge(), dir);
+  const shown = await cnctl(['show', 'ssh-keys', '--socket', socket]);
+  t.is(shown.code, 0, shown.stderr);
+  t.is(shown.stdout, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIec2 ec2-user\n');
+
+  const stale = join(dir, 'stale.sock');
+  const holder = spawn(process.execPath, ['-e', "require('net').createServer().listen(process.argv[1], () => console.log('up'))", stale], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve) => holder.stdout!.once('data', resolve));
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => holder.once('exit', resolve));
+  const refused = await cnctl(['status', '--socket', stale]);
+  t.is(refused.code, 3);
+  t.true(refused.stderr.includes(`cannot reach the cloud-network agent at ${stale}: connection refused`), refused.stderr);
+  t.regex(refused.stderr, /given with --socket/);
+  const missing = await cnctl(['status', '--socket', join(dir, 'none.sock')]);
+  t.is(missing.code, 3);
+  t.regex(missing.stderr, /none\.sock: no such socket/);
+});
+
+test('a user holding idle connections on the socket crowds out neither another user\'s cnctl nor its own', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to connect as another user');
+    return;
+  }
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  // idle connections are held past the time each cnctl takes to start
+  const { socket } = await agentWithSocket(t, new FakeView(fixture('azure')).converge(), dir, { headersTimeout: 120_000 });
+  // nobody opens 20 idle connections, more than the 8 every user but root and the agent's may hold, and reports each one closed
+  const script = `const net = require('net'); let closed = 0; const all = [];
+for (let i = 0; i < 20; i++) { const s = net.connect(process.argv[1]); s.on('error', () => {}); s.on('close', () => console.log('closed', ++closed)); s.resume(); all.push(s); }
+setTimeout(() => console.log('held'), 500); setTimeout(() => process.exit(0), 300000);`;
+  const holder = spawn(process.execPath, ['-e', script, socket], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void holder.kill('SIGKILL'));
+  let output = '';
+  holder.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  await waitForText(() => output, 'held');
+  const closedCount = () => Number(/closed (\d+)\n(?![\s\S]*closed)/.exec(output)?.[1] ?? 0);
+  // the holder hears of a close at its own pace, later when the machine is busy
+  const settled = async (count: number) => {
+    for (let waited = 0; closedCount() < count && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    return closedCount();
+  };
+  t.is(await settled(12), 12, 'nobody keeps 8 of its 20 connections');
+  const asRoot = await cnctl(['status', '--socket', socket]);
+  t.is(asRoot.code, 0, asRoot.stderr);
+  t.is(await settled(12), 12, 'root\'s cnctl took none of nobody\'s places');
+  const asNobody = await cnctl(['status', '--socket', socket], { uid: 65534, env: { HOME: dir } });
+  t.is(asNobody.code, 0, asNobody.stderr);
+  t.is(await settled(13), 13, 'nobody\'s own longest-waiting connection gave way to its cnctl');
+});
+
+test('another user holding every connection it may, each with an answer it leaves unread, cannot keep root\'s cnctl out', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to connect as another user');
+    return;
+  }
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  // an answer larger than the socket's buffer stays being sent while its reader reads no more
+  const view = new FakeView(fixture('azure')).converge();
+  view.current = { ...view.current!, document: { padding: 'x'.repeat(512 * 1024) } };
+  const { socket } = await agentWithSocket(t, view, dir, { responseTimeout: 120_000 });
+  // nobody asks for the document on 40 connections, more than the 32 its class may hold, one
+  // after the other once the last one's answer began or it was closed, and reads no more
+  const script = `const net = require('net'); let answered = 0, closed = 0;
+const report = () => console.log('answered ' + answered + ' closed ' + closed);
+const next = () => { if (answered + closed === 40) return;
+  const s = net.connect(process.argv[1], () => s.write('GET /api/v1/document HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'));
+  s.on('error', () => {}); s.once('readable', () => { if (s.readableLength > 0) { answered++; report(); next(); } });
+  s.on('close', () => { closed++; report(); next(); }); };
+next(); setTimeout(() => process.exit(0), 300000);`;
+  const holder = spawn(process.execPath, ['-e', script, socket], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void holder.kill('SIGKILL'));
+  let output = '';
+  holder.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const counts = () => {
+    const m = /answered (\d+) closed (\d+)\n$/.exec(output);
+    return { answered: Number(m?.[1] ?? 0), closed: Number(m?.[2] ?? 0) };
+  };
+  while (counts().answered + counts().closed < 40) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(counts(), { answered: 32, closed: 8 }, 'nobody keeps 32 of its 40 connections, each being answered');
+  const asRoot = await cnctl(['status', '--socket', socket]);
+  t.is(asRoot.code, 0, asRoot.stderr);
+  await new Promise((r) => setTimeout(r, 200));
+  t.is(counts().closed, 8, 'root\'s cnctl came in on places of its own');
 });
 
 test('a configuration file named with --config that does not exist is an error, for status and reload alike', async (t) => {
@@ -351,7 +466,7 @@ test('an unknown link: exit 4 (not found, as systemctl for an unknown unit) with
   t.regex(result.stderr, /HTTP 404: no configured link named "eth9" \(links: eth0, eth1\)/);
 });
 
-for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system', 'extra'], ['show'], ['--bogus', 'status'], ['status', '--url', 'not a url'], ['wait', 'now'], ['wait', '--timeout', '5s'], ['status', '--timeout', '5']]) {
+for (const args of [[], ['frobnicate'], ['status', 'disks'], ['status', 'system', 'extra'], ['show'], ['--bogus', 'status'], ['status', '--url', 'not a url'], ['wait', 'now'], ['wait', '--timeout', '5s'], ['status', '--timeout', '5'], ['status', '--url', 'http://127.0.0.1:5209', '--socket', '/run/cloud-network/api.sock']]) {
   test(`usage error exits 2: cnctl ${args.join(' ')}`, async (t) => {
     const result = await cnctl(args);
     t.is(result.code, 2);
@@ -397,7 +512,8 @@ test('--json=short is one line, --json and --json=pretty are indented, and every
 function onTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
   const command = ['--import=tsx', 'cnctl/main.ts', ...args].map((a) => `'${a}'`).join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', `${process.execPath} ${command}`, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdin stays open until cnctl is done: script(1) ends the session at its input's end
+    const child = spawn('script', ['-qec', `${process.execPath} ${command}`, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('error', reject);
@@ -466,6 +582,10 @@ process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`;
   return child;
 }
 
+async function waitForText(read: () => string, text: string): Promise<void> {
+  while (!read().includes(text)) await new Promise((r) => setTimeout(r, 20));
+}
+
 async function waitForFile(file: string, text: string): Promise<string> {
   for (;;) {
     const content = await readFile(file, 'utf8').catch(() => '');
@@ -479,9 +599,10 @@ test('cnctl reload sends SIGHUP to the agent whose pid is in <StateDir>/agent.pi
   const record = join(dir, 'hangups');
   const child = await hangupRecorder(t, record);
   await writeFile(join(dir, 'agent.pid'), `${child.pid}\n`);
-  const result = await cnctl(['reload', '--state-dir', dir]);
+  // no API answers at --url: the reload is still asked for, and cnctl says why it cannot wait for its outcome
+  const result = await cnctl(['reload', '--state-dir', dir, '--url', `http://127.0.0.1:${await closedPort()}`]);
   t.is(result.code, 0, result.stderr);
-  t.regex(result.stdout, new RegExp(`sent SIGHUP to the agent \\(pid ${child.pid}\\)`));
+  t.regex(result.stdout, new RegExp(`sent SIGHUP to the agent \\(pid ${child.pid}\\)[^\\n]*\\nnot waiting for the outcome: cannot reach the cloud-network agent`));
   t.is(await waitForFile(record, 'HUP'), 'HUP\n');
   t.is(child.exitCode, null, 'the agent is still running');
 });
@@ -494,7 +615,7 @@ test('cnctl reload takes the state directory from StateDir= in the configuration
   const config = join(dir, 'cloud-network.toml');
   await writeFile(config, `[System]\nStateDir = "${dir}"\n`);
   // without systemd here, the configured StateDir's pid file is used
-  const result = await cnctl(['reload', '--config', config]);
+  const result = await cnctl(['reload', '--config', config, '--no-wait']);
   t.is(result.code, 0, result.stderr);
   t.is(await waitForFile(record, 'HUP'), 'HUP\n');
 });
@@ -531,7 +652,7 @@ test('cnctl reload says clearly when it is not allowed to signal the agent', asy
   const child = await hangupRecorder(t, record);
   await writeFile(join(dir, 'agent.pid'), String(child.pid), { mode: 0o644 });
   // nobody (65534) may not signal a root process
-  const result = await cnctl(['reload', '--state-dir', dir], { uid: 65534, env: { HOME: dir } });
+  const result = await cnctl(['reload', '--state-dir', dir, '--no-wait'], { uid: 65534, env: { HOME: dir } });
   t.is(result.code, 1, result.stderr);
   t.regex(result.stderr, new RegExp(`not allowed to signal the agent \\(pid ${child.pid}\\).*run as root`));
   t.is(await readFile(record, 'utf8').catch(() => ''), '');

@@ -83,8 +83,8 @@ export interface CloudEnv {
   resetStats(): Promise<void>;
   startHelper(extraArgs?: string[]): Proc;
   writeConfig(settings?: AgentSettings): void;
-  /** the agent as the unprivileged cloud-network user, no capabilities */
-  startAgent(args?: string[]): Proc;
+  /** the agent as the unprivileged cloud-network user, no capabilities; `environment` adds to the caller's (a unit's Environment=) */
+  startAgent(args?: string[], environment?: Record<string, string>): Proc;
   /** runs the agent to completion (e.g. --once, --dry-run) */
   runAgent(args: string[]): Promise<{ code: number | string; output: string }>;
   /** a command inside the vm namespace */
@@ -266,8 +266,9 @@ export async function createCloudEnv(t: Teardown, scenario: Scenario, purpose = 
         { mode: 0o644 },
       );
     },
-    startAgent: (args = []) => {
-      const [cmd, argv] = nsCommand(vm, agentArgv(user, configPath, args));
+    startAgent: (args = [], environment = {}) => {
+      const assignments = Object.entries(environment).map(([name, value]) => `${name}=${value}`);
+      const [cmd, argv] = nsCommand(vm, [...(assignments.length > 0 ? ['env', ...assignments] : []), ...agentArgv(user, configPath, args)]);
       return spawnTracked(cmd, argv, sink('agent'), t);
     },
     runAgent: async (args) => {

@@ -15,16 +15,17 @@ export interface Running {
   agent: Proc;
 }
 
-/** A cloud whose agent has converged. */
+/** A cloud whose agent has converged; `agentEnvironment` adds to the agent's environment. */
 export async function convergedCloud(
   t: Teardown & { log?: (...values: unknown[]) => void },
   scenario: Scenario,
   settings: AgentSettings = {},
+  agentEnvironment: Record<string, string> = {},
 ): Promise<Running> {
   const env = await createCloudEnv(t, scenario);
   const helper = env.startHelper();
   env.writeConfig(settings);
-  const agent = env.startAgent();
+  const agent = env.startAgent([], agentEnvironment);
   try {
     await waitConverged(env);
   } catch (error) {

@@ -1,7 +1,7 @@
 // make reliability: faults survived, bad input refused, nothing lost. Runs every category in
 // throwaway network namespaces, prints one result per case as it finishes and a scoreboard at
 // the end, removes everything it created (also on failure or Ctrl-C), and exits 1 when any
-// case failed. `--only metadata,helper` runs some categories; `--seed N` (or
+// case failed. `--only metadata,api-siege` runs some categories; `--seed N` (or
 // CLOUD_NETWORK_FUZZ_SEED=N) repeats a policy fuzz run.
 import { TeardownStack } from '../lib/teardown-stack.js';
 import { execFileSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import { Scoreboard } from './scoreboard.js';
 import { metadataCases } from './metadata-cases.js';
 import { processCases } from './process-cases.js';
 import { helperInputCases } from './helper-input-cases.js';
-import { apiAndEventCases } from './api-cases.js';
+import { apiAndEventCases, apiSiegeCases } from './api-cases.js';
 import { policyFuzzCases } from './policy-fuzz.js';
 import { seedFrom } from './seeded-random.js';
 
@@ -26,6 +26,7 @@ const CATEGORIES: Record<string, Category> = {
   processes: processCases,
   'helper-input': helperInputCases,
   'api-events': apiAndEventCases,
+  'api-siege': apiSiegeCases,
   'policy-fuzz': (board, t, options) => policyFuzzCases(board, t, options.fuzzSeed),
 };
 

@@ -46,7 +46,7 @@ test('show offers ssh-keys and document; reload and wait take nothing but option
 });
 
 test('options complete anywhere, and an option’s value does not count as a command word', (t) => {
-  t.deepEqual(complete('--'), ['--config', '--help', '--json', '--json=', '--no-pager', '--state-dir', '--timeout', '--url', '--version']);
+  t.deepEqual(complete('--'), ['--config', '--help', '--json', '--json=', '--no-pager', '--no-wait', '--state-dir', '--timeout', '--url', '--version']);
   t.deepEqual(complete('--json='), ['pretty', 'short']);
   t.deepEqual(complete('--json', ''), ['list', 'reload', 'show', 'status', 'wait']);
   t.deepEqual(complete('--json=s'), ['short']);

@@ -1,7 +1,9 @@
 // The man pages and --help say the same: every option a program's usage lists is documented in
-// its page, with the same default, and the pages name no path of one particular PREFIX.
+// its page, with the same default, and the pages name no path of one particular PREFIX. The
+// REST API's limits in cloud-network(8) and the README are the ones the API applies.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import { DEFAULT_API_LIMITS } from '../../agent/report/api/server.js';
 import { USAGE as AGENT_USAGE } from '../../agent/process/command-line.js';
 import { USAGE as CNCTL_USAGE } from '../../cnctl/command-line.js';
 import { USAGE as HELPER_USAGE } from '../../helper/options.js';
@@ -65,4 +67,37 @@ test('the man pages name installed paths through the placeholders make install f
     t.notRegex(page(name), /\/usr\/local\//, `${name} names no path of one PREFIX`);
   }
   t.regex(page('cloud-network.8'), /@LIBEXECDIR@\/cloud-network-helper/);
+});
+
+test('the REST API limits cloud-network(8) and the README state are the ones the API applies', (t) => {
+  const l = DEFAULT_API_LIMITS;
+  const s = (ms: number) => `${ms / 1000} s`;
+  const limits = plain(/\.SS LIMITS\n([\s\S]*?)\.SH/.exec(page('cloud-network.8'))?.[1] ?? '');
+  for (const stated of [
+    `Request line and headers ${l.maxHeaderSize / 1024} KiB`,
+    `at most ${l.maxRequestsPerConnection} requests on one connection`,
+    `${s(l.headersTimeout)} from connecting to a complete request`,
+    `${s(l.keepAliveTimeout)} between an answer and the next request`,
+    `${s(l.responseTimeout)} for the client to read an answer`,
+    `until its first bytes arrive, for ${s(l.deferAccept)} at most`,
+    `Connections on Listen= ${l.maxIdleConnections} waiting for a request`,
+    `up to ${l.maxConnections} come in`,
+    `The same rule, with ${l.maxIdleConnectionsPerClass} and ${l.maxConnectionsPerClass}, for each class of user`,
+  ]) {
+    t.true(limits.includes(stated), `cloud-network(8) LIMITS says "${stated}"`);
+  }
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const table = /## REST API limits\n([\s\S]*?)\n## /.exec(readme)?.[1]?.replace(/\s+/g, ' ') ?? '';
+  for (const stated of [
+    `| request line and headers | ${l.maxHeaderSize / 1024} KiB |`,
+    `| requests on one connection | ${l.maxRequestsPerConnection} |`,
+    `| from connecting to a complete request | ${s(l.headersTimeout)} |`,
+    `| between an answer and the next request | ${s(l.keepAliveTimeout)} |`,
+    `| for the client to read an answer | ${s(l.responseTimeout)} |`,
+    `until its first bytes, at most ${s(l.deferAccept)} |`,
+    `| connections on \`Listen=\` | ${l.maxIdleConnections} waiting for a request, ${l.maxConnections} in all |`,
+    `all other users together | ${l.maxIdleConnectionsPerClass} waiting for a request, ${l.maxConnectionsPerClass} in all |`,
+  ]) {
+    t.true(table.includes(stated), `README, "REST API limits", says "${stated}"`);
+  }
 });

@@ -47,6 +47,8 @@ export function statusResource(view: AgentView): StatusResource {
     leftAlone: leftAloneOf(view.plan()),
     collisions: s.collisions.map((c) => c.what),
     contested: s.contested.map((c) => ({ object: c.object, removals: c.removals, likelyTool: c.likelyTool ?? null, since: c.since })),
+    reloads: s.reloads,
+    lastReload: s.lastReload ?? null,
   };
 }
 
