@@ -35,6 +35,12 @@ const EC2_NET_UTILS_SPAN = 100 * 100;
 const NM_CLOUD_SETUP_BASES = [30_200, 30_400] as const;
 const NM_CLOUD_SETUP_SUPPRESS = 30_350;
 const NM_CLOUD_SETUP_SPAN = 100;
+/**
+ * The protocols systemd-networkd (for amazon-ec2-net-utils' drop-ins) and NetworkManager give the
+ * routes they add: static for configured routes, dhcp for those from a lease. The Go
+ * cloud-network-setup's routes in tables 9999 + ifindex (boot) are neither.
+ */
+const NETWORK_DAEMON_PROTOCOLS = new Set([4, 16]);
 /** google-guest-agent's route protocol (its ethernet_proto_id default). */
 export const GUEST_AGENT_PROTOCOL = 66;
 
@@ -157,6 +163,7 @@ function ruleLayout(rule: ObservedRule): string | undefined {
 function routeLayout(route: ObservedRoute): string | undefined {
   if (!isForeign(route)) return undefined;
   if (route.table === LOCAL_TABLE) return route.protocol === GUEST_AGENT_PROTOCOL && route.type === 'local' ? GUEST_AGENT : undefined;
+  if (!NETWORK_DAEMON_PROTOCOLS.has(route.protocol)) return undefined;
   if (isEc2NetUtilsNumber(route.table)) return EC2_NET_UTILS;
   if (isNmCloudSetupNumber(route.table)) return NM_CLOUD_SETUP;
   return undefined;

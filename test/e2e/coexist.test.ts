@@ -97,15 +97,15 @@ test.serial('the Go cloud-network-setup’s objects, laid out as its pkg/network
     // netlink.AddrAdd with the subnet prefix (a main-table prefix route comes with it); a default
     // route in table ROUTE_TABLE_BASE (9999) + ifindex with vishvananda/netlink's default protocol
     // (boot); a from and a to rule per address without priority or protocol (the kernel numbers them)
-    const ifindex = Number(/^(\d+):/.exec(ip(env.vm, '-o', 'link', 'show', 'eth1'))![1]);
-    const table = String(9_999 + ifindex);
+    // eth1 is ifindex 3 on a VM: table 10002, a number amazon-ec2-net-utils' formula also gives
+    const table = String(9_999 + 3);
     for (const address of ['10.4.1.5', '10.4.1.6']) ip(env.vm, 'addr', 'add', `${address}/24`, 'dev', 'eth1');
     ip(env.vm, 'route', 'add', 'default', 'via', '10.4.1.1', 'dev', 'eth1', 'table', table, 'proto', 'boot');
     for (const address of ['10.4.1.5', '10.4.1.6']) {
       ip(env.vm, 'rule', 'add', 'from', `${address}/32`, 'table', table);
       ip(env.vm, 'rule', 'add', 'to', `${address}/32`, 'table', table);
     }
-    t.context = { table, before: toolObjects(env, [9_999 + ifindex], 'eth1'), main: ip(env.vm, 'route', 'show', 'table', 'main', 'dev', 'eth1') };
+    t.context = { table, before: toolObjects(env, [Number(table)], 'eth1'), main: ip(env.vm, 'route', 'show', 'table', 'main', 'dev', 'eth1') };
   });
   const { table, before, main } = t.context as { table: string; before: string; main: string };
   await waitFor(() => ip(env.vm, 'rule', 'show').includes('lookup 20001'), 'eth1’s rules in cloud-network’s table');

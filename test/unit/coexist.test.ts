@@ -121,6 +121,16 @@ test('cloud-network’s own objects at the former defaults are not mistaken for 
   t.deepEqual(found.tools, []);
 });
 
+test('the Go cloud-network-setup’s table 9999 + ifindex (10002 for ifindex 3) is not taken for amazon-ec2-net-utils’', (t) => {
+  const k = kernel();
+  // its rules have kernel-chosen priorities and no protocol; its default route vishvananda/netlink's protocol boot (3)
+  k.rules.push({ family: 'inet', priority: 32_765, table: 10_002, from: '10.4.1.5/32', protocol: 0, action: 'lookup' });
+  k.rules.push({ family: 'inet', priority: 32_764, table: 10_002, to: '10.4.1.5/32', protocol: 0, action: 'lookup' });
+  const found = survey({ kernel: k, foreignRoutes: [route({ table: 10_002, ifindex: 3, protocol: 3, gateway: '10.4.1.1' })], host: NO_HOST_FACTS, tables, priorities });
+  t.deepEqual(found.tools, []);
+  t.deepEqual(found.neighbours.links.size, 0);
+});
+
 /** nm-cloud-setup's layout for interface index 1 (eth1): main.c's tables and priorities 30201 and 30401, and 30350. */
 function nmCloudSetupEth1(k: KernelState): { kernel: KernelState; foreign: ObservedRoute[] } {
   k.rules.push(
