@@ -196,6 +196,7 @@ function nic(
     gateway,
     routedRanges: [],
     hostAddresses: false,
+    details: {},
     ...extra,
   };
 }
@@ -222,7 +223,7 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['eth0', 'eth1'], macs, { address: '10.4.0.4', prefixLength: 24 }, 1500),
         snapshot: {
           model: {
-            instance: { provider, id: '02aab8a4-74ef-476e-8182-f6d2ba4166a6', name: 'web-1', region: 'eastus', zone: '1', size: 'Standard_D4s_v3', image: 'Canonical:ubuntu-24_04-lts:server:latest' },
+            instance: { provider, id: '02aab8a4-74ef-476e-8182-f6d2ba4166a6', name: 'web-1', region: 'eastus', zone: '1', size: 'Standard_D4s_v3', image: 'Canonical:ubuntu-24_04-lts:server:latest', details: {} },
             nics: [
               nic(macs[0], 0, ['10.4.0.4'], 24, '10.4.0.0', '10.4.0.1', []),
               nic(macs[1], 1, ['10.4.0.5', '10.4.0.6'], 24, '10.4.0.0', '10.4.0.1', ['20.253.243.104']),
@@ -240,7 +241,7 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['ens5', 'ens6'], macs, { address: '172.31.16.10', prefixLength: 20 }, 9001),
         snapshot: {
           model: {
-            instance: { provider, id: 'i-0123456789abcdef0', name: 'ip-172-31-16-10', region: 'eu-west-1', zone: 'eu-west-1a', size: 'c5.xlarge', image: 'ami-0abcdef1234567890' },
+            instance: { provider, id: 'i-0123456789abcdef0', name: 'ip-172-31-16-10', region: 'eu-west-1', zone: 'eu-west-1a', size: 'c5.xlarge', image: 'ami-0abcdef1234567890', details: {} },
             nics: [
               nic(macs[0], 0, ['172.31.16.10'], 20, '172.31.16.0', '172.31.16.1', ['54.155.10.20']),
               nic(macs[1], 1, ['172.31.32.10', '172.31.32.11'], 20, '172.31.32.0', '172.31.32.1', []),
@@ -258,7 +259,7 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['enp0s3', 'enp1s0'], macs, { address: '10.0.0.230', prefixLength: 24 }, 9000),
         snapshot: {
           model: {
-            instance: { provider, id: 'ocid1.instance.oc1.eu-frankfurt-1.antheljtexample', name: 'oci-1', region: 'eu-frankfurt-1', zone: 'EU-FRANKFURT-1-AD-1', size: 'VM.Standard.E5.Flex', image: 'ocid1.image.oc1.eu-frankfurt-1.example' },
+            instance: { provider, id: 'ocid1.instance.oc1.eu-frankfurt-1.antheljtexample', name: 'oci-1', region: 'eu-frankfurt-1', zone: 'EU-FRANKFURT-1-AD-1', size: 'VM.Standard.E5.Flex', image: 'ocid1.image.oc1.eu-frankfurt-1.example', details: {} },
             nics: [nic(macs[0], 0, ['10.0.0.230'], 24, '10.0.0.0', '10.0.0.1', []), nic(macs[1], 1, ['10.0.4.5'], 24, '10.0.4.0', '10.0.4.1', [])],
           },
           document: ociDocument,
@@ -273,7 +274,7 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['eth0', 'eth1'], macs, { address: '192.168.0.9', prefixLength: 24 }, 1500),
         snapshot: {
           model: {
-            instance: { provider, id: 'i-bp13znx0m0me8cquexample', name: 'ecs-1', region: 'cn-hangzhou', zone: 'cn-hangzhou-i', size: 'ecs.g7.xlarge', image: 'aliyun_3_x64_20G_alibase_20240528.vhd' },
+            instance: { provider, id: 'i-bp13znx0m0me8cquexample', name: 'ecs-1', region: 'cn-hangzhou', zone: 'cn-hangzhou-i', size: 'ecs.g7.xlarge', image: 'aliyun_3_x64_20G_alibase_20240528.vhd', details: {} },
             nics: [nic(macs[0], 0, ['192.168.0.9'], 24, '192.168.0.0', '192.168.0.253', []), nic(macs[1], 1, ['192.168.1.21', '192.168.1.20'], 24, '192.168.1.0', '192.168.1.253', [])],
           },
           document: aliyunDocument,
@@ -288,7 +289,7 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['ens4', 'ens5'], macs, { address: '10.128.0.2', prefixLength: 32 }, 1460),
         snapshot: {
           model: {
-            instance: { provider, id: '7454466891239578912', name: 'gce-1', region: 'us-central1', zone: 'us-central1-a', size: 'n2-standard-4', image: 'debian-12' },
+            instance: { provider, id: '7454466891239578912', name: 'gce-1', region: 'us-central1', zone: 'us-central1-a', size: 'n2-standard-4', image: 'debian-12', details: {} },
             nics: [
               nic(macs[0], 0, ['10.128.0.2'], 20, '10.128.0.0', '10.128.0.1', ['34.70.1.2'], { hostAddresses: true, mtu: 1460 }),
               nic(macs[1], 1, ['10.130.0.5'], 24, '10.130.0.0', '10.130.0.1', [], {
