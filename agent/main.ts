@@ -118,7 +118,7 @@ async function dryRun(rt: Runtime): Promise<number> {
 /** Removes everything cloud-network owns: the plan for a VM whose metadata lists no NIC. */
 async function cleanup(rt: Runtime): Promise<number> {
   const empty: MetadataModel = {
-    instance: { provider: rt.source.name, id: '', name: '', region: '', zone: '', size: '', image: '' },
+    instance: { provider: rt.source.name, id: '', name: '', region: '', zone: '', size: '', image: '', details: {} },
     nics: [],
   };
   const owned = (await rt.helper.ownedAddresses()).addresses;

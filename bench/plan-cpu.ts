@@ -12,7 +12,7 @@ const NICS = 8;
 const IPS = 256;
 const host = (n: number, i: number) => `10.${n}.${i >> 6}.${(i & 63) + 4}`;
 const model: MetadataModel = {
-  instance: { provider: 'azure', id: 'vm-1', name: 'vm', region: 'westeurope', zone: '1', size: 'Standard_D64s_v5', image: 'ubuntu' },
+  instance: { provider: 'azure', id: 'vm-1', name: 'vm', region: 'westeurope', zone: '1', size: 'Standard_D64s_v5', image: 'ubuntu', details: {} },
   nics: Array.from({ length: NICS }, (_, n) => ({
     mac: `00:0d:3a:00:00:0${n}`,
     index: n,
@@ -24,6 +24,7 @@ const model: MetadataModel = {
     gateway: `10.${n}.0.1`,
     routedRanges: [],
     hostAddresses: false,
+    details: {},
   })),
 };
 const empty: KernelState = {

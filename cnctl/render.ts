@@ -1,5 +1,5 @@
-// The API's resources as text for people. Only neutral-model fields, so the same command
-// prints the same labels on every cloud.
+// The API's resources as text for people: the neutral-model fields first, with the same labels
+// on every cloud, then the provider's own details, each labelled with the provider's own name.
 import type { LinkResource, NetworkResource, StatusResource, SystemResource, UnmatchedNic } from '../protocol/rest.js';
 import { block, type Colour, type Field, type Style } from './output.js';
 
@@ -17,9 +17,15 @@ export function renderSystem(system: SystemResource, s: Style): string {
       ['Zone', system.zone],
       ['Size', system.size],
       ['Image', system.image],
+      ...detailFields(system.details),
     ],
     s,
   );
+}
+
+/** The provider's details, one field each in the provider's order; an older agent sends none. */
+function detailFields(details: Record<string, string> | undefined): Field[] {
+  return Object.entries(details ?? {}).map(([key, value]): Field => [key, value]);
 }
 
 export function renderLink(link: LinkResource, s: Style): string {
@@ -40,6 +46,8 @@ export function renderLink(link: LinkResource, s: Style): string {
   ];
   if (link.managedBy) fields.push(['Why', link.managedBy.why]);
   if (link.rangesLeftAlone?.length) fields.push(['Ranges Left', link.rangesLeftAlone]);
+  fields.push(...detailFields(link.details));
+  // the error last, where the eye ends
   if (link.error) fields.push(['Error', link.error, 'red']);
   return block(fields, s);
 }

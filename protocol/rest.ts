@@ -133,6 +133,11 @@ export interface SystemResource {
   /** Azure vmSize, EC2 instance-type, GCP machine type, OCI shape, Alibaba instance-type */
   size: string;
   image: string;
+  /**
+   * The provider's own facts about the instance, under its own names (Azure subscriptionId,
+   * resourceGroupName; OCI compartmentId, availabilityDomain; …), as text; {} when none.
+   */
+  details: Record<string, string>;
 }
 
 /**
@@ -167,6 +172,12 @@ export interface LinkResource {
   managedBy: { tool: string; why: string } | null;
   /** routed ranges another tool delivers (google-guest-agent's local routes) */
   rangesLeftAlone: string[];
+  /**
+   * The provider's own facts about the NIC, under its own names (EC2 interface-id, subnet-id,
+   * vpc-id, security-group-ids; GCP network, dnsServers, accessConfigs; OCI vnicId; Alibaba
+   * network-interface-id, vswitch-id, vpc-id), lists joined with ", "; {} when none.
+   */
+  details: Record<string, string>;
 }
 
 /** A metadata NIC that has no configured link (not attached yet, or no plan yet). */

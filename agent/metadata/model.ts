@@ -15,6 +15,12 @@ export interface InstanceFacts {
   /** Azure vmSize, EC2 instance-type, GCP machine type, OCI shape, Alibaba instance-type */
   size: string;
   image: string;
+  /**
+   * The provider's own facts about the instance that fit no neutral field, under the provider's
+   * own names (Azure subscriptionId, resourceGroupName; OCI compartmentId, availabilityDomain),
+   * as text; {} when none. Shown by cnctl, never used to plan, never a secret.
+   */
+  details: Record<string, string>;
 }
 
 export interface Ipv4Address {
@@ -69,6 +75,13 @@ export interface Nic {
    * VLAN link): the NIC is reported with this reason and nothing is planned for it.
    */
   unhandled?: string;
+  /**
+   * The provider's own facts about the NIC, under its own names (EC2 interface-id, subnet-id,
+   * vpc-id, security-group-ids; GCP network, dnsServers, accessConfigs; OCI vnicId; Alibaba
+   * network-interface-id, vswitch-id, vpc-id), lists joined with ", "; {} when none. Shown by
+   * cnctl, never used to plan, never a secret.
+   */
+  details: Record<string, string>;
 }
 
 export interface MetadataModel {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { KernelState } from '../../netlink/types.js';
 import type { LinkResource } from '../../protocol/rest.js';
 import type { ProviderSnapshot } from '../metadata/model.js';
+import { looksSecret, withoutSecrets } from '../metadata/secret-filter.js';
 import { writeAtomically } from '../process/files.js';
 import type { Plan } from '../plan/planner.js';
 import type { ReconcileStatus, StateSink } from '../reconcile/reconciler.js';
@@ -40,9 +41,18 @@ export function linkStates(snapshot: ProviderSnapshot, result: Plan, status: Rec
       error: error ?? null,
       managedBy: nicPlan.leftAlone ? { tool: nicPlan.leftAlone.tool, why: nicPlan.leftAlone.why } : null,
       rangesLeftAlone: nicPlan.rangesLeftAlone ?? [],
+      details: shownDetails(nic.details),
     });
   }
   return states;
+}
+
+/**
+ * A provider's details as the API and the state files show them: a copy, and without any key
+ * that looks secret, for the same reason the documents go through withoutSecrets.
+ */
+export function shownDetails(details: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(details ?? {}).filter(([key, value]) => !looksSecret(key) && withoutSecrets(value) !== undefined));
 }
 
 export class StateFiles implements StateSink {
@@ -53,7 +63,8 @@ export class StateFiles implements StateSink {
   async write(snapshot: ProviderSnapshot, result: Plan, _kernel: KernelState, status: ReconcileStatus): Promise<void> {
     const linksDir = join(this.dir, 'links');
     await mkdir(linksDir, { recursive: true, mode: 0o755 });
-    await this.writeIfChanged(join(this.dir, 'instance.json'), snapshot.model.instance);
+    const instance = snapshot.model.instance;
+    await this.writeIfChanged(join(this.dir, 'instance.json'), { ...instance, details: shownDetails(instance.details) });
     const keep = new Set<string>();
     for (const link of linkStates(snapshot, result, status)) {
       const file = `${link.name}.json`;

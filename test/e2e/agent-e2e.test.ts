@@ -199,8 +199,11 @@ test.serial('state files: the instance and one file per link, readable by all, w
     }
   }, 'eth1.json to say configured');
   const files = ['instance.json', 'links/eth0.json', 'links/eth1.json'].map((f) => readFileSync(join(env.stateDir, f), 'utf8'));
-  const eth1 = JSON.parse(files[2]!) as { table: number; privateIpv4: string[] };
+  const eth1 = JSON.parse(files[2]!) as { table: number; privateIpv4: string[]; details: Record<string, string> };
   t.is(eth1.table, 20001);
+  // the ENI's own facts, as EC2 names them, read by the real agent from the simulator
+  t.like(eth1.details, { 'device-number': '1', 'security-group-ids': 'sg-0sim0000000000001' });
+  t.regex(eth1.details['interface-id'] ?? '', /^eni-/);
   t.deepEqual(eth1.privateIpv4.map((a) => a.split('/')[0]), scenario.nics[1]!.ipv4);
   for (const secret of secretValues(scenario)) t.false(files.join('\n').includes(secret), secret);
 });

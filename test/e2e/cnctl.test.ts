@@ -152,22 +152,113 @@ for (const [provider, expected] of [
     const labels = result.stdout
       .split('\n\n')[0]!
       .split('\n')
-      .map((l) => l.split(':')[0]!.trim())
+      .map((l) => l.split(': ')[0]!.trim())
       .filter((l) => l !== '' && !/^\d/.test(l));
-    t.deepEqual(labels, ['Name', 'Ifindex', 'MAC Address', 'Primary', 'Public Ip', 'Private Ip', 'IPv6', 'Routed Ips', 'Subnet', 'Gateway', 'MTU', 'Table', 'State']);
+    // the neutral labels, then the provider's own details under its own names
+    const details = Object.keys(fixture(provider).snapshot.model.nics[0]!.details);
+    t.deepEqual(labels, ['Name', 'Ifindex', 'MAC Address', 'Primary', 'Public Ip', 'Private Ip', 'IPv6', 'Routed Ips', 'Subnet', 'Gateway', 'MTU', 'Table', 'State', ...details]);
   });
+}
 
-  test(`cnctl status system shows the ${provider} instance facts, aligned`, async (t) => {
-    const f = fixture(provider);
-    const url = await agent(t, new FakeView(f).converge());
+const SYSTEM_GOLDEN: Record<ProviderName, string[]> = {
+  azure: [
+    '         Provider: azure',
+    '      Instance Id: 02aab8a4-74ef-476e-8182-f6d2ba4166a6',
+    '             Name: web-1',
+    '           Region: eastus',
+    '             Zone: 1',
+    '             Size: Standard_D4s_v3',
+    '            Image: Canonical:ubuntu-24_04-lts:server:latest',
+    '   subscriptionId: 8d10da13-8125-4ba9-a717-bf7490507b3d',
+    'resourceGroupName: rg-web',
+  ],
+  // the fixture's careless sessionToken detail is not shown
+  ec2: [
+    '    Provider: ec2',
+    ' Instance Id: i-0123456789abcdef0',
+    '        Name: ip-172-31-16-10',
+    '      Region: eu-west-1',
+    '        Zone: eu-west-1a',
+    '        Size: c5.xlarge',
+    '       Image: ami-0abcdef1234567890',
+    '   accountId: 123456789012',
+    'architecture: x86_64',
+  ],
+  gcp: [
+    '   Provider: gcp',
+    'Instance Id: 7454466891239578912',
+    '       Name: gce-1',
+    '     Region: us-central1',
+    '       Zone: us-central1-a',
+    '       Size: n2-standard-4',
+    '      Image: debian-12',
+    '   hostname: gce-1.us-central1-a.c.example.internal',
+    'cpuPlatform: Intel Ice Lake',
+  ],
+  oci: [
+    '          Provider: oci',
+    '       Instance Id: ocid1.instance.oc1.eu-frankfurt-1.antheljtexample',
+    '              Name: oci-1',
+    '            Region: eu-frankfurt-1',
+    '              Zone: EU-FRANKFURT-1-AD-1',
+    '              Size: VM.Standard.E5.Flex',
+    '             Image: ocid1.image.oc1.eu-frankfurt-1.example',
+    '     compartmentId: ocid1.compartment.oc1..aaaaexample',
+    'availabilityDomain: qIZq:EU-FRANKFURT-1-AD-1',
+    '       faultDomain: FAULT-DOMAIN-2',
+  ],
+  // Alibaba's instance facts all have neutral fields: no details
+  aliyun: [
+    '   Provider: aliyun',
+    'Instance Id: i-bp13znx0m0me8cquexample',
+    '       Name: ecs-1',
+    '     Region: cn-hangzhou',
+    '       Zone: cn-hangzhou-i',
+    '       Size: ecs.g7.xlarge',
+    '      Image: aliyun_3_x64_20G_alibase_20240528.vhd',
+  ],
+};
+
+for (const provider of ['azure', 'ec2', 'gcp', 'oci', 'aliyun'] as ProviderName[]) {
+  test(`cnctl status system shows the ${provider} instance facts, then the provider's own details, aligned`, async (t) => {
+    const url = await agent(t, new FakeView(fixture(provider)).converge());
     const result = await cnctl(['status', 'system', '--url', url]);
     t.is(result.code, 0, result.stderr);
-    t.true(result.stdout.includes(`   Provider: ${provider}\n`));
-    t.true(result.stdout.includes(`Instance Id: ${f.snapshot.model.instance.id}\n`));
-    t.true(result.stdout.includes(`     Region: ${f.snapshot.model.instance.region}\n`));
+    t.is(result.stdout, [...SYSTEM_GOLDEN[provider], ''].join('\n'));
     assertAligned(t, result.stdout);
   });
 }
+
+test('cnctl status network LINK shows an EC2 ENI\'s own ids and security groups after the neutral fields', async (t) => {
+  const url = await agent(t, new FakeView(fixture('ec2')).converge());
+  const result = await cnctl(['status', 'network', 'ens6', '--url', url]);
+  t.is(result.code, 0, result.stderr);
+  t.is(
+    result.stdout,
+    [
+      '              Name: ens6',
+      '           Ifindex: 3',
+      '       MAC Address: 02:1f:9a:00:00:02',
+      '           Primary: no',
+      '         Public Ip: -',
+      '        Private Ip: 172.31.32.10/20',
+      '                    172.31.32.11/20',
+      '              IPv6: -',
+      '        Routed Ips: -',
+      '            Subnet: 172.31.32.0/20',
+      '           Gateway: 172.31.32.1',
+      '               MTU: -',
+      '             Table: 20001',
+      '             State: configured',
+      '      interface-id: eni-0bbb',
+      '     device-number: 1',
+      '         subnet-id: subnet-0bbb',
+      '            vpc-id: vpc-0abc',
+      'security-group-ids: sg-0bbb2222',
+      '',
+    ].join('\n'),
+  );
+});
 
 test('cnctl shows a link in error with the helper\'s reason', async (t) => {
   const url = await agent(t, new FakeView(fixture('ec2')).failSecondLink('helper refused address.add: permission denied'));

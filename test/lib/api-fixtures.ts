@@ -196,6 +196,7 @@ function nic(
     gateway,
     routedRanges: [],
     hostAddresses: false,
+    details: {},
     ...extra,
   };
 }
@@ -222,7 +223,7 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['eth0', 'eth1'], macs, { address: '10.4.0.4', prefixLength: 24 }, 1500),
         snapshot: {
           model: {
-            instance: { provider, id: '02aab8a4-74ef-476e-8182-f6d2ba4166a6', name: 'web-1', region: 'eastus', zone: '1', size: 'Standard_D4s_v3', image: 'Canonical:ubuntu-24_04-lts:server:latest' },
+            instance: { provider, id: '02aab8a4-74ef-476e-8182-f6d2ba4166a6', name: 'web-1', region: 'eastus', zone: '1', size: 'Standard_D4s_v3', image: 'Canonical:ubuntu-24_04-lts:server:latest', details: { subscriptionId: '8d10da13-8125-4ba9-a717-bf7490507b3d', resourceGroupName: 'rg-web' } },
             nics: [
               nic(macs[0], 0, ['10.4.0.4'], 24, '10.4.0.0', '10.4.0.1', []),
               nic(macs[1], 1, ['10.4.0.5', '10.4.0.6'], 24, '10.4.0.0', '10.4.0.1', ['20.253.243.104']),
@@ -240,10 +241,17 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['ens5', 'ens6'], macs, { address: '172.31.16.10', prefixLength: 20 }, 9001),
         snapshot: {
           model: {
-            instance: { provider, id: 'i-0123456789abcdef0', name: 'ip-172-31-16-10', region: 'eu-west-1', zone: 'eu-west-1a', size: 'c5.xlarge', image: 'ami-0abcdef1234567890' },
+            instance: { provider, id: 'i-0123456789abcdef0', name: 'ip-172-31-16-10', region: 'eu-west-1', zone: 'eu-west-1a', size: 'c5.xlarge', image: 'ami-0abcdef1234567890',
+              // sessionToken and tls-material (below): what a careless provider might put in its details
+              details: { accountId: '123456789012', architecture: 'x86_64', sessionToken: SECRETS[2]! },
+            },
             nics: [
-              nic(macs[0], 0, ['172.31.16.10'], 20, '172.31.16.0', '172.31.16.1', ['54.155.10.20']),
-              nic(macs[1], 1, ['172.31.32.10', '172.31.32.11'], 20, '172.31.32.0', '172.31.32.1', []),
+              nic(macs[0], 0, ['172.31.16.10'], 20, '172.31.16.0', '172.31.16.1', ['54.155.10.20'], {
+                details: { 'interface-id': 'eni-0aaa', 'device-number': '0', 'subnet-id': 'subnet-0aaa', 'vpc-id': 'vpc-0abc', 'security-group-ids': 'sg-0aaa1111, sg-0ccc3333' },
+              }),
+              nic(macs[1], 1, ['172.31.32.10', '172.31.32.11'], 20, '172.31.32.0', '172.31.32.1', [], {
+                details: { 'interface-id': 'eni-0bbb', 'device-number': '1', 'subnet-id': 'subnet-0bbb', 'vpc-id': 'vpc-0abc', 'security-group-ids': 'sg-0bbb2222', 'tls-material': `-----BEGIN PRIVATE KEY-----\n${SECRETS[10]}` },
+              }),
             ],
           },
           document: ec2Document,
@@ -258,8 +266,13 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['enp0s3', 'enp1s0'], macs, { address: '10.0.0.230', prefixLength: 24 }, 9000),
         snapshot: {
           model: {
-            instance: { provider, id: 'ocid1.instance.oc1.eu-frankfurt-1.antheljtexample', name: 'oci-1', region: 'eu-frankfurt-1', zone: 'EU-FRANKFURT-1-AD-1', size: 'VM.Standard.E5.Flex', image: 'ocid1.image.oc1.eu-frankfurt-1.example' },
-            nics: [nic(macs[0], 0, ['10.0.0.230'], 24, '10.0.0.0', '10.0.0.1', []), nic(macs[1], 1, ['10.0.4.5'], 24, '10.0.4.0', '10.0.4.1', [])],
+            instance: { provider, id: 'ocid1.instance.oc1.eu-frankfurt-1.antheljtexample', name: 'oci-1', region: 'eu-frankfurt-1', zone: 'EU-FRANKFURT-1-AD-1', size: 'VM.Standard.E5.Flex', image: 'ocid1.image.oc1.eu-frankfurt-1.example',
+              details: { compartmentId: 'ocid1.compartment.oc1..aaaaexample', availabilityDomain: 'qIZq:EU-FRANKFURT-1-AD-1', faultDomain: 'FAULT-DOMAIN-2' },
+            },
+            nics: [
+              nic(macs[0], 0, ['10.0.0.230'], 24, '10.0.0.0', '10.0.0.1', [], { details: { vnicId: 'ocid1.vnic.oc1.eu-frankfurt-1.a' } }),
+              nic(macs[1], 1, ['10.0.4.5'], 24, '10.0.4.0', '10.0.4.1', [], { details: { vnicId: 'ocid1.vnic.oc1.eu-frankfurt-1.b' } }),
+            ],
           },
           document: ociDocument,
           sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIoci opc'],
@@ -273,8 +286,15 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['eth0', 'eth1'], macs, { address: '192.168.0.9', prefixLength: 24 }, 1500),
         snapshot: {
           model: {
-            instance: { provider, id: 'i-bp13znx0m0me8cquexample', name: 'ecs-1', region: 'cn-hangzhou', zone: 'cn-hangzhou-i', size: 'ecs.g7.xlarge', image: 'aliyun_3_x64_20G_alibase_20240528.vhd' },
-            nics: [nic(macs[0], 0, ['192.168.0.9'], 24, '192.168.0.0', '192.168.0.253', []), nic(macs[1], 1, ['192.168.1.21', '192.168.1.20'], 24, '192.168.1.0', '192.168.1.253', [])],
+            instance: { provider, id: 'i-bp13znx0m0me8cquexample', name: 'ecs-1', region: 'cn-hangzhou', zone: 'cn-hangzhou-i', size: 'ecs.g7.xlarge', image: 'aliyun_3_x64_20G_alibase_20240528.vhd', details: {} },
+            nics: [
+              nic(macs[0], 0, ['192.168.0.9'], 24, '192.168.0.0', '192.168.0.253', [], {
+                details: { 'network-interface-id': 'eni-bp1aaa', 'vpc-id': 'vpc-bp1example', 'vswitch-id': 'vsw-bp1aaa', 'vpc-cidr-block': '192.168.0.0/16' },
+              }),
+              nic(macs[1], 1, ['192.168.1.21', '192.168.1.20'], 24, '192.168.1.0', '192.168.1.253', [], {
+                details: { 'network-interface-id': 'eni-bp1bbb', 'vpc-id': 'vpc-bp1example', 'vswitch-id': 'vsw-bp1bbb', 'vpc-cidr-block': '192.168.0.0/16' },
+              }),
+            ],
           },
           document: aliyunDocument,
           sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIaliyun root'],
@@ -288,13 +308,18 @@ export function fixture(provider: ProviderName): Fixture {
         kernel: kernelWith(['ens4', 'ens5'], macs, { address: '10.128.0.2', prefixLength: 32 }, 1460),
         snapshot: {
           model: {
-            instance: { provider, id: '7454466891239578912', name: 'gce-1', region: 'us-central1', zone: 'us-central1-a', size: 'n2-standard-4', image: 'debian-12' },
+            instance: { provider, id: '7454466891239578912', name: 'gce-1', region: 'us-central1', zone: 'us-central1-a', size: 'n2-standard-4', image: 'debian-12', details: { hostname: 'gce-1.us-central1-a.c.example.internal', cpuPlatform: 'Intel Ice Lake' } },
             nics: [
-              nic(macs[0], 0, ['10.128.0.2'], 20, '10.128.0.0', '10.128.0.1', ['34.70.1.2'], { hostAddresses: true, mtu: 1460 }),
+              nic(macs[0], 0, ['10.128.0.2'], 20, '10.128.0.0', '10.128.0.1', ['34.70.1.2'], {
+                hostAddresses: true,
+                mtu: 1460,
+                details: { network: 'projects/123/networks/default', dnsServers: '169.254.169.254', accessConfigs: '34.70.1.2 (ONE_TO_ONE_NAT)' },
+              }),
               nic(macs[1], 1, ['10.130.0.5'], 24, '10.130.0.0', '10.130.0.1', [], {
                 hostAddresses: true,
                 mtu: 1460,
                 routedRanges: ['10.130.8.0/24'],
+                details: { network: 'projects/123/networks/backend', dnsServers: '169.254.169.254' },
               }),
             ],
           },

@@ -5,9 +5,12 @@ import bunyan from 'bunyan';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { startApi, type ApiLimits, type RunningApi } from '../../agent/report/api/server.js';
-import { isLoopback, parseListen, statusProblems, urlForListen, type NetworkResource, type StatusResource } from '../../protocol/rest.js';
+import { isLoopback, parseListen, statusProblems, urlForListen, type NetworkResource, type StatusResource, type SystemResource } from '../../protocol/rest.js';
 import { withoutSecrets } from '../../agent/metadata/secret-filter.js';
-import type { LinkState } from '../../agent/report/state-files.js';
+import { StateFiles, type LinkState } from '../../agent/report/state-files.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Metrics } from '../../agent/report/metrics.js';
 import type { ProviderName } from '../../agent/metadata/model.js';
 import { FakeView, SECRETS, fixture } from '../lib/api-fixtures.js';
@@ -110,7 +113,39 @@ for (const [provider, expected] of [
     const api = await serve(t, new FakeView(fixture(provider)).converge());
     const system = await getJson<Record<string, string>>(api, '/api/v1/system');
     t.like(system, { provider, ...expected });
-    t.deepEqual(Object.keys(system).sort(), ['id', 'image', 'name', 'provider', 'region', 'size', 'zone']);
+    t.deepEqual(Object.keys(system).sort(), ['details', 'id', 'image', 'name', 'provider', 'region', 'size', 'zone']);
+  });
+}
+
+for (const [provider, system, link] of [
+  ['azure', { subscriptionId: '8d10da13-8125-4ba9-a717-bf7490507b3d', resourceGroupName: 'rg-web' }, {}],
+  [
+    'ec2',
+    { accountId: '123456789012', architecture: 'x86_64' },
+    { 'interface-id': 'eni-0bbb', 'device-number': '1', 'subnet-id': 'subnet-0bbb', 'vpc-id': 'vpc-0abc', 'security-group-ids': 'sg-0bbb2222' },
+  ],
+  ['gcp', { hostname: 'gce-1.us-central1-a.c.example.internal', cpuPlatform: 'Intel Ice Lake' }, { network: 'projects/123/networks/backend', dnsServers: '169.254.169.254' }],
+  [
+    'oci',
+    { compartmentId: 'ocid1.compartment.oc1..aaaaexample', availabilityDomain: 'qIZq:EU-FRANKFURT-1-AD-1', faultDomain: 'FAULT-DOMAIN-2' },
+    { vnicId: 'ocid1.vnic.oc1.eu-frankfurt-1.b' },
+  ],
+  ['aliyun', {}, { 'network-interface-id': 'eni-bp1bbb', 'vpc-id': 'vpc-bp1example', 'vswitch-id': 'vsw-bp1bbb', 'vpc-cidr-block': '192.168.0.0/16' }],
+] as const) {
+  test(`${provider}: /api/v1/system and each link serve the provider's own details, and the state files hold them, without what looks secret`, async (t) => {
+    const f = fixture(provider);
+    const view = new FakeView(f).converge();
+    const api = await serve(t, view);
+    t.deepEqual((await getJson<SystemResource>(api, '/api/v1/system')).details, system);
+    const second = await getJson<LinkState>(api, `/api/v1/network/${f.links[1]}`);
+    t.deepEqual(second.details, link);
+    const network = await getJson<NetworkResource>(api, '/api/v1/network');
+    t.deepEqual(network.links[1]!.details, link);
+    const dir = await mkdtemp(join(tmpdir(), 'cn-state-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    await new StateFiles(dir).write(view.current!, view.currentPlan!, f.kernel, view.state);
+    t.deepEqual(JSON.parse(await readFile(join(dir, 'instance.json'), 'utf8')).details, system);
+    t.deepEqual(JSON.parse(await readFile(join(dir, 'links', `${f.links[1]}.json`), 'utf8')).details, link);
   });
 }
 
@@ -143,7 +178,7 @@ test('GET /api/v1/network lists every NIC with link, ifindex, MAC, addresses, su
   t.deepEqual(Object.keys(eth0).sort(), Object.keys(eth1).sort());
   t.deepEqual(
     Object.keys(eth0).sort(),
-    ['addresses', 'error', 'gateway', 'ifindex', 'ipv6', 'mac', 'managedBy', 'mtu', 'name', 'nicIndex', 'primary', 'privateIpv4', 'publicIpv4', 'rangesLeftAlone', 'routedRanges', 'state', 'subnet', 'table'],
+    ['addresses', 'details', 'error', 'gateway', 'ifindex', 'ipv6', 'mac', 'managedBy', 'mtu', 'name', 'nicIndex', 'primary', 'privateIpv4', 'publicIpv4', 'rangesLeftAlone', 'routedRanges', 'state', 'subnet', 'table'],
   );
   t.like(eth0, { table: null, mtu: null, error: null, managedBy: null, nicIndex: 0 });
   t.is(eth1.nicIndex, 1);

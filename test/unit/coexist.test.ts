@@ -25,11 +25,12 @@ const nic = (index: number, fields: Partial<Nic>): Nic => ({
   gateway: `10.4.${index}.1`,
   routedRanges: [],
   hostAddresses: false,
+  details: {},
   ...fields,
 });
 
 const model: MetadataModel = {
-  instance: { provider: 'ec2', id: 'i-1', name: 'vm', region: 'r', zone: 'z', size: 's', image: 'i' },
+  instance: { provider: 'ec2', id: 'i-1', name: 'vm', region: 'r', zone: 'z', size: 's', image: 'i', details: {} },
   nics: [
     nic(0, { ipv4: [{ address: '10.4.0.4', prefixLength: 24, primary: true }, { address: '10.4.0.10', prefixLength: 24, primary: false }] }),
     nic(1, { ipv4: [{ address: '10.4.1.5', prefixLength: 24, primary: true }, { address: '10.4.1.6', prefixLength: 24, primary: false }] }),

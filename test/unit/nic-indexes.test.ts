@@ -16,9 +16,10 @@ const nic = (mac: string, index: number, primary = false): Nic => ({
   gateway: '10.0.0.1',
   routedRanges: [],
   hostAddresses: false,
+  details: {},
 });
 const model = (nics: Nic[]): MetadataModel => ({
-  instance: { provider: 'azure', id: 'x', name: 'x', region: 'x', zone: '', size: 'x', image: 'x' },
+  instance: { provider: 'azure', id: 'x', name: 'x', region: 'x', zone: '', size: 'x', image: 'x', details: {} },
   nics,
 });
 

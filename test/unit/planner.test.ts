@@ -18,12 +18,13 @@ function nic(overrides: Partial<Nic> & Pick<Nic, 'mac' | 'index'>): Nic {
     gateway: '10.4.0.1',
     routedRanges: [],
     hostAddresses: false,
+    details: {},
     ...overrides,
   };
 }
 
 const azure: MetadataModel = {
-  instance: { provider: 'azure', id: 'vm-1', name: 'vm', region: 'westeurope', zone: '1', size: 'D2', image: 'debian' },
+  instance: { provider: 'azure', id: 'vm-1', name: 'vm', region: 'westeurope', zone: '1', size: 'D2', image: 'debian', details: {} },
   nics: [
     nic({
       mac: '00:0d:3a:00:00:01',

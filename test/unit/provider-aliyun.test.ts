@@ -31,6 +31,7 @@ test('the metadata becomes the model: the primary (the identity document\'s MAC)
     zone: 'cn-hangzhou-i',
     size: 'ecs.g7.xlarge',
     image: 'aliyun_3_x64_20G_alibase_20240528.vhd',
+    details: {},
   });
   t.deepEqual(snapshot.model.nics, [
     {
@@ -47,6 +48,7 @@ test('the metadata becomes the model: the primary (the identity document\'s MAC)
       gateway: '192.168.0.253',
       routedRanges: [],
       hostAddresses: false,
+      details: { 'network-interface-id': 'eni-bp1b2c0jvnj0g17bsim1', 'vpc-id': 'vpc-bp1e0g399hkd7c8q3sim', 'vswitch-id': 'vsw-bp1ygryo03m39xhsysim1', 'vpc-cidr-block': '192.168.0.0/16' },
     },
     {
       mac: SECOND,
@@ -63,6 +65,7 @@ test('the metadata becomes the model: the primary (the identity document\'s MAC)
       gateway: '192.168.1.253',
       routedRanges: [],
       hostAddresses: false,
+      details: { 'network-interface-id': 'eni-bp1b2c0jvnj0g17bsim2', 'vpc-id': 'vpc-bp1e0g399hkd7c8q3sim', 'vswitch-id': 'vsw-bp1ygryo03m39xhsysim2', 'vpc-cidr-block': '192.168.0.0/16' },
     },
   ]);
   t.deepEqual(snapshot.sshKeys, ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0mC0sSimulatedAliyunKeyForDemoOnly01234 demo']);

@@ -22,6 +22,7 @@ test('the Azure instance document becomes the model: primary NIC 0, the others b
     zone: '2',
     size: 'Standard_D8s_v5',
     image: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:22.04.202411010',
+    details: { subscriptionId: '8d10da13-8125-4ba9-a717-bf7490507b3d', resourceGroupName: 'rg-web' },
   });
   // listed 68, 67, 66 with 68 first (primary): 66 then 67 follow in MAC order
   t.deepEqual(
@@ -47,6 +48,7 @@ test('the Azure instance document becomes the model: primary NIC 0, the others b
     gateway6: 'fe80::1234:5678:9abc',
     routedRanges: [],
     hostAddresses: false,
+    details: {},
   });
   const third = snapshot.model.nics[2]!;
   t.deepEqual(third.ipv4.map((a) => `${a.address}/${a.prefixLength}${a.primary ? ' primary' : ''}`), ['10.4.1.5/24 primary', '10.4.1.6/24', '10.4.1.7/24']);

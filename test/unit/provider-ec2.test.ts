@@ -21,6 +21,7 @@ test('the EC2 meta-data tree becomes the model: ENIs by device number whatever t
     zone: 'eu-west-1b',
     size: 'c6i.2xlarge',
     image: 'ami-0abcdef1234567890',
+    details: { accountId: '123456789012', architecture: 'x86_64' },
   });
   t.deepEqual(snapshot.model.nics, [
     {
@@ -38,6 +39,7 @@ test('the EC2 meta-data tree becomes the model: ENIs by device number whatever t
       gateway: '172.31.16.1',
       routedRanges: [],
       hostAddresses: false,
+      details: { 'interface-id': 'eni-0aaa1111', 'device-number': '0', 'subnet-id': 'subnet-0aaa', 'vpc-id': 'vpc-0abc', 'security-group-ids': 'sg-0aaa1111, sg-0ccc3333' },
     },
     {
       mac: SECOND,
@@ -53,6 +55,7 @@ test('the EC2 meta-data tree becomes the model: ENIs by device number whatever t
       gateway: '172.31.32.1',
       routedRanges: ['172.31.40.16/28'],
       hostAddresses: false,
+      details: { 'interface-id': 'eni-0bbb2222', 'device-number': '1', 'subnet-id': 'subnet-0bbb', 'vpc-id': 'vpc-0abc', 'security-group-ids': 'sg-0bbb2222' },
     },
   ]);
   t.deepEqual(snapshot.sshKeys, ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIec2ops ops@bastion']);
@@ -271,6 +274,24 @@ test('an ENI whose addresses changed is read in full, the others are not, and th
   t.true(gets.includes(`/latest/meta-data/network/interfaces/macs/${SECOND}/subnet-ipv4-cidr-block`), 'the changed ENI is read in full');
   t.false(gets.includes(`/latest/meta-data/network/interfaces/macs/${PRIMARY}/subnet-ipv4-cidr-block`), 'the unchanged ENI is not');
   t.is(gets.filter((path) => path.endsWith(`${SECOND}/local-ipv4s`)).length, 1, 'the quick answer is not asked for again');
+});
+
+test('an ENI\'s security groups stay in the model through quick refreshes, a change of them shows at the next full read', async (t) => {
+  const server = await ec2Server(t);
+  const ec2 = provider(server, { fullReadEvery: 2 });
+  const first = await ec2.fetch();
+  t.is(first.model.nics[0]!.details['security-group-ids'], 'sg-0aaa1111, sg-0ccc3333');
+  server.tree[`network/interfaces/macs/${PRIMARY}/security-group-ids`] = 'sg-0ddd4444';
+  // the other ENI changes: its full read must not cost the primary ENI its details
+  server.tree[`network/interfaces/macs/${SECOND}/local-ipv4s`] = '172.31.32.10';
+  const quick = await ec2.fetch();
+  t.not(quick, first);
+  t.deepEqual(quick.model.nics[0]!.details, first.model.nics[0]!.details, 'the quick refresh keeps the last full read\'s details');
+  t.deepEqual(quick.model.nics[1]!.details, first.model.nics[1]!.details);
+  t.is(await ec2.fetch(), quick, 'a second quick refresh: the same snapshot, no flapping');
+  const full = await ec2.fetch();
+  t.is(full.model.nics[0]!.details['security-group-ids'], 'sg-0ddd4444', 'the full read');
+  t.is(full.model.nics[0]!.details['interface-id'], 'eni-0aaa1111');
 });
 
 test('a key that appears in an ENI\'s directory (a first IPv6 address) is noticed by a quick refresh', async (t) => {

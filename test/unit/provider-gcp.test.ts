@@ -16,6 +16,7 @@ test('the GCP instance document becomes the model: nicN order, /32 host addresse
     zone: 'us-central1-a',
     size: 'n2-standard-4',
     image: 'debian-12-bookworm-v20241112',
+    details: { hostname: 'gce-2.us-central1-a.c.example-project.internal', cpuPlatform: 'Intel Cascade Lake' },
   });
   t.deepEqual(snapshot.model.nics, [
     {
@@ -30,6 +31,7 @@ test('the GCP instance document becomes the model: nicN order, /32 host addresse
       mtu: 1460,
       routedRanges: ['34.120.9.9/32'],
       hostAddresses: true,
+      details: { network: 'projects/123456789012/networks/default', dnsServers: '169.254.169.254', accessConfigs: '34.70.1.2 (ONE_TO_ONE_NAT)' },
     },
     {
       mac: '42:01:0a:82:00:05',
@@ -43,6 +45,7 @@ test('the GCP instance document becomes the model: nicN order, /32 host addresse
       mtu: 8896,
       routedRanges: ['10.130.8.0/24', '10.130.9.4/32'],
       hostAddresses: true,
+      details: { network: 'projects/123456789012/networks/backend', dnsServers: '169.254.169.254' },
     },
   ]);
   t.deepEqual(snapshot.sshKeys, ['alice:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIgcpalice alice', 'bob:ssh-rsa AAAAB3NzaC1yc2EAAAADAQABgcpbob bob']);

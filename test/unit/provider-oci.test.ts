@@ -38,6 +38,7 @@ test('the VNIC list becomes the model: the primary first, each VNIC\'s private I
     zone: 'EU-FRANKFURT-1-AD-1',
     size: 'VM.Standard.E5.Flex',
     image: 'ocid1.image.oc1.eu-frankfurt-1.aaaaaaaasimdemo00000000000000000000000000000000000000000001',
+    details: { compartmentId: 'ocid1.compartment.oc1..aaaaaaaasimdemocompartment', availabilityDomain: 'qIZq:EU-FRANKFURT-1-AD-1', faultDomain: 'FAULT-DOMAIN-2' },
   });
   t.deepEqual(snapshot.model.nics, [
     {
@@ -51,6 +52,7 @@ test('the VNIC list becomes the model: the primary first, each VNIC\'s private I
       gateway: '10.0.0.1',
       routedRanges: [],
       hostAddresses: false,
+      details: { vnicId: 'ocid1.vnic.oc1.eu-frankfurt-1.abtheljtsimdemo0000000000000000000000000000000000000001' },
     },
     {
       mac: '02:00:17:02:2b:b1',
@@ -63,6 +65,7 @@ test('the VNIC list becomes the model: the primary first, each VNIC\'s private I
       gateway: '10.0.4.1',
       routedRanges: [],
       hostAddresses: false,
+      details: { vnicId: 'ocid1.vnic.oc1.eu-frankfurt-1.abtheljtsimdemo0000000000000000000000000000000000000002' },
     },
   ]);
   t.deepEqual(snapshot.sshKeys, ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0mC0sSimulatedOciKeyForDemoOnly0123456789 demo']);

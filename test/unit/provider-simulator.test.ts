@@ -4,6 +4,7 @@ import test from 'ava';
 import type { ProviderName } from '../../agent/metadata/model.js';
 import { primaryMacOf } from '../../agent/metadata/providers/azure.js';
 import { LastParse } from '../../agent/metadata/providers/last-parse.js';
+import { looksSecret } from '../../agent/metadata/secret-filter.js';
 import { createProvider } from '../../agent/metadata/providers/index.js';
 import { loadScenario, secretValues, startImdsSimulator } from '../imds-sim/index.js';
 import { fastClient } from '../fixtures/metadata-server.js';
@@ -38,6 +39,40 @@ for (const name of ['azure', 'ec2', 'gcp', 'oci', 'aliyun'] as ProviderName[]) {
     }
     const text = JSON.stringify(snapshot);
     for (const secret of secretValues(scenario)) t.false(text.includes(secret), `secret ${secret.slice(0, 12)}… leaked`);
+  });
+}
+
+/** The provider's own fact names each cloud's details hold, for the instance and for every NIC. */
+const DETAIL_KEYS: Record<ProviderName, { instance: string[]; nic: string[] }> = {
+  azure: { instance: ['subscriptionId', 'resourceGroupName', 'platformFaultDomain', 'platformUpdateDomain'], nic: [] },
+  ec2: { instance: ['accountId', 'architecture'], nic: ['interface-id', 'device-number', 'subnet-id', 'vpc-id', 'security-group-ids'] },
+  gcp: { instance: ['hostname', 'cpuPlatform'], nic: ['network', 'dnsServers', 'accessConfigs'] },
+  oci: { instance: ['compartmentId', 'availabilityDomain', 'faultDomain'], nic: ['vnicId'] },
+  aliyun: { instance: [], nic: ['network-interface-id', 'vpc-id', 'vswitch-id', 'vpc-cidr-block'] },
+};
+
+for (const name of ['azure', 'ec2', 'gcp', 'oci', 'aliyun'] as ProviderName[]) {
+  test(`${name}: the details hold the provider's own facts under its own names, none of them secret`, async (t) => {
+    const scenario = loadScenario(`builtin:${name}`);
+    const sim = await startImdsSimulator({ host: '127.0.0.1', port: 0, scenario });
+    t.teardown(() => sim.close());
+    const primaryMac = scenario.nics[0]!.mac;
+    const provider = createProvider(name, { ...fastClient(sim.url), requestsPerSecond: name === 'azure' ? 4 : 1000, primaryMac: () => primaryMac });
+    const { model } = await provider.fetch();
+    t.deepEqual(Object.keys(model.instance.details).sort(), [...DETAIL_KEYS[name].instance].sort());
+    for (const nic of model.nics) {
+      // the simulator gives only some NICs a public IP: GCP's accessConfigs is there when it does
+      const keys = DETAIL_KEYS[name].nic.filter((key) => key !== 'accessConfigs' || nic.publicIpv4.length > 0);
+      t.deepEqual(Object.keys(nic.details).sort(), [...keys].sort(), nic.mac);
+    }
+    const all = [model.instance.details, ...model.nics.map((nic) => nic.details)];
+    for (const details of all) {
+      for (const [key, value] of Object.entries(details)) {
+        t.false(looksSecret(key), `${key} looks secret`);
+        t.true(typeof value === 'string' && value !== '', key);
+        for (const secret of secretValues(scenario)) t.false(value.includes(secret), `${key} holds a secret`);
+      }
+    }
   });
 }
 

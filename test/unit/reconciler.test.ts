@@ -9,7 +9,7 @@ import type { Operation } from '../../protocol/operations.js';
 import { applied } from '../lib/fake-kernel.js';
 
 const model: MetadataModel = {
-  instance: { provider: 'ec2', id: 'i-1', name: 'vm', region: 'eu-west-1', zone: 'eu-west-1a', size: 't3', image: 'ami-1' },
+  instance: { provider: 'ec2', id: 'i-1', name: 'vm', region: 'eu-west-1', zone: 'eu-west-1a', size: 't3', image: 'ami-1', details: {} },
   nics: [
     {
       mac: '02:00:00:00:00:01',
@@ -22,6 +22,7 @@ const model: MetadataModel = {
       gateway: '172.31.16.1',
       routedRanges: [],
       hostAddresses: false,
+      details: {},
     },
     {
       mac: '02:00:00:00:00:02',
@@ -37,6 +38,7 @@ const model: MetadataModel = {
       gateway: '172.31.32.1',
       routedRanges: [],
       hostAddresses: false,
+      details: {},
     },
   ],
 };

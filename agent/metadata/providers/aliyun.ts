@@ -17,7 +17,7 @@ import { imdsBaseUrl, MetadataClient } from '../client.js';
 import { MetadataError } from '../errors.js';
 import { sleep as realSleep } from '../rate-limit.js';
 import type { InstanceFacts, Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
-import { canonicalMac, DocumentReader, netmaskLength } from './document-fields.js';
+import { canonicalMac, details, DocumentReader, netmaskLength } from './document-fields.js';
 import { NicIndexes } from './nic-indexes.js';
 import type { ClientSettings, DmiStrings, FetchOptions, Provider, ProviderContext } from './provider.js';
 
@@ -156,6 +156,7 @@ export class AliyunProvider implements Provider {
       zone: text('zone-id'),
       size: text('instance-type'),
       image: text('image-id'),
+      details: {},
     };
     const document: Record<string, unknown> = {
       'instance-id': id,
@@ -267,6 +268,7 @@ export class AliyunProvider implements Provider {
       ...(gateway6 !== undefined && { gateway6 }),
       routedRanges: [],
       hostAddresses: false,
+      details: details({ 'network-interface-id': tree['network-interface-id'], 'vpc-id': tree['vpc-id'], 'vswitch-id': tree['vswitch-id'], 'vpc-cidr-block': tree['vpc-cidr-block'] }),
     };
     return { privateIpv4s, ...(ipv6s !== undefined && { ipv6s }), nic, tree };
   }

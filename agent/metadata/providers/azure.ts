@@ -11,7 +11,7 @@ import { MetadataClient } from '../client.js';
 import { MetadataError } from '../errors.js';
 import type { Ipv4Address, Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { LastParse } from './last-parse.js';
-import { canonicalMac, DocumentReader } from './document-fields.js';
+import { canonicalMac, details, DocumentReader } from './document-fields.js';
 import { NicIndexes } from './nic-indexes.js';
 import type { ClientSettings, DmiStrings, GoToolPaths, Provider, ProviderContext } from './provider.js';
 
@@ -133,6 +133,13 @@ export function parseAzureDocument(text: string, primaryMacHint?: string): Provi
       zone: doc.optionalString(compute.zone, 'compute.zone'),
       size: doc.optionalString(compute.vmSize, 'compute.vmSize'),
       image: imageText.every((p) => p !== '') ? imageText.join(':') : doc.optionalString(reference.id, 'compute.storageProfile.imageReference.id'),
+      details: details({
+        subscriptionId: compute.subscriptionId,
+        resourceGroupName: compute.resourceGroupName,
+        vmScaleSetName: compute.vmScaleSetName,
+        platformFaultDomain: compute.platformFaultDomain,
+        platformUpdateDomain: compute.platformUpdateDomain,
+      }),
     },
     nics,
   };
@@ -195,6 +202,8 @@ function parseInterface(root: DocumentReader, entry: unknown, field: string): Pa
     ...(ipv6.length > 0 ? { gateway6: AZURE_GATEWAY6 } : {}),
     routedRanges: [],
     hostAddresses: false,
+    // Azure's interface entry names no NIC resource, subnet or network: nothing more to show
+    details: {},
   };
 }
 

@@ -100,3 +100,27 @@ function describe(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
+
+/**
+ * The provider's own facts for `details` (model.ts), under its own names: text and numbers as
+ * text, lists of them joined with ", "; an empty or absent value, or one of another shape, is
+ * left out, because details are only shown and a missing one must not cost the model.
+ */
+export function details(entries: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(entries)) {
+    const text = detailText(value);
+    if (text !== undefined && text !== '') out[key] = text;
+  }
+  return out;
+}
+
+function detailText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.trim();
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (Array.isArray(value)) {
+    const items = value.map(detailText);
+    return items.every((item) => item !== undefined) ? items.filter((item) => item !== '').join(', ') : undefined;
+  }
+  return undefined;
+}

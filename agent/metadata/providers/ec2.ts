@@ -19,7 +19,7 @@ import { imdsBaseUrl, MetadataClient } from '../client.js';
 import { MetadataError } from '../errors.js';
 import { sleep as realSleep } from '../rate-limit.js';
 import type { InstanceFacts, Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
-import { canonicalMac, DocumentReader } from './document-fields.js';
+import { canonicalMac, details, DocumentReader } from './document-fields.js';
 import type { ClientSettings, DmiStrings, FetchOptions, GoToolPaths, Provider, ProviderContext } from './provider.js';
 
 const TOKEN_PATH = '/latest/api/token';
@@ -59,7 +59,14 @@ const MAC_KEYS = [
   'interface-id',
   'subnet-id',
   'vpc-id',
+  'security-group-ids',
 ] as const;
+
+/**
+ * Per-MAC leaves shown as the NIC's details, under EC2's names. A quick refresh keeps the last
+ * full read's, so a change of security groups shows at the next full read.
+ */
+const DETAIL_KEYS = ['interface-id', 'device-number', 'network-card', 'subnet-id', 'vpc-id', 'security-group-ids'] as const;
 
 /** A per-ENI condition that clears by itself while an ENI attaches: worth another attempt. */
 class NotReady extends Error {}
@@ -211,6 +218,7 @@ export class Ec2Provider implements Provider {
       zone,
       size: field('instanceType'),
       image: field('imageId'),
+      details: details({ accountId: identity.accountId, architecture: identity.architecture }),
     };
     // the document keeps the meta-data names the older Go tool served; the identity document holds the same facts
     const metaData: Record<string, unknown> = {
@@ -322,6 +330,7 @@ export class Ec2Provider implements Provider {
       ...(gateway && { gateway }),
       routedRanges: [...ranges('ipv4-prefix'), ...ranges('ipv6-prefix')],
       hostAddresses: false,
+      details: details(Object.fromEntries(DETAIL_KEYS.map((key) => [key, lines(tree[key] ?? '')]))),
     };
     return { listing, addressKey, addresses: tree[addressKey]!, nic, tree };
   }

@@ -9,7 +9,7 @@ import { withoutSecrets } from '../secret-filter.js';
 import { MetadataClient, type MetadataResponse } from '../client.js';
 import { MetadataError } from '../errors.js';
 import type { Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
-import { canonicalMac, DocumentReader, netmaskLength } from './document-fields.js';
+import { canonicalMac, details, DocumentReader, netmaskLength } from './document-fields.js';
 import { LastParse } from './last-parse.js';
 import type { ClientSettings, DmiStrings, GoToolPaths, MetadataChange, Provider } from './provider.js';
 
@@ -122,6 +122,7 @@ export function parseGcpDocument(text: string): ProviderSnapshot {
       zone,
       size: lastSegment(doc.optionalString(root.machineType, 'machineType')),
       image: lastSegment(doc.optionalString(root.image, 'image')),
+      details: details({ hostname: root.hostname, cpuPlatform: root.cpuPlatform }),
     },
     nics,
   };
@@ -167,6 +168,12 @@ function parseInterface(root: DocumentReader, entry: unknown, index: number): Ni
     const external = doc.optionalString(doc.object(config, `${field}.accessConfigs[${i}]`).externalIp, `${field}.accessConfigs[${i}].externalIp`);
     return external === '' ? [] : [doc.ip(external, `${field}.accessConfigs[${i}].externalIp`, 'inet')];
   });
+  // "34.70.1.2 (ONE_TO_ONE_NAT)": each access config's external IP with its type, as the console lists them
+  const accessConfigTexts = accessConfigs.map((config) => {
+    const { externalIp, type } = config as Record<string, unknown>;
+    const ip = typeof externalIp === 'string' && externalIp !== '' ? externalIp : 'no external IP';
+    return typeof type === 'string' && type !== '' ? `${ip} (${type})` : ip;
+  });
   const ipv6: Ipv6Address[] = [];
   const ipv6s = iface.ipv6s === undefined ? [] : doc.array(iface.ipv6s, `${field}.ipv6s`);
   ipv6s.forEach((v, i) => ipv6.push({ address: doc.ip(v, `${field}.ipv6s[${i}]`, 'inet6'), prefixLength: 128 }));
@@ -185,6 +192,7 @@ function parseInterface(root: DocumentReader, entry: unknown, index: number): Ni
     ...(mtu !== undefined ? { mtu } : {}),
     routedRanges: [...ranges('ipAliases'), ...ranges('forwardedIps')],
     hostAddresses: true,
+    details: details({ network: iface.network, dnsServers: iface.dnsServers, accessConfigs: accessConfigTexts }),
   };
 }
 

@@ -12,7 +12,7 @@ import { withoutSecrets } from '../secret-filter.js';
 import { MetadataClient, type MetadataResponse } from '../client.js';
 import { MetadataError } from '../errors.js';
 import type { InstanceFacts, Ipv6Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
-import { canonicalMac, DocumentReader } from './document-fields.js';
+import { canonicalMac, details, DocumentReader } from './document-fields.js';
 import { LastParse } from './last-parse.js';
 import { NicIndexes } from './nic-indexes.js';
 import type { ClientSettings, DmiStrings, Provider, ProviderContext } from './provider.js';
@@ -119,6 +119,7 @@ export function parseOciInstance(text: string): InstanceRead {
     zone: ad.slice(ad.indexOf(':') + 1),
     size: doc.optionalString(root.shape, 'instance.shape'),
     image: doc.optionalString(root.image, 'instance.image'),
+    details: details({ compartmentId: root.compartmentId, availabilityDomain: ad, faultDomain: root.faultDomain }),
   };
   return { facts, document: withoutSecrets(root), sshKeys };
 }
@@ -185,6 +186,8 @@ function parseVnic(root: DocumentReader, entry: unknown, i: number, bareMetal: b
     ...(gateway6 !== undefined && { gateway6 }),
     routedRanges: [],
     hostAddresses: false,
+    // vlanTag and nicIndex mean something to the guest only on bare metal
+    details: details({ vnicId, ...(bareMetal && { nicIndex, vlanTag }) }),
     ...(bareMetal && vlanTag !== 0 && {
       unhandled: `a VLAN VNIC of a bare-metal instance (vlanTag ${vlanTag} on physical NIC ${nicIndex}): cloud-network does not create VLAN links; configure it with Oracle's tools or by hand`,
     }),

@@ -7,7 +7,7 @@ import type { ProviderSnapshot } from '../../metadata/model.js';
 import { withoutSecrets } from '../../metadata/secret-filter.js';
 import type { Plan } from '../../plan/planner.js';
 import type { ReconcileStatus } from '../../reconcile/reconciler.js';
-import { linkStates } from '../state-files.js';
+import { linkStates, shownDetails } from '../state-files.js';
 
 /** What the API needs from the agent; agent/main.ts implements it over the Reconciler. */
 export interface AgentView {
@@ -62,8 +62,8 @@ function leftAloneOf(plan: Plan | undefined): Record<string, string> {
 }
 
 export function systemResource(snapshot: ProviderSnapshot): SystemResource {
-  const { provider, id, name, region, zone, size, image } = snapshot.model.instance;
-  return { provider, id, name, region, zone, size, image };
+  const { provider, id, name, region, zone, size, image, details } = snapshot.model.instance;
+  return { provider, id, name, region, zone, size, image, details: shownDetails(details) };
 }
 
 export function networkResource(snapshot: ProviderSnapshot, plan: Plan | undefined, status: ReconcileStatus): NetworkResource {
