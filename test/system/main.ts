@@ -191,9 +191,11 @@ function ping(m: Machine, address: string, unit?: string): string {
 // ---------------------------------------------------------------------------------------------
 // systemd-networkd beside cloud-network (README "Living with other tools")
 
-/** The agent's status as cnctl shows it (GET /api/v1/status). */
+/** The agent's status as cnctl shows it (GET /api/v1/status); cnctl exits 1 while it reports a failure, such as an object held back. */
 function agentStatus(m: Machine): StatusResource {
-  return JSON.parse(m.run(['cnctl', 'status', '--json'])) as StatusResource;
+  const shown = m.exec(['cnctl', 'status', '--json']);
+  if (shown.status !== 0 && shown.status !== 1) throw new Error(`\`cnctl status --json\` in the machine exited ${shown.status ?? shown.signal}: ${(shown.stderr || shown.stdout).trim()}`);
+  return JSON.parse(shown.stdout) as StatusResource;
 }
 
 /** cloud-network's rules, the routes of its tables and its addresses, as `ip` lists them from outside. */
