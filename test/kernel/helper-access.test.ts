@@ -74,7 +74,8 @@ function runHelper(ns: string, args: string[], timeoutMs = 60_000): Promise<{ co
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the output may still be in the pipes when the process has exited
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });
