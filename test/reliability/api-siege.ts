@@ -56,7 +56,8 @@ function nobodyFlood(): Promise<{ flood: FloodReport; probes: ProbeReport } | { 
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve) =>
-    child.on('exit', (code) => {
+    // 'close': the report may still be in the pipe when the process has exited
+    child.on('close', (code) => {
       try {
         resolve(JSON.parse(out.trim().split('\n').pop()!) as { flood: FloodReport; probes: ProbeReport });
       } catch {
