@@ -34,10 +34,10 @@ async function round(jitless, n) {
   for (let i = 0; i < n; i++) {
     const ip = `10.9.${i >> 8}.${(i & 255) || 1}`;
     ops.push({ kind: 'address.add', link: 'eth1', address: `10.9.${Math.floor(i / 250)}.${(i % 250) + 2}/16`, noPrefixRoute: true });
-    ops.push({ kind: 'rule.add', priority: 30100, table: 10001, family: 'inet', to: `10.9.${Math.floor(i / 250)}.${(i % 250) + 2}/32` });
-    ops.push({ kind: 'rule.add', priority: 30200, table: 10001, family: 'inet', from: `10.9.${Math.floor(i / 250)}.${(i % 250) + 2}/32` });
+    ops.push({ kind: 'rule.add', priority: 20100, table: 20001, family: 'inet', to: `10.9.${Math.floor(i / 250)}.${(i % 250) + 2}/32` });
+    ops.push({ kind: 'rule.add', priority: 20200, table: 20001, family: 'inet', from: `10.9.${Math.floor(i / 250)}.${(i % 250) + 2}/32` });
   }
-  ops.push({ kind: 'route.replace', table: 10001, destination: '10.9.0.0/16', link: 'eth1', type: 'unicast', scope: 'link' });
+  ops.push({ kind: 'route.replace', table: 20001, destination: '10.9.0.0/16', link: 'eth1', type: 'unicast', scope: 'link' });
   const t1 = performance.now();
   const answer = await rpc(sock, 'apply', { operations: ops }, 2);
   const applyMs = performance.now() - t1;
