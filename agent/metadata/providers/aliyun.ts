@@ -17,7 +17,7 @@ import { imdsBaseUrl, MetadataClient } from '../client.js';
 import { MetadataError } from '../errors.js';
 import { sleep as realSleep } from '../rate-limit.js';
 import type { InstanceFacts, Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
-import { canonicalMac, details, DocumentReader, netmaskLength } from './document-fields.js';
+import { canonicalMac, details, DocumentReader, lines, macListing, netmaskLength } from './document-fields.js';
 import { NicIndexes } from './nic-indexes.js';
 import type { ClientSettings, DmiStrings, FetchOptions, Provider, ProviderContext } from './provider.js';
 
@@ -105,16 +105,7 @@ export class AliyunProvider implements Provider {
   async fetch(signal?: AbortSignal, options: FetchOptions = {}): Promise<ProviderSnapshot> {
     const doc = new DocumentReader('aliyun');
     const [instance, listingText] = await Promise.all([this.instanceFacts(signal), this.get('network/interfaces/macs/', signal)]);
-    const listing = listingText ?? doc.incomplete('meta-data/network/interfaces/macs/', 'is missing (404)');
-    const entries = lines(listing).map((entry) => entry.replace(/\/$/, ''));
-    if (entries.length === 0) doc.incomplete('meta-data/network/interfaces/macs/', 'is empty (no NIC)');
-    const seen = new Set<string>();
-    for (const entry of entries) {
-      const mac = canonicalMac(entry) ?? doc.malformed('meta-data/network/interfaces/macs/', `lists ${JSON.stringify(entry)}, not a MAC address`);
-      if (seen.has(mac)) doc.forNic(mac).malformed('meta-data/network/interfaces/macs/', 'lists this MAC twice');
-      seen.add(mac);
-    }
-    if (!seen.has(instance.primaryMac)) doc.forNic(instance.primaryMac).incomplete('meta-data/network/interfaces/macs/', 'does not list the primary NIC (the identity document\'s mac)');
+    const { listing, entries } = macListing(doc, listingText, instance.primaryMac, "NIC (the identity document's mac)");
 
     const reads = await Promise.all(entries.map((entry) => this.eni(entry, instance.primaryMac, options.thorough === true || !this.last, signal)));
     this.enis = new Map(entries.map((entry, i) => [entry, reads[i]!]));
@@ -342,9 +333,3 @@ function parseIpv6List(doc: DocumentReader, text: string, field: string): string
 }
 
 /** Non-empty lines of a listing. */
-function lines(text: string): string[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-}

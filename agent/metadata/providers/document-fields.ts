@@ -124,3 +124,30 @@ function detailText(value: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The non-empty lines of a listing, trimmed (EC2's and Alibaba's meta-data directories). */
+export function lines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+/**
+ * A `network/interfaces/macs/` listing (EC2, Alibaba) and its entries as listed: each must be a
+ * MAC, none twice, and the primary NIC's among them.
+ */
+export function macListing(doc: DocumentReader, text: string | undefined, primaryMac: string, primaryIs: string): { listing: string; entries: string[] } {
+  const field = 'meta-data/network/interfaces/macs/';
+  const listing = text ?? doc.incomplete(field, 'is missing (404)');
+  const entries = lines(listing).map((entry) => entry.replace(/\/$/, ''));
+  if (entries.length === 0) doc.incomplete(field, 'is empty (no NIC)');
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const mac = canonicalMac(entry) ?? doc.malformed(field, `lists ${JSON.stringify(entry)}, not a MAC address`);
+    if (seen.has(mac)) doc.forNic(mac).malformed(field, 'lists this MAC twice');
+    seen.add(mac);
+  }
+  if (!seen.has(primaryMac)) doc.forNic(primaryMac).incomplete(field, `does not list the primary ${primaryIs}`);
+  return { listing, entries };
+}

@@ -19,7 +19,7 @@ import { imdsBaseUrl, MetadataClient } from '../client.js';
 import { MetadataError } from '../errors.js';
 import { sleep as realSleep } from '../rate-limit.js';
 import type { InstanceFacts, Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
-import { canonicalMac, details, DocumentReader } from './document-fields.js';
+import { canonicalMac, details, DocumentReader, lines, macListing } from './document-fields.js';
 import type { ClientSettings, DmiStrings, FetchOptions, GoToolPaths, Provider, ProviderContext } from './provider.js';
 
 const TOKEN_PATH = '/latest/api/token';
@@ -148,16 +148,7 @@ export class Ec2Provider implements Provider {
   async fetch(signal?: AbortSignal, options: FetchOptions = {}): Promise<ProviderSnapshot> {
     const doc = new DocumentReader('ec2');
     const [instance, listingText] = await Promise.all([this.instanceFacts(signal), this.get('network/interfaces/macs/', signal)]);
-    const listing = listingText ?? doc.incomplete('meta-data/network/interfaces/macs/', 'is missing (404)');
-    const macs = lines(listing).map((entry) => entry.replace(/\/$/, ''));
-    if (macs.length === 0) doc.incomplete('meta-data/network/interfaces/macs/', 'is empty (no NIC)');
-    const seen = new Set<string>();
-    for (const entry of macs) {
-      const mac = canonicalMac(entry) ?? doc.malformed('meta-data/network/interfaces/macs/', `lists ${JSON.stringify(entry)}, not a MAC address`);
-      if (seen.has(mac)) doc.forNic(mac).malformed('meta-data/network/interfaces/macs/', 'lists this MAC twice');
-      seen.add(mac);
-    }
-    if (!seen.has(instance.primaryMac)) doc.forNic(instance.primaryMac).incomplete('meta-data/network/interfaces/macs/', 'does not list the primary ENI (meta-data/mac)');
+    const { listing, entries: macs } = macListing(doc, listingText, instance.primaryMac, 'ENI (meta-data/mac)');
 
     const full = options.thorough === true || this.last === undefined || this.quickReads >= this.fullReadEvery;
     this.quickReads = full ? 0 : this.quickReads + 1;
@@ -455,12 +446,6 @@ function hasIpv4(kernel: KernelState): boolean {
 }
 
 /** Non-empty lines of a listing or multi-valued leaf. */
-function lines(text: string): string[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-}
 
 function integer(doc: DocumentReader, text: string, field: string): number {
   const trimmed = text.trim();
