@@ -83,6 +83,9 @@ export class Contest {
 
   /** A reconcile found every wanted object in place under this metadata. */
   settled(modelText: string): void {
+    // what was placed under other metadata is no longer in question: the metadata may have taken
+    // it away and brought it back, and what is in place now counts through settledModel
+    if (modelText !== this.settledModel) this.placed.clear();
     this.settledModel = modelText;
     this.countedSinceSettled.clear();
   }

@@ -256,6 +256,22 @@ test('an object found in place (as ExecStartPre --once leaves it) counts from it
   t.deepEqual(other.contested, []);
 });
 
+test('an object the metadata takes away and brings back is not counted as removed by another tool', (t) => {
+  let now = 0;
+  const contest = new Contest(() => now);
+  for (let i = 0; i < 8; i++) {
+    now += 1_000;
+    // the metadata lists the address again: it is added, and the reconcile converges
+    const { operations } = contest.filter([address], () => undefined, 'with');
+    t.is(operations.length, 1, `round ${i}`);
+    contest.placedBy(operations, [{ index: 0, outcome: 'applied' }]);
+    contest.settled('with');
+    // the metadata drops it: cloud-network removes it itself, and converges without it
+    contest.settled('without');
+  }
+  t.deepEqual(contest.contested, []);
+});
+
 test('removals spread over more than a minute are repaired every time', (t) => {
   let now = 0;
   const contest = new Contest(() => now);
