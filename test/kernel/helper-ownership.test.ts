@@ -19,12 +19,12 @@ async function setUp(t: import('ava').ExecutionContext) {
   return { ns, helper, client, apply };
 }
 
-/** The lines of an `ip` listing that match `pattern`, lifetimes masked (they tick). */
+/** The lines of an `ip` listing that match `pattern`, with lifetimes and the IPv6 `tentative` flag masked (the kernel changes both on its own). */
 function lines(ns: string, args: string[], pattern: RegExp): string[] {
   return ip(ns, ...args)
     .split('\n')
     .filter((line) => pattern.test(line))
-    .map((line) => line.replace(/valid_lft \S+ preferred_lft \S+/g, '').replace(/expires \S+/g, '').trim());
+    .map((line) => line.replace(/valid_lft \S+ preferred_lft \S+/g, '').replace(/expires \S+/g, '').replace(/ tentative\b/g, '').trim());
 }
 
 const addressLines = (ns: string, link: string) => lines(ns, ['-d', '-o', 'addr', 'show', 'dev', link], /inet/);
