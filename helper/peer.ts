@@ -5,8 +5,8 @@ import { peerCredentials, type PeerCredentials } from '../netlink/libc.js';
 
 export { peerCredentials, type PeerCredentials };
 
-const libc = koffi.load('libc.so.6');
-const Passwd = koffi.struct('cn_passwd', {
+const libc = koffi().load('libc.so.6');
+const Passwd = koffi().struct('cn_passwd', {
   pw_name: 'char *',
   pw_passwd: 'char *',
   pw_uid: 'uint32_t',
@@ -15,21 +15,21 @@ const Passwd = koffi.struct('cn_passwd', {
   pw_dir: 'char *',
   pw_shell: 'char *',
 });
-const Group = koffi.struct('cn_group', {
+const Group = koffi().struct('cn_group', {
   gr_name: 'char *',
   gr_passwd: 'char *',
   gr_gid: 'uint32_t',
   gr_mem: 'void *',
 });
-const getpwnam = libc.func('getpwnam', koffi.pointer(Passwd), ['const char *']);
-const getgrnam = libc.func('getgrnam', koffi.pointer(Group), ['const char *']);
+const getpwnam = libc.func('getpwnam', koffi().pointer(Passwd), ['const char *']);
+const getgrnam = libc.func('getgrnam', koffi().pointer(Group), ['const char *']);
 
 /** A user's uid through the system's name service (NSS), or undefined when there is none. Numbers pass through. */
 export function lookupUid(name: string): number | undefined {
   if (/^[0-9]+$/.test(name)) return Number(name);
   const entry = getpwnam(name);
   if (!entry) return undefined;
-  return (koffi.decode(entry, Passwd) as { pw_uid: number }).pw_uid;
+  return (koffi().decode(entry, Passwd) as { pw_uid: number }).pw_uid;
 }
 
 /** A group's gid through NSS, or undefined. Numbers pass through. */
@@ -37,7 +37,7 @@ export function lookupGid(name: string): number | undefined {
   if (/^[0-9]+$/.test(name)) return Number(name);
   const entry = getgrnam(name);
   if (!entry) return undefined;
-  return (koffi.decode(entry, Group) as { gr_gid: number }).gr_gid;
+  return (koffi().decode(entry, Group) as { gr_gid: number }).gr_gid;
 }
 
 export type PeerDecision = { allowed: true } | { allowed: false; reason: string };

@@ -20,5 +20,9 @@ function loadKoffi(): Koffi {
   return require('koffi') as Koffi;
 }
 
-const koffi: Koffi = loadKoffi();
-export default koffi;
+let loaded: Koffi | undefined;
+
+/** koffi, loaded on first use: a program's first system call through it, not its start-up, pays for the addon. */
+export default function koffi(): Koffi {
+  return (loaded ??= loadKoffi());
+}

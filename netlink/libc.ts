@@ -1,6 +1,6 @@
 // The socket system calls netlink/ makes through koffi (netlink/ffi.ts), declared once and
 // bound on first use: socket.ts adjusts the `netlink` package's socket with them, sync-socket.ts
-// does all its work with them. koffi.errno() holds the errno of the last call. And the options
+// does all its work with them. koffi().errno() holds the errno of the last call. And the options
 // both sockets set on a request socket, the peer of a Unix socket (SO_PEERCRED), which the
 // helper and the agent's REST API both ask for, the bytes a socket has received but not yet
 // been read (FIONREAD), which the REST API asks of a connection it might close, and the REST
@@ -23,7 +23,7 @@ let functions: Libc | undefined;
 
 export function libc(): Libc {
   if (!functions) {
-    const lib = koffi.load('libc.so.6');
+    const lib = koffi().load('libc.so.6');
     functions = {
       socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
       bind: lib.func('int bind(int fd, void *addr, uint32_t len)') as Libc['bind'],
@@ -39,7 +39,7 @@ export function libc(): Libc {
 }
 
 /** The errno of the last call through koffi. */
-export const lastErrno = (): number => koffi.errno();
+export const lastErrno = (): number => koffi().errno();
 
 export const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -106,7 +106,7 @@ export function bytesWaiting(socket: Socket): number {
   if (typeof fd !== 'number' || fd < 0) return 0;
   // declared with its one pointer argument: a variadic call makes koffi parse the types at every call,
   // and on the Linux ABIs koffi supports a pointer passes the same either way
-  ioctl ??= koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *value)') as unknown as Ioctl;
+  ioctl ??= koffi().load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *value)') as unknown as Ioctl;
   waitingCount.fill(0);
   return ioctl(fd, FIONREAD, waitingCount) === 0 ? waitingCount.readInt32LE(0) : 0;
 }

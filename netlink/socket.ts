@@ -9,22 +9,30 @@
 // everything. The receive buffer is sized explicitly, the requests in flight are capped (each
 // unanswered request holds room for its reply), and every listener is guarded.
 import { readdirSync, readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { libc, setIntOption, setRequestOptions, SOL_NETLINK, SOL_SOCKET } from './libc.js';
 import {
   batchDatagram,
   decodeError,
   nextChunk,
+  NLM_F_DUMP,
   NLM_F_DUMP_INTR,
+  NLMSG_ERROR,
   NetlinkError,
   refusal,
   type BatchRequest,
   type NetlinkMessage,
   type RtnlRequester,
 } from './wire.js';
-// The package's modules one by one: its index also loads the generic netlink, nl80211 and
-// WireGuard families, for nothing we use.
-import { Flags, FlagsGet, MessageType as NlMessageType, Protocol } from 'netlink/dist/constants.js';
-import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
+import type { NetlinkSocket } from 'netlink/dist/netlink.js';
+
+const NETLINK_ROUTE = 0;
+
+// The package's socket module alone (its index also loads the generic netlink, nl80211 and
+// WireGuard families), and on the first socket: its native addon then loads while the first
+// metadata request is out rather than before it leaves (docs/performance.md, "Start-up").
+let createNetlink: typeof import('netlink/dist/netlink.js').createNetlink | undefined;
+const netlinkPackage = () => (createNetlink ??= (createRequire(import.meta.url)('netlink/dist/netlink.js') as typeof import('netlink/dist/netlink.js')).createNetlink);
 
 /** Replies to requests on the request socket: 1 MiB holds far more than 64 acks or a dump chunk. */
 export const REQUEST_RECEIVE_BUFFER_BYTES = 1 << 20;
@@ -125,7 +133,7 @@ export class RtnlSocket implements RtnlRequester {
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     // event sockets keep the process alive; request sockets only while a request is pending
-    this.socket = createNetlink(Protocol.ROUTE, { ref: Boolean(options.groups?.length) } as never);
+    this.socket = netlinkPackage()(NETLINK_ROUTE, { ref: Boolean(options.groups?.length) } as never);
     // listeners first: nothing may be emitted without one
     this.socket.on('error', (error) => this.handleError(error));
     this.socket.on('invalid', (error) => this.report(new Error(`netlink: discarded an invalid message: ${String(error)}`)));
@@ -268,7 +276,7 @@ export class RtnlSocket implements RtnlRequester {
   /** Takes a reply that belongs to the pending batch datagram; false if it is not one. */
   private claimBatchReply(message: NetlinkMessage): boolean {
     const chunk = this.pendingChunk;
-    if (!chunk || message.type !== NlMessageType.ERROR) return false;
+    if (!chunk || message.type !== NLMSG_ERROR) return false;
     const index = message.seq - chunk.firstSeq;
     if (index < 0 || index >= chunk.count) return false;
     const { errno, code, kernelMessage } = decodeError(message);
@@ -281,7 +289,7 @@ export class RtnlSocket implements RtnlRequester {
   async dump(type: number, payload: Uint8Array[]): Promise<NetlinkMessage[]> {
     // a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) may be inconsistent: repeat it
     for (let attempt = 1; ; attempt++) {
-      const messages = await this.enqueue(true, type, payload, FlagsGet.DUMP);
+      const messages = await this.enqueue(true, type, payload, NLM_F_DUMP);
       if (!messages.some((m) => m.flags & NLM_F_DUMP_INTR) || attempt === 5) return messages;
     }
   }
@@ -328,7 +336,7 @@ export class RtnlSocket implements RtnlRequester {
             .then(
               ([messages]) => {
                 const last = messages[messages.length - 1];
-                if (last && last.type === NlMessageType.ERROR) {
+                if (last && last.type === NLMSG_ERROR) {
                   const { errno, code, kernelMessage } = decodeError(last);
                   if (errno !== 0) {
                     finish(() => reject(refusal(code, kernelMessage)));
@@ -403,4 +411,3 @@ export class RtnlSocket implements RtnlRequester {
   }
 }
 
-export { Flags };

@@ -18,10 +18,10 @@ const EINTR = 4;
 let flockCall: ((fd: number, operation: number) => number) | undefined;
 
 function flock(fd: number, operation: number): { ok: true } | { ok: false; errno: number } {
-  flockCall ??= koffi.load('libc.so.6').func('int flock(int fd, int operation)') as (fd: number, operation: number) => number;
+  flockCall ??= koffi().load('libc.so.6').func('int flock(int fd, int operation)') as (fd: number, operation: number) => number;
   for (;;) {
     if (flockCall(fd, operation) === 0) return { ok: true };
-    const errno = koffi.errno();
+    const errno = koffi().errno();
     if (errno !== EINTR) return { ok: false, errno };
   }
 }

@@ -8,7 +8,7 @@ import koffi from '../../netlink/ffi.js';
 
 export function loadMallocTrim(): (() => void) | undefined {
   try {
-    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
+    const trim = koffi().load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
     return () => void trim(0);
   } catch {
     return undefined; // musl and others: no malloc_trim

@@ -22,12 +22,24 @@ export const PLANNED_ROUTES: readonly RouteFilter[] = [{ protocol: RTPROT_CLOUD_
 export const OTHER_TOOLS_PROTOCOLS: readonly number[] = [3, 4, 9, 16, GUEST_AGENT_PROTOCOL];
 
 export class NetlinkKernelReader implements KernelReader {
-  private readonly socket = new RtnlSocket();
+  /** opened on the first read, so that the netlink package loads after the first metadata request has left */
+  private opened?: RtnlSocket;
   private last?: KernelState;
+  private reading?: Promise<KernelState>;
+
+  private get socket(): RtnlSocket {
+    return (this.opened ??= new RtnlSocket());
+  }
 
   async read(): Promise<KernelState> {
-    this.last = await readKernelState(this.socket, ALL_STATE_PARTS, PLANNED_ROUTES);
-    return this.last;
+    const reading = readKernelState(this.socket, ALL_STATE_PARTS, PLANNED_ROUTES);
+    this.reading = reading;
+    try {
+      this.last = await reading;
+      return this.last;
+    } finally {
+      if (this.reading === reading) this.reading = undefined;
+    }
   }
 
   /** Routes of the protocols other tools use, in every table (coexist/neighbourhood.ts). */
@@ -37,12 +49,12 @@ export class NetlinkKernelReader implements KernelReader {
     return routes;
   }
 
-  /** The last read, or one now if there was none (what a provider is given as kernelState). */
+  /** The last read, the one under way, or one now if there was none (what a provider is given as kernelState). */
   async lastOrRead(): Promise<KernelState> {
-    return this.last ?? (await this.read());
+    return this.last ?? (await (this.reading ?? this.read()));
   }
 
   close(): void {
-    this.socket.close();
+    this.opened?.close();
   }
 }
