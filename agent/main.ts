@@ -70,6 +70,7 @@ async function setUp(command: CommandLine, config: Config, log: Logger): Promise
   // reconciler, the helper's connection). --cleanup reads no metadata.
   if (command.mode !== 'cleanup') source.startEarly();
   const helper = new HelperClient({ socketPath: config.system.helperSocket });
+  helper.askLedgerEarly();
   log.debug(`provider ${name}, helper at ${config.system.helperSocket}`);
   return {
     config,

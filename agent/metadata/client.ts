@@ -58,6 +58,8 @@ export interface MetadataRequest {
   /** overrides the client's retries (a probe tries once) */
   retries?: number;
   signal?: AbortSignal;
+  /** called once the request has been handed to the kernel: work that can wait for the answer starts then */
+  onSent?: () => void;
 }
 
 export interface MetadataResponse {
@@ -196,6 +198,7 @@ export class MetadataClient {
         timers.push(connectTimer);
         socket.once('connect', () => clearTimeout(connectTimer));
       });
+      if (request.onSent) req.once('finish', request.onSent);
       req.on('error', (error) => fail('network', `${(error as NodeJS.ErrnoException).code ?? error.message} (${url.host})`));
       req.on('response', (res) => {
         const declared = Number(res.headers['content-length']);

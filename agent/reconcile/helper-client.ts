@@ -56,6 +56,7 @@ export class HelperClient {
   private readonly idleCloseMs: number;
   private inFlight = 0;
   private idleTimer?: NodeJS.Timeout;
+  private earlyLedger?: Promise<OwnedAddressesResult>;
 
   constructor(options: HelperClientOptions = {}) {
     this.socketPath = options.socketPath ?? DEFAULT_HELPER_SOCKET;
@@ -107,8 +108,19 @@ export class HelperClient {
     return this.request('apply', { operations });
   }
 
+  /**
+   * Asks for the ledger now, which starts a socket-activated helper while the agent sets itself
+   * up and the metadata service answers; the next ownedAddresses() takes this answer.
+   */
+  askLedgerEarly(): void {
+    this.earlyLedger = this.request('ownedAddresses', {});
+    this.earlyLedger.catch(() => undefined); // not unhandled: the next ownedAddresses() reports it
+  }
+
   ownedAddresses(): Promise<OwnedAddressesResult> {
-    return this.request('ownedAddresses', {});
+    const early = this.earlyLedger;
+    this.earlyLedger = undefined;
+    return early ?? this.request('ownedAddresses', {});
   }
 
   info(): Promise<ResultOf<'info'>> {

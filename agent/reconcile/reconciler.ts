@@ -296,9 +296,11 @@ export class Reconciler {
     let applying = false;
     const took: Timings = { metadataMs: 0, kernelReadMs: 0, planMs: 0 };
     try {
+      // what other tools configured does not depend on the metadata: surveyed while it is fetched
+      const surveying = refetch || !this.surveyed ? this.refreshNeighbours() : undefined;
       const snapshot = await this.fetchMetadata(refetch, trigger !== 'timer', took);
+      await surveying;
       if (!snapshot) return { converged: false, reason: this.status.lastError ?? 'no metadata' };
-      if (refetch || !this.surveyed) await this.refreshNeighbours();
       // providers hand back the same model object for an unchanged document: no need to compare
       const modelText = snapshot.model === this.converged?.model ? this.converged.text : JSON.stringify(snapshot.model);
       if (this.canSkip(modelText)) {

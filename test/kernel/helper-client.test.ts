@@ -2,7 +2,7 @@
 // the next call once it is back.
 import test from 'ava';
 import { HelperClient, HelperRequestError, HelperUnreachableError } from '../../agent/reconcile/helper-client.js';
-import { createNamespace } from '../lib/netns.js';
+import { createNamespace, waitFor } from '../lib/netns.js';
 import { startHelper, uniqueDir } from '../lib/helper-harness.js';
 
 test('an unreachable helper is an error naming the socket and the cause', async (t) => {
@@ -35,3 +35,17 @@ test('a request the helper refuses as invalid is a HelperRequestError with the c
   t.is((await client.info()).protocolNumber, 201);
 });
 
+
+test('the ledger asked for early is the answer of the next ownedAddresses(), not a second request', async (t) => {
+  const ns = createNamespace(t, 'client');
+  const helper = await startHelper(t, ns);
+  const client = new HelperClient({ socketPath: helper.socketPath });
+  t.teardown(() => client.close());
+  client.askLedgerEarly();
+  t.deepEqual((await client.ownedAddresses()).addresses, []);
+  t.deepEqual((await client.ownedAddresses()).addresses, []);
+  const ledgerAudits = () => helper.output().split('\n').filter((line) => line.includes('"audit":"request"') && line.includes('"method":"ownedAddresses"')).length;
+  await waitFor(() => ledgerAudits() >= 2, 'two audit lines');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(ledgerAudits(), 2, 'one early request and one for the second call');
+});

@@ -104,6 +104,28 @@ test("the link of main's default route in the kernel names the Azure primary NIC
   t.deepEqual(snapshot.model.nics.find((n) => n.primary)?.mac, '00:0d:3a:5d:2d:67');
 });
 
+test('the kernel is read while the metadata service answers, not after', async (t) => {
+  let kernelAsked = false;
+  let askedBeforeAnswer: boolean | undefined;
+  // the service answers once the kernel has been asked for, or after 2 s
+  const server = await startServer(t, (_req, res) => {
+    const started = Date.now();
+    const answer = () => {
+      if (!kernelAsked && Date.now() - started < 2_000) return void setTimeout(answer, 5);
+      askedBeforeAnswer = kernelAsked;
+      send(res, 200, fixtureText('azure-instance.json'), { 'Content-Type': 'application/json; charset=utf-8' });
+    };
+    answer();
+  });
+  const kernel: KernelState = { links: [], addresses: [], routes: [], rules: [] };
+  const kernelState = async () => {
+    kernelAsked = true;
+    return kernel;
+  };
+  await new AzureProvider({ ...fastClient(server.url), requestTimeoutMs: 5_000, kernelState }).fetch();
+  t.true(askedBeforeAnswer);
+});
+
 test('with a state directory, Azure NICs keep their indexes when another is attached', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cn-azure-indexes-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -7,6 +7,7 @@ import type { MetadataModel, ProviderSnapshot } from '../../agent/metadata/model
 import type { KernelState } from '../../netlink/types.js';
 import type { Operation } from '../../protocol/operations.js';
 import { applied } from '../lib/fake-kernel.js';
+import { NO_NEIGHBOURS } from '../../agent/plan/planner.js';
 
 const model: MetadataModel = {
   instance: { provider: 'ec2', id: 'i-1', name: 'vm', region: 'eu-west-1', zone: 'eu-west-1a', size: 't3', image: 'ami-1', details: {} },
@@ -507,5 +508,39 @@ test('at Debug a reconcile shows each kernel read and the plan in numbers', asyn
   t.true(debug.some((m) => /^plan: 2 NICs \(2 on a link\), \d+ operations: \d+ to add or replace, 0 to remove \(\d+ ms\)$/.test(m)), debug.join('\n'));
   t.true(debug.some((m) => /^kernel read after the apply: 2 links, 3 addresses, 2 routes, 5 rules in \d+ ms$/.test(m)), debug.join('\n'));
   t.true(debug.includes('plan after the apply: 2 NICs (2 on a link), 0 operations: 0 to add or replace, 0 to remove'), debug.join('\n'));
+  await r.stop();
+});
+
+test("other tools' configuration is surveyed while the metadata is fetched, not after", async (t) => {
+  const world = new World();
+  let surveyed = false;
+  let surveyedBeforeMetadata: boolean | undefined;
+  const fetch = world.fetch.bind(world);
+  // the metadata arrives once the survey has begun, or after 2 s
+  world.fetch = async () => {
+    const started = Date.now();
+    while (!surveyed && Date.now() - started < 2_000) await new Promise((resolve) => setTimeout(resolve, 5));
+    surveyedBeforeMetadata = surveyed;
+    return fetch();
+  };
+  const r = new Reconciler({
+    source: world,
+    kernel: world,
+    helper: world,
+    state: world,
+    log: bunyan.createLogger({ name: 'test', level: 'fatal' }),
+    config: { routeTableBase: 20000, supplementary: [] },
+    retryMs: 60_000,
+    kernelWatched: false,
+    neighbours: {
+      refresh: async () => {
+        surveyed = true;
+        return false;
+      },
+      survey: () => ({ tools: [], collisions: [], neighbours: NO_NEIGHBOURS, likelyRemover: () => undefined }),
+    },
+  });
+  t.deepEqual(await r.request('start', true), { converged: true });
+  t.true(surveyedBeforeMetadata);
   await r.stop();
 });

@@ -73,7 +73,13 @@ export class AzureProvider implements Provider {
   }
 
   async fetch(signal?: AbortSignal): Promise<ProviderSnapshot> {
-    const response = await this.client.request({ path: AZURE_INSTANCE_PATH, headers: HEADERS, signal });
+    // the kernel is read while the metadata service answers
+    let primaryMac: Promise<string | undefined> | undefined;
+    const readKernel = () => {
+      primaryMac ??= this.primaryMac();
+      primaryMac.catch(() => undefined); // awaited below, unless the request fails
+    };
+    const response = await this.client.request({ path: AZURE_INSTANCE_PATH, headers: HEADERS, signal, onSent: readKernel });
     if (response.status !== 200) {
       throw new MetadataError(`azure metadata: GET ${AZURE_INSTANCE_PATH} answered ${response.status}: ${response.body.slice(0, 200)}`, {
         provider: 'azure',
@@ -81,8 +87,9 @@ export class AzureProvider implements Provider {
         status: response.status,
       });
     }
-    const primaryMac = await this.primaryMac();
-    const snapshot = this.parsed.get(response.body, primaryMac ?? '', () => parseAzureDocument(response.body, primaryMac));
+    readKernel();
+    const mac = await primaryMac;
+    const snapshot = this.parsed.get(response.body, mac ?? '', () => parseAzureDocument(response.body, mac));
     if (!this.indexes) return snapshot;
     // the same snapshot (an unchanged document) keeps the same stable one
     if (snapshot !== this.stabilised?.from) this.stabilised = { from: snapshot, to: { ...snapshot, model: await this.indexes.stabilise(snapshot.model) } };
