@@ -10,12 +10,14 @@ import type { Scenario } from '../test/imds-sim/scenario.js';
 import { ipBatchMs, undoFloor } from './floor.js';
 import { kernelCounts, waitForCounts, waitUntil, type Counts } from './kernel.js';
 import { KernelWatch } from './kernel-watch.js';
-import { applyAudits, startActivatedHelper, startAgent, type ActivatedHelper } from './processes.js';
+import { applyAudits, nodeStartMs as measureNodeStart, startActivatedHelper, startAgent, type ActivatedHelper } from './processes.js';
 import type { SizeName } from './report.js';
 
 /** One cold converge and its floor, and what the steady-state figures go on to measure. */
 export interface ConvergeRun {
   convergeMs: number;
+  /** `node -e 0` started as the agent is, just before the converge: Node's own share of it */
+  nodeStartMs: number;
   /** the floor with the converge's `ip monitor` listening, and with nothing listening */
   floorMs: number;
   floorNoListenerMs: number;
@@ -58,6 +60,7 @@ export async function coldConverge(
   await watch.caughtUp(env.vm);
   watch.resetCounts();
   const objects = { addresses: expected.addresses - before.addresses, routes: expected.routes - before.routes, rules: expected.rules - before.rules };
+  const nodeStartMs = measureNodeStart(env);
 
   // cold converge as at boot: nothing running but the socket; the agent and the helper
   // start together (cloud-network.service Wants= the helper's service)
@@ -79,10 +82,10 @@ export async function coldConverge(
   if (missing.length > 0) throw new Error(`the counts matched but ${missing.slice(0, 5).join(', ')} is missing`);
   await sleep(300);
   const helperApplyMs = applyAudits(helper.lines).reduce((sum, a) => sum + a.durationMs, 0);
-  log(`  ${size} run ${rep + 1}: converge ${convergeMs.toFixed(0)} ms, floor ${floorMs.toFixed(1)} ms, helper apply ${helperApplyMs.toFixed(0)} ms`);
+  log(`  ${size} run ${rep + 1}: converge ${convergeMs.toFixed(0)} ms (Node's own start ${nodeStartMs.toFixed(0)} ms), floor ${floorMs.toFixed(1)} ms, helper apply ${helperApplyMs.toFixed(0)} ms`);
   if (process.env.BENCH_TIMELINE) log(timeline(startWall, convergeMs, { agent: agent.lines, helper: helper.lines }));
   if (watch.errors.length > 0) log(`  ${size} run ${rep + 1}: ip monitor reported ${watch.errors.join('; ')} (the slow poll decided)`);
-  return { convergeMs, floorMs, floorNoListenerMs, helperApplyMs, objects, env, watch, agent, helper };
+  return { convergeMs, nodeStartMs, floorMs, floorNoListenerMs, helperApplyMs, objects, env, watch, agent, helper };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The programs the bench measures, started as their units start them (test/lib/units.ts), and
 // what it reads of them from outside: CPU time and memory from /proc, the helper's audit lines,
 // the agent's REST API from inside its namespace.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -50,13 +50,33 @@ export function startActivatedHelper(cleanup: TeardownStack, env: CloudEnv): Act
   return { ...activator, helperPid, activations, startNow };
 }
 
-export function startAgent(cleanup: TeardownStack, env: CloudEnv): Service {
+/** The command line that runs `node ARGS` as the agent's unit runs the agent: in the vm namespace, unprivileged. */
+function asAgent(env: CloudEnv, nodeArgs: string[]): string[] {
   const user = serviceUser();
-  return spawnTracked(cleanup, 'ip', [
+  return [
     'netns', 'exec', env.vm,
     'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
-    process.execPath, ...profileFlags(), join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath,
-  ], unitEnvironment('cloud-network.service.in'));
+    process.execPath, ...nodeArgs,
+  ];
+}
+
+export function startAgent(cleanup: TeardownStack, env: CloudEnv): Service {
+  return spawnTracked(cleanup, 'ip', asAgent(env, [...profileFlags(), join(REPO, 'dist', 'agent', 'main.js'), '--config', env.configPath]), unitEnvironment('cloud-network.service.in'));
+}
+
+/**
+ * Node's own start on this machine now: `node -e 0` started exactly as the agent is (same
+ * namespace, user and unit environment), spawn to exit; the median of `times`.
+ */
+export function nodeStartMs(env: CloudEnv, times = 5): number {
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const started = performance.now();
+    const run = spawnSync('ip', asAgent(env, ['-e', '0']), { env: unitEnvironment('cloud-network.service.in'), stdio: 'ignore' });
+    if (run.status !== 0) throw new Error(`node -e 0 as the agent exited with ${run.status ?? run.signal}`);
+    samples.push(performance.now() - started);
+  }
+  return samples.sort((a, b) => a - b)[times >> 1]!;
 }
 
 

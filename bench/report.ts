@@ -19,6 +19,10 @@ export interface SizeResult {
   /** what the plan puts into the kernel */
   objects: { addresses: number; routes: number; rules: number };
   coldConvergeMs: Spread;
+  /** `node -e 0` started as the agent is, measured before each converge (processes.ts nodeStartMs) */
+  nodeStartMs: Spread;
+  /** per run, the converge less that run's Node start: what cloud-network itself adds */
+  convergeAboveNodeMs: Spread;
   /** the helper's own time for the apply request(s) of the cold converge, from its audit lines */
   helperApplyMs: Spread;
   /**
@@ -96,15 +100,56 @@ export function spread(samples: number[]): Spread {
   return { median: round(median), min: round(sorted[0] ?? NaN), max: round(sorted.at(-1) ?? NaN), samples: samples.map(round) };
 }
 
+/**
+ * What a figure should be (issue targets, bench/README.md "Targets"), at the sizes a goal is set
+ * for: the table prints it beside the figures and marks each figure it applies to.
+ */
+interface Goal {
+  sizes: readonly SizeName[];
+  text: string;
+  met(s: SizeResult): boolean;
+}
+
+const ALL: readonly SizeName[] = ['S', 'M', 'L'];
+
+export const GOALS: Record<string, Goal> = {
+  'cold converge ms': { sizes: ['S', 'M'], text: 'S, M ≤ 120 (moonshot 80)', met: (s) => s.coldConvergeMs.median <= 120 },
+  'converge / floor': { sizes: ['L'], text: 'L ≤ 2.0 (moonshot 1.5)', met: (s) => s.converge_over_floor.median <= 2 },
+  'refresh: netlink writes': { sizes: ALL, text: '0', met: (s) => s.refresh.netlinkWrites === 0 },
+  'refresh: agent CPU ms/cycle': { sizes: ALL, text: '≤ 20', met: (s) => s.refresh.agentCpuMsPerCycle <= 20 },
+  'repair ms': { sizes: ALL, text: '≤ 250', met: (s) => s.repairMs.median <= 250 },
+  'agent RSS MiB peak/steady': { sizes: ['S'], text: 'steady ≤ 45 at S; ≤ 80 at L', met: (s) => s.memory.agentSteadyMiB <= 45 },
+  'helper RSS MiB peak/steady': { sizes: ['S'], text: 'steady ≤ 40 at S; ≤ 50 at L', met: (s) => s.memory.helperSteadyMiB <= 40 },
+  'helper idle: RSS MiB, exited': { sizes: ALL, text: '0, yes', met: (s) => s.memory.helperIdleMiB === 0 && s.memory.helperExitedWhenIdle },
+  'API req/s, p99 ms (idle)': { sizes: ALL, text: '≥ 2,000, ≤ 50', met: (s) => s.api.idle.requestsPerSecond >= 2000 && s.api.idle.p99Ms <= 50 },
+  'API req/s, p99 ms (reconciling)': { sizes: ALL, text: '≥ 2,000, ≤ 50', met: (s) => s.api.duringReconcile.requestsPerSecond >= 2000 && s.api.duringReconcile.p99Ms <= 50 },
+};
+
+/** The L-only goals that share a row with an S goal. */
+const L_GOALS: Record<string, (s: SizeResult) => boolean> = {
+  'agent RSS MiB peak/steady': (s) => s.memory.agentSteadyMiB <= 80,
+  'helper RSS MiB peak/steady': (s) => s.memory.helperSteadyMiB <= 50,
+};
+
 function fmt(s: Spread, digits = 0): string {
   return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 }
 
 export function formatTable(results: BenchResults): string {
-  const rows: [string, ...string[]][] = [['', ...results.sizes.map((s) => `${s.size}: ${s.nics}×${s.ipsPerNic}`)]];
-  const add = (label: string, f: (s: SizeResult) => string) => rows.push([label, ...results.sizes.map(f)]);
+  const rows: [string, ...string[]][] = [['', ...results.sizes.map((s) => `${s.size}: ${s.nics}×${s.ipsPerNic}`), 'goal']];
+  // each figure a goal applies to is marked met (✓) or not (✗)
+  const mark = (label: string, s: SizeResult): string => {
+    const goal = GOALS[label];
+    const lGoal = L_GOALS[label];
+    if (lGoal && s.size === 'L') return lGoal(s) ? ' ✓' : ' ✗';
+    if (!goal || !goal.sizes.includes(s.size)) return '';
+    return goal.met(s) ? ' ✓' : ' ✗';
+  };
+  const add = (label: string, f: (s: SizeResult) => string) => rows.push([label, ...results.sizes.map((s) => f(s) + mark(label, s)), GOALS[label]?.text ?? '']);
   add('objects (addr/route/rule)', (s) => `${s.objects.addresses}/${s.objects.routes}/${s.objects.rules}`);
   add('cold converge ms', (s) => fmt(s.coldConvergeMs));
+  add("  Node's own start ms (node -e 0)", (s) => fmt(s.nodeStartMs));
+  add('  converge above it ms', (s) => fmt(s.convergeAboveNodeMs));
   add('  of which helper apply ms', (s) => fmt(s.helperApplyMs));
   add('ip -batch floor ms (ip monitor on)', (s) => fmt(s.floorMs, 1));
   add('  with nothing listening', (s) => fmt(s.floorNoListenerMs, 1));

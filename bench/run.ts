@@ -23,6 +23,8 @@ async function benchSize(size: SizeName, options: SteadyOptions & { repetitions:
   const floor = floorCommands(scenario);
 
   const converge: number[] = [];
+  const nodeStart: number[] = [];
+  const aboveNode: number[] = [];
   const helperApply: number[] = [];
   const floorMs: number[] = [];
   const floorNoListener: number[] = [];
@@ -35,6 +37,8 @@ async function benchSize(size: SizeName, options: SteadyOptions & { repetitions:
     try {
       const run = await coldConverge(cleanup, size, scenario, floor, rep, log);
       converge.push(run.convergeMs);
+      nodeStart.push(run.nodeStartMs);
+      aboveNode.push(run.convergeMs - run.nodeStartMs);
       floorMs.push(run.floorMs);
       floorNoListener.push(run.floorNoListenerMs);
       ratio.push(run.convergeMs / run.floorMs);
@@ -51,6 +55,8 @@ async function benchSize(size: SizeName, options: SteadyOptions & { repetitions:
     ipsPerNic,
     objects,
     coldConvergeMs: spread(converge),
+    nodeStartMs: spread(nodeStart),
+    convergeAboveNodeMs: spread(aboveNode),
     helperApplyMs: spread(helperApply),
     floorMs: spread(floorMs),
     floorNoListenerMs: spread(floorNoListener),

@@ -1,10 +1,10 @@
-// Synthetic scenarios of any size for the benchmarks (S 2×3, M 4×50, L 8×256): realistic
+// Synthetic scenarios of any size for the benchmarks (S 2×64, M 4×50, L 8×256): realistic
 // address ranges per cloud, deterministic so two runs measure the same thing.
 import { formatIp, parseIp } from '../../protocol/ip.js';
 import type { Scenario, ScenarioNic, ScenarioSecrets, SimProvider } from './scenario.js';
 
 export const BENCH_SIZES = {
-  S: { nics: 2, ipsPerNic: 3 },
+  S: { nics: 2, ipsPerNic: 64 },
   M: { nics: 4, ipsPerNic: 50 },
   L: { nics: 8, ipsPerNic: 256 },
 } as const;
