@@ -3,7 +3,7 @@
 // is on TCP; StateDir=, where its socket api.sock and agent.pid are). The agent checks every
 // key (agent/process/config.ts); cnctl reads only those two, checked as the agent checks them.
 import { readFile } from 'node:fs/promises';
-import toml from 'toml';
+import { parse as parseTomlText } from 'smol-toml';
 import { DEFAULT_LISTEN, LISTEN_FORMS, parseListen } from './rest.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/cloud-network/cloud-network.toml';
@@ -54,11 +54,13 @@ export async function readConfigFile(path: string, options: ReadOptions = {}): P
 
 export function parseToml(text: string, path: string): Record<string, unknown> {
   try {
-    return toml.parse(text) as Record<string, unknown>;
+    return parseTomlText(text) as Record<string, unknown>;
   } catch (error) {
     const e = error as { line?: number; column?: number; message: string };
     const where = e.line !== undefined ? `line ${e.line}, column ${e.column}: ` : '';
-    throw new ConfigError(path, `not valid TOML: ${where}${e.message}`);
+    // the message's first line says what is wrong; the lines after it quote the file
+    const what = e.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    throw new ConfigError(path, `not valid TOML: ${where}${what}`);
   }
 }
 

@@ -156,7 +156,7 @@ test('a route table base outside the managed range is an error that explains the
 test('a route table base too close to the end of the range is an error', rejected, '[Network]\nRouteTableBase = 29900', [/from 20000 to 29000/]);
 test('a route table base given as text is an error', rejected, '[Network]\nRouteTableBase = "20000"', [/RouteTableBase/]);
 test('a string where a section should be is an error', rejected, 'System = "x"', [/System must be a section/]);
-test('a file that is not TOML is an error with its line', rejected, '[System]\nLogLevel = Info\n', [/not valid TOML: line 2/]);
+test('a file that is not TOML is an error with its line and column, on one line', rejected, '[System]\nLogLevel = Info\n', [/not valid TOML: line 2, column 12: \S/, /^[^\n]*$/]);
 
 test('an unreadable file is an error naming it', async (t) => {
   if (process.getuid?.() === 0) {
