@@ -102,6 +102,18 @@ export function cpuMs(pid: number): number {
 }
 
 /**
+ * Node's own resident memory with a unit's flags and environment: `node -e` that only waits a
+ * moment and reports its VmRSS, the floor under each program's RSS on this machine.
+ */
+export function nodeFloorMiB(unit: 'cloud-network.service.in' | 'cloud-network-helper.service.in'): number {
+  const script = "setTimeout(() => process.stdout.write(/VmRSS:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]), 300)";
+  const run = spawnSync(process.execPath, ['-e', script], { env: unitEnvironment(unit), encoding: 'utf8' });
+  const kib = Number(run.stdout);
+  if (run.status !== 0 || !(kib > 0)) throw new Error(`node -e with ${unit}'s environment: ${run.stderr || run.stdout}`);
+  return Math.round((kib / 1024) * 10) / 10;
+}
+
+/**
  * Peak and current RSS, and the private part of the current RSS: RSS also counts the pages of
  * the node executable and shared libraries (~46 MiB), which every Node process on the machine
  * shares with the others and with the page cache; private memory is what this process adds.

@@ -54,6 +54,8 @@ export interface SizeResult {
     helperPeakMiB: number;
     helperSteadyMiB: number;
     helperPrivateMiB: number;
+    /** a Node process that does nothing, with each unit's flags and environment (processes.ts nodeFloorMiB) */
+    nodeFloorMiB: { agent: number; helper: number };
     /** the helper's RSS once idle for longer than --idle-exit (0 when it has exited) */
     helperIdleMiB: number;
     helperExitedWhenIdle: boolean;
@@ -163,6 +165,8 @@ export function formatTable(results: BenchResults): string {
   add('  and added back', (s) => fmt(s.changeMs.bulk.addBackMs));
   add('agent RSS MiB peak/steady', (s) => `${s.memory.agentPeakMiB}/${s.memory.agentSteadyMiB}`);
   add('  agent private / heap in use', (s) => `${s.memory.agentPrivateMiB}/${s.memory.agentHeapUsedMiB}`);
+  add("  Node's own RSS MiB: agent / helper flags", (s) => `${s.memory.nodeFloorMiB.agent}/${s.memory.nodeFloorMiB.helper}`);
+  add('  steady RSS above it: agent / helper', (s) => `${(s.memory.agentSteadyMiB - s.memory.nodeFloorMiB.agent).toFixed(1)}/${(s.memory.helperSteadyMiB - s.memory.nodeFloorMiB.helper).toFixed(1)}`);
   add('helper RSS MiB peak/steady', (s) => `${s.memory.helperPeakMiB}/${s.memory.helperSteadyMiB}`);
   add('  helper private MiB', (s) => `${s.memory.helperPrivateMiB}`);
   add('helper idle: RSS MiB, exited', (s) => `${s.memory.helperIdleMiB}, ${s.memory.helperExitedWhenIdle ? 'yes' : 'no'}`);

@@ -14,7 +14,7 @@ import { CONTEST_LIMIT } from '../agent/reconcile/contest.js';
 import { bulkChanges, gcpLongPollChanges, timerChanges } from './changes.js';
 import { hasAddress, ipOut, waitUntil } from './kernel.js';
 import type { KernelWatch } from './kernel-watch.js';
-import { apiProbe, applyAudits, cpuMs, HELPER_IDLE_EXIT_S, memoryMiB, type ActivatedHelper, type ApiProbe } from './processes.js';
+import { apiProbe, applyAudits, cpuMs, HELPER_IDLE_EXIT_S, memoryMiB, nodeFloorMiB, type ActivatedHelper, type ApiProbe } from './processes.js';
 import { spread, type SizeName, type SizeResult, type SteadyFigures, type WrkFigures } from './report.js';
 
 const run = promisify(execFile);
@@ -96,6 +96,7 @@ export async function steadyState(steady: Steady, options: SteadyOptions): Promi
       helperPeakMiB: helperMemory.peak,
       helperSteadyMiB: helperMemory.rss,
       helperPrivateMiB: helperMemory.private,
+      nodeFloorMiB: { agent: nodeFloorMiB('cloud-network.service.in'), helper: nodeFloorMiB('cloud-network-helper.service.in') },
       ...idle,
     },
     api: apiFigures,
