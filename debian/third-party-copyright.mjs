@@ -50,7 +50,7 @@ function licenseText(dir) {
 /** DEP-5 continuation lines: one space, and " ." for an empty line */
 const indent = (text) => text.split('\n').map((line) => (line.trim() === '' ? ' .' : ` ${line.trimEnd()}`)).join('\n');
 
-// for a package that says "MIT" in package.json and ships no license file (koa-compose)
+// for a package that says "MIT" in package.json and ships no license file (safe-json-stringify)
 const EXPAT = `Permission is hereby granted, free of charge, to any person obtaining a copy of this software
 and associated documentation files (the "Software"), to deal in the Software without restriction,
 including without limitation the rights to use, copy, modify, merge, publish, distribute,

@@ -15,9 +15,8 @@ const PROGRAMS = ['agent', 'helper', 'cnctl'];
 
 // Left to Node at run time: native addons (koffi, netlink: netlink/ffi.ts loads koffi's addon),
 // and safe-json-stringify, which bunyan requires only if present (inside try/catch), so that it
-// behaves exactly as without a bundle. moment is only bunyan's CLI's. Requires esbuild cannot
-// resolve inside a try/catch (source-map-support for bunyan, supports-color for debug) stay
-// plain require()s.
+// behaves exactly as without a bundle. moment is only bunyan's CLI's. A require esbuild cannot
+// resolve inside a try/catch (source-map-support for bunyan) stays a plain require().
 const EXTERNAL = ['koffi', 'netlink', 'safe-json-stringify'];
 
 // bunyan's optional modules for features no program here uses, which bunyan requires inside a
@@ -37,11 +36,11 @@ const unusedOptional = {
   },
 };
 
-// The agent's REST API (koa, its router, their dependencies: two thirds of the agent's code) is
-// its own file, dist/agent/api.js, which the daemon requires once its first reconcile has ended
-// (agent/main.ts); in the agent's bundle V8 would read past all of it at every start, --once
-// included, which never serves the API. What the API shares with the agent (pure functions:
-// describeOperation, linkStates) is in both files.
+// The agent's REST API is its own file, dist/agent/api.js, which the daemon requires once its
+// first reconcile has ended (agent/main.ts); in the agent's bundle V8 would parse it at every
+// start, --once included, which never serves the API (docs/performance.md, "The REST API").
+// What the API shares with the agent (pure functions: describeOperation, linkStates) is in both
+// files.
 const API_ENTRY = 'agent/report/api/server.ts';
 const apiApart = {
   name: 'api-apart',

@@ -5,17 +5,17 @@
 // may sit without a complete request or leave an answer unread.
 // The kernel holds back a TCP connection until its first bytes arrive, so that a client about to
 // send its request is never taken for one of many connections that send nothing.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
-import Koa from 'koa';
 import type Logger from 'bunyan';
 import type { Metrics } from '../metrics.js';
 import { deferAccept, peerCredentials } from '../../../netlink/libc.js';
 import { isLoopback, parseListen } from '../../../protocol/rest.js';
 import { connectionOf, ConnectionPool, type CloseReason, type PoolLimits } from './connections.js';
 import type { AgentView } from './resources.js';
-import { apiRouter, sendError } from './routes.js';
+import { apiRoutes, errorAnswer, type Answer } from './routes.js';
+import { pathOf, RouteTable } from './router.js';
 import { listenOnSocket, PEER_CLASSES, peerClass, type PeerClass } from './unix-socket.js';
 
 export type { AgentView } from './resources.js';
@@ -96,54 +96,22 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   }
   metrics.observe(() => view.status(), view.version);
 
-  const app = new Koa();
-  const router = apiRouter(view, metrics);
+  const routes = new RouteTable(apiRoutes(view, metrics));
   const localNames = new Set(['localhost', hostname().toLowerCase()]);
-
-  app.use(async (ctx, next) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const path = pathOf(req.url ?? '');
+    let answer: Answer;
     try {
-      await next();
+      answer = answerTo(req, path, routes, localNames);
     } catch (error) {
-      log.error({ err: error, path: ctx.path }, 'REST API request failed');
-      sendError(ctx, 500, `internal error while answering ${ctx.path}; see the agent's log`);
+      log.error({ err: error, path }, 'REST API request failed');
+      answer = errorAnswer(500, `internal error while answering ${path}; see the agent's log`);
     }
-  });
-
-  app.use(async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-      ctx.set('Allow', ALLOW);
-      ctx.set('Connection', 'close');
-      sendError(ctx, 405, `the API is read-only: ${ctx.method} is not allowed (allowed: ${ALLOW})`);
-      return;
-    }
-    // Nothing reads a body; refuse one rather than let it sit in the connection.
-    const length = Number(ctx.get('Content-Length') || '0');
-    if (ctx.get('Transfer-Encoding') || length > 0) {
-      ctx.set('Connection', 'close');
-      sendError(ctx, 413, 'request bodies are not accepted');
-      return;
-    }
-    // A web page cannot read the API through DNS rebinding: only IP literals and local names.
-    const host = hostOf(ctx.get('Host'));
-    if (host && !isIpLiteral(host) && !localNames.has(host)) {
-      sendError(ctx, 421, `Host ${JSON.stringify(host)} is not served here: use the agent's IP address`);
-      return;
-    }
-    await next();
-  });
-
-  app.use(router.routes());
-
-  app.use((ctx) => {
-    if (ctx.body === undefined || ctx.body === null) {
-      sendError(ctx, 404, `no resource at ${ctx.path} (try /api/v1/status, /api/v1/system, /api/v1/network, /metrics)`);
-    }
-  });
+    send(req, res, answer);
+  };
 
   // Never listens itself: the listeners below hand it the connections their pools admit.
-  const server: Server = createServer({ maxHeaderSize: limits.maxHeaderSize, keepAliveTimeout: limits.keepAliveTimeout }, app.callback());
+  const server: Server = createServer({ maxHeaderSize: limits.maxHeaderSize, keepAliveTimeout: limits.keepAliveTimeout }, onRequest);
   server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
   server.prependListener('request', (req, res) => {
     const connection = connectionOf(req.socket);
@@ -244,6 +212,37 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     ...(options.socketPath && { socketPath: options.socketPath }),
     close: closeListeners,
   };
+}
+
+/** The checks every request passes, then its route's answer, or 404. */
+function answerTo(req: IncomingMessage, path: string, routes: RouteTable<Answer>, localNames: Set<string>): Answer {
+  const method = req.method ?? '';
+  if (method !== 'GET' && method !== 'HEAD') {
+    return { ...errorAnswer(405, `the API is read-only: ${method} is not allowed (allowed: ${ALLOW})`), headers: { Allow: ALLOW, Connection: 'close' } };
+  }
+  // Nothing reads a body; refuse one rather than let it sit in the connection.
+  if (req.headers['transfer-encoding'] || Number(req.headers['content-length'] || '0') > 0) {
+    return { ...errorAnswer(413, 'request bodies are not accepted'), headers: { Connection: 'close' } };
+  }
+  // A web page cannot read the API through DNS rebinding: only IP literals and local names.
+  const host = hostOf(req.headers.host ?? '');
+  if (host && !isIpLiteral(host) && !localNames.has(host)) {
+    return errorAnswer(421, `Host ${JSON.stringify(host)} is not served here: use the agent's IP address`);
+  }
+  const found = routes.find(path);
+  if (found) return found.route.answer(found.param);
+  return errorAnswer(404, `no resource at ${path} (try /api/v1/status, /api/v1/system, /api/v1/network, /metrics)`);
+}
+
+/** Writes the answer with the headers every answer carries; HEAD gets them without the body. */
+function send(req: IncomingMessage, res: ServerResponse, answer: Answer): void {
+  res.statusCode = answer.status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+  res.setHeader('Content-Type', answer.type);
+  res.setHeader('Content-Length', Buffer.byteLength(answer.body));
+  res.end(req.method === 'HEAD' ? undefined : answer.body);
 }
 
 /** A class of user as log lines name it. */
