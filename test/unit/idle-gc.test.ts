@@ -86,7 +86,7 @@ const FRAGMENTED_CHILD = `
 `;
 
 test("the agent's collection compacts the heap, and leaves V8's later collections as they were", (t) => {
-  const run = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=4', '--import=tsx', '-e', FRAGMENTED_CHILD], { cwd: REPO, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=1', '--import=tsx', '-e', FRAGMENTED_CHILD], { cwd: REPO, encoding: 'utf8' });
   t.is(run.status, 0, run.stderr);
   const { compacted, plain } = JSON.parse(run.stdout) as { compacted: number; plain: number };
   // measured: ~6 MiB of heap compacted against ~40 MiB after a plain collection; the plain one
