@@ -13,17 +13,20 @@ const scenario = generateScenario('azure', BENCH_SIZES[size].nics, BENCH_SIZES[s
 const floor = floorCommands(scenario);
 const converge: number[] = [];
 const aboveNode: number[] = [];
+const overFloor: number[] = [];
 for (let rep = 0; rep < runs; rep++) {
   const cleanup = new TeardownStack();
   try {
     const run = await coldConverge(cleanup, size, scenario, floor, rep, (line) => process.stderr.write(`${line}\n`));
     converge.push(run.convergeMs);
     aboveNode.push(run.convergeMs - run.nodeStartMs);
+    overFloor.push(run.convergeMs / run.floorMs);
   } finally {
     await cleanup.run();
   }
 }
 const s = spread(converge);
 const a = spread(aboveNode);
-process.stdout.write(`${size}: cold converge median ${s.median} ms (${s.min}–${s.max}), samples ${s.samples.join(' ')}; above Node's own start ${a.median} ms (${a.min}–${a.max})\n`);
+const f = spread(overFloor);
+process.stdout.write(`${size}: cold converge median ${s.median} ms (${s.min}–${s.max}), samples ${s.samples.join(' ')}; above Node's own start ${a.median} ms (${a.min}–${a.max}); converge / floor ${f.median} (${f.min}–${f.max})\n`);
 process.exit(0);
