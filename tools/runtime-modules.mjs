@@ -3,8 +3,8 @@
 // node_modules: the packages tools/build.mjs leaves out of the bundles (the native addons netlink
 // and koffi, bunyan's optional safe-json-stringify) and what those require, with this machine's
 // prebuilt binary alone. The list is what Node's require cache holds when each program starts
-// (--help) and when each file a program requires later is loaded, so it follows the code rather
-// than a list kept by hand. On another architecture the same run picks that one's binary (and
+// (--help), when each file a program requires later is loaded, and when the agent opens its
+// first kernel socket, so it follows the code rather than a list kept by hand. On another architecture the same run picks that one's binary (and
 // koffi's own loader where netlink/ffi.ts falls back to it).
 //
 // Usage: node tools/runtime-modules.mjs DEST   (run from a checkout after make build)
@@ -30,6 +30,9 @@ const RUNS = [
   ['bin/cnctl', '--help'],
   ['-e', `require(${JSON.stringify(join(root, 'dist/agent/api.js'))})`],
   ['-e', `require(${JSON.stringify(join(root, 'dist/helper/explain.js'))})`],
+  // and what the agent loads with its first kernel socket rather than at start: the netlink
+  // package's socket module and its addon, resolved from the bundle as netlink/socket.ts does
+  ['-e', `require('node:module').createRequire(${JSON.stringify(join(root, 'dist/agent/main.js'))})('netlink/dist/netlink.js')`],
 ];
 
 const work = mkdtempSync(join(tmpdir(), 'cn-runtime-modules-'));
