@@ -19,6 +19,7 @@ import { sleep as realSleep } from '../rate-limit.js';
 import type { InstanceFacts, Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, details, DocumentReader, lines, macListing, netmaskLength } from './document-fields.js';
 import { NicIndexes } from './nic-indexes.js';
+import { MAX_TOKEN_TTL_S, TokenSession, type IssuedToken } from './token-session.js';
 import type { ClientSettings, DmiStrings, FetchOptions, Provider, ProviderContext } from './provider.js';
 
 /** Alibaba Cloud's metadata service address ("Instance metadata"). */
@@ -65,24 +66,23 @@ export class AliyunProvider implements Provider {
   readonly name = 'aliyun' as const;
   private readonly client: MetadataClient;
   private readonly ttlSeconds: number;
-  private readonly now: () => number;
+  private readonly session: TokenSession;
   /** Alibaba gives no index: the first one each MAC got is kept while the VM runs */
   private readonly indexes?: NicIndexes;
-  private token?: { value: string; renewAt: number };
-  private pendingToken?: Promise<string>;
   private instance?: InstanceRead;
   private enis = new Map<string, EniRead>();
   private last?: { listing: string; enis: EniRead[]; snapshot: ProviderSnapshot };
-  /** how many token PUTs succeeded (observability; tests check one per TTL) */
-  tokensIssued = 0;
 
   constructor(private readonly options: AliyunOptions = {}) {
     this.client = new MetadataClient({ burst: 8, ...options, baseUrl: options.baseUrl ?? imdsBaseUrl(ALIYUN_URL), provider: 'aliyun' });
-    this.ttlSeconds = options.tokenTtlSeconds ?? 21_600;
-    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1 || this.ttlSeconds > 21_600) {
-      throw new Error(`Alibaba Cloud token TTL ${this.ttlSeconds} s is outside 1–21600`);
-    }
-    this.now = options.now ?? Date.now;
+    this.ttlSeconds = options.tokenTtlSeconds ?? MAX_TOKEN_TTL_S;
+    this.session = new TokenSession({
+      provider: 'aliyun',
+      ttlSeconds: this.ttlSeconds,
+      now: options.now ?? Date.now,
+      header: TOKEN_HEADER,
+      issue: (signal, retries) => this.requestToken(signal, retries),
+    });
     if (options.stateDir !== undefined) this.indexes = new NicIndexes(options.stateDir, { readOnly: options.stateReadOnly === true });
   }
 
@@ -95,7 +95,7 @@ export class AliyunProvider implements Provider {
   /** The token PUT itself, with Alibaba's own header: only its metadata service issues one. */
   async detectByProbe(signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.sessionToken(signal, 0);
+      await this.session.current(signal, 0);
       return true;
     } catch {
       return false;
@@ -265,36 +265,12 @@ export class AliyunProvider implements Provider {
   }
 
   /** A meta-data leaf or listing (or an absolute /latest/ path): its text, or undefined for 404. Anything else is an error. */
-  private async get(path: string, signal?: AbortSignal): Promise<string | undefined> {
-    const full = path.startsWith('/') ? path : META + path;
-    for (let renewed = false; ; renewed = true) {
-      const token = await this.sessionToken(signal);
-      const response = await this.client.request({ path: full, headers: { [TOKEN_HEADER]: token }, signal });
-      if (response.status === 200) return response.body;
-      if (response.status === 404) return undefined;
-      if (response.status === 401 && !renewed) {
-        // the token expired or the service restarted: one new token, then give up
-        if (this.token?.value === token) this.token = undefined;
-        continue;
-      }
-      throw new MetadataError(`aliyun metadata: GET ${full} answered ${response.status}${response.status === 401 ? ' even with a new token' : ''}`, {
-        provider: 'aliyun',
-        kind: 'status',
-        status: response.status,
-        field: full.replace(/^\/latest\//, ''),
-      });
-    }
+  private get(path: string, signal?: AbortSignal): Promise<string | undefined> {
+    return this.session.get(path.startsWith('/') ? path : META + path, signal);
   }
 
-  /** The cached token, renewed before it expires; concurrent callers share one PUT. */
-  private async sessionToken(signal?: AbortSignal, retries?: number): Promise<string> {
-    if (this.token && this.now() < this.token.renewAt) return this.token.value;
-    this.pendingToken ??= this.requestToken(signal, retries).finally(() => (this.pendingToken = undefined));
-    return this.pendingToken;
-  }
-
-  private async requestToken(signal?: AbortSignal, retries?: number): Promise<string> {
-    const issuedAt = this.now();
+  /** The token PUT, with Alibaba's own header. */
+  private async requestToken(signal?: AbortSignal, retries?: number): Promise<IssuedToken> {
     const response = await this.client.request({
       method: 'PUT',
       path: TOKEN_PATH,
@@ -309,11 +285,7 @@ export class AliyunProvider implements Provider {
         { provider: 'aliyun', kind: 'status', status: response.status, field: 'api/token' },
       );
     }
-    // renew a tenth of the lifetime (at most 5 minutes) early, so no GET carries a dying token
-    const margin = Math.min(300_000, this.ttlSeconds * 100);
-    this.token = { value, renewAt: issuedAt + this.ttlSeconds * 1000 - margin };
-    this.tokensIssued++;
-    return value;
+    return { value, client: this.client };
   }
 }
 

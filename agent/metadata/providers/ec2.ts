@@ -21,6 +21,7 @@ import { sleep as realSleep } from '../rate-limit.js';
 import type { InstanceFacts, Ipv4Address, MetadataModel, Nic, ProviderSnapshot } from '../model.js';
 import { canonicalMac, details, DocumentReader, lines, macListing } from './document-fields.js';
 import type { ClientSettings, DmiStrings, FetchOptions, GoToolPaths, Provider, ProviderContext } from './provider.js';
+import { MAX_TOKEN_TTL_S, TokenSession, type IssuedToken } from './token-session.js';
 
 const TOKEN_PATH = '/latest/api/token';
 const META = '/latest/meta-data/';
@@ -97,17 +98,13 @@ export class Ec2Provider implements Provider {
   /** the endpoint that answered the last token request */
   private active?: MetadataClient;
   private readonly ttlSeconds: number;
-  private readonly now: () => number;
+  private readonly session: TokenSession;
   private readonly fullReadEvery: number;
-  private token?: { value: string; renewAt: number };
-  private pendingToken?: Promise<string>;
   private instance?: InstanceRead;
   private pendingInstance?: Promise<InstanceRead>;
   private enis = new Map<string, EniRead>();
   private quickReads = 0;
   private last?: { listing: string; enis: EniRead[]; snapshot: ProviderSnapshot };
-  /** how many token PUTs succeeded (observability; tests check one per TTL) */
-  tokensIssued = 0;
 
   constructor(private readonly options: Ec2Options = {}) {
     // ~10 packets per request on a fresh connection: 50/s, 8 at once, stays far below 1,024 packets/s
@@ -115,11 +112,16 @@ export class Ec2Provider implements Provider {
       new MetadataClient({ requestsPerSecond: 50, burst: 8, concurrency: 8, ...options, baseUrl, provider: 'ec2' });
     const configured = options.baseUrl ?? (process.env.CLOUD_NETWORK_IMDS_URL ? imdsBaseUrl() : undefined);
     this.endpoints = configured ? [client(configured)] : (options.endpointUrls ?? [EC2_IPV4_URL, EC2_IPV6_URL]).map(client);
-    this.ttlSeconds = options.tokenTtlSeconds ?? 21_600;
-    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1 || this.ttlSeconds > 21_600) {
-      throw new Error(`EC2 token TTL ${this.ttlSeconds} s is outside 1–21600`);
-    }
-    this.now = options.now ?? Date.now;
+    this.ttlSeconds = options.tokenTtlSeconds ?? MAX_TOKEN_TTL_S;
+    this.session = new TokenSession({
+      provider: 'ec2',
+      ttlSeconds: this.ttlSeconds,
+      now: options.now ?? Date.now,
+      header: 'X-aws-ec2-metadata-token',
+      issue: (signal, retries) => this.requestToken(signal, retries),
+      // unreachable after all: find the service again (the other address) with the next token
+      unreachable: () => (this.active = undefined),
+    });
     this.fullReadEvery = options.fullReadEvery ?? FULL_READ_EVERY;
   }
 
@@ -138,7 +140,7 @@ export class Ec2Provider implements Provider {
   /** The token PUT itself: a real IMDS issues a token, and the provider keeps it for its fetches. */
   async detectByProbe(signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.sessionToken(signal, 0);
+      await this.session.current(signal, 0);
       return true;
     } catch {
       return false;
@@ -339,42 +341,8 @@ export class Ec2Provider implements Provider {
   }
 
   /** A meta-data leaf or listing (or an absolute /latest/ path): its text, or undefined for 404. Anything else is an error. */
-  private async get(path: string, signal?: AbortSignal): Promise<string | undefined> {
-    const full = path.startsWith('/') ? path : META + path;
-    for (let renewed = false; ; renewed = true) {
-      const token = await this.sessionToken(signal);
-      const client = this.active!;
-      const response = await client.request({ path: full, headers: { 'X-aws-ec2-metadata-token': token }, signal }).catch((error: unknown) => {
-        // unreachable after all: find the service again (the other address) with the next token
-        if (error instanceof MetadataError && (error.kind === 'network' || error.kind === 'timeout')) this.forgetEndpoint(token);
-        throw error;
-      });
-      if (response.status === 200) return response.body;
-      if (response.status === 404) return undefined;
-      if (response.status === 401 && !renewed) {
-        // the token expired or IMDS restarted: one new token, then give up
-        if (this.token?.value === token) this.token = undefined;
-        continue;
-      }
-      throw new MetadataError(`ec2 metadata: GET ${full} answered ${response.status}${response.status === 401 ? ' even with a new token' : ''}`, {
-        provider: 'ec2',
-        kind: 'status',
-        status: response.status,
-        field: full.replace(/^\/latest\//, ''),
-      });
-    }
-  }
-
-  private forgetEndpoint(token: string): void {
-    if (this.token?.value === token) this.token = undefined;
-    this.active = undefined;
-  }
-
-  /** The cached token, renewed before it expires; concurrent callers share one PUT. */
-  private async sessionToken(signal?: AbortSignal, retries?: number): Promise<string> {
-    if (this.token && this.active && this.now() < this.token.renewAt) return this.token.value;
-    this.pendingToken ??= this.requestToken(signal, retries).finally(() => (this.pendingToken = undefined));
-    return this.pendingToken;
+  private get(path: string, signal?: AbortSignal): Promise<string | undefined> {
+    return this.session.get(path.startsWith('/') ? path : META + path, signal);
   }
 
   /**
@@ -382,7 +350,7 @@ export class Ec2Provider implements Provider {
    * first on a VM without IPv4), the first that answers at all being kept, as amazon-ec2-net-utils
    * does. When none answers, the preferred address is tried again with the usual retries.
    */
-  private async requestToken(signal?: AbortSignal, retries?: number): Promise<string> {
+  private async requestToken(signal?: AbortSignal, retries?: number): Promise<IssuedToken> {
     const order = this.active ? [this.active] : await this.endpointOrder();
     let answer: { client: MetadataClient; status: number; body: string } | undefined;
     let firstFailure: unknown;
@@ -405,7 +373,6 @@ export class Ec2Provider implements Provider {
       this.active = undefined;
       throw firstFailure;
     }
-    const issuedAt = this.now();
     const value = answer.body.trim();
     if (answer.status !== 200 || !/^[A-Za-z0-9+/=_-]{20,512}$/.test(value)) {
       throw new MetadataError(
@@ -414,11 +381,7 @@ export class Ec2Provider implements Provider {
       );
     }
     this.active = answer.client;
-    // renew a tenth of the lifetime (at most 5 minutes) early, so no GET carries a dying token
-    const margin = Math.min(300_000, this.ttlSeconds * 100);
-    this.token = { value, renewAt: issuedAt + this.ttlSeconds * 1000 - margin };
-    this.tokensIssued++;
-    return value;
+    return { value, client: answer.client };
   }
 
   private putToken(client: MetadataClient, signal?: AbortSignal, retries?: number) {
