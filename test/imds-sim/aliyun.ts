@@ -8,22 +8,12 @@
 import { randomBytes } from 'node:crypto';
 import { formatIp, networkOf, parsePrefix } from '../../protocol/ip.js';
 import { answer, textAnswer, type Answer, type ProviderService, type SimRequest } from './answer.js';
+import { dir, lookup, nodeText, type Directory, type Node } from './meta-data-tree.js';
 import { gatewayOf, type Scenario, type ScenarioNic } from './scenario.js';
 
 export interface AliyunOptions {
   clock: () => number;
   onTokenIssued: () => void;
-}
-
-interface Directory {
-  entries: Map<string, Node>;
-}
-type Node = string | Directory;
-
-function dir(entries: Record<string, Node | undefined>): Directory {
-  const map = new Map<string, Node>();
-  for (const [name, node] of Object.entries(entries)) if (node !== undefined) map.set(name, node);
-  return { entries: map };
 }
 
 function netmask(prefixLength: number): string {
@@ -130,17 +120,6 @@ export function aliyunTree(scenario: Scenario): Directory {
   });
 }
 
-function lookup(root: Directory, segments: string[]): Node | undefined {
-  let node: Node = root;
-  for (const segment of segments) {
-    if (typeof node === 'string') return undefined;
-    const next: Node | undefined = node.entries.get(`${segment}/`) ?? node.entries.get(segment);
-    if (next === undefined) return undefined;
-    node = next;
-  }
-  return node;
-}
-
 const notFound = (): Answer =>
   answer(404, '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n</body>\r\n</html>\r\n', 'text/html');
 
@@ -164,7 +143,7 @@ export class AliyunImds implements ProviderService {
     const segments = (match[2] ?? '').split('/').filter(Boolean);
     const node = lookup(aliyunTree(request.scenario()), segments);
     if (node === undefined) return notFound();
-    return textAnswer(200, typeof node === 'string' ? node : [...node.entries.keys()].join('\n'));
+    return textAnswer(200, nodeText(node));
   }
 
   private issueToken(request: SimRequest): Answer {

@@ -5,24 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { parsePrefix, formatIp, networkOf } from '../../protocol/ip.js';
 import { answer, jacksonJson, textAnswer, type Answer, type ProviderService, type SimRequest } from './answer.js';
+import { dir, lookup, nodeText, type Directory, type Node } from './meta-data-tree.js';
 import type { Scenario, ScenarioNic } from './scenario.js';
 
 export interface Ec2Options {
   clock: () => number;
   onTokenIssued: () => void;
-}
-
-/** A directory of the meta-data tree; `labels` overrides how an entry is listed (public-keys: "0=name"). */
-interface Directory {
-  entries: Map<string, Node>;
-  labels?: Map<string, string>;
-}
-type Node = string | Directory;
-
-function dir(entries: Record<string, Node | undefined>, labels?: Record<string, string>): Directory {
-  const map = new Map<string, Node>();
-  for (const [name, node] of Object.entries(entries)) if (node !== undefined) map.set(name, node);
-  return { entries: map, ...(labels && { labels: new Map(Object.entries(labels)) }) };
 }
 
 function lines(values: string[] | undefined): string | undefined {
@@ -151,22 +139,6 @@ export function ec2Tree(scenario: Scenario): Directory {
   });
 }
 
-function lookup(root: Directory, segments: string[]): Node | undefined {
-  let node: Node = root;
-  for (const segment of segments) {
-    if (typeof node === 'string') return undefined;
-    const next: Node | undefined = node.entries.get(`${segment}/`) ?? node.entries.get(segment);
-    if (next === undefined) return undefined;
-    node = next;
-  }
-  return node;
-}
-
-function listing(directory: Directory): string {
-  // one entry per line, sub-directories end in "/", no newline after the last one
-  return [...directory.entries.keys()].map((name) => directory.labels?.get(name) ?? name).join('\n');
-}
-
 const notFound = (): Answer =>
   answer(
     404,
@@ -197,7 +169,7 @@ export class Ec2Imds implements ProviderService {
     const segments = request.path.split('/').slice(2).filter(Boolean);
     const node = lookup(ec2Tree(request.scenario()), segments);
     if (node === undefined) return notFound();
-    return textAnswer(200, typeof node === 'string' ? node : listing(node));
+    return textAnswer(200, nodeText(node));
   }
 
   private issueToken(request: SimRequest): Answer {
