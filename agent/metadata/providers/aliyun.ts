@@ -93,13 +93,8 @@ export class AliyunProvider implements Provider {
   }
 
   /** The token PUT itself, with Alibaba's own header: only its metadata service issues one. */
-  async detectByProbe(signal?: AbortSignal): Promise<boolean> {
-    try {
-      await this.session.current(signal, 0);
-      return true;
-    } catch {
-      return false;
-    }
+  detectByProbe(signal?: AbortSignal): Promise<boolean> {
+    return this.session.probe(signal);
   }
 
   async fetch(signal?: AbortSignal, options: FetchOptions = {}): Promise<ProviderSnapshot> {

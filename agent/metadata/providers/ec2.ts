@@ -138,13 +138,8 @@ export class Ec2Provider implements Provider {
   }
 
   /** The token PUT itself: a real IMDS issues a token, and the provider keeps it for its fetches. */
-  async detectByProbe(signal?: AbortSignal): Promise<boolean> {
-    try {
-      await this.session.current(signal, 0);
-      return true;
-    } catch {
-      return false;
-    }
+  detectByProbe(signal?: AbortSignal): Promise<boolean> {
+    return this.session.probe(signal);
   }
 
   async fetch(signal?: AbortSignal, options: FetchOptions = {}): Promise<ProviderSnapshot> {

@@ -49,6 +49,16 @@ export class TokenSession {
     return this.pending;
   }
 
+  /** Whether the service issues a token at all (asked once): a provider's probe, the token then kept for its fetches. */
+  async probe(signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.current(signal, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** A GET of an absolute path: its text, or undefined for 404; anything else is an error. */
   async get(path: string, signal?: AbortSignal): Promise<string | undefined> {
     const { provider, header, unreachable } = this.options;
