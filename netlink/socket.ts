@@ -12,12 +12,14 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { libc, setIntOption, setRequestOptions, SOL_NETLINK, SOL_SOCKET } from './libc.js';
 import {
+  AF_NETLINK,
   batchDatagram,
   decodeError,
   nextChunk,
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLMSG_ERROR,
+  NETLINK_ROUTE,
   NetlinkError,
   refusal,
   type BatchRequest,
@@ -25,8 +27,6 @@ import {
   type RtnlRequester,
 } from './wire.js';
 import type { NetlinkSocket } from 'netlink/dist/netlink.js';
-
-const NETLINK_ROUTE = 0;
 
 // The package's socket module alone (its index also loads the generic netlink, nl80211 and
 // WireGuard families), and on the first socket: its native addon then loads while the first
@@ -46,7 +46,6 @@ const SO_MEMINFO = 55;
 const SK_MEMINFO_DROPS = 8;
 const SK_MEMINFO_VARS = 9;
 const NETLINK_NO_ENOBUFS = 5;
-const AF_NETLINK = 16;
 
 export interface RtnlSocketOptions {
   /** SO_RCVBUF in bytes; SO_RCVBUFFORCE is tried first (needs CAP_NET_ADMIN) so rmem_max does not cap it */

@@ -11,6 +11,7 @@
 // which fails the requests whose answers may be lost.
 import { lastErrno, libc, setRequestOptions, SOL_SOCKET } from './libc.js';
 import {
+  AF_NETLINK,
   batchDatagram,
   decodeError,
   errnoName,
@@ -20,6 +21,7 @@ import {
   NLM_F_DUMP_INTR,
   NLMSG_DONE,
   NLMSG_ERROR,
+  NETLINK_ROUTE,
   parseMessages,
   refusal,
   requestDatagram,
@@ -28,10 +30,8 @@ import {
   type RtnlRequester,
 } from './wire.js';
 
-const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
 const SO_RCVTIMEO = 20;
 const MSG_TRUNC = 0x20;
 const EINTR = 4;

@@ -44,6 +44,10 @@ export interface RtnlRequester {
   batch(requests: readonly BatchRequest[]): Promise<(NetlinkError | undefined)[]>;
 }
 
+/** The socket both ends open: socket(AF_NETLINK, …, NETLINK_ROUTE). */
+export const AF_NETLINK = 16;
+export const NETLINK_ROUTE = 0;
+
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
