@@ -21,10 +21,11 @@ log.debug('a detail'); log.info('a request'); log.warn('a refusal'); log.error('
 `;
 
 /**
- * Runs `program` with its stdout and stderr going to one file, as systemd connects a service to
- * the journal, and JOURNAL_STREAM naming that file (journal) or unset; returns the file's lines.
+ * Runs node with `nodeArgs`, its stdout and stderr going to one file, as systemd connects a
+ * service to the journal, and JOURNAL_STREAM naming that file (journal) or unset; returns the
+ * exit status and the file's lines.
  */
-function run(t: { teardown(fn: () => void): void }, program: string, args: string[], journal: boolean): string[] {
+function spawnToStream(t: { teardown(fn: () => void): void }, nodeArgs: string[], journal: boolean): { status: number | null; lines: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'cn-journal-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'stream');
@@ -32,10 +33,16 @@ function run(t: { teardown(fn: () => void): void }, program: string, args: strin
   const { dev, ino } = statSync(path, { bigint: true });
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
   if (journal) env.JOURNAL_STREAM = `${dev}:${ino}`;
-  const result = spawnSync(process.execPath, [`--import=${TSX}`, '--input-type=module', '-e', program, ...args], { stdio: ['ignore', fd, fd], env });
+  const result = spawnSync(process.execPath, [`--import=${TSX}`, ...nodeArgs], { stdio: ['ignore', fd, fd], env, cwd: dir, timeout: 60_000 });
   closeSync(fd);
-  if (result.status !== 0) throw new Error(`the program failed: ${readFileSync(path, 'utf8')}`);
-  return readFileSync(path, 'utf8').trim().split('\n');
+  return { status: result.status, lines: readFileSync(path, 'utf8').trim().split('\n') };
+}
+
+/** Runs an inline `program` (see spawnToStream); it must succeed. */
+function run(t: { teardown(fn: () => void): void }, program: string, args: string[], journal: boolean): string[] {
+  const { status, lines } = spawnToStream(t, ['--input-type=module', '-e', program, ...args], journal);
+  if (status !== 0) throw new Error(`the program failed: ${lines.join('\n')}`);
+  return lines;
 }
 
 for (const format of ['text', 'json']) {
@@ -55,19 +62,8 @@ for (const format of ['text', 'json']) {
   });
 }
 
-/** Runs a program's entry point as systemd would (journal or not); returns its exit status and every line it wrote. */
-function runProgram(t: { teardown(fn: () => void): void }, entry: string, args: string[], journal: boolean): { status: number | null; lines: string[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'cn-journal-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const path = join(dir, 'stream');
-  const fd = openSync(path, 'w');
-  const { dev, ino } = statSync(path, { bigint: true });
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  if (journal) env.JOURNAL_STREAM = `${dev}:${ino}`;
-  const result = spawnSync(process.execPath, [`--import=${TSX}`, join(REPO, entry), ...args], { stdio: ['ignore', fd, fd], env, cwd: dir, timeout: 60_000 });
-  closeSync(fd);
-  return { status: result.status, lines: readFileSync(path, 'utf8').trim().split('\n') };
-}
+/** Runs a program's entry point as systemd would (journal or not). */
+const runProgram = (t: { teardown(fn: () => void): void }, entry: string, args: string[], journal: boolean) => spawnToStream(t, [join(REPO, entry), ...args], journal);
 
 test('the agent’s own error lines, outside its logger, are errors in the journal, every line of them', (t) => {
   const missing = runProgram(t, 'agent/main.ts', ['--once', '--config', '/nonexistent/cloud-network.toml'], true);
